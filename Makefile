@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test`. Nothing here needs a hand install.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+
+.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo clean bench
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# The app runs from the repository root: only its dependencies are installed, never the app itself.
+$(VENV)/.deps-run: pyproject.toml | $(VENV)/bin/python
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
+	touch $@
+
+$(VENV)/.deps-dev: pyproject.toml $(VENV)/.deps-run
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['dev']))" > $(VENV)/requirements-dev.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.deps-run
+install-dev: $(VENV)/.deps-dev
+
+migrate: install
+	$(PY) server.py migrate
+
+seed-demo: migrate
+	$(PY) server.py seed-demo
+
+run: seed-demo
+	$(PY) server.py serve --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: install-dev
+	$(PY) -m mypy .
+
+pytest: install-dev
+	$(PY) -m pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

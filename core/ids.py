@@ -1,0 +1,29 @@
+"""Opaque global ids: base64 of `Type:pk`. Clients treat them as strings; the server checks the type."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from core.errors import not_found
+
+
+def encode_id(type_name: str, pk: int | str) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
+
+
+def decode_id(type_name: str, value: str) -> int:
+    """The integer key of an id of `type_name`; any other string is NOT_FOUND, as an unknown id is."""
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        kind, _, pk = raw.partition(":")
+        if kind == type_name and pk.isdigit() and len(pk) < 19:
+            return int(pk)
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise not_found(type_name)
+
+
+def decode_optional_id(type_name: str, value: str | None) -> int | None:
+    return None if value is None else decode_id(type_name, value)

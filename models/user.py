@@ -1,0 +1,73 @@
+"""Accounts, roles and the links between them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from models.base import MYSQL_TABLE_ARGS, created_at_field, updated_at_field
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    PENDING = "pending"
+
+
+class DataScope(StrEnum):
+    """How far a role reaches, widest first; applied to the user's own department."""
+
+    ALL = "ALL"
+    DEPARTMENT_AND_BELOW = "DEPARTMENT_AND_BELOW"
+    DEPARTMENT = "DEPARTMENT"
+    SELF = "SELF"
+
+    @property
+    def rank(self) -> int:
+        return {"ALL": 3, "DEPARTMENT_AND_BELOW": 2, "DEPARTMENT": 1, "SELF": 0}[self.value]
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Normalised (NFKC, lower case); NULL for a WeChat user who has not asked for a console account.
+    username: str | None = Field(default=None, max_length=64, unique=True)
+    display_name: str = Field(default="", max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
+    position_id: int | None = Field(default=None, foreign_key="position.id")
+    status: str = Field(default=UserStatus.ACTIVE.value, max_length=16, index=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    must_change_password: bool = False
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled: bool = False
+    wechat_openid: str | None = Field(default=None, max_length=128, unique=True)
+    is_demo: bool = False
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class Role(SQLModel, table=True):
+    __tablename__ = "role"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=100)
+    data_scope: str = Field(default=DataScope.SELF.value, max_length=32)
+    description: str = Field(default="", max_length=255)
+    is_builtin: bool = False
+    created_at: datetime = created_at_field()
+    updated_at: datetime = updated_at_field()
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_role"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    role_id: int = Field(foreign_key="role.id", primary_key=True, index=True)

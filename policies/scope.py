@@ -1,0 +1,52 @@
+"""Data scope: a principal's reach over departments, turned into SQL in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, false, true
+
+from models.user import DataScope
+
+
+def subtree(department_id: int, parents: dict[int, int | None]) -> set[int]:
+    """A department and every department below it."""
+    children: dict[int | None, list[int]] = {}
+    for dep, parent in parents.items():
+        children.setdefault(parent, []).append(dep)
+    found: set[int] = set()
+    stack = [department_id]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.add(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def department_ids_in_scope(
+    scope: DataScope, department_id: int | None, parents: dict[int, int | None]
+) -> set[int] | None:
+    """None means every department; an empty set means none."""
+    if scope is DataScope.ALL:
+        return None
+    if department_id is None:
+        return set()
+    if scope is DataScope.DEPARTMENT_AND_BELOW:
+        return subtree(department_id, parents)
+    if scope is DataScope.DEPARTMENT:
+        return {department_id}
+    return set()
+
+
+def department_filter(column: ColumnElement[int | None], allowed: set[int] | None) -> ColumnElement[bool]:
+    if allowed is None:
+        return true()
+    if not allowed:
+        return false()
+    return column.in_(sorted(allowed))
+
+
+def widest_scope(scopes: Iterable[DataScope]) -> DataScope:
+    return max(scopes, key=lambda scope: scope.rank, default=DataScope.SELF)

@@ -1,0 +1,89 @@
+"""Who is asking (Principal), the app's services, and the per-request execution context."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strawberry.types import Info as StrawberryInfo
+
+from core.db import Database
+from core.settings import Settings
+from models.user import DataScope
+from policies.store import ANONYMOUS, AUTHENTICATED, PolicyStore
+
+if TYPE_CHECKING:
+    from resolvers.loaders import Loaders
+    from resolvers.notify import Notifier
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int | None = None
+    session_id: str | None = None
+    username: str | None = None
+    role_keys: tuple[str, ...] = ()
+    department_id: int | None = None
+    data_scope: DataScope = DataScope.SELF
+    client: str = "console"
+    # Set when the account must first change its password or enrol TOTP: its roles are withheld.
+    restricted_reason: str | None = None
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def schema_roles(self) -> frozenset[str]:
+        """The role set whose schema this principal gets (pseudo-roles included)."""
+        if not self.is_authenticated:
+            return frozenset({ANONYMOUS})
+        if self.restricted_reason:
+            return frozenset({AUTHENTICATED})
+        return frozenset({AUTHENTICATED, *self.role_keys})
+
+
+ANONYMOUS_PRINCIPAL = Principal()
+
+
+@dataclass
+class Services:
+    """Long-lived, shared by every request of one app instance."""
+
+    settings: Settings
+    db: Database
+    policy: PolicyStore
+    notifier: Notifier
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    services: Services
+    principal: Principal
+    ip: str = ""
+    user_agent: str = ""
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Per-request memo (department tree, permission sets): nothing cached here crosses requests.
+    memo: dict[str, Any] = field(default_factory=dict)
+    _loaders: Loaders | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            from resolvers.loaders import Loaders
+
+            self._loaders = Loaders(self)
+        return self._loaders
+
+
+Info = StrawberryInfo[Context, None]

@@ -1,0 +1,71 @@
+"""Change notices between app instances: in-process alone, Redis pub/sub when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], Awaitable[None]]
+_PREFIX = "followup:"
+
+
+class Notifier:
+    def __init__(self, redis_url: str | None = None) -> None:
+        self.redis_url = redis_url
+        self.instance = uuid.uuid4().hex
+        self._callbacks: dict[str, list[Callback]] = {}
+        self._redis: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self, channel: str, callback: Callback) -> None:
+        self._callbacks.setdefault(channel, []).append(callback)
+
+    async def _deliver(self, channel: str) -> None:
+        for callback in self._callbacks.get(channel, []):
+            try:
+                await callback()
+            except Exception:
+                log.exception("change notice handler failed for %s", channel)
+
+    async def publish(self, channel: str) -> None:
+        """Tell this instance now, and every other instance through Redis."""
+        await self._deliver(channel)
+        if self._redis is not None:
+            await self._redis.publish(_PREFIX + channel, self.instance)
+
+    async def start(self) -> None:
+        if not self.redis_url or self._task is not None:
+            return
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(self.redis_url)
+        pubsub = self._redis.pubsub()
+        await pubsub.psubscribe(_PREFIX + "*")
+        self._task = asyncio.create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for message in pubsub.listen():
+            if message.get("type") != "pmessage":
+                continue
+            sender = message["data"].decode() if isinstance(message["data"], bytes) else str(message["data"])
+            if sender == self.instance:
+                continue
+            channel = message["channel"]
+            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+            await self._deliver(channel.removeprefix(_PREFIX))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None

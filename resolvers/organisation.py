@@ -1,0 +1,146 @@
+"""Departments (a tree, served flat with parentId) and positions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from core.errors import bad_input, not_found
+from core.timeutil import utcnow
+from models.organisation import Department, Position
+from resolvers.audit import write_unit
+from resolvers.context import Context
+
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+async def list_departments(ctx: Context) -> list[Department]:
+    async with ctx.db.session() as session:
+        rows = await session.execute(select(Department).order_by(Department.sort_order, Department.id))  # type: ignore[arg-type]
+    return list(rows.scalars().all())
+
+
+async def list_positions(ctx: Context) -> list[Position]:
+    async with ctx.db.session() as session:
+        rows = await session.execute(select(Position).order_by(Position.id))  # type: ignore[arg-type]
+    return list(rows.scalars().all())
+
+
+def _name(value: str, field: str = "name") -> str:
+    value = value.strip()
+    if not value or len(value) > 100:
+        raise bad_input("Name must be 1 to 100 characters", field)
+    return value
+
+
+@dataclass
+class DepartmentInput:
+    name: str | None = None
+    code: str | None = None
+    parent_id: int | None = None
+    set_parent: bool = False
+    sort_order: int | None = None
+
+
+async def create_department(ctx: Context, data: DepartmentInput) -> Department:
+    name = _name(data.name or "")
+    code = (data.code or "").strip()
+    if not _CODE.match(code):
+        raise bad_input("Code: 1-40 letters, digits, '_' or '-'", "code")
+    async with write_unit(
+        ctx,
+        operation="createDepartment",
+        action="create",
+        entity_type="Department",
+        conflict_message="A department with that code exists",
+    ) as unit:
+        if data.parent_id is not None and await unit.session.get(Department, data.parent_id) is None:
+            raise bad_input("Unknown parent department", "parentId")
+        department = Department(name=name, code=code, parent_id=data.parent_id, sort_order=data.sort_order or 0)
+        unit.session.add(department)
+        await unit.session.flush()
+        unit.entity_id = str(department.id)
+    return department
+
+
+async def update_department(ctx: Context, department_id: int, data: DepartmentInput) -> Department:
+    async with write_unit(
+        ctx,
+        operation="updateDepartment",
+        action="update",
+        entity_type="Department",
+        conflict_message="A department with that code exists",
+    ) as unit:
+        session = unit.session
+        department = await session.get(Department, department_id)
+        if department is None:
+            raise not_found("Department")
+        unit.entity_id = str(department_id)
+        if data.name is not None:
+            department.name = _name(data.name)
+        if data.code is not None:
+            if not _CODE.match(data.code.strip()):
+                raise bad_input("Code: 1-40 letters, digits, '_' or '-'", "code")
+            department.code = data.code.strip()
+        if data.sort_order is not None:
+            department.sort_order = data.sort_order
+        if data.set_parent:
+            await _check_parent(session, department_id, data.parent_id)
+            department.parent_id = data.parent_id
+        department.updated_at = utcnow()
+        session.add(department)
+    return department
+
+
+async def _check_parent(session: object, department_id: int, parent_id: int | None) -> None:
+    """A department cannot move below itself: walk up from the new parent."""
+    seen: set[int] = set()
+    current = parent_id
+    while current is not None:
+        if current == department_id:
+            raise bad_input("A department cannot be placed below itself", "parentId")
+        if current in seen:
+            break
+        seen.add(current)
+        parent = await session.get(Department, current)  # type: ignore[attr-defined]
+        if parent is None:
+            raise bad_input("Unknown parent department", "parentId")
+        current = parent.parent_id
+
+
+async def create_position(ctx: Context, *, name: str, description: str) -> Position:
+    async with write_unit(
+        ctx,
+        operation="createPosition",
+        action="create",
+        entity_type="Position",
+        conflict_message="A position with that name exists",
+    ) as unit:
+        position = Position(name=_name(name), description=description.strip()[:255])
+        unit.session.add(position)
+        await unit.session.flush()
+        unit.entity_id = str(position.id)
+    return position
+
+
+async def update_position(ctx: Context, position_id: int, *, name: str | None, description: str | None) -> Position:
+    async with write_unit(
+        ctx,
+        operation="updatePosition",
+        action="update",
+        entity_type="Position",
+        conflict_message="A position with that name exists",
+    ) as unit:
+        position = await unit.session.get(Position, position_id)
+        if position is None:
+            raise not_found("Position")
+        unit.entity_id = str(position_id)
+        if name is not None:
+            position.name = _name(name)
+        if description is not None:
+            position.description = description.strip()[:255]
+        position.updated_at = utcnow()
+        unit.session.add(position)
+    return position

@@ -1,0 +1,92 @@
+"""Keyset pagination behind every Relay-style connection: opaque cursors that encode the sort key."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import bad_input
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, width: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as error:
+        raise bad_input("Invalid cursor", "after") from error
+    if not isinstance(values, list) or len(values) != width:
+        raise bad_input("Invalid cursor", "after")
+    if not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values):
+        raise bad_input("Invalid cursor", "after")
+    return values
+
+
+def check_page_size(first: int | None) -> int:
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if size < 0 or size > MAX_PAGE_SIZE:
+        raise bad_input(f"first must be between 0 and {MAX_PAGE_SIZE}", "first")
+    return size
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
+
+
+async def paginate(
+    session_factory: Callable[[], Any],
+    statement: Select[Any],
+    *,
+    keys: Sequence[Any],
+    key_of: Callable[[Any], Sequence[Any]],
+    first: int | None,
+    after: str | None,
+    descending: bool = False,
+) -> Page[Any]:
+    """One page of `statement` ordered by `keys` (unique together); the total is counted on demand."""
+    size = check_page_size(first)
+    filtered = statement
+    if after:
+        values = decode_cursor(after, len(keys))
+        left = tuple_(*keys) if len(keys) > 1 else keys[0]
+        right = tuple_(*values) if len(keys) > 1 else values[0]
+        filtered = filtered.where(left < right if descending else left > right)
+    order = [key.desc() for key in keys] if descending else list(keys)
+    async with session_factory() as session:
+        rows = list((await session.execute(filtered.order_by(*order).limit(size + 1))).scalars().all()) if size else []
+    items = rows[:size]
+
+    async def count() -> int:
+        async with session_factory() as counting:
+            return await _count(counting, statement)
+
+    return Page(
+        items=items,
+        cursors=[encode_cursor(key_of(item)) for item in items],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+        count=count,
+    )
+
+
+async def _count(session: AsyncSession, statement: Select[Any]) -> int:
+    total = await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+    return int(total.scalar_one())

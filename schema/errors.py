@@ -1,0 +1,78 @@
+"""Turning execution results into GraphQL-over-HTTP error objects with a stable `extensions.code`.
+
+Expected failures (AppError) keep their safe message. Anything unexpected is masked: the client
+sees "Internal server error" with the request id; the log holds the rest (driver messages carry
+no parameters: the engine hides them).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from core.errors import AppError, ErrorCode
+
+log = logging.getLogger("followup.errors")
+
+_TOO_COMPLEX = (
+    re.compile(r"exceeds maximum operation depth"),
+    re.compile(r"aliases found\. Allowed"),
+    re.compile(r"more than \d+ tokens"),
+    re.compile(r"maximum introspection depth", re.IGNORECASE),
+)
+
+PRE_EXECUTION = {
+    ErrorCode.GRAPHQL_PARSE_FAILED.value,
+    ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
+    ErrorCode.QUERY_TOO_COMPLEX.value,
+}
+
+
+def classify(error: GraphQLError, *, executed: bool) -> str:
+    original = error.original_error
+    if isinstance(error, AppError):
+        return error.code.value
+    if isinstance(original, AppError):
+        return original.code.value
+    if any(pattern.search(error.message) for pattern in _TOO_COMPLEX):
+        return ErrorCode.QUERY_TOO_COMPLEX.value
+    if isinstance(error, GraphQLSyntaxError):
+        return ErrorCode.GRAPHQL_PARSE_FAILED.value
+    if original is None and not executed:
+        return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
+    if original is None and error.path is None:
+        return ErrorCode.BAD_USER_INPUT.value  # variables that do not coerce
+    return ErrorCode.INTERNAL.value
+
+
+def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dict[str, Any]:
+    code = classify(error, executed=executed)
+    if code == ErrorCode.INTERNAL.value:
+        log.error(
+            "unexpected error (request %s) at %s",
+            request_id,
+            error.path,
+            exc_info=error.original_error or error,
+        )
+        formatted: dict[str, Any] = {"message": "Internal server error"}
+        if error.locations:
+            formatted["locations"] = [{"line": loc.line, "column": loc.column} for loc in error.locations]
+        if error.path:
+            formatted["path"] = error.path
+        formatted["extensions"] = {"code": code, "requestId": request_id}
+        return formatted
+    formatted = dict(error.formatted)
+    extensions = dict(formatted.get("extensions") or {})
+    original = error.original_error
+    if isinstance(original, AppError):
+        extensions.update(original.extensions or {})
+    extensions["code"] = code
+    formatted["extensions"] = extensions
+    return formatted
+
+
+def request_error(code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}

@@ -1,0 +1,21 @@
+"""The complete Query and Mutation, assembled from each domain; role schemas are cut from these."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.audit import AuditQuery
+from schema.auth import AuthMutation, AuthQuery
+from schema.organisation import OrganisationMutation, OrganisationQuery
+from schema.role import RoleMutation, RoleQuery
+from schema.user import UserMutation, UserQuery
+
+
+@strawberry.type
+class Query(AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AuthMutation, UserMutation, OrganisationMutation, RoleMutation):
+    pass

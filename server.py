@@ -1,0 +1,237 @@
+"""The ASGI app (`create_app`) and the operator's command line.
+
+python server.py migrate              apply migrations, built-in roles and new default-policy lines
+python server.py seed-demo            demo departments and accounts (demo mode only)
+python server.py create-admin NAME    an administrator account (password asked, or --password-env)
+python server.py serve [--workers N]  run uvicorn
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.routing import Route
+
+from core.db import Database
+from core.settings import Settings, get_settings
+from policies.store import PolicyStore
+from resolvers.bootstrap import ensure_builtin, has_demo_accounts, seed_demo
+from resolvers.context import Services
+from resolvers.notify import Notifier
+from resolvers.roles import POLICY_CHANNEL
+from schema.builder import SchemaRegistry
+from schema.endpoint import GraphQLEndpoint
+from schema.root import Mutation, Query
+
+log = logging.getLogger("followup")
+ROOT = Path(__file__).resolve().parent
+
+
+class StartupRefused(RuntimeError):
+    """The server will not start in this configuration."""
+
+
+async def check_startup(services: Services, coordinates: set[str]) -> None:
+    unknown = services.policy.unknown_coordinates(coordinates)
+    if unknown:
+        raise StartupRefused("policy lines name no schema coordinate: " + "; ".join(unknown[:10]))
+    if services.settings.app_mode == "production" and await has_demo_accounts(services.db):
+        raise StartupRefused("production mode refuses to start while demo accounts exist")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    policy = PolicyStore(db)
+    notifier = Notifier(settings.redis_url)
+    services = Services(settings=settings, db=db, policy=policy, notifier=notifier)
+    registry = SchemaRegistry(query=Query, mutation=Mutation, policy=policy, settings=settings)
+    services.extras["coordinates"] = registry.coordinates
+    services.extras["registry"] = registry
+    notifier.subscribe(POLICY_CHANNEL, policy.load)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await policy.load()
+        await check_startup(services, registry.coordinates)
+        await notifier.start()
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            await db.dispose()
+
+    async def healthz(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def readyz(_request: Request) -> JSONResponse:
+        try:
+            async with db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("readiness check: database unreachable")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def index(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    endpoint = GraphQLEndpoint(services, registry)
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app
+
+
+def app_factory() -> Starlette:
+    """What uvicorn loads (`server:app_factory`, factory mode)."""
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app()
+
+
+# ---- command line --------------------------------------------------------------------------------
+
+
+def run_migrations(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+
+
+async def _bootstrap(settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        return await ensure_builtin(db)
+    finally:
+        await db.dispose()
+
+
+def cmd_migrate(settings: Settings) -> None:
+    run_migrations(settings.database_url)
+    added = asyncio.run(_bootstrap(settings))
+    print(f"migrated; {added} new default-policy lines")
+
+
+def cmd_seed_demo(settings: Settings) -> None:
+    if settings.app_mode != "demo":
+        raise SystemExit("seed-demo runs in demo mode only (APP_MODE=demo)")
+
+    async def seed() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await seed_demo(db, password=settings.demo_password.get_secret_value())
+        finally:
+            await db.dispose()
+
+    print("demo data seeded" if asyncio.run(seed()) else "demo data already present")
+
+
+def cmd_create_admin(settings: Settings, username: str, password_env: str | None) -> None:
+    from core.security import check_password_policy
+    from models.user import DataScope
+    from resolvers.context import Context, Principal
+    from resolvers.users import NewUser, create_user
+
+    password = os.environ.get(password_env, "") if password_env else getpass.getpass("Password: ")
+    check_password_policy(password, username=username, min_length=settings.password_min_length)
+
+    async def create() -> None:
+        db = Database(settings.database_url)
+        policy = PolicyStore(db)
+        try:
+            await policy.load()
+            services = Services(settings=settings, db=db, policy=policy, notifier=Notifier())
+            # The command line acts with the admin role itself; the event records no actor.
+            principal = Principal(role_keys=("admin",), data_scope=DataScope.ALL)
+            ctx = Context(services=services, principal=principal, ip="cli")
+            await create_user(
+                ctx,
+                NewUser(
+                    username=username,
+                    display_name=username,
+                    password=password,
+                    role_keys=["admin"],
+                    must_change_password=False,
+                ),
+            )
+        finally:
+            await db.dispose()
+
+    asyncio.run(create())
+    print(f"administrator {username} created")
+
+
+def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    if workers > 1 and not settings.redis_url:
+        raise SystemExit(
+            "refusing --workers > 1 without REDIS_URL: sessions, lockouts and policy changes must be shared"
+        )
+    uvicorn.run(
+        "server:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from trusted proxies only
+        access_log=False,  # query strings (GET queries, variables) stay out of logs
+        log_level=settings.log_level.lower(),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="server.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply migrations and seed built-in roles and policy")
+    commands.add_parser("seed-demo", help="seed demo data (demo mode only)")
+    admin = commands.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("username")
+    admin.add_argument("--password-env", help="read the password from this environment variable")
+    serve = commands.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as error:
+        raise SystemExit(f"configuration refused: {error}") from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "migrate":
+        cmd_migrate(settings)
+    elif args.command == "seed-demo":
+        cmd_seed_demo(settings)
+    elif args.command == "create-admin":
+        cmd_create_admin(settings, args.username, args.password_env)
+    elif args.command == "serve":
+        cmd_serve(settings, args.host, args.port, args.workers)
+
+
+if __name__ == "__main__":
+    main()

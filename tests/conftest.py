@@ -1,0 +1,158 @@
+"""Test fixtures: a migrated database (SQLite, or MariaDB when TEST_DATABASE_URL is set), the real
+ASGI app with its lifespan, and an httpx client that speaks GraphQL as each demo role."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from core.db import Database
+from core.settings import Settings
+from resolvers.bootstrap import ensure_builtin, seed_demo
+from server import create_app, run_migrations
+
+DEMO_PASSWORD = "Test-Demo#2026"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db')}/test.db"
+    run_migrations(url)
+    return url
+
+
+async def reset_database(url: str) -> None:
+    """Empty every table, then lay down built-in roles, the default policy and the demo data."""
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            if db.dialect == "mysql":
+                await session.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in reversed(SQLModel.metadata.sorted_tables):
+                await session.execute(table.delete())
+            if db.dialect == "mysql":
+                await session.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+        await ensure_builtin(db)
+        await seed_demo(db, password=DEMO_PASSWORD)
+    finally:
+        await db.dispose()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "demo_password": DEMO_PASSWORD,
+        "redis_url": None,
+        "wechat_app_id": "wx-test-app",
+        "wechat_app_secret": "wx-test-secret",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class GraphQLClient:
+    """Speaks GraphQL over HTTP to the app, as a console or mini-program would."""
+
+    def __init__(self, http: httpx.AsyncClient, app: Any) -> None:
+        self.http = http
+        self.app = app
+        self._tokens: dict[str, str] = {}
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.http.post("/graphql", json=body, headers=all_headers)
+
+    async def run(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        if as_ is not None:
+            token = await self.token(as_)
+        response = await self.post(query, variables, token=token)
+        assert response.status_code in (200, 400), response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: str | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        result = await self.run(query, variables, as_=as_, token=token)
+        assert "errors" not in result, result
+        data: dict[str, Any] = result["data"]
+        return data
+
+    async def login(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
+        result = await self.data(LOGIN, {"u": username, "p": password})
+        payload: dict[str, Any] = result["login"]
+        return payload
+
+    async def token(self, username: str) -> str:
+        if username not in self._tokens:
+            self._tokens[username] = (await self.login(username))["accessToken"]
+        return self._tokens[username]
+
+    def forget(self, username: str) -> None:
+        self._tokens.pop(username, None)
+
+
+LOGIN = """
+mutation ($u: String!, $p: String!, $totp: String) {
+  login(username: $u, password: $p, totp: $totp) {
+    accessToken refreshToken expiresIn mustChangePassword
+    user { id username displayName roles { key name } }
+  }
+}
+"""
+
+
+def error_codes(result: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in result.get("errors", [])]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+async def app(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Any]:
+    await reset_database(database_url)
+    application = create_app(make_settings(database_url, **settings_overrides))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[GraphQLClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http, app)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    yield database
+    await database.dispose()
