@@ -1,12 +1,22 @@
 """Every table, imported so that SQLModel.metadata (and so Alembic) knows them all."""
 
 from models.auth import AuthSession, LoginLog, RefreshToken
+from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.event import Event
 from models.organisation import Department, Position
+from models.patient import Patient, PatientBindingCode
 from models.policy import CasbinRule, SeededPolicyLine
 from models.user import DataScope, Role, User, UserRole, UserStatus
 
 __all__ = [
+    "Diagnosis",
+    "ExamReport",
+    "FollowUp",
+    "FollowUpProtocol",
+    "Patient",
+    "PatientBindingCode",
+    "TreatmentPlan",
+    "Visit",
     "AuthSession",
     "CasbinRule",
     "DataScope",
