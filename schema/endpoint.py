@@ -60,15 +60,37 @@ def _request_id(request: Request) -> str:
 
 
 def _media_type(request: Request) -> str | None:
+    """Content negotiation over the two GraphQL response types, honouring q-values (q=0: refused)."""
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return JSON
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if GRAPHQL_RESPONSE in kinds:
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        kind, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        if kind:
+            weights[kind] = max(weights.get(kind, 0.0), quality) if kind in weights else quality
+
+    def weight(media: str) -> float:
+        for candidate in (media, "application/*", "*/*"):
+            if candidate in weights:
+                return weights[candidate]
+        return 0.0
+
+    graphql_weight, json_weight = weight(GRAPHQL_RESPONSE), weight(JSON)
+    if graphql_weight <= 0 and json_weight <= 0:
+        return None
+    if graphql_weight > 0 and GRAPHQL_RESPONSE in weights and graphql_weight >= json_weight:
         return GRAPHQL_RESPONSE
-    if JSON in kinds or "*/*" in kinds or "application/*" in kinds:
-        return JSON
-    return None
+    return JSON if json_weight > 0 else GRAPHQL_RESPONSE
 
 
 def _respond(
@@ -155,7 +177,8 @@ class GraphQLEndpoint:
         if media_type == JSON and not request_level:
             # Under application/json a well-formed request is 200 even when it fails validation.
             status = 200
-        return _respond(body, status=status, media_type=media_type, request_id=rid)
+        extra = {"Allow": "POST"} if status == 405 else None
+        return _respond(body, status=status, media_type=media_type, request_id=rid, headers=extra)
 
     @staticmethod
     def _wants_ide(request: Request) -> bool:
@@ -255,7 +278,8 @@ class GraphQLEndpoint:
             elif result.data is None and all(
                 e["extensions"]["code"] == ErrorCode.BAD_USER_INPUT.value and "path" not in e for e in errors
             ):
-                status = 400
+                # Variables that do not coerce: a request error, so the response has no `data` entry.
+                return body, 400, False
         if executed:
             body["data"] = result.data
         return body, status, False

@@ -43,7 +43,7 @@ def classify(error: GraphQLError, *, executed: bool) -> str:
         return ErrorCode.GRAPHQL_PARSE_FAILED.value
     if original is None and not executed:
         return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
-    if original is None and error.path is None:
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
         return ErrorCode.BAD_USER_INPUT.value  # variables that do not coerce
     return ErrorCode.INTERNAL.value
 
