@@ -50,3 +50,34 @@ def department_filter(column: ColumnElement[int | None], allowed: set[int] | Non
 
 def widest_scope(scopes: Iterable[DataScope]) -> DataScope:
     return max(scopes, key=lambda scope: scope.rank, default=DataScope.SELF)
+
+
+def patient_scope(
+    *,
+    user_id: int | None,
+    scope: DataScope,
+    allowed_departments: set[int] | None,
+) -> ColumnElement[bool]:
+    """Which patient rows a principal reaches, as one SQL condition on `patient`.
+
+    ALL: every patient. Department scopes: patients of those departments. Everyone also reaches
+    the patients they attend or have recorded a visit for, and a patient the record bound to
+    their own (mini-program) account.
+    """
+    from sqlalchemy import or_, select
+
+    from models.clinical import Visit
+    from models.patient import Patient
+
+    if scope is DataScope.ALL:
+        return true()
+    if user_id is None:
+        return false()
+    own = [
+        Patient.attending_physician_id == user_id,
+        Patient.wechat_user_id == user_id,
+        Patient.id.in_(select(Visit.patient_id).where(Visit.physician_id == user_id)),
+    ]
+    if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
+        own.append(Patient.department_id.in_(sorted(allowed_departments)))
+    return or_(*own)

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
 from models.organisation import Department, Position
-from models.user import Role, UserRole
+from models.patient import Patient
+from models.user import Role, User, UserRole
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -22,6 +24,16 @@ class Loaders:
         self.roles_by_user_id: DataLoader[int, list[Role]] = DataLoader(self._roles_by_user_id)
         self.department_by_id: DataLoader[int, Department | None] = DataLoader(self._by_id(Department))
         self.position_by_id: DataLoader[int, Position | None] = DataLoader(self._by_id(Position))
+        self.user_name_by_id: DataLoader[int, str | None] = DataLoader(self._user_names)
+        # A patient's records: each loader applies the caller's patient scope itself, so batching
+        # can never reach a patient the caller could not open directly.
+        self.visits_by_patient_id = DataLoader(self._by_patient(Visit, Visit.visit_date, Visit.id))
+        self.diagnoses_by_patient_id = DataLoader(self._by_patient(Diagnosis, Diagnosis.visit_id, Diagnosis.id))
+        self.exam_reports_by_patient_id = DataLoader(self._by_patient(ExamReport, ExamReport.exam_date, ExamReport.id))
+        self.plans_by_patient_id = DataLoader(self._by_patient(TreatmentPlan, TreatmentPlan.id))
+        self.follow_ups_by_patient_id = DataLoader(self._by_patient(FollowUp, FollowUp.due_date, FollowUp.id))
+        self.diagnoses_by_visit_id: DataLoader[int, list[Diagnosis]] = DataLoader(self._diagnoses_by_visit)
+        self.patient_by_id: DataLoader[int, Patient | None] = DataLoader(self._patients)
 
     async def _roles_by_user_id(self, user_ids: Sequence[int]) -> list[list[Role]]:
         async with self._ctx.db.session() as session:
@@ -44,3 +56,55 @@ class Loaders:
             return [found.get(pk) for pk in ids]
 
         return load
+
+    async def _user_names(self, ids: Sequence[int]) -> list[str | None]:
+        async with self._ctx.db.session() as session:
+            rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(list(ids))))
+        names = dict(rows.all())
+        return [names.get(pk) for pk in ids]
+
+    async def _in_scope(self, patient_ids: Sequence[int]) -> Any:
+        from resolvers.patient import scope_clause
+
+        return select(Patient.id).where(Patient.id.in_(list(patient_ids)), await scope_clause(self._ctx))
+
+    def _by_patient(self, model: Any, *order: Any) -> Any:
+        async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
+            statement = select(model).where(model.patient_id.in_(await self._in_scope(patient_ids))).order_by(*order)
+            async with self._ctx.db.session() as session:
+                rows = (await session.execute(statement)).scalars().all()
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in rows:
+                grouped[row.patient_id].append(row)
+            return [grouped.get(pid, []) for pid in patient_ids]
+
+        return load
+
+    async def _diagnoses_by_visit(self, visit_ids: Sequence[int]) -> list[list[Diagnosis]]:
+        statement = select(Diagnosis).where(
+            Diagnosis.visit_id.in_(list(visit_ids)),
+            Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
+        )
+        async with self._ctx.db.session() as session:
+            rows = (await session.execute(statement.order_by(Diagnosis.id))).scalars().all()
+        grouped: dict[int, list[Diagnosis]] = defaultdict(list)
+        for row in rows:
+            grouped[row.visit_id].append(row)
+        return [grouped.get(vid, []) for vid in visit_ids]
+
+    async def _in_scope_of_visits(self, visit_ids: Sequence[int]) -> Any:
+        from resolvers.patient import scope_clause
+
+        return (
+            select(Patient.id)
+            .join(Visit, Visit.patient_id == Patient.id)
+            .where(Visit.id.in_(list(visit_ids)), await scope_clause(self._ctx))
+        )
+
+    async def _patients(self, ids: Sequence[int]) -> list[Patient | None]:
+        from resolvers.patient import scope_clause
+
+        statement = select(Patient).where(Patient.id.in_(list(ids)), await scope_clause(self._ctx))
+        async with self._ctx.db.session() as session:
+            found = {row.id: row for row in (await session.execute(statement)).scalars().all()}
+        return [found.get(pk) for pk in ids]

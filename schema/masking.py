@@ -28,5 +28,5 @@ def shown(info: Any, value: str | None, mask: Callable[[str], str]) -> str | Non
     """The value as this request's schema may show it: full, or masked where the policy says so."""
     if value is None:
         return None
-    mode = info.schema.field_mode(info.parent_type.name, info.field_name)
+    mode = info.schema.field_mode(info._raw_info.parent_type.name, info.field_name)
     return mask(value) if mode is FieldMode.MASKED else value

@@ -6,16 +6,18 @@ import strawberry
 
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
+from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
+from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
 from schema.user import UserMutation, UserQuery
 
 
 @strawberry.type
-class Query(AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery):
+class Query(AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery, PatientQuery, ClinicalQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutation, UserMutation, OrganisationMutation, RoleMutation):
+class Mutation(AuthMutation, UserMutation, OrganisationMutation, RoleMutation, PatientMutation, ClinicalMutation):
     pass

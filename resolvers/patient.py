@@ -1,0 +1,434 @@
+"""Patients: scoped reads (each one recorded), registration, versioned updates, binding codes."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import bad_input, conflict, forbidden, not_found
+from core.security import token_digest
+from core.timeutil import utcnow
+from models.clinical import Diagnosis, FollowUp, FollowUpStatus
+from models.event import Event
+from models.patient import Gender, IdType, Patient, PatientBindingCode
+from models.user import DataScope, Role, User, UserRole
+from policies.scope import patient_scope
+from resolvers.audit import write_unit
+from resolvers.context import Context
+from resolvers.pagination import Page, paginate
+from resolvers.scope import scoped_department_ids
+from resolvers.validation import check_resident_id, choice, initials, text
+
+PATIENT_ROLE = "patient"
+BINDING_CODE_HOURS = 24
+_BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+def clinic_today(ctx: Context) -> date:
+    return datetime.now(ZoneInfo(ctx.settings.clinic_tz)).date()
+
+
+async def scope_clause(ctx: Context) -> ColumnElement[bool]:
+    """The principal's patient scope as SQL; every patient read and write goes through it."""
+    if "patient_scope" not in ctx.memo:
+        principal = ctx.principal
+        ctx.memo["patient_scope"] = patient_scope(
+            user_id=principal.user_id,
+            scope=principal.data_scope,
+            allowed_departments=await scoped_department_ids(ctx),
+        )
+    clause: ColumnElement[bool] = ctx.memo["patient_scope"]
+    return clause
+
+
+async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
+    """One event per patient read, written as a single multi-row insert."""
+    rows = [
+        {
+            "occurred_at": utcnow(),
+            "actor_id": ctx.principal.user_id,
+            "action": action,
+            "operation": operation,
+            "entity_type": "Patient",
+            "entity_id": str(pid),
+            "patient_id": pid,
+            "request_id": ctx.request_id,
+            "ip": ctx.ip,
+            "outcome": "success",
+        }
+        for pid in dict.fromkeys(patient_ids)
+    ]
+    if rows:
+        async with ctx.db.transaction() as session:
+            await session.execute(insert(Event), rows)
+
+
+# ---- reads -------------------------------------------------------------------------------------
+
+
+class SearchMode:
+    """How a caller may search a sensitive field: by prefix (sees it whole), exactly (masked), or not."""
+
+    PREFIX = "prefix"
+    EXACT = "exact"
+    NONE = "none"
+
+
+@dataclass
+class PatientFilter:
+    search: str | None = None
+    department_id: int | None = None
+    physician_id: int | None = None
+    diagnosis_code: str | None = None
+    has_overdue_follow_up: bool | None = None
+    phone_search: str = SearchMode.EXACT
+    id_number_search: str = SearchMode.NONE
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _sensitive(column: Any, term: str, mode: str) -> ColumnElement[bool] | None:
+    if mode == SearchMode.PREFIX and len(term) >= 4:
+        return column.like(_escape_like(term) + "%", escape="\\")
+    if mode in (SearchMode.PREFIX, SearchMode.EXACT):
+        return column == term
+    return None
+
+
+def _search_clause(term: str, filters: PatientFilter) -> ColumnElement[bool]:
+    term = term.strip()[:64]
+    conditions: list[ColumnElement[bool]] = [Patient.name.like("%" + _escape_like(term) + "%", escape="\\")]
+    if term.isascii() and term.isalpha():
+        conditions.append(Patient.name_initials.like(_escape_like(term.upper()) + "%", escape="\\"))
+    phone = _sensitive(Patient.phone, term, filters.phone_search)
+    if phone is not None:
+        conditions.append(phone)
+    id_number = _sensitive(Patient.id_number, term.upper(), filters.id_number_search)
+    if id_number is not None:
+        conditions.append(id_number)
+    return or_(*conditions)
+
+
+def overdue_clause(today: date) -> ColumnElement[bool]:
+    return and_(FollowUp.status == FollowUpStatus.SCHEDULED.value, FollowUp.due_date < today)
+
+
+async def list_patients(ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter) -> Page[Patient]:
+    statement = select(Patient).where(await scope_clause(ctx))
+    if filters.search and filters.search.strip():
+        statement = statement.where(_search_clause(filters.search, filters))
+    if filters.department_id is not None:
+        statement = statement.where(Patient.department_id == filters.department_id)
+    if filters.physician_id is not None:
+        statement = statement.where(Patient.attending_physician_id == filters.physician_id)
+    if filters.diagnosis_code:
+        code = _escape_like(filters.diagnosis_code.strip().upper())
+        statement = statement.where(
+            exists().where(Diagnosis.patient_id == Patient.id, Diagnosis.icd10_code.like(code + "%", escape="\\"))
+        )
+    if filters.has_overdue_follow_up is not None:
+        overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(clinic_today(ctx)))
+        statement = statement.where(overdue if filters.has_overdue_follow_up else ~overdue)
+    page = await paginate(
+        ctx.db.session, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after
+    )
+    action = "search" if filters.search else "read"
+    await record_reads(ctx, [row.id for row in page.items], action=action, operation="patients")
+    return page
+
+
+async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient") -> Patient:
+    async with ctx.db.session() as session:
+        row = (
+            await session.execute(select(Patient).where(Patient.id == patient_id, await scope_clause(ctx)))
+        ).scalar_one_or_none()
+    if row is None:
+        raise not_found("Patient")
+    await record_reads(ctx, [patient_id], action="read", operation=operation)
+    return row
+
+
+async def load_for_write(ctx: Context, session: AsyncSession, patient_id: int) -> Patient:
+    """The target of a write, through the same scope as reads: out of scope is NOT_FOUND."""
+    row = (
+        await session.execute(select(Patient).where(Patient.id == patient_id, await scope_clause(ctx)))
+    ).scalar_one_or_none()
+    if row is None:
+        raise not_found("Patient")
+    return row
+
+
+# ---- writes ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PatientInput:
+    name: str | None = None
+    gender: str | None = None
+    birth_date: date | None = None
+    id_type: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    emergency_contact_name: str | None = None
+    emergency_contact_phone: str | None = None
+    allergies: str | None = None
+    past_history: str | None = None
+    department_id: int | None = None
+    consent_scope: str | None = None
+    consent_version: str | None = None
+    given: set[str] = field(default_factory=set)  # which fields the client sent (null clears)
+
+
+def _apply(patient: Patient, data: PatientInput) -> list[str]:
+    from resolvers.users import check_phone
+
+    changed: list[str] = []
+    if "name" in data.given:
+        name = text(data.name, "name", limit=100, required=True)
+        patient.name = name or ""
+        patient.name_initials = initials(patient.name)
+        changed.append("name")
+    if "gender" in data.given and data.gender is not None:
+        patient.gender = choice(Gender, data.gender, "gender").value
+        changed.append("gender")
+    if "birth_date" in data.given:
+        if data.birth_date is not None and not date(1900, 1, 1) <= data.birth_date <= date.today():
+            raise bad_input("Birth date out of range", "birthDate")
+        patient.birth_date = data.birth_date
+        changed.append("birthDate")
+    if "id_type" in data.given and data.id_type is not None:
+        patient.id_type = choice(IdType, data.id_type, "idType").value
+        changed.append("idType")
+    if "id_number" in data.given or "id_type" in data.given:
+        number = data.id_number if "id_number" in data.given else patient.id_number
+        if number is not None and patient.id_type == IdType.RESIDENT_ID.value:
+            number = check_resident_id(number)
+        elif number is not None:
+            number = text(number, "idNumber", limit=64)
+        patient.id_number = number
+        changed.append("idNumber")
+    for key, column, limit in (
+        ("address", "address", 500),
+        ("emergency_contact_name", "emergency_contact_name", 100),
+        ("allergies", "allergies", 5000),
+        ("past_history", "past_history", 20000),
+    ):
+        if key in data.given:
+            setattr(patient, column, text(getattr(data, key), key, limit=limit))
+            changed.append(key)
+    for key in ("phone", "emergency_contact_phone"):
+        if key in data.given:
+            value = getattr(data, key)
+            setattr(patient, key, check_phone(value) if value is not None else None)
+            changed.append(key)
+    if "consent_scope" in data.given:
+        patient.consent_scope = text(data.consent_scope, "consentScope", limit=255)
+        patient.consent_version = text(data.consent_version, "consentVersion", limit=32)
+        patient.consent_at = utcnow() if patient.consent_scope else None
+        changed.append("consent")
+    return changed
+
+
+async def _department_for(ctx: Context, requested: int | None) -> int | None:
+    allowed = await scoped_department_ids(ctx)
+    if requested is None:
+        return ctx.principal.department_id
+    if ctx.principal.data_scope is DataScope.SELF:
+        if requested != ctx.principal.department_id:
+            raise forbidden("You may register patients only in your own department")
+    elif allowed is not None and requested not in allowed:
+        raise forbidden("That department is outside your scope")
+    return requested
+
+
+async def register_patient(ctx: Context, data: PatientInput) -> Patient:
+    if "name" not in data.given:
+        raise bad_input("Required", "name")
+    department_id = await _department_for(ctx, data.department_id)
+    patient = Patient(name="", department_id=department_id, created_by_id=ctx.principal.user_id)
+    _apply(patient, data)
+    if ctx.principal.data_scope is DataScope.SELF:
+        patient.attending_physician_id = ctx.principal.user_id  # the registering physician attends
+    async with write_unit(ctx, operation="registerPatient", action="create", entity_type="Patient") as unit:
+        if department_id is not None:
+            from models.organisation import Department
+
+            if await unit.session.get(Department, department_id) is None:
+                raise bad_input("Unknown department", "departmentId")
+        unit.session.add(patient)
+        await unit.session.flush()
+        unit.entity_id = str(patient.id)
+        unit.patient_id = patient.id
+    return patient
+
+
+async def update_patient(ctx: Context, patient_id: int, version: int, data: PatientInput) -> Patient:
+    async with write_unit(ctx, operation="updatePatient", action="update", entity_type="Patient") as unit:
+        patient = await load_for_write(ctx, unit.session, patient_id)
+        unit.entity_id = str(patient_id)
+        unit.patient_id = patient_id
+        if "department_id" in data.given:
+            patient.department_id = await _department_for(ctx, data.department_id)
+            data.given.discard("department_id")
+        changed = _apply(patient, data)
+        await _bump(unit.session, patient, version)
+        unit.detail = {"changed": changed, "version": patient.version}
+    return patient
+
+
+async def _bump(session: AsyncSession, patient: Patient, version: int) -> None:
+    """Optimistic lock: the row changes only if it still has the version the client read."""
+    session.expunge(patient)  # written below in one guarded UPDATE, not by the ORM's flush
+    values = {
+        column: getattr(patient, column)
+        for column in Patient.model_fields
+        if column not in ("id", "version", "created_at", "created_by_id")
+    }
+    values["updated_at"] = utcnow()
+    result = await session.execute(
+        update(Patient)
+        .where(Patient.id == patient.id, Patient.version == version)
+        .values(**values, version=version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise conflict("This patient was changed by someone else; reload and try again")
+    patient.version = version + 1
+    patient.updated_at = values["updated_at"]
+
+
+async def reassign_patient(ctx: Context, patient_id: int, physician_id: int, version: int) -> Patient:
+    async with write_unit(ctx, operation="reassignPatient", action="update", entity_type="Patient") as unit:
+        patient = await load_for_write(ctx, unit.session, patient_id)
+        unit.entity_id = str(patient_id)
+        unit.patient_id = patient_id
+        physician = await unit.session.get(User, physician_id)
+        allowed = await scoped_department_ids(ctx)
+        if physician is None or (allowed is not None and physician.department_id not in allowed):
+            raise not_found("Physician")
+        before = patient.attending_physician_id
+        patient.attending_physician_id = physician_id
+        await _bump(unit.session, patient, version)
+        unit.detail = {"from": before, "to": physician_id}
+    return patient
+
+
+# ---- the patient's side ------------------------------------------------------------------------
+
+
+@dataclass
+class BindingCode:
+    code: str
+    expires_at: datetime
+
+
+async def issue_binding_code(ctx: Context, patient_id: int) -> BindingCode:
+    code = "".join(secrets.choice(_BINDING_ALPHABET) for _ in range(10))
+    expires = utcnow() + timedelta(hours=BINDING_CODE_HOURS)
+    async with write_unit(
+        ctx, operation="issuePatientBindingCode", action="create", entity_type="PatientBindingCode"
+    ) as unit:
+        await load_for_write(ctx, unit.session, patient_id)
+        unit.session.add(
+            PatientBindingCode(
+                code_hash=token_digest(code),
+                patient_id=patient_id,
+                issued_by_id=ctx.principal.user_id,
+                expires_at=expires,
+            )
+        )
+        unit.patient_id = patient_id
+        unit.entity_id = str(patient_id)
+    return BindingCode(code=code, expires_at=expires)
+
+
+async def bind_record(ctx: Context, code: str) -> Patient:
+    """Redeem a binding code: the caller's account is linked to the record and becomes a patient."""
+    user_id = ctx.principal.user_id
+    normalised = code.strip().upper().replace("-", "").replace(" ", "")
+    now = utcnow()
+    async with write_unit(ctx, operation="bindPatientRecord", action="update", entity_type="Patient") as unit:
+        session = unit.session
+        claimed = await session.execute(
+            update(PatientBindingCode)
+            .where(
+                PatientBindingCode.code_hash == token_digest(normalised),
+                PatientBindingCode.used_at.is_(None),
+                PatientBindingCode.expires_at > now,
+            )
+            .values(used_at=now, used_by_id=user_id)
+        )
+        if claimed.rowcount != 1:
+            raise bad_input("This code is unknown, used or expired; ask the clinic for a new one", "code")
+        binding = await session.get(PatientBindingCode, token_digest(normalised))
+        assert binding is not None
+        if (await session.execute(select(Patient.id).where(Patient.wechat_user_id == user_id))).first():
+            raise conflict("Your account is already linked to a patient record")
+        patient = await session.get(Patient, binding.patient_id)
+        if patient is None:
+            raise not_found("Patient")
+        if patient.wechat_user_id is not None:
+            raise conflict("This record is already linked to another account")
+        patient.wechat_user_id = user_id
+        patient.updated_at = now
+        session.add(patient)
+        role = (await session.execute(select(Role).where(Role.key == PATIENT_ROLE))).scalar_one()
+        has_role = await session.execute(
+            select(UserRole).where(UserRole.user_id == user_id, UserRole.role_id == role.id)
+        )
+        if has_role.first() is None:
+            session.add(UserRole(user_id=user_id, role_id=role.id))
+        unit.entity_id = str(patient.id)
+        unit.patient_id = patient.id
+    return patient
+
+
+async def my_record(ctx: Context) -> Patient | None:
+    async with ctx.db.session() as session:
+        row = (
+            await session.execute(select(Patient).where(Patient.wechat_user_id == ctx.principal.user_id))
+        ).scalar_one_or_none()
+    if row is not None:
+        await record_reads(ctx, [row.id or 0], action="read", operation="myRecord")
+    return row
+
+
+async def my_patient_id(ctx: Context) -> int | None:
+    async with ctx.db.session() as session:
+        return (
+            await session.execute(select(Patient.id).where(Patient.wechat_user_id == ctx.principal.user_id))
+        ).scalar_one_or_none()
+
+
+async def access_log(ctx: Context, patient_id: int, *, first: int | None, after: str | None) -> Page[Event]:
+    """Who opened this patient's record: reads and searches by anyone but the patient."""
+    statement = select(Event).where(
+        Event.patient_id == patient_id,
+        Event.action.in_(("read", "search")),
+        or_(Event.actor_id.is_(None), Event.actor_id != ctx.principal.user_id),
+    )
+    return await paginate(
+        ctx.db.session,
+        statement,
+        keys=[Event.id],
+        key_of=lambda row: [row.id],
+        first=first,
+        after=after,
+        descending=True,
+    )
+
+
+async def names_of(ctx: Context, user_ids: Sequence[int]) -> dict[int, str]:
+    async with ctx.db.session() as session:
+        rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(list(user_ids))))
+    return dict(rows.all())

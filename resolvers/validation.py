@@ -1,0 +1,71 @@
+"""Checks of clinical input shared by the patient and clinical resolvers."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import TypeVar
+
+from pypinyin import Style, lazy_pinyin
+
+from core.errors import bad_input
+
+E = TypeVar("E", bound=StrEnum)
+
+_RESIDENT_ID = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
+_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_CHECK_CHARS = "10X98765432"
+
+
+def check_resident_id(value: str) -> str:
+    """A mainland resident identity number (GB 11643-1999): 18 characters, valid birth date, checksum."""
+    number = value.strip().upper()
+    if not _RESIDENT_ID.match(number):
+        raise bad_input("An identity number has 17 digits and a check digit (0-9 or X)", "idNumber")
+    try:
+        date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError as error:
+        raise bad_input("The identity number holds no valid birth date", "idNumber") from error
+    total = sum(int(digit) * weight for digit, weight in zip(number[:17], _WEIGHTS, strict=True))
+    if _CHECK_CHARS[total % 11] != number[17]:
+        raise bad_input("The identity number's check digit is wrong", "idNumber")
+    return number
+
+
+def initials(name: str) -> str:
+    """Pinyin initials for search: 张三丰 -> ZSF; Latin words keep their first letter."""
+    parts = lazy_pinyin(name, style=Style.FIRST_LETTER, errors="ignore")
+    letters = []
+    for part in parts:
+        for word in part.split():
+            if word and word[0].isalnum():
+                letters.append(word[0])
+    return "".join(letters).upper()[:40]
+
+
+def text(value: str | None, field: str, *, limit: int = 20000, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise bad_input("Required", field)
+        return None
+    value = value.strip()
+    if required and not value:
+        raise bad_input("Required", field)
+    if len(value) > limit:
+        raise bad_input(f"At most {limit} characters", field)
+    return value or None
+
+
+def score(value: int | None, field: str, low: int, high: int) -> int | None:
+    if value is not None and not low <= value <= high:
+        raise bad_input(f"Must be between {low} and {high}", field)
+    return value
+
+
+def choice(enum: type[E], value: str, field: str) -> E:
+    try:
+        return enum(value)
+    except ValueError as error:
+        allowed = ", ".join(member.value for member in enum)
+        raise bad_input(f"Must be one of: {allowed}", field) from error

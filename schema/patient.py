@@ -1,0 +1,327 @@
+"""Patients: the whole history in one place, scoped, masked by policy, every read recorded."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import strawberry
+
+from core.ids import decode_id, decode_optional_id, encode_id
+from models.event import Event
+from models.patient import Gender, IdType, Patient
+from resolvers import patient as patients
+from resolvers.context import Info
+from schema.builder import FieldMode
+from schema.clinical import DiagnosisType, ExamReportType, FollowUpType, TreatmentPlanType, VisitType
+from schema.connection import Connection, connection
+from schema.masking import mask_id_number, mask_phone, shown
+
+GenderEnum = strawberry.enum(Gender, name="Gender")
+IdTypeEnum = strawberry.enum(IdType, name="IdType")
+
+
+@strawberry.type(name="Consent")
+class ConsentType:
+    scope: str
+    version: str | None
+    given_at: datetime | None
+
+
+@strawberry.type(name="Patient")
+class PatientType:
+    id: strawberry.ID
+    name: str
+    name_initials: str
+    gender: GenderEnum  # type: ignore[valid-type]
+    birth_date: date | None
+    id_type: IdTypeEnum  # type: ignore[valid-type]
+    address: str | None
+    emergency_contact_name: str | None
+    allergies: str | None
+    past_history: str | None
+    department_id: strawberry.ID | None
+    attending_physician_id: strawberry.ID | None
+    linked_to_wechat: bool
+    consent: ConsentType | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = strawberry.field(description="Send it back with an update; a stale one gets CONFLICT.")
+    _row: strawberry.Private[Patient]
+
+    @classmethod
+    def from_row(cls, row: Patient) -> PatientType:
+        consent = None
+        if row.consent_scope:
+            consent = ConsentType(scope=row.consent_scope, version=row.consent_version, given_at=row.consent_at)
+        return cls(
+            id=strawberry.ID(encode_id("Patient", row.id)),  # type: ignore[arg-type]
+            name=row.name,
+            name_initials=row.name_initials,
+            gender=Gender(row.gender),
+            birth_date=row.birth_date,
+            id_type=IdType(row.id_type),
+            address=row.address,
+            emergency_contact_name=row.emergency_contact_name,
+            allergies=row.allergies,
+            past_history=row.past_history,
+            department_id=strawberry.ID(encode_id("Department", row.department_id)) if row.department_id else None,
+            attending_physician_id=(
+                strawberry.ID(encode_id("User", row.attending_physician_id)) if row.attending_physician_id else None
+            ),
+            linked_to_wechat=row.wechat_user_id is not None,
+            consent=consent,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+            _row=row,
+        )
+
+    # Sensitive fields: whole for `read`, masked for `read_masked`, absent otherwise (policy).
+    @strawberry.field(description="Identity document number (masked or absent by role).")
+    def id_number(self, info: Info) -> str | None:
+        return shown(info, self._row.id_number, mask_id_number)
+
+    @strawberry.field(description="Phone number (masked as 138****5678 for some roles).")
+    def phone(self, info: Info) -> str | None:
+        return shown(info, self._row.phone, mask_phone)
+
+    @strawberry.field
+    def emergency_contact_phone(self, info: Info) -> str | None:
+        return shown(info, self._row.emergency_contact_phone, mask_phone)
+
+    @strawberry.field
+    async def attending_physician_name(self, info: Info) -> str | None:
+        physician = self._row.attending_physician_id
+        return None if physician is None else await info.context.loaders.user_name_by_id.load(physician)
+
+    @strawberry.field
+    async def department_name(self, info: Info) -> str | None:
+        if self._row.department_id is None:
+            return None
+        department = await info.context.loaders.department_by_id.load(self._row.department_id)
+        return department.name if department else None
+
+    @strawberry.field(description="Visits, newest last.")
+    async def visits(self, info: Info) -> list[VisitType]:
+        return [VisitType.from_row(r) for r in await info.context.loaders.visits_by_patient_id.load(self._row.id)]
+
+    @strawberry.field
+    async def diagnoses(self, info: Info) -> list[DiagnosisType]:
+        rows = await info.context.loaders.diagnoses_by_patient_id.load(self._row.id)
+        return [DiagnosisType.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def exam_reports(self, info: Info) -> list[ExamReportType]:
+        rows = await info.context.loaders.exam_reports_by_patient_id.load(self._row.id)
+        return [ExamReportType.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def treatment_plans(self, info: Info) -> list[TreatmentPlanType]:
+        rows = await info.context.loaders.plans_by_patient_id.load(self._row.id)
+        return [TreatmentPlanType.from_row(r) for r in rows]
+
+    @strawberry.field
+    async def follow_ups(self, info: Info) -> list[FollowUpType]:
+        rows = await info.context.loaders.follow_ups_by_patient_id.load(self._row.id)
+        return [FollowUpType.from_row(r) for r in rows]
+
+
+@strawberry.type(name="BindingCode")
+class BindingCodeType:
+    code: str = strawberry.field(
+        description="One-time code for the patient's mini-program; show it as text or a QR code."
+    )
+    expires_at: datetime
+
+
+@strawberry.type(name="RecordAccess")
+class RecordAccessType:
+    """One opening of the patient's record by someone else."""
+
+    at: datetime
+    action: str
+    _actor_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def by(self, info: Info) -> str:
+        if self._actor_id is None:
+            return "system"
+        return await info.context.loaders.user_name_by_id.load(self._actor_id) or "staff"
+
+    @classmethod
+    def from_row(cls, row: Event) -> RecordAccessType:
+        return cls(at=row.occurred_at, action=row.action, _actor_id=row.actor_id)
+
+
+# ---- inputs --------------------------------------------------------------------------------------
+
+
+@strawberry.input
+class PatientFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name, pinyin initials, or an exact phone or identity number."
+    )
+    department_id: strawberry.ID | None = None
+    physician_id: strawberry.ID | None = None
+    diagnosis_code: str | None = strawberry.field(
+        default=None, description="ICD-10 code or prefix (K64 matches K64.2)."
+    )
+    has_overdue_follow_up: bool | None = None
+
+
+@strawberry.input
+class RegisterPatientInput:
+    name: str
+    gender: GenderEnum = Gender.UNKNOWN  # type: ignore[valid-type]
+    birth_date: date | None = None
+    id_type: IdTypeEnum = IdType.RESIDENT_ID  # type: ignore[valid-type]
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    emergency_contact_name: str | None = None
+    emergency_contact_phone: str | None = None
+    allergies: str | None = None
+    past_history: str | None = None
+    department_id: strawberry.ID | None = None
+    consent_scope: str | None = strawberry.field(default=None, description="What the patient consented to.")
+    consent_version: str | None = strawberry.field(default=None, description="Version of the consent text shown.")
+
+
+@strawberry.input
+class UpdatePatientInput:
+    name: str | None = strawberry.UNSET
+    gender: GenderEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    birth_date: date | None = strawberry.UNSET
+    id_type: IdTypeEnum | None = strawberry.UNSET  # type: ignore[valid-type]
+    id_number: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    address: str | None = strawberry.UNSET
+    emergency_contact_name: str | None = strawberry.UNSET
+    emergency_contact_phone: str | None = strawberry.UNSET
+    allergies: str | None = strawberry.UNSET
+    past_history: str | None = strawberry.UNSET
+    department_id: strawberry.ID | None = strawberry.UNSET
+    consent_scope: str | None = strawberry.UNSET
+    consent_version: str | None = strawberry.UNSET
+
+
+_INPUT_FIELDS = [
+    "name",
+    "gender",
+    "birth_date",
+    "id_type",
+    "id_number",
+    "phone",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "allergies",
+    "past_history",
+    "department_id",
+    "consent_scope",
+    "consent_version",
+]
+
+
+def _patient_input(source: Any) -> patients.PatientInput:
+    data = patients.PatientInput()
+    for name in _INPUT_FIELDS:
+        value = getattr(source, name)
+        if value is strawberry.UNSET:
+            continue
+        if name == "department_id":
+            value = decode_optional_id("Department", value)
+        elif hasattr(value, "value"):
+            value = value.value
+        setattr(data, name, value)
+        data.given.add(name)
+    return data
+
+
+def _search_mode(info: Info, field: str) -> str:
+    mode = info.schema.field_mode("Patient", field)  # type: ignore[attr-defined]
+    if mode is FieldMode.FULL:
+        return patients.SearchMode.PREFIX
+    if mode is FieldMode.MASKED:
+        return patients.SearchMode.EXACT
+    return patients.SearchMode.NONE
+
+
+# ---- operations ----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class PatientQuery:
+    @strawberry.field(description="Patients in your scope. A masked field can be searched only by its exact value.")
+    async def patients(
+        self, info: Info, first: int | None = 20, after: str | None = None, filter: PatientFilter | None = None
+    ) -> Connection[PatientType]:
+        f = filter or PatientFilter()
+        filters = patients.PatientFilter(
+            search=f.search,
+            department_id=decode_optional_id("Department", f.department_id),
+            physician_id=decode_optional_id("User", f.physician_id),
+            diagnosis_code=f.diagnosis_code,
+            has_overdue_follow_up=f.has_overdue_follow_up,
+            phone_search=_search_mode(info, "phone"),
+            id_number_search=_search_mode(info, "idNumber"),
+        )
+        page = await patients.list_patients(info.context, first=first, after=after, filters=filters)
+        return connection(page, PatientType.from_row)
+
+    @strawberry.field(description="One patient with the whole history. Out of your scope: NOT_FOUND.")
+    async def patient(self, info: Info, id: strawberry.ID) -> PatientType:
+        return PatientType.from_row(await patients.get_patient(info.context, decode_id("Patient", id)))
+
+    @strawberry.field(description="Your own patient record (mini-program), once bound with a code from the clinic.")
+    async def my_record(self, info: Info) -> PatientType | None:
+        row = await patients.my_record(info.context)
+        return PatientType.from_row(row) if row else None
+
+    @strawberry.field(description="Who opened your record, newest first.")
+    async def my_record_access_log(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[RecordAccessType]:
+        patient_id = await patients.my_patient_id(info.context)
+        if patient_id is None:
+            from resolvers.pagination import Page
+
+            async def zero() -> int:
+                return 0
+
+            return connection(Page([], [], False, False, zero), RecordAccessType.from_row)
+        page = await patients.access_log(info.context, patient_id, first=first, after=after)
+        return connection(page, RecordAccessType.from_row)
+
+
+@strawberry.type
+class PatientMutation:
+    @strawberry.mutation(description="Register a patient; a registering physician becomes the attending physician.")
+    async def register_patient(self, info: Info, input: RegisterPatientInput) -> PatientType:
+        return PatientType.from_row(await patients.register_patient(info.context, _patient_input(input)))
+
+    @strawberry.mutation(description="Update a patient; `version` is the one you read (stale: CONFLICT).")
+    async def update_patient(
+        self, info: Info, id: strawberry.ID, version: int, input: UpdatePatientInput
+    ) -> PatientType:
+        row = await patients.update_patient(info.context, decode_id("Patient", id), version, _patient_input(input))
+        return PatientType.from_row(row)
+
+    @strawberry.mutation(description="Hand a patient to another physician.")
+    async def reassign_patient(
+        self, info: Info, id: strawberry.ID, physician_id: strawberry.ID, version: int
+    ) -> PatientType:
+        row = await patients.reassign_patient(
+            info.context, decode_id("Patient", id), decode_id("User", physician_id), version
+        )
+        return PatientType.from_row(row)
+
+    @strawberry.mutation(description="A one-time code (24 hours) the patient redeems in the mini-program.")
+    async def issue_patient_binding_code(self, info: Info, patient_id: strawberry.ID) -> BindingCodeType:
+        code = await patients.issue_binding_code(info.context, decode_id("Patient", patient_id))
+        return BindingCodeType(code=code.code, expires_at=code.expires_at)
+
+    @strawberry.mutation(description="Link your mini-program account to your patient record with the clinic's code.")
+    async def bind_patient_record(self, info: Info, code: str) -> PatientType:
+        return PatientType.from_row(await patients.bind_record(info.context, code))
