@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo clean bench
+.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo clean bench browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,14 @@ lint: install-dev
 typecheck: install-dev
 	$(PY) -m mypy .
 
-pytest: install-dev
+# Debian's Chromium for the GraphiQL browser test (Playwright drives it; it never downloads a browser).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+pytest: install-dev browser
 	$(PY) -m pytest -q
 
 test: lint typecheck pytest

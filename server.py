@@ -21,7 +21,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -32,6 +32,7 @@ from resolvers.notify import Notifier
 from resolvers.roles import POLICY_CHANNEL
 from schema.builder import SchemaRegistry
 from schema.endpoint import GraphQLEndpoint
+from schema.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.root import Mutation, Query
 
 log = logging.getLogger("followup")
@@ -88,15 +89,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return RedirectResponse("/graphql")
 
     endpoint = GraphQLEndpoint(services, registry)
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/", index),
+        Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
+        routes.append(Mount(ASSETS_URL, app=StaticAssets(directory=ASSETS_DIR), name="graphiql-assets"))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.services = services
     return app
 

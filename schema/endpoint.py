@@ -15,9 +15,8 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
@@ -26,6 +25,7 @@ from resolvers.context import ANONYMOUS_PRINCIPAL, Context, Principal, Services
 from resolvers.principal import principal_from_token
 from schema.builder import SchemaRegistry
 from schema.errors import PRE_EXECUTION, format_error, request_error
+from schema.graphiql import graphiql_page
 
 log = logging.getLogger("followup.http")
 
@@ -135,7 +135,7 @@ class GraphQLEndpoint:
         if request.method == "GET" and self._wants_ide(request):
             if not self.services.settings.graphiql_enabled:
                 return fail(ErrorCode.NOT_FOUND, "GraphiQL is switched off", 404)
-            return HTMLResponse(get_graphql_ide_html("graphiql"), headers={"Cache-Control": "no-store"})
+            return graphiql_page().response()
         if request.method not in ("GET", "POST"):
             return fail(ErrorCode.BAD_USER_INPUT, "GraphQL takes GET and POST only", 405, Allow="GET, POST")
 
