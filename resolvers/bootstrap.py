@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,6 +12,7 @@ from core.security import hash_password
 from models.organisation import Department, Position
 from models.user import DataScope, Role, User, UserRole
 from policies.store import seed_default_policy
+from resolvers.demo_clinical import seed_clinical
 
 BUILTIN_ROLES = [
     ("admin", "系统管理员 Administrator", DataScope.ALL),
@@ -59,8 +62,8 @@ async def has_demo_accounts(db: Database) -> bool:
         return (await session.execute(select(User.id).where(User.is_demo.is_(True)).limit(1))).first() is not None  # type: ignore[attr-defined]
 
 
-async def seed_demo(db: Database, *, password: str) -> bool:
-    """Demo departments, positions and accounts; False when they are already there."""
+async def seed_demo(db: Database, *, password: str, patients: int = 300, today: date | None = None) -> bool:
+    """Demo departments, positions, accounts and patient histories; False when already there."""
     async with db.transaction() as session:
         if (await session.execute(select(User.id).where(User.username == "admin"))).first():
             return False
@@ -88,6 +91,8 @@ async def seed_demo(db: Database, *, password: str) -> bool:
             await session.flush()
             for key in role_keys:
                 session.add(UserRole(user_id=user.id, role_id=roles[key].id))  # type: ignore[arg-type]
+        await session.flush()
+        await seed_clinical(session, today=today or date.today(), patients=patients)
     return True
 
 

@@ -19,6 +19,9 @@ from resolvers.bootstrap import ensure_builtin, seed_demo
 from server import create_app, run_migrations
 
 DEMO_PASSWORD = "Test-Demo#2026"
+# A small demo population (the full demo has 300): patients 5 and 11 are in Gastroenterology with
+# physician2, 4 and 9 attended by chief, the rest by physician; patient 0 is bound to the `patient` user.
+DEMO_PATIENTS = 12
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +43,7 @@ async def reset_database(url: str) -> None:
             if db.dialect == "mysql":
                 await session.execute(text("SET FOREIGN_KEY_CHECKS=1"))
         await ensure_builtin(db)
-        await seed_demo(db, password=DEMO_PASSWORD)
+        await seed_demo(db, password=DEMO_PASSWORD, patients=DEMO_PATIENTS)
     finally:
         await db.dispose()
 
