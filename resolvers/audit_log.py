@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from core.timeutil import as_utc
 from models.auth import LoginLog
 from models.event import Event
 from resolvers.context import Context
@@ -30,9 +31,9 @@ async def list_login_logs(
     if filters.success is not None:
         statement = statement.where(LoginLog.success == filters.success)
     if filters.since:
-        statement = statement.where(LoginLog.created_at >= filters.since)
+        statement = statement.where(LoginLog.created_at >= as_utc(filters.since))  # a time without a zone is UTC
     if filters.until:
-        statement = statement.where(LoginLog.created_at < filters.until)
+        statement = statement.where(LoginLog.created_at < as_utc(filters.until))
     return await paginate(
         ctx.db.session,
         statement,
@@ -62,9 +63,9 @@ async def list_events(ctx: Context, *, first: int | None, after: str | None, fil
     if filters.action:
         statement = statement.where(Event.action == filters.action)
     if filters.since:
-        statement = statement.where(Event.occurred_at >= filters.since)
+        statement = statement.where(Event.occurred_at >= as_utc(filters.since))  # a time without a zone is UTC
     if filters.until:
-        statement = statement.where(Event.occurred_at < filters.until)
+        statement = statement.where(Event.occurred_at < as_utc(filters.until))
     return await paginate(
         ctx.db.session,
         statement,

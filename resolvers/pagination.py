@@ -35,6 +35,20 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
     return values
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _check_key_types(values: list[Any], keys: Sequence[Any]) -> None:
+    """A cursor's values must fit their key columns: a string or a huge number for an integer key is bad input."""
+    for value, key in zip(values, keys, strict=True):
+        try:
+            python_type = key.type.python_type
+        except (AttributeError, NotImplementedError):
+            continue
+        if python_type is int and (not isinstance(value, int) or value not in _INT64):
+            raise bad_input("Invalid cursor", "after")
+
+
 def check_page_size(first: int | None) -> int:
     size = DEFAULT_PAGE_SIZE if first is None else first
     if size < 0 or size > MAX_PAGE_SIZE:
@@ -66,6 +80,7 @@ async def paginate(
     filtered = statement
     if after:
         values = decode_cursor(after, len(keys))
+        _check_key_types(values, keys)
         left = tuple_(*keys) if len(keys) > 1 else keys[0]
         right = tuple_(*values) if len(keys) > 1 else values[0]
         filtered = filtered.where(left < right if descending else left > right)

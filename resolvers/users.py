@@ -174,11 +174,11 @@ async def create_user(ctx: Context, data: NewUser) -> User:
     display_name = check_display_name(data.display_name)
     phone = check_phone(data.phone) if data.phone is not None else None
     check_password_policy(data.password, username=username, min_length=ctx.settings.password_min_length)
-    await _check_department_in_scope(ctx, data.department_id)
     async with write_unit(
         ctx, operation="createUser", action="create", entity_type="User", conflict_message="That username is taken"
     ) as unit:
         session = unit.session
+        await _check_department_in_scope(ctx, data.department_id)
         await _check_references(session, data.department_id, data.position_id)
         roles = await check_roles_within_reach(ctx, session, list(dict.fromkeys(data.role_keys)))
         if (await session.execute(select(User.id).where(User.username == username))).first():
