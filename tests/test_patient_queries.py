@@ -33,7 +33,9 @@ async def _add_patients(db: Database, count: int) -> None:
     physician = await user_id(db, "physician")
     async with db.transaction() as session:
         for n in range(count):
-            patient = Patient(name=f"测试{n}", name_initials="CS", phone=f"1390000{n:04d}", attending_physician_id=physician)
+            patient = Patient(
+                name=f"测试{n}", name_initials="CS", phone=f"1390000{n:04d}", attending_physician_id=physician
+            )
             session.add(patient)
             await session.flush()
             visit = Visit(patient_id=patient.id, physician_id=physician, visit_date=date(2026, 1, 1))
@@ -41,8 +43,12 @@ async def _add_patients(db: Database, count: int) -> None:
             await session.flush()
             diagnosis = Diagnosis(visit_id=visit.id, patient_id=patient.id, icd10_code="K64.1", icd10_name="二度痔")
             session.add(diagnosis)
-            session.add(ExamReport(patient_id=patient.id, visit_id=visit.id, kind="anoscopy", exam_date=date(2026, 1, 1)))
-            session.add(TreatmentPlan(patient_id=patient.id, plan_type="medication", description="x", author_id=physician))
+            session.add(
+                ExamReport(patient_id=patient.id, visit_id=visit.id, kind="anoscopy", exam_date=date(2026, 1, 1))
+            )
+            session.add(
+                TreatmentPlan(patient_id=patient.id, plan_type="medication", description="x", author_id=physician)
+            )
             session.add(FollowUp(patient_id=patient.id, visit_id=visit.id, due_date=date(2026, 2, 1)))
 
 
@@ -95,8 +101,10 @@ async def test_a_list_page_writes_its_read_events_in_one_insert(client: GraphQLC
     ids = [edge["node"]["id"] for edge in data["patients"]["edges"]]
     async with db.session() as session:
         rows = (
-            await session.execute(select(Event).where(Event.operation == "patients", Event.action == "read"))
-        ).scalars().all()
+            (await session.execute(select(Event).where(Event.operation == "patients", Event.action == "read")))
+            .scalars()
+            .all()
+        )
     assert sorted(gid("Patient", row.patient_id) for row in rows) == sorted(ids)
     assert {row.actor_id for row in rows} == {await user_id(db, "physician")}
     assert all(row.request_id and row.ip == "127.0.0.1" for row in rows)
@@ -106,7 +114,9 @@ async def test_a_single_read_is_recorded_and_a_refused_one_is_not_a_read(client:
     own = (await patients_of(db, "physician"))[0]
     await client.data("query ($id: ID!) { patient(id: $id) { name } }", {"id": gid("Patient", own.id)}, as_="physician")
     async with db.session() as session:
-        reads = (await session.execute(select(Event).where(Event.patient_id == own.id, Event.action == "read"))).scalars()
+        reads = (
+            await session.execute(select(Event).where(Event.patient_id == own.id, Event.action == "read"))
+        ).scalars()
         assert [row.operation for row in reads] == ["patient"]
     term = own.name[:1]
     search = await client.data(
@@ -114,7 +124,9 @@ async def test_a_single_read_is_recorded_and_a_refused_one_is_not_a_read(client:
     )
     assert search["patients"]["edges"]
     async with db.session() as session:
-        count = (await session.execute(select(func.count()).select_from(Event).where(Event.action == "search"))).scalar_one()
+        count = (
+            await session.execute(select(func.count()).select_from(Event).where(Event.action == "search"))
+        ).scalar_one()
     assert count == len(search["patients"]["edges"])
 
 
@@ -144,7 +156,9 @@ async def test_page_size_and_cursor_are_checked(client: GraphQLClient) -> None:
 async def test_filters(client: GraphQLClient, db: Database) -> None:
     own = await patients_of(db, "physician")
     async with db.session() as session:
-        code = (await session.execute(select(Diagnosis.icd10_code).where(Diagnosis.patient_id == own[0].id))).scalar_one()
+        code = (
+            await session.execute(select(Diagnosis.icd10_code).where(Diagnosis.patient_id == own[0].id))
+        ).scalar_one()
         overdue = set(
             (
                 await session.execute(
@@ -160,7 +174,9 @@ async def test_filters(client: GraphQLClient, db: Database) -> None:
     nodes = [edge["node"] for edge in data["patients"]["edges"]]
     assert gid("Patient", own[0].id) in {node["id"] for node in nodes}
     assert all(any(d["icd10Code"].startswith(code[:3]) for d in node["diagnoses"]) for node in nodes)
-    data = await client.data("{ patients(first: 100, filter: {hasOverdueFollowUp: true}) { edges { node { id } } } }", as_="admin")
+    data = await client.data(
+        "{ patients(first: 100, filter: {hasOverdueFollowUp: true}) { edges { node { id } } } }", as_="admin"
+    )
     assert {edge["node"]["id"] for edge in data["patients"]["edges"]} == {gid("Patient", pk) for pk in overdue}
     physician2 = await user_id(db, "physician2")
     data = await client.data(

@@ -78,8 +78,10 @@ async def test_writing_to_a_strangers_patient_is_not_found_and_widens_nothing(
     async with db.session() as session:
         assert (await session.execute(select(func.count()).select_from(Visit))).scalar_one() == visits_before
         refused = (
-            await session.execute(select(Event).where(Event.operation == "recordVisit").order_by(Event.id.desc()))
-        ).scalars().first()
+            (await session.execute(select(Event).where(Event.operation == "recordVisit").order_by(Event.id.desc())))
+            .scalars()
+            .first()
+        )
     assert refused is not None and refused.outcome == "not_found"
     assert gid("Patient", stranger.id) not in await _ids(client, "physician")
     # The allowed side: recording a visit for one's own patient works.
@@ -96,7 +98,9 @@ async def test_a_visit_brings_the_patient_into_the_physicians_scope(client: Grap
     assert pid not in await _ids(client, "physician")  # the chief's visit does not widen the physician
     async with db.transaction() as session:
         physician_id = (await patients_of(db, "physician"))[0].attending_physician_id
-        session.add(Visit(patient_id=chief_patient.id, physician_id=physician_id, visit_date=chief_patient.created_at.date()))
+        session.add(
+            Visit(patient_id=chief_patient.id, physician_id=physician_id, visit_date=chief_patient.created_at.date())
+        )
     assert pid in await _ids(client, "physician")
 
 

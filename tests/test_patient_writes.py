@@ -34,8 +34,18 @@ async def _count(db: Database, model: Any) -> int:
 async def test_physician_registers_and_attends(client: GraphQLClient, db: Database) -> None:
     data = await client.data(
         REGISTER,
-        {"input": {"name": "欧阳秀英", "gender": "FEMALE", "birthDate": "1949-12-31", "idNumber": VALID_ID,
-                   "phone": "13712345678", "allergies": "青霉素", "consentScope": "treatment", "consentVersion": "2026.1"}},
+        {
+            "input": {
+                "name": "欧阳秀英",
+                "gender": "FEMALE",
+                "birthDate": "1949-12-31",
+                "idNumber": VALID_ID,
+                "phone": "13712345678",
+                "allergies": "青霉素",
+                "consentScope": "treatment",
+                "consentVersion": "2026.1",
+            }
+        },
         as_="physician",
     )
     patient = data["registerPatient"]
@@ -69,7 +79,9 @@ async def test_bad_input_is_refused_and_nothing_stored(client: GraphQLClient, db
 
 async def test_physician_cannot_register_into_another_department(client: GraphQLClient, db: Database) -> None:
     gi = (await patients_of(db, "physician2"))[0].department_id
-    result = await client.run(REGISTER, {"input": {"name": "乙", "departmentId": gid("Department", gi)}}, as_="physician")
+    result = await client.run(
+        REGISTER, {"input": {"name": "乙", "departmentId": gid("Department", gi)}}, as_="physician"
+    )
     assert error_codes(result) == ["FORBIDDEN"]
     ok = await client.data(REGISTER, {"input": {"name": "乙", "departmentId": gid("Department", gi)}}, as_="admin")
     assert ok["registerPatient"]["departmentName"].startswith("消化内科")
