@@ -3,6 +3,8 @@
 python server.py migrate              apply migrations, built-in roles and new default-policy lines
 python server.py seed-demo            demo departments and accounts (demo mode only)
 python server.py create-admin NAME    an administrator account (password asked, or --password-env)
+python server.py load-documents --client mini-program clients/mini-program/manifest.json
+                                      store a client's trusted (persisted) documents
 python server.py serve [--workers N]  run uvicorn
 """
 
@@ -23,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
 from policies.store import PolicyStore
@@ -53,6 +56,7 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
     db = Database(settings.database_url, pool_size=settings.database_pool_size)
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await endpoint.close()
             await notifier.stop()
             await db.dispose()
 
@@ -119,7 +124,7 @@ def run_migrations(database_url: str) -> None:
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")  # independent branches (one per module) are all applied
 
 
 async def _bootstrap(settings: Settings) -> int:
@@ -151,24 +156,33 @@ def cmd_seed_demo(settings: Settings) -> None:
 
 
 def cmd_create_admin(settings: Settings, username: str, password_env: str | None) -> None:
+    from core.errors import AppError
     from core.security import check_password_policy
     from models.user import DataScope
+    from policies.store import AUTHENTICATED
     from resolvers.context import Context, Principal
     from resolvers.users import NewUser, create_user
 
-    password = os.environ.get(password_env, "") if password_env else getpass.getpass("Password: ")
-    check_password_policy(password, username=username, min_length=settings.password_min_length)
+    class OperatorPrincipal(Principal):
+        """The command line acts with the admin role itself, with no user behind it (the event records no actor)."""
 
-    async def create() -> None:
+        @property
+        def schema_roles(self) -> frozenset[str]:
+            return frozenset({AUTHENTICATED, *self.role_keys})
+
+    if password_env and not os.environ.get(password_env):
+        raise SystemExit(f"create-admin: the environment variable {password_env} is not set or empty")
+    password = os.environ.get(password_env, "") if password_env else getpass.getpass("Password: ")
+
+    async def create() -> str:
         db = Database(settings.database_url)
         policy = PolicyStore(db)
         try:
             await policy.load()
             services = Services(settings=settings, db=db, policy=policy, notifier=Notifier())
-            # The command line acts with the admin role itself; the event records no actor.
-            principal = Principal(role_keys=("admin",), data_scope=DataScope.ALL)
+            principal = OperatorPrincipal(role_keys=("admin",), data_scope=DataScope.ALL)
             ctx = Context(services=services, principal=principal, ip="cli")
-            await create_user(
+            user = await create_user(
                 ctx,
                 NewUser(
                     username=username,
@@ -178,11 +192,59 @@ def cmd_create_admin(settings: Settings, username: str, password_env: str | None
                     must_change_password=False,
                 ),
             )
+            return user.username or username
         finally:
             await db.dispose()
 
-    asyncio.run(create())
-    print(f"administrator {username} created")
+    try:
+        check_password_policy(password, username=username, min_length=settings.password_min_length)
+        created = asyncio.run(create())
+    except AppError as error:
+        raise SystemExit(f"create-admin refused: {error.message}") from None
+    print(f"administrator {created} created")
+
+
+def cmd_load_documents(settings: Settings, client: str, manifest_path: str, replace: bool) -> None:
+    """Store a client's trusted documents (a manifest from clients/build_manifest.py) in the database."""
+    import json
+
+    from schema.persisted import store_documents
+
+    try:
+        manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"cannot read {manifest_path}: {error}") from None
+    if not isinstance(manifest, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in manifest.items()
+    ):
+        raise SystemExit(f"{manifest_path} is not a manifest (an object of sha256 -> document)")
+
+    async def load() -> tuple[int, int, int]:
+        db = Database(settings.database_url)
+        try:
+            return await store_documents(db, client, manifest, replace=replace)
+        finally:
+            await db.dispose()
+
+    try:
+        added, unchanged, removed = asyncio.run(load())
+    except ValueError as error:
+        raise SystemExit(f"manifest refused: {error}") from None
+    print(f"{client}: {added} documents added, {unchanged} already present, {removed} removed")
+
+
+def cmd_rotate_keys(settings: Settings) -> None:
+    from resolvers.keys import rotate_patient_keys
+
+    async def rotate() -> int:
+        db = Database(settings.database_url)
+        try:
+            return await rotate_patient_keys(db)
+        finally:
+            await db.dispose()
+
+    configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
+    print(f"re-encrypted {asyncio.run(rotate())} patient rows under the newest key")
 
 
 def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -214,6 +276,11 @@ def main(argv: list[str] | None = None) -> None:
     admin = commands.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
     admin.add_argument("--password-env", help="read the password from this environment variable")
+    documents = commands.add_parser("load-documents", help="store a client's trusted documents (manifest.json)")
+    documents.add_argument("--client", required=True, help="e.g. mini-program")
+    documents.add_argument("manifest", help="a manifest built by clients/build_manifest.py")
+    documents.add_argument("--replace", action="store_true", help="remove this client's documents not in the file")
+    commands.add_parser("rotate-keys", help="re-encrypt patient identity/phone numbers under the newest key")
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -230,6 +297,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd_seed_demo(settings)
     elif args.command == "create-admin":
         cmd_create_admin(settings, args.username, args.password_env)
+    elif args.command == "load-documents":
+        cmd_load_documents(settings, args.client, args.manifest, args.replace)
+    elif args.command == "rotate-keys":
+        cmd_rotate_keys(settings)
     elif args.command == "serve":
         cmd_serve(settings, args.host, args.port, args.workers)
 

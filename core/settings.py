@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.crypto import DEMO_DATA_KEY, DEMO_HASH_KEY
+
 # Known demo values: accepted in demo mode, refused in production mode.
 DEMO_JWT_SECRET = "demo-only-signing-key-change-me-in-production-0000"
 DEFAULT_DEMO_PASSWORD = "FollowUp#2026"
@@ -24,6 +26,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     jwt_secret: SecretStr = SecretStr(DEMO_JWT_SECRET)
+    # Fernet keys (comma-separated, newest first: it encrypts, all decrypt) and the search-hash key.
+    data_encryption_keys: SecretStr = SecretStr(DEMO_DATA_KEY)
+    search_hash_key: SecretStr = SecretStr(DEMO_HASH_KEY)
     access_token_minutes: int = Field(15, ge=1, le=1440)
     refresh_token_days: int = Field(7, ge=1, le=90)
     session_idle_minutes: int = Field(30, ge=1)
@@ -53,7 +58,21 @@ class Settings(BaseSettings):
     max_batch: int = 10
     log_level: str = "INFO"
 
-    @field_validator("trusted_proxies", mode="before")
+    # ---- HTTP transport: persisted queries, cost, introspection, rate limits, CORS ----
+    apq_cache_size: int = Field(2000, ge=1)  # automatic persisted queries kept in process (LRU)
+    apq_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)  # how long Redis keeps an automatic registration
+    prepared_cache_size: int = Field(1000, ge=1)  # parsed+validated persisted documents kept per schema
+    max_query_cost: int = Field(10_000, ge=1)  # fields, list fields multiplied by their page size
+    default_page_size: int = Field(20, ge=1)  # what a list field costs without first/last
+    disable_introspection_for_non_admin: bool = False
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = Field(60, ge=1)
+    rate_limit_per_user: int = Field(600, ge=1)  # requests per window per logged-in user
+    rate_limit_per_ip: int = Field(1200, ge=1)  # requests per window per client address
+    rate_limit_login_per_ip: int = Field(20, ge=1)  # login / refreshToken / wechatLogin per window per address
+    cors_origins: Annotated[list[str], NoDecode] = []  # console origins allowed cross-origin
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
@@ -73,7 +92,13 @@ class Settings(BaseSettings):
             secret = self.jwt_secret.get_secret_value()
             if secret == DEMO_JWT_SECRET or len(secret) < 32:
                 raise ValueError("production mode needs JWT_SECRET: at least 32 characters, not the demo key")
+            if DEMO_DATA_KEY in self.data_keys or self.search_hash_key.get_secret_value() == DEMO_HASH_KEY:
+                raise ValueError("production mode needs DATA_ENCRYPTION_KEYS and SEARCH_HASH_KEY of your own")
         return self
+
+    @property
+    def data_keys(self) -> list[str]:
+        return [key.strip() for key in self.data_encryption_keys.get_secret_value().split(",") if key.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
@@ -60,3 +60,21 @@ BigKey = BigInteger().with_variant(Integer(), "sqlite")
 
 def big_primary_key() -> Any:
     return Field(default=None, primary_key=True, sa_type=BigKey)
+
+
+class EncryptedString(TypeDecorator[str]):
+    """Encrypted at rest (core.crypto); the attribute holds the plain value. Never compare on it in SQL:
+    search through the keyed-hash column beside it."""
+
+    impl = String(255)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        from core.crypto import cipher
+
+        return None if value is None else cipher().encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        from core.crypto import cipher
+
+        return None if value is None else cipher().decrypt(value)

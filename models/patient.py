@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Text
+from sqlalchemy import Text, event
 from sqlmodel import Field, SQLModel
 
-from models.base import MYSQL_TABLE_ARGS, created_at_field, instant_field, updated_at_field
+from models.base import MYSQL_TABLE_ARGS, EncryptedString, created_at_field, instant_field, updated_at_field
 
 
 class Gender(StrEnum):
@@ -35,11 +35,14 @@ class Patient(SQLModel, table=True):
     gender: str = Field(default=Gender.UNKNOWN.value, max_length=16)
     birth_date: date | None = None
     id_type: str = Field(default=IdType.RESIDENT_ID.value, max_length=24)
-    id_number: str | None = Field(default=None, max_length=64, index=True)
-    phone: str | None = Field(default=None, max_length=32, index=True)
+    # Encrypted at rest; searched only through the keyed hashes beside them.
+    id_number: str | None = Field(default=None, sa_type=EncryptedString)
+    id_number_hash: str | None = Field(default=None, max_length=64, index=True)
+    phone: str | None = Field(default=None, sa_type=EncryptedString)
+    phone_hash: str | None = Field(default=None, max_length=64, index=True)
     address: str | None = Field(default=None, sa_type=Text)
     emergency_contact_name: str | None = Field(default=None, max_length=100)
-    emergency_contact_phone: str | None = Field(default=None, max_length=32)
+    emergency_contact_phone: str | None = Field(default=None, sa_type=EncryptedString)
     allergies: str | None = Field(default=None, sa_type=Text)
     past_history: str | None = Field(default=None, sa_type=Text)
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
@@ -67,3 +70,17 @@ class PatientBindingCode(SQLModel, table=True):
     expires_at: datetime = created_at_field()
     used_at: datetime | None = instant_field()
     used_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+def sync_hashes(patient: Patient) -> None:
+    """Keep the search hashes in step with the encrypted values."""
+    from core.crypto import digest_or_none
+
+    patient.id_number_hash = digest_or_none(patient.id_number)
+    patient.phone_hash = digest_or_none(patient.phone)
+
+
+@event.listens_for(Patient, "before_insert")
+@event.listens_for(Patient, "before_update")
+def _hash_before_write(_mapper: object, _connection: object, target: Patient) -> None:
+    sync_hashes(target)

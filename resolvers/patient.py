@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.crypto import cipher
 from core.errors import bad_input, conflict, forbidden, not_found
 from core.security import token_digest
 from core.timeutil import utcnow
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
 from models.event import Event
-from models.patient import Gender, IdType, Patient, PatientBindingCode
+from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
 from models.user import DataScope, Role, User, UserRole
 from policies.scope import patient_scope
 from resolvers.audit import write_unit
@@ -74,9 +75,8 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
 
 
 class SearchMode:
-    """How a caller may search a sensitive field: by prefix (sees it whole), exactly (masked), or not."""
+    """Whether a caller may search a sensitive field (exactly, by its keyed hash) or not at all."""
 
-    PREFIX = "prefix"
     EXACT = "exact"
     NONE = "none"
 
@@ -97,11 +97,10 @@ def _escape_like(term: str) -> str:
 
 
 def _sensitive(column: Any, term: str, mode: str) -> ColumnElement[bool] | None:
-    if mode == SearchMode.PREFIX and len(term) >= 4:
-        return column.like(_escape_like(term) + "%", escape="\\")
-    if mode in (SearchMode.PREFIX, SearchMode.EXACT):
-        return column == term
-    return None
+    """Encrypted fields are found only by their keyed hash: an exact match, never a prefix."""
+    if mode == SearchMode.NONE:
+        return None
+    return column == cipher().digest(term)
 
 
 def _search_clause(term: str, filters: PatientFilter) -> ColumnElement[bool]:
@@ -109,12 +108,13 @@ def _search_clause(term: str, filters: PatientFilter) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = [Patient.name.like("%" + _escape_like(term) + "%", escape="\\")]
     if term.isascii() and term.isalpha():
         conditions.append(Patient.name_initials.like(_escape_like(term.upper()) + "%", escape="\\"))
-    phone = _sensitive(Patient.phone, term, filters.phone_search)
-    if phone is not None:
-        conditions.append(phone)
-    id_number = _sensitive(Patient.id_number, term.upper(), filters.id_number_search)
-    if id_number is not None:
-        conditions.append(id_number)
+    for column, mode in (
+        (Patient.phone_hash, filters.phone_search),
+        (Patient.id_number_hash, filters.id_number_search),
+    ):
+        condition = _sensitive(column, term, mode)
+        if condition is not None:
+            conditions.append(condition)
     return or_(*conditions)
 
 
@@ -289,6 +289,7 @@ async def update_patient(ctx: Context, patient_id: int, version: int, data: Pati
 async def _bump(session: AsyncSession, patient: Patient, version: int) -> None:
     """Optimistic lock: the row changes only if it still has the version the client read."""
     session.expunge(patient)  # written below in one guarded UPDATE, not by the ORM's flush
+    sync_hashes(patient)
     values = {
         column: getattr(patient, column)
         for column in Patient.model_fields

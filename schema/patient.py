@@ -241,11 +241,7 @@ def _patient_input(source: Any) -> patients.PatientInput:
 
 def _search_mode(info: Info, field: str) -> str:
     mode = info.schema.field_mode("Patient", field)  # type: ignore[attr-defined]
-    if mode is FieldMode.FULL:
-        return patients.SearchMode.PREFIX
-    if mode is FieldMode.MASKED:
-        return patients.SearchMode.EXACT
-    return patients.SearchMode.NONE
+    return patients.SearchMode.NONE if mode is FieldMode.HIDDEN else patients.SearchMode.EXACT
 
 
 # ---- operations ----------------------------------------------------------------------------------
@@ -253,7 +249,9 @@ def _search_mode(info: Info, field: str) -> str:
 
 @strawberry.type
 class PatientQuery:
-    @strawberry.field(description="Patients in your scope. A masked field can be searched only by its exact value.")
+    @strawberry.field(
+        description="Patients in your scope. Phone and identity numbers (encrypted at rest) match only exactly."
+    )
     async def patients(
         self, info: Info, first: int | None = 20, after: str | None = None, filter: PatientFilter | None = None
     ) -> Connection[PatientType]:

@@ -58,9 +58,11 @@ async def test_masked_phone_is_searchable_only_exactly(client: GraphQLClient, db
     pid = gid("Patient", own.id)
     phone = own.phone or ""
     assert pid in await _found(client, "physician", phone)
-    assert pid not in await _found(client, "physician", phone[:7])  # no prefix search on masked digits
-    # A role that sees the phone whole may search by prefix.
-    assert pid in await _found(client, "chief", phone[:7])
+    assert pid in await _found(client, "physician", f"{phone[:3]}-{phone[3:7]}-{phone[7:]}")  # same number
+    # Encrypted at rest: no prefix search, for a masked role or one that sees the number whole.
+    assert pid not in await _found(client, "physician", phone[:7])
+    assert pid not in await _found(client, "chief", phone[:7])
+    assert pid in await _found(client, "chief", phone)
 
 
 async def test_id_number_search_follows_visibility(client: GraphQLClient, db: Database) -> None:
@@ -69,8 +71,9 @@ async def test_id_number_search_follows_visibility(client: GraphQLClient, db: Da
     number = patient.id_number or ""
     assert pid not in await _found(client, "physician", number)  # hidden: not searchable at all
     assert pid in await _found(client, "chief", number)  # masked: exact value only
+    assert pid in await _found(client, "chief", number.lower())
     assert pid not in await _found(client, "chief", number[:10])
-    assert pid in await _found(client, "admin", number[:10])  # whole: prefix
+    assert pid not in await _found(client, "admin", number[:10])  # encrypted: no prefix, even seen whole
 
 
 async def test_search_by_name_and_pinyin_initials(client: GraphQLClient, db: Database) -> None:
