@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from core.db import Database
 from models.patient import Patient, sync_hashes
@@ -16,11 +17,8 @@ async def rotate_patient_keys(db: Database) -> int:
     last_id = 0
     while True:
         async with db.transaction() as session:
-            rows = (
-                (await session.execute(select(Patient).where(Patient.id > last_id).order_by(Patient.id).limit(BATCH)))
-                .scalars()
-                .all()
-            )
+            statement = select(Patient).where(col(Patient.id) > last_id).order_by(col(Patient.id)).limit(BATCH)
+            rows = (await session.execute(statement)).scalars().all()
             if not rows:
                 return done
             for patient in rows:
