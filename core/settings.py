@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     wechat_timeout_seconds: float = 5.0
 
     clinic_tz: str = "Asia/Shanghai"
+    break_glass_minutes: int = Field(60, ge=5, le=1440)
     graphiql_enabled: bool = True
     max_request_bytes: int = 1_000_000
     max_query_depth: int = 12

@@ -3,12 +3,15 @@
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.event import Event
+from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.organisation import Department, Position
 from models.patient import Patient, PatientBindingCode
 from models.policy import CasbinRule, SeededPolicyLine
 from models.user import DataScope, Role, User, UserRole, UserStatus
 
 __all__ = [
+    "AccessGrant",
+    "Amendment",
     "AuthSession",
     "CasbinRule",
     "DataScope",
@@ -21,6 +24,7 @@ __all__ = [
     "LoginLog",
     "Patient",
     "PatientBindingCode",
+    "PatientMerge",
     "Position",
     "RefreshToken",
     "Role",

@@ -55,6 +55,9 @@ class Visit(SQLModel, table=True):
     present_illness: str | None = Field(default=None, sa_type=Text)
     examination_findings: str | None = Field(default=None, sa_type=Text)
     notes: str | None = Field(default=None, sa_type=Text)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
 
 
@@ -69,6 +72,9 @@ class Diagnosis(SQLModel, table=True):
     icd10_name: str = Field(max_length=255)
     is_primary: bool = False
     tcm_syndrome: str | None = Field(default=None, max_length=100)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
 
 
@@ -85,6 +91,9 @@ class ExamReport(SQLModel, table=True):
     conclusion: str | None = Field(default=None, sa_type=Text)
     attachment_ref: str | None = Field(default=None, max_length=255)
     created_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
 
 
@@ -101,6 +110,9 @@ class TreatmentPlan(SQLModel, table=True):
     end_date: date | None = None
     status: str = Field(default=PlanStatus.PLANNED.value, max_length=16)
     author_id: int | None = Field(default=None, foreign_key="app_user.id")
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
     version: int = 1
@@ -161,5 +173,8 @@ class FollowUp(SQLModel, table=True):
     response_wexner_score: int | None = None
     response_satisfaction: int | None = None
     response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
     version: int = 1

@@ -51,6 +51,10 @@ class Patient(SQLModel, table=True):
     consent_scope: str | None = Field(default=None, max_length=255)
     consent_version: str | None = Field(default=None, max_length=32)
     consent_at: datetime | None = instant_field()
+    merged_into_id: int | None = Field(default=None, foreign_key="patient.id")
+    voided_at: datetime | None = instant_field()
+    voided_by_id: int | None = None
+    void_reason: str | None = Field(default=None, max_length=500)
     created_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()

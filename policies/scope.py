@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, false, true
 
@@ -57,16 +58,18 @@ def patient_scope(
     user_id: int | None,
     scope: DataScope,
     allowed_departments: set[int] | None,
+    now: datetime | None = None,
 ) -> ColumnElement[bool]:
     """Which patient rows a principal reaches, as one SQL condition on `patient`.
 
     ALL: every patient. Department scopes: patients of those departments. Everyone also reaches
-    the patients they attend or have recorded a visit for, and a patient the record bound to
-    their own (mini-program) account.
+    the patients they attend or have recorded a visit for, a patient record bound to their own
+    (mini-program) account, and a patient they hold an unexpired emergency (break-the-glass) grant for.
     """
     from sqlalchemy import or_, select
 
     from models.clinical import Visit
+    from models.integrity import AccessGrant, GrantKind
     from models.patient import Patient
 
     if scope is DataScope.ALL:
@@ -78,6 +81,16 @@ def patient_scope(
         Patient.wechat_user_id == user_id,
         Patient.id.in_(select(Visit.patient_id).where(Visit.physician_id == user_id)),
     ]
+    if now is not None:
+        own.append(
+            Patient.id.in_(
+                select(AccessGrant.patient_id).where(
+                    AccessGrant.user_id == user_id,
+                    AccessGrant.kind == GrantKind.EMERGENCY.value,
+                    AccessGrant.expires_at > now,
+                )
+            )
+        )
     if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
         own.append(Patient.department_id.in_(sorted(allowed_departments)))
     return or_(*own)

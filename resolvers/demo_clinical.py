@@ -16,7 +16,7 @@ from resolvers import icd10
 from resolvers.validation import initials
 
 PROTOCOLS = [
-    ("痔术后随访 Post-haemorrhoidectomy", "7,30,90", "Wound healing, pain, bleeding and continence after haemorrhoid surgery"),
+    ("痔术后随访 Post-haemorrhoidectomy", "7,30,90", "Wound healing, pain, bleeding, continence after surgery"),
     ("肛瘘术后随访 Post-fistula surgery", "14,60,180", "Healing and recurrence after fistulotomy or seton"),
     ("肛周脓肿引流随访 Abscess drainage", "7,30", "Drainage healing; watch for a fistula"),
     ("结直肠癌术后监测 Colorectal cancer surveillance", "90,180,365", "CEA, imaging and colonoscopy schedule"),
@@ -28,12 +28,20 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 REGIONS = ["110105", "310101", "440106", "610113", "330106", "510104"]
 
 # condition: (weight, codes, protocol index, exam kinds, plan types with weights)
+_ANORECTAL_PLANS = [("surgery", 5), ("medication", 3), ("tcm", 2), ("lifestyle", 1)]
+_FISSURE_PLANS = [("medication", 5), ("tcm", 3), ("lifestyle", 2), ("surgery", 1)]
 CONDITIONS = [
-    (35, ["K64.1", "K64.2", "K64.3", "K64.5"], 0, ["anoscopy"], [("surgery", 5), ("medication", 3), ("tcm", 2), ("lifestyle", 1)]),
+    (35, ["K64.1", "K64.2", "K64.3", "K64.5"], 0, ["anoscopy"], _ANORECTAL_PLANS),
     (20, ["K60.3", "K60.5"], 1, ["anoscopy", "imaging"], [("surgery", 8), ("tcm", 1)]),
     (15, ["K61.0", "K61.2", "K61.3"], 2, ["imaging"], [("surgery", 6), ("medication", 2)]),
-    (15, ["K60.0", "K60.1"], 4, ["anoscopy"], [("medication", 5), ("tcm", 3), ("lifestyle", 2), ("surgery", 1)]),
-    (15, ["C18.7", "C19", "C20", "C18.2"], 3, ["colonoscopy", "pathology", "imaging"], [("surgery", 6), ("medication", 3)]),
+    (15, ["K60.0", "K60.1"], 4, ["anoscopy"], _FISSURE_PLANS),
+    (
+        15,
+        ["C18.7", "C19", "C20", "C18.2"],
+        3,
+        ["colonoscopy", "pathology", "imaging"],
+        [("surgery", 6), ("medication", 3)],
+    ),
 ]
 COMPLAINTS = {
     "K64": ["便血伴肛门肿物脱出两月", "排便后滴血一周", "肛门坠胀疼痛三天"],
@@ -62,7 +70,7 @@ def _at(day: date) -> datetime:
 
 
 async def seed_clinical(session: AsyncSession, *, today: date, patients: int = 300, seed: int = 2026) -> None:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (deterministic demo data, not security)
     protocols = []
     for name, offsets, description in PROTOCOLS:
         protocol = FollowUpProtocol(name=name, offsets=offsets, description=description)
@@ -76,7 +84,7 @@ async def seed_clinical(session: AsyncSession, *, today: date, patients: int = 3
         in_gi = index % 6 == 5
         doctor = users["physician2"] if in_gi else crs_doctors[index % 5 == 4]
         department = departments["GI" if in_gi else ("CRS-ANO" if index % 3 == 0 else "CRS")]
-        weight, codes, protocol_index, exams, plans = rng.choices(CONDITIONS, weights=[c[0] for c in CONDITIONS])[0]
+        _weight, codes, protocol_index, exams, plans = rng.choices(CONDITIONS, weights=[c[0] for c in CONDITIONS])[0]
         male = rng.random() < 0.55
         age = rng.randint(22, 82) if codes[0][0] == "K" else rng.randint(45, 85)
         birth = date(today.year - age, rng.randint(1, 12), rng.randint(1, 28))
@@ -89,7 +97,8 @@ async def seed_clinical(session: AsyncSession, *, today: date, patients: int = 3
             id_type="resident_id",
             id_number=_resident_id(rng, birth, male),
             phone=f"1{rng.choice('3578')}{rng.randrange(10**9):09d}",
-            address=f"{rng.choice(['北京市朝阳区', '上海市黄浦区', '广州市越秀区', '西安市长安区'])}{rng.randint(1, 300)}号",
+            address=rng.choice(["北京市朝阳区", "上海市黄浦区", "广州市越秀区", "西安市长安区"])
+            + f"{rng.randint(1, 300)}号",
             allergies=rng.choice(["无", "无", "青霉素过敏", "磺胺类过敏"]),
             past_history=rng.choice(["高血压", "2型糖尿病", "无特殊", "无特殊", "便秘多年"]),
             department_id=department.id,

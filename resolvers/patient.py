@@ -21,6 +21,7 @@ from models.event import Event
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
 from models.user import DataScope, Role, User, UserRole
 from policies.scope import patient_scope
+from resolvers import history
 from resolvers.audit import write_unit
 from resolvers.context import Context
 from resolvers.pagination import Page, paginate
@@ -44,6 +45,7 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
             user_id=principal.user_id,
             scope=principal.data_scope,
             allowed_departments=await scoped_department_ids(ctx),
+            now=utcnow(),
         )
     clause: ColumnElement[bool] = ctx.memo["patient_scope"]
     return clause
@@ -88,6 +90,7 @@ class PatientFilter:
     physician_id: int | None = None
     diagnosis_code: str | None = None
     has_overdue_follow_up: bool | None = None
+    include_voided: bool = False
     phone_search: str = SearchMode.EXACT
     id_number_search: str = SearchMode.NONE
 
@@ -124,6 +127,8 @@ def overdue_clause(today: date) -> ColumnElement[bool]:
 
 async def list_patients(ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter) -> Page[Patient]:
     statement = select(Patient).where(await scope_clause(ctx))
+    if not filters.include_voided:
+        statement = statement.where(Patient.voided_at.is_(None))
     if filters.search and filters.search.strip():
         statement = statement.where(_search_clause(filters.search, filters))
     if filters.department_id is not None:
@@ -251,7 +256,12 @@ async def _department_for(ctx: Context, requested: int | None) -> int | None:
     return requested
 
 
-async def register_patient(ctx: Context, data: PatientInput) -> Patient:
+async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate: bool = False) -> Patient:
+    """Register a patient. A likely duplicate (same identity number, or same name, birth date and phone,
+    among the patients the caller can see) is refused with CONFLICT listing the candidates, unless the
+    caller confirms with allow_duplicate."""
+    from resolvers.integrity import duplicate_candidates
+
     if "name" not in data.given:
         raise bad_input("Required", "name")
     department_id = await _department_for(ctx, data.department_id)
@@ -259,6 +269,19 @@ async def register_patient(ctx: Context, data: PatientInput) -> Patient:
     _apply(patient, data)
     if ctx.principal.data_scope is DataScope.SELF:
         patient.attending_physician_id = ctx.principal.user_id  # the registering physician attends
+    if not allow_duplicate:
+        candidates = await duplicate_candidates(
+            ctx, id_number=patient.id_number, name=patient.name, birth_date=patient.birth_date, phone=patient.phone
+        )
+        if candidates:
+            from core.errors import AppError, ErrorCode
+            from core.ids import encode_id
+
+            raise AppError(
+                ErrorCode.CONFLICT,
+                "A patient with the same identity number, or name, birth date and phone, exists",
+                candidates=[{"id": encode_id("Patient", c.id or 0), "name": c.name} for c in candidates],
+            )
     async with write_unit(ctx, operation="registerPatient", action="create", entity_type="Patient") as unit:
         if department_id is not None:
             from models.organisation import Department
@@ -269,12 +292,27 @@ async def register_patient(ctx: Context, data: PatientInput) -> Patient:
         await unit.session.flush()
         unit.entity_id = str(patient.id)
         unit.patient_id = patient.id
+        history.record_change(
+            ctx,
+            unit,
+            entity_type="Patient",
+            entity_id=patient.id or 0,
+            patient_id=patient.id,
+            before=None,
+            after=history.snapshot(patient),
+            kind="create",
+        )
     return patient
 
 
-async def update_patient(ctx: Context, patient_id: int, version: int, data: PatientInput) -> Patient:
+async def update_patient(
+    ctx: Context, patient_id: int, version: int, data: PatientInput, reason: str | None = None
+) -> Patient:
     async with write_unit(ctx, operation="updatePatient", action="update", entity_type="Patient") as unit:
         patient = await load_for_write(ctx, unit.session, patient_id)
+        if patient.voided_at is not None:
+            raise conflict("This record is void")
+        before = history.snapshot(patient)
         unit.entity_id = str(patient_id)
         unit.patient_id = patient_id
         if "department_id" in data.given:
@@ -282,6 +320,17 @@ async def update_patient(ctx: Context, patient_id: int, version: int, data: Pati
             data.given.discard("department_id")
         changed = _apply(patient, data)
         await _bump(unit.session, patient, version)
+        history.record_change(
+            ctx,
+            unit,
+            entity_type="Patient",
+            entity_id=patient_id,
+            patient_id=patient_id,
+            before=before,
+            after=history.snapshot(patient),
+            kind="update",
+            reason=history.require_reason(reason, signed_off=False),
+        )
         unit.detail = {"changed": changed, "version": patient.version}
     return patient
 
@@ -317,10 +366,21 @@ async def reassign_patient(ctx: Context, patient_id: int, physician_id: int, ver
         allowed = await scoped_department_ids(ctx)
         if physician is None or (allowed is not None and physician.department_id not in allowed):
             raise not_found("Physician")
-        before = patient.attending_physician_id
+        before = history.snapshot(patient)
+        previous = patient.attending_physician_id
         patient.attending_physician_id = physician_id
         await _bump(unit.session, patient, version)
-        unit.detail = {"from": before, "to": physician_id}
+        history.record_change(
+            ctx,
+            unit,
+            entity_type="Patient",
+            entity_id=patient_id,
+            patient_id=patient_id,
+            before=before,
+            after=history.snapshot(patient),
+            kind="update",
+        )
+        unit.detail = {"from": previous, "to": physician_id}
     return patient
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
@@ -26,6 +26,25 @@ class ConsentType:
     scope: str
     version: str | None
     given_at: datetime | None
+
+
+@strawberry.type(name="VoidInfo")
+class VoidInfoType:
+    """A record entered in error: kept, shown as void, never deleted."""
+
+    at: datetime
+    reason: str | None
+    _by: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def by(self, info: Info) -> str | None:
+        return None if self._by is None else await info.context.loaders.user_name_by_id.load(self._by)
+
+    @classmethod
+    def of(cls, row: Any) -> VoidInfoType | None:
+        if getattr(row, "voided_at", None) is None:
+            return None
+        return cls(at=row.voided_at, reason=row.void_reason, _by=row.voided_by_id)
 
 
 @strawberry.type(name="Patient")
@@ -78,6 +97,15 @@ class PatientType:
         )
 
     # Sensitive fields: whole for `read`, masked for `read_masked`, absent otherwise (policy).
+    @strawberry.field(description="Set when the record was voided (entered in error) or merged into another.")
+    def voided(self) -> VoidInfoType | None:
+        return VoidInfoType.of(self._row)
+
+    @strawberry.field
+    def merged_into_id(self) -> strawberry.ID | None:
+        merged = self._row.merged_into_id
+        return None if merged is None else strawberry.ID(encode_id("Patient", merged))
+
     @strawberry.field(description="Identity document number (masked or absent by role).")
     def id_number(self, info: Info) -> str | None:
         return shown(info, self._row.id_number, mask_id_number)
@@ -168,6 +196,7 @@ class PatientFilter:
         default=None, description="ICD-10 code or prefix (K64 matches K64.2)."
     )
     has_overdue_follow_up: bool | None = None
+    include_voided: bool = strawberry.field(default=False, description="Also list voided and merged records.")
 
 
 @strawberry.input
@@ -262,6 +291,7 @@ class PatientQuery:
             physician_id=decode_optional_id("User", f.physician_id),
             diagnosis_code=f.diagnosis_code,
             has_overdue_follow_up=f.has_overdue_follow_up,
+            include_voided=f.include_voided,
             phone_search=_search_mode(info, "phone"),
             id_number_search=_search_mode(info, "idNumber"),
         )
@@ -296,14 +326,24 @@ class PatientQuery:
 @strawberry.type
 class PatientMutation:
     @strawberry.mutation(description="Register a patient; a registering physician becomes the attending physician.")
-    async def register_patient(self, info: Info, input: RegisterPatientInput) -> PatientType:
-        return PatientType.from_row(await patients.register_patient(info.context, _patient_input(input)))
+    async def register_patient(
+        self,
+        info: Info,
+        input: RegisterPatientInput,
+        allow_duplicate: Annotated[
+            bool, strawberry.argument(description="Register even though likely duplicates exist (CONFLICT lists them).")
+        ] = False,
+    ) -> PatientType:
+        row = await patients.register_patient(info.context, _patient_input(input), allow_duplicate=allow_duplicate)
+        return PatientType.from_row(row)
 
     @strawberry.mutation(description="Update a patient; `version` is the one you read (stale: CONFLICT).")
     async def update_patient(
-        self, info: Info, id: strawberry.ID, version: int, input: UpdatePatientInput
+        self, info: Info, id: strawberry.ID, version: int, input: UpdatePatientInput, reason: str | None = None
     ) -> PatientType:
-        row = await patients.update_patient(info.context, decode_id("Patient", id), version, _patient_input(input))
+        row = await patients.update_patient(
+            info.context, decode_id("Patient", id), version, _patient_input(input), reason=reason
+        )
         return PatientType.from_row(row)
 
     @strawberry.mutation(description="Hand a patient to another physician.")

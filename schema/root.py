@@ -7,6 +7,7 @@ import strawberry
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
+from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
@@ -14,10 +15,14 @@ from schema.user import UserMutation, UserQuery
 
 
 @strawberry.type
-class Query(AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery, PatientQuery, ClinicalQuery):
+class Query(
+    AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery, PatientQuery, ClinicalQuery, IntegrityQuery
+):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutation, UserMutation, OrganisationMutation, RoleMutation, PatientMutation, ClinicalMutation):
+class Mutation(
+    AuthMutation, UserMutation, OrganisationMutation, RoleMutation, PatientMutation, ClinicalMutation, IntegrityMutation
+):
     pass

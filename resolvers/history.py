@@ -1,0 +1,98 @@
+"""Amendment history: every change to a clinical record keeps its values before and after.
+
+Encrypted fields never enter the history in clear: their change is noted, not their value.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from core.errors import bad_input
+from models.integrity import Amendment
+from resolvers.audit import WriteUnit
+from resolvers.context import Context
+
+SENSITIVE = {"id_number", "phone", "emergency_contact_phone"}
+NOT_TRACKED = {"updated_at", "version", "id_number_hash", "phone_hash"}
+
+
+def snapshot(row: SQLModel | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    values: dict[str, Any] = {}
+    for name in type(row).model_fields:
+        if name in NOT_TRACKED:
+            continue
+        value = getattr(row, name)
+        if isinstance(value, datetime | date):
+            value = value.isoformat()
+        values[name] = value
+    return values
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
+    """{field: {"before": x, "after": y}} for the fields that differ; sensitive values are not kept."""
+    keys = set(before or {}) | set(after or {})
+    changes: dict[str, Any] = {}
+    for key in sorted(keys):
+        old = (before or {}).get(key)
+        new = (after or {}).get(key)
+        if old == new:
+            continue
+        if key in SENSITIVE:
+            changes[key] = {"before": "(set)" if old else None, "after": "(changed)" if new else None}
+        else:
+            changes[key] = {"before": old, "after": new}
+    return changes
+
+
+def require_reason(reason: str | None, *, signed_off: bool) -> str | None:
+    """A record already signed off is amended only with a reason."""
+    text = (reason or "").strip()[:500] or None
+    if signed_off and text is None:
+        raise bad_input("This record is signed off: give a reason for the amendment", "reason")
+    return text
+
+
+def record_change(
+    ctx: Context,
+    unit: WriteUnit,
+    *,
+    entity_type: str,
+    entity_id: int,
+    patient_id: int | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    kind: str,
+    reason: str | None = None,
+) -> None:
+    changes = diff(before, after)
+    if not changes and kind == "update":
+        return
+    unit.session.add(
+        Amendment(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            patient_id=patient_id,
+            kind=kind,
+            changes=changes,
+            reason=reason,
+            actor_id=ctx.principal.user_id,
+            request_id=ctx.request_id,
+        )
+    )
+
+
+async def history(ctx: Context, *, entity_type: str, entity_id: int) -> list[Amendment]:
+    """The record's amendments, oldest first; the caller has already been checked for scope."""
+    async with ctx.db.session() as session:
+        rows = await session.execute(
+            select(Amendment)
+            .where(Amendment.entity_type == entity_type, Amendment.entity_id == entity_id)
+            .order_by(Amendment.id)
+        )
+    return list(rows.scalars().all())
