@@ -227,6 +227,7 @@ async def update_plan(ctx: Context, plan_id: int, version: int, data: PlanInput)
             await _check_diagnosis(unit.session, data.diagnosis_id, plan.patient_id)
             plan.diagnosis_id = data.diagnosis_id
         unit.session.expunge(plan)
+        now = utcnow()
         result = await unit.session.execute(
             update(TreatmentPlan)
             .where(TreatmentPlan.id == plan_id, TreatmentPlan.version == version)
@@ -237,13 +238,14 @@ async def update_plan(ctx: Context, plan_id: int, version: int, data: PlanInput)
                 start_date=plan.start_date,
                 end_date=plan.end_date,
                 diagnosis_id=plan.diagnosis_id,
-                updated_at=utcnow(),
+                updated_at=now,
                 version=version + 1,
             )
         )
         if result.rowcount != 1:
             raise conflict("This plan was changed by someone else; reload and try again")
         plan.version = version + 1
+        plan.updated_at = now
         unit.entity_id = str(plan_id)
         unit.patient_id = plan.patient_id
     return plan
@@ -339,12 +341,27 @@ async def _scoped_follow_up(ctx: Context, session: AsyncSession, follow_up_id: i
     return row
 
 
+async def _claim(session: AsyncSession, follow_up: FollowUp) -> None:
+    """Take the follow-up for this write: bump its version only if it is still the one read, so two
+    writes racing on one follow-up (an outcome and a cancellation) cannot both pass their checks."""
+    result = await session.execute(
+        update(FollowUp)
+        .where(FollowUp.id == follow_up.id, FollowUp.version == follow_up.version)
+        .values(version=follow_up.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise conflict("This follow-up was changed by someone else; reload and try again")
+    follow_up.version += 1
+
+
 async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput) -> FollowUp:
     check_measures(data.pain_score, data.wexner_score, data.satisfaction)
     async with write_unit(ctx, operation="recordFollowUpOutcome", action="update", entity_type="FollowUp") as unit:
         follow_up = await _scoped_follow_up(ctx, unit.session, follow_up_id)
         if follow_up.status == FollowUpStatus.CANCELLED.value:
             raise conflict("This follow-up was cancelled")
+        await _claim(unit.session, follow_up)
         follow_up.status = (FollowUpStatus.MISSED if data.missed else FollowUpStatus.COMPLETED).value
         follow_up.outcome_text = text(data.outcome_text, "outcomeText", limit=5000)
         follow_up.pain_score = data.pain_score
@@ -354,7 +371,6 @@ async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput) ->
         follow_up.satisfaction = data.satisfaction
         follow_up.recorded_by_id = ctx.principal.user_id
         follow_up.recorded_at = utcnow()
-        follow_up.version += 1
         unit.session.add(follow_up)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
@@ -370,6 +386,7 @@ async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | N
             raise bad_input("The patient has not answered this follow-up", "followUpId")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("This follow-up is already closed")
+        await _claim(unit.session, follow_up)
         follow_up.status = FollowUpStatus.COMPLETED.value
         follow_up.outcome_text = follow_up.response_text
         follow_up.pain_score = follow_up.response_pain_score
@@ -379,7 +396,6 @@ async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | N
         follow_up.recurrence = recurrence
         follow_up.recorded_by_id = ctx.principal.user_id
         follow_up.recorded_at = utcnow()
-        follow_up.version += 1
         unit.session.add(follow_up)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
@@ -392,9 +408,9 @@ async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> Foll
         follow_up = await _scoped_follow_up(ctx, unit.session, follow_up_id)
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("Only a scheduled follow-up can be cancelled")
+        await _claim(unit.session, follow_up)
         follow_up.status = FollowUpStatus.CANCELLED.value
         follow_up.cancel_reason = reason_text
-        follow_up.version += 1
         unit.session.add(follow_up)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
@@ -425,6 +441,7 @@ async def submit_response(ctx: Context, follow_up_id: int, data: ResponseInput) 
             raise conflict("This follow-up is closed")
         if follow_up.due_date > clinic_today(ctx) + timedelta(days=PATIENT_ANSWER_DAYS_EARLY):
             raise bad_input("This follow-up is not due yet", "followUpId")
+        await _claim(unit.session, follow_up)
         follow_up.response_text = text(data.text, "text", limit=2000)
         follow_up.response_pain_score = data.pain_score
         follow_up.response_bleeding = data.bleeding
@@ -495,16 +512,23 @@ async def outcome_summary(
         FollowUp.status == FollowUpStatus.COMPLETED.value,
         await scope_clause(ctx),
     ]
-    if plan_type is not None:
-        conditions.append(TreatmentPlan.plan_type == choice(PlanType, plan_type, "planType").value)
     if since is not None:
         conditions.append(FollowUp.due_date >= since)
     if until is not None:
         conditions.append(FollowUp.due_date <= until)
-    join_condition = TreatmentPlan.patient_id == FollowUp.patient_id
+    # Each patient once per plan type: a revised plan of the same type must not count twice.
+    plans = select(TreatmentPlan.patient_id, TreatmentPlan.plan_type)
+    if plan_type is not None:
+        plans = plans.where(TreatmentPlan.plan_type == choice(PlanType, plan_type, "planType").value)
+    if diagnosis_code:
+        code = diagnosis_code.strip().upper()
+        plans = plans.join(Diagnosis, Diagnosis.id == TreatmentPlan.diagnosis_id).where(
+            Diagnosis.icd10_code.like(code.replace("%", "").replace("_", "") + "%")
+        )
+    plan = plans.distinct().subquery()
     statement = (
         select(
-            TreatmentPlan.plan_type,
+            plan.c.plan_type,
             func.count(func.distinct(FollowUp.patient_id)),
             func.count(func.distinct(FollowUp.id)),
             func.avg(FollowUp.pain_score),
@@ -515,16 +539,11 @@ async def outcome_summary(
         )
         .select_from(FollowUp)
         .join(Patient, Patient.id == FollowUp.patient_id)
-        .join(TreatmentPlan, join_condition)
+        .join(plan, plan.c.patient_id == FollowUp.patient_id)
         .where(and_(*conditions))
-        .group_by(TreatmentPlan.plan_type)
-        .order_by(TreatmentPlan.plan_type)
+        .group_by(plan.c.plan_type)
+        .order_by(plan.c.plan_type)
     )
-    if diagnosis_code:
-        code = diagnosis_code.strip().upper()
-        statement = statement.join(Diagnosis, Diagnosis.id == TreatmentPlan.diagnosis_id).where(
-            Diagnosis.icd10_code.like(code.replace("%", "").replace("_", "") + "%")
-        )
     async with ctx.db.session() as session:
         rows = (await session.execute(statement)).all()
     groups = []
