@@ -17,10 +17,8 @@ import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.base import StrawberryContainer, StrawberryObjectDefinition
@@ -28,6 +26,7 @@ from strawberry.types.field import StrawberryField
 
 from core.settings import Settings
 from policies.store import PolicyStore
+from schema.persisted import PreparedDocuments
 
 
 class FieldMode(Enum):
@@ -150,8 +149,8 @@ class MarkExecuted(SchemaExtension):
 def _extensions(settings: Settings) -> list[Any]:
     return [
         MarkExecuted,
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        # parse and validate through LRU caches; persisted documents once per schema (schema/persisted.py)
+        lambda: PreparedDocuments(cache_size=settings.prepared_cache_size),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

@@ -26,6 +26,7 @@ from resolvers.principal import principal_from_token
 from schema.builder import SchemaRegistry
 from schema.errors import PRE_EXECUTION, format_error, request_error
 from schema.graphiql import graphiql_page
+from schema.persisted import PersistedQueries, Refused
 
 log = logging.getLogger("followup.http")
 
@@ -108,6 +109,11 @@ class GraphQLEndpoint:
     def __init__(self, services: Services, registry: SchemaRegistry) -> None:
         self.services = services
         self.registry = registry
+        self.persisted = PersistedQueries(services.settings, services.db)
+        services.extras["persisted"] = self.persisted
+
+    async def close(self) -> None:
+        await self.persisted.close()
 
     async def handle(self, request: Request) -> Response:
         context = Context(
@@ -249,11 +255,15 @@ class GraphQLEndpoint:
         """The response body, its status under graphql-response+json, and whether it is a request error."""
         if context is None:
             context = Context(services=self.services, principal=principal, ip=ip, user_agent=user_agent)
+        resolved = await self.persisted.resolve(data, principal)
+        if isinstance(resolved, Refused):
+            return request_error(resolved.code, resolved.message), resolved.status, resolved.request_level
+        context.memo["persisted_digest"] = resolved.digest
         schema = self.registry.for_roles(principal.schema_roles)
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
             result = await schema.execute(
-                data.get("query"),
+                resolved.query,
                 variable_values=data.get("variables"),
                 context_value=context,
                 operation_name=data.get("operationName"),
@@ -268,6 +278,8 @@ class GraphQLEndpoint:
         except MissingQueryError:
             return request_error(ErrorCode.BAD_USER_INPUT, "No GraphQL query found in the request"), 400, True
         executed = bool(context.memo.get("executed"))
+        if resolved.register and executed and resolved.query and resolved.digest:
+            await self.persisted.automatic.put(resolved.digest, resolved.query)
         body: dict[str, Any] = {}
         status = 200
         if result.errors:
