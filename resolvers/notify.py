@@ -44,21 +44,50 @@ class Notifier:
             return
         from redis.asyncio import Redis
 
-        self._redis = Redis.from_url(self.redis_url)
-        pubsub = self._redis.pubsub()
-        await pubsub.psubscribe(_PREFIX + "*")
+        # Named, so an operator (or a test) can find this instance's connections in CLIENT LIST.
+        self._redis = Redis.from_url(self.redis_url, client_name=f"followup-{self.instance}")
+        pubsub = await self._subscribe()
         self._task = asyncio.create_task(self._listen(pubsub))
 
+    async def _subscribe(self) -> Any:
+        pubsub = self._redis.pubsub()
+        await pubsub.psubscribe(_PREFIX + "*")
+        return pubsub
+
     async def _listen(self, pubsub: Any) -> None:
-        async for message in pubsub.listen():
-            if message.get("type") != "pmessage":
-                continue
-            sender = message["data"].decode() if isinstance(message["data"], bytes) else str(message["data"])
-            if sender == self.instance:
-                continue
-            channel = message["channel"]
-            channel = channel.decode() if isinstance(channel, bytes) else str(channel)
-            await self._deliver(channel.removeprefix(_PREFIX))
+        """Deliver other instances' notices; a lost connection is re-made, and since notices sent meanwhile
+        are lost with it, every channel is then treated as changed (the policy is reloaded)."""
+        delay = 0.2
+        while True:
+            try:
+                if pubsub is None:
+                    pubsub = await self._subscribe()
+                    log.warning("change-notice connection restored")
+                    for channel in list(self._callbacks):
+                        await self._deliver(channel)
+                async for message in pubsub.listen():
+                    delay = 0.2
+                    await self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("change-notice connection lost; reconnecting in %.1f s", delay)
+            if pubsub is not None:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                pubsub = None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "pmessage":
+            return
+        sender = message["data"].decode() if isinstance(message["data"], bytes) else str(message["data"])
+        if sender == self.instance:
+            return
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+        await self._deliver(channel.removeprefix(_PREFIX))
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -86,7 +86,8 @@ async def paginate(
         filtered = filtered.where(left < right if descending else left > right)
     order = [key.desc() for key in keys] if descending else list(keys)
     async with session_factory() as session:
-        rows = list((await session.execute(filtered.order_by(*order).limit(size + 1))).scalars().all()) if size else []
+        # One row past the page tells whether there is a next page (for `first: 0` too).
+        rows = list((await session.execute(filtered.order_by(*order).limit(size + 1))).scalars().all())
     items = rows[:size]
 
     async def count() -> int:
@@ -97,7 +98,7 @@ async def paginate(
         items=items,
         cursors=[encode_cursor(key_of(item)) for item in items],
         has_next_page=len(rows) > size,
-        has_previous_page=after is not None,
+        has_previous_page=bool(after),
         count=count,
     )
 

@@ -69,6 +69,7 @@ async def create_role(
     ctx: Context, *, key: str, name: str, data_scope: DataScope, inherits: Sequence[str], description: str
 ) -> Role:
     key = key.strip()
+    inherits = list(dict.fromkeys(inherits))  # each inheritance once
     if not _ROLE_KEY.match(key) or key in (ANONYMOUS, AUTHENTICATED):
         raise bad_input("Role key: 2-64 lower-case letters, digits or '_', starting with a letter", "key")
     if not name.strip() or len(name.strip()) > 100:

@@ -86,3 +86,25 @@ async def test_account_changes_on_one_instance_hold_on_the_other(
     response = await b.post("{ me { id } }", token=token_on_b)
     assert response.status_code == 401
     assert error_codes(response.json()) == ["UNAUTHENTICATED"]
+
+
+async def test_a_lost_notice_connection_is_remade(instances: tuple[GraphQLClient, GraphQLClient]) -> None:
+    """Redis drops instance B's subscription (a restart, a network cut): B reconnects, and reloads the
+    policy because notices sent while it was away are lost, so a grant made meanwhile still reaches it."""
+    from redis.asyncio import Redis
+
+    a, b = instances
+    physician_on_b = await b.token("physician")
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        name = f"followup-{b.services.notifier.instance}"
+        killed = [c["id"] for c in await redis.client_list() if c.get("name") == name and "subscribe" in c["cmd"]]
+        assert killed, "instance B holds no named subscription"
+        for client_id in killed:
+            await redis.client_kill_filter(_id=client_id)
+    finally:
+        await redis.aclose()
+    await a.data(GRANT, as_="admin")  # while B may still be cut off
+    await wait_for(b, physician_on_b, present=True)
+    await a.data(REVOKE, as_="admin")  # and later notices arrive as before
+    await wait_for(b, physician_on_b, present=False)

@@ -176,7 +176,7 @@ async def test_bad_grants_are_refused(client: GraphQLClient, db: Database) -> No
 async def test_create_role_assign_it_and_its_holder_schema_follows(client: GraphQLClient, db: Database) -> None:
     data = await client.data(
         CREATE_ROLE,
-        {"k": "gi_lead", "n": "消化组长 GI lead", "s": "DEPARTMENT", "i": ["physician"], "d": "Leads GI"},
+        {"k": "gi_lead", "n": "消化组长 GI lead", "s": "DEPARTMENT", "i": ["physician", "physician"], "d": "Leads GI"},
         as_="admin",
     )
     role = data["createRole"]
@@ -191,6 +191,11 @@ async def test_create_role_assign_it_and_its_holder_schema_follows(client: Graph
         False,
     )
     assert ("g", "physician", "") in await rules(db, "gi_lead")
+    async with db.session() as session:
+        links = (
+            await session.execute(select(CasbinRule).where(CasbinRule.v0 == "gi_lead", CasbinRule.ptype == "g"))
+        ).all()
+    assert len(links) == 2  # authenticated and physician, each once
     # Give it the user list and hand it to physician2 (GI).
     await client.data(GRANT, {"r": "gi_lead", "o": "Query.users", "a": "read"}, as_="admin")
     token = await client.token("physician2")

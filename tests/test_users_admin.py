@@ -173,6 +173,10 @@ async def test_pagination_rejects_bad_cursors_and_large_pages(client: GraphQLCli
     assert error_codes(await client.run(USERS, {"first": 101}, as_="admin")) == ["BAD_USER_INPUT"]
     assert error_codes(await client.run(USERS, {"first": -1}, as_="admin")) == ["BAD_USER_INPUT"]
     assert len((await client.data(USERS, {"first": 100}, as_="admin"))["users"]["edges"]) == 6
+    # An empty page still tells whether there is more; an empty cursor is no cursor.
+    empty = (await client.data(USERS, {"first": 0, "after": ""}, as_="admin"))["users"]
+    assert empty["edges"] == [] and empty["totalCount"] == 6
+    assert empty["pageInfo"] == {"hasNextPage": True, "hasPreviousPage": False, "startCursor": None, "endCursor": None}
 
 
 async def test_user_by_id_and_unknown_or_malformed_ids(client: GraphQLClient, db: Database) -> None:
