@@ -102,6 +102,15 @@ class PolicyStore:
         type_name = coordinate.split(".", 1)[0]
         return (coordinate, action) in permissions or (f"{type_name}.*", action) in permissions
 
+    @staticmethod
+    def covers(own: frozenset[tuple[str, str]], wanted: Iterable[tuple[str, str]]) -> bool:
+        """Whether `own` holds every permission in `wanted`: a `Type.*` covers its fields, `read` covers
+        `read_masked` (whoever sees the value may let others see it masked)."""
+        return all(
+            PolicyStore.grants(own, obj, act) or (act == "read_masked" and PolicyStore.grants(own, obj, "read"))
+            for obj, act in wanted
+        )
+
     def allows(self, roles: Iterable[str], coordinate: str, action: str) -> bool:
         return self.grants(self.permissions_of(roles), coordinate, action)
 

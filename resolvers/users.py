@@ -71,7 +71,7 @@ async def check_roles_within_reach(ctx: Context, session: AsyncSession, role_key
     own = policy.permissions_of(ctx.principal.schema_roles)
     for role in roles:
         exceeds_scope = DataScope(role.data_scope).rank > ctx.principal.data_scope.rank
-        if exceeds_scope or not policy.permissions(role.key) <= own:
+        if exceeds_scope or not PolicyStore.covers(own, policy.permissions(role.key)):
             raise forbidden(f"You may not assign the role {role.key}")
     return roles
 

@@ -241,6 +241,19 @@ async def test_dept_admin_may_assign_custom_roles_only_within_reach(client: Grap
         assert error_codes(result) == ["FORBIDDEN"], key
     data = await client.data('{ users(filter: {roleKey: "ward_clerk"}) { totalCount } }', as_="deptadmin")
     assert data["users"]["totalCount"] == 1
+    # Covered by the dept admin's own grants, though not line for line: `User.*` covers `User.phone`,
+    # and `read` covers `read_masked`.
+    await client.data(CREATE_ROLE, {"k": "reception", "n": "Reception", "s": "SELF"}, as_="admin")
+    await client.data(GRANT, {"r": "reception", "o": "User.phone", "a": "read"}, as_="admin")
+    await client.data(GRANT, {"r": "reception", "o": "Query.users", "a": "read_masked"}, as_="admin")
+    data = await client.data(ASSIGN, {"id": physician, "keys": ["reception"]}, as_="deptadmin")
+    assert data["assignRoles"]["roles"] == [{"key": "reception"}]
+    # ...but a masked grant does not cover a full one.
+    await client.data(GRANT, {"r": "physician", "o": "Query.positions", "a": "read_masked"}, as_="admin")
+    await client.data(REVOKE, {"r": "physician", "o": "Query.positions", "a": "read"}, as_="admin")
+    await client.data(GRANT, {"r": "reception", "o": "Query.positions", "a": "read"}, as_="admin")
+    result = await client.run(ASSIGN, {"id": physician, "keys": ["reception"]}, as_="deptadmin")
+    assert error_codes(result) == ["FORBIDDEN"]
 
 
 async def test_a_revoked_default_line_stays_revoked_after_restart(client: GraphQLClient, db: Database) -> None:
