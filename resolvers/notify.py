@@ -37,7 +37,12 @@ class Notifier:
         """Tell this instance now, and every other instance through Redis."""
         await self._deliver(channel)
         if self._redis is not None:
-            await self._redis.publish(_PREFIX + channel, self.instance)
+            try:
+                await self._redis.publish(_PREFIX + channel, self.instance)
+            except Exception:
+                # The change is committed and applied here; the others catch up when their subscription
+                # is re-made (they then reload everything). Failing the caller's request would not undo it.
+                log.exception("could not broadcast a change notice on %s", channel)
 
     async def start(self) -> None:
         if not self.redis_url or self._task is not None:

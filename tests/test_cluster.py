@@ -108,3 +108,19 @@ async def test_a_lost_notice_connection_is_remade(instances: tuple[GraphQLClient
     await wait_for(b, physician_on_b, present=True)
     await a.data(REVOKE, as_="admin")  # and later notices arrive as before
     await wait_for(b, physician_on_b, present=False)
+
+
+async def test_a_failed_broadcast_does_not_fail_the_committed_grant(
+    instances: tuple[GraphQLClient, GraphQLClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    a, _b = instances
+
+    async def unreachable(*_args: object) -> None:
+        raise RedisConnectionError("Redis is away")
+
+    monkeypatch.setattr(a.services.notifier._redis, "publish", unreachable)
+    data = await a.data(GRANT, as_="admin")
+    assert data["grantPermission"]["key"] == "physician"
+    assert "users" in await query_fields(a, await a.token("physician"))  # applied here at once
