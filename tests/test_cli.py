@@ -7,13 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.security import verify_password
 from core.settings import DEMO_JWT_SECRET, get_settings
@@ -25,6 +28,13 @@ from tests.conftest import DEMO_PASSWORD, LOGIN, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = "a-production-signing-key-of-forty-characters"
+SECRET_ENV = ("REDIS_URL", "APP_MODE", "JWT_SECRET", "DATA_ENCRYPTION_KEYS", "SEARCH_HASH_KEY")
+PRODUCTION = {
+    "app_mode": "production",
+    "jwt_secret": GOOD_SECRET,
+    "data_encryption_keys": Fernet.generate_key().decode(),
+    "search_hash_key": "a-production-search-hash-key-of-our-own",
+}
 ADMIN_PASSWORD = "Strong#Admin2026"
 
 
@@ -32,7 +42,7 @@ def run(db_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key.upper() not in {"REDIS_URL", "APP_MODE", "JWT_SECRET", "DEMO_PASSWORD", "TEST_DATABASE_URL"}
+        if key.upper() not in {*SECRET_ENV, "DEMO_PASSWORD", "TEST_DATABASE_URL"}
     }
     environment.update(DATABASE_URL=db_url, LOG_LEVEL="WARNING", **env)
     return subprocess.run(
@@ -44,6 +54,14 @@ def run(db_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
         timeout=60,
         check=False,
     )
+
+
+@pytest.fixture(autouse=True)
+def demo_cipher() -> Iterator[None]:
+    """create_app and the command line configure the process-wide field cipher: leave the demo keys behind."""
+    yield
+    settings = make_settings("sqlite+aiosqlite://")
+    configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +133,7 @@ async def test_seed_demo_twice(db_url: str) -> None:
 
 def in_process(monkeypatch: pytest.MonkeyPatch, db_url: str, *argv: str, **env: str) -> str:
     """`server.main(argv)` in this process (no event loop running): the message it exits with."""
-    for key in ("REDIS_URL", "APP_MODE", "JWT_SECRET"):
+    for key in SECRET_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DATABASE_URL", db_url)
     for key, value in env.items():
@@ -133,7 +151,8 @@ def in_process(monkeypatch: pytest.MonkeyPatch, db_url: str, *argv: str, **env: 
 
 def test_seed_demo_refused_in_production(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/none.db"
-    message = in_process(monkeypatch, url, "seed-demo", APP_MODE="production", JWT_SECRET=GOOD_SECRET)
+    env = {key.upper(): value for key, value in PRODUCTION.items()}
+    message = in_process(monkeypatch, url, "seed-demo", **env)
     assert "demo mode only" in message
 
 
@@ -158,7 +177,7 @@ async def test_create_admin_makes_a_working_admin(db_url: str) -> None:
         await db.dispose()
 
     # Log in through the API against that database; in production too, since no demo account exists.
-    for settings in (make_settings(db_url), make_settings(db_url, app_mode="production", jwt_secret=GOOD_SECRET)):
+    for settings in (make_settings(db_url), make_settings(db_url, **PRODUCTION)):
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
@@ -217,7 +236,7 @@ def test_production_refuses_a_short_secret(monkeypatch: pytest.MonkeyPatch, tmp_
 
 async def test_production_refuses_to_start_with_demo_accounts(db_url: str) -> None:
     await seed(db_url)
-    app = create_app(make_settings(db_url, app_mode="production", jwt_secret=GOOD_SECRET))
+    app = create_app(make_settings(db_url, **PRODUCTION))
     with pytest.raises(StartupRefused, match="demo accounts"):
         async with app.router.lifespan_context(app):
             pass
