@@ -426,3 +426,19 @@ async def test_assign_unknown_role_is_bad_input(client: GraphQLClient, db: Datab
     result = await client.run(ASSIGN, {"id": encode_id("User", physician_pk), "keys": ["nope"]}, as_="admin")
     assert error_codes(result) == ["BAD_USER_INPUT"]
     assert await stored_roles(db, physician_pk) == {"physician"}
+
+
+async def test_concurrent_creates_of_one_username_store_one_user(client: GraphQLClient, db: Database) -> None:
+    import asyncio
+
+    token = await client.token("admin")
+    variables = {"input": {"username": "twin", "displayName": "双胞胎", "password": STRONG}}
+    responses = await asyncio.gather(*(client.post(CREATE, variables, token=token) for _ in range(3)))
+    results = [response.json() for response in responses]
+    assert sum(1 for result in results if "errors" not in result) == 1, results
+    for result in results:
+        if "errors" in result:
+            assert error_codes(result)[0] in ("BAD_USER_INPUT", "CONFLICT"), result
+    async with db.session() as session:
+        assert len((await session.execute(select(User).where(User.username == "twin"))).all()) == 1
+    assert [e.outcome for e in await events(db, "createUser")].count("success") == 1
