@@ -89,8 +89,11 @@ async def write_unit(
             )
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)
+        error.recorded = True  # type: ignore[attr-defined]
         raise
     except IntegrityError as error:
         # The driver's message can hold the offending values: never pass it on.
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code="CONFLICT")
-        raise AppError(ErrorCode.CONFLICT, conflict_message) from error
+        refusal = AppError(ErrorCode.CONFLICT, conflict_message)
+        refusal.recorded = True  # type: ignore[attr-defined]
+        raise refusal from error

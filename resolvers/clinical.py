@@ -27,6 +27,7 @@ from models.clinical import (
 )
 from models.patient import Patient
 from resolvers import icd10
+from resolvers import history
 from resolvers.audit import write_unit
 from resolvers.context import Context
 from resolvers.pagination import Page, paginate
@@ -82,17 +83,22 @@ async def record_visit(ctx: Context, data: VisitInput) -> Visit:
         )
         unit.session.add(visit)
         await unit.session.flush()
-        for given, code in zip(data.diagnoses, codes, strict=True):
-            unit.session.add(
-                Diagnosis(
-                    visit_id=visit.id,
-                    patient_id=data.patient_id,
-                    icd10_code=code.code,
-                    icd10_name=code.name_zh,
-                    is_primary=given.is_primary,
-                    tcm_syndrome=text(given.tcm_syndrome, "tcmSyndrome", limit=100),
-                )
+        diagnoses = [
+            Diagnosis(
+                visit_id=visit.id,
+                patient_id=data.patient_id,
+                icd10_code=code.code,
+                icd10_name=code.name_zh,
+                is_primary=given.is_primary,
+                tcm_syndrome=text(given.tcm_syndrome, "tcmSyndrome", limit=100),
             )
+            for given, code in zip(data.diagnoses, codes, strict=True)
+        ]
+        unit.session.add_all(diagnoses)
+        await unit.session.flush()
+        history.record_created(ctx, unit, visit, "Visit")
+        for diagnosis in diagnoses:
+            history.record_created(ctx, unit, diagnosis, "Diagnosis")
         unit.entity_id = str(visit.id)
         unit.patient_id = data.patient_id
         unit.detail = {"diagnoses": [code.code for code in codes]}
@@ -147,6 +153,7 @@ async def add_exam_report(ctx: Context, data: ExamReportInput) -> ExamReport:
         )
         unit.session.add(report)
         await unit.session.flush()
+        history.record_created(ctx, unit, report, "ExamReport")
         unit.entity_id = str(report.id)
         unit.patient_id = data.patient_id
     return report
@@ -199,6 +206,7 @@ async def create_plan(ctx: Context, patient_id: int, data: PlanInput) -> Treatme
         plan.diagnosis_id = data.diagnosis_id
         unit.session.add(plan)
         await unit.session.flush()
+        history.record_created(ctx, unit, plan, "TreatmentPlan")
         unit.entity_id = str(plan.id)
         unit.patient_id = patient_id
     return plan
@@ -218,10 +226,15 @@ async def _scoped(ctx: Context, session: AsyncSession, model: type, row_id: int,
     return row
 
 
-async def update_plan(ctx: Context, plan_id: int, version: int, data: PlanInput) -> TreatmentPlan:
+async def update_plan(
+    ctx: Context, plan_id: int, version: int, data: PlanInput, reason: str | None = None
+) -> TreatmentPlan:
     async with write_unit(ctx, operation="updateTreatmentPlan", action="update", entity_type="TreatmentPlan") as unit:
         plan = await _scoped(ctx, unit.session, TreatmentPlan, plan_id, "Treatment plan")
         assert isinstance(plan, TreatmentPlan)
+        before = history.snapshot(plan)
+        signed_off = plan.status in (PlanStatus.COMPLETED.value, PlanStatus.STOPPED.value)
+        why = history.require_reason(reason, signed_off=signed_off)
         _apply_plan(plan, data)
         if data.diagnosis_id is not None:
             await _check_diagnosis(unit.session, data.diagnosis_id, plan.patient_id)
@@ -246,6 +259,7 @@ async def update_plan(ctx: Context, plan_id: int, version: int, data: PlanInput)
             raise conflict("This plan was changed by someone else; reload and try again")
         plan.version = version + 1
         plan.updated_at = now
+        history.record_updated(ctx, unit, plan, "TreatmentPlan", before, why)
         unit.entity_id = str(plan_id)
         unit.patient_id = plan.patient_id
     return plan
@@ -312,6 +326,8 @@ async def apply_protocol(ctx: Context, *, visit_id: int, protocol_id: int, metho
             unit.session.add(follow_up)
             created.append(follow_up)
         await unit.session.flush()
+        for follow_up in created:
+            history.record_created(ctx, unit, follow_up, "FollowUp")
         unit.entity_id = str(visit_id)
         unit.patient_id = visit.patient_id
         unit.detail = {"protocol": protocol.name, "followUps": [f.id for f in created]}
@@ -355,12 +371,15 @@ async def _claim(session: AsyncSession, follow_up: FollowUp) -> None:
     follow_up.version += 1
 
 
-async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput) -> FollowUp:
+async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput, reason: str | None = None) -> FollowUp:
     check_measures(data.pain_score, data.wexner_score, data.satisfaction)
     async with write_unit(ctx, operation="recordFollowUpOutcome", action="update", entity_type="FollowUp") as unit:
         follow_up = await _scoped_follow_up(ctx, unit.session, follow_up_id)
         if follow_up.status == FollowUpStatus.CANCELLED.value:
             raise conflict("This follow-up was cancelled")
+        before = history.snapshot(follow_up)
+        # Correcting an outcome already recorded is an amendment of a signed-off record.
+        why = history.require_reason(reason, signed_off=follow_up.status != FollowUpStatus.SCHEDULED.value)
         await _claim(unit.session, follow_up)
         follow_up.status = (FollowUpStatus.MISSED if data.missed else FollowUpStatus.COMPLETED).value
         follow_up.outcome_text = text(data.outcome_text, "outcomeText", limit=5000)
@@ -372,6 +391,7 @@ async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput) ->
         follow_up.recorded_by_id = ctx.principal.user_id
         follow_up.recorded_at = utcnow()
         unit.session.add(follow_up)
+        history.record_updated(ctx, unit, follow_up, "FollowUp", before, why)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
         unit.detail = {"status": follow_up.status}
@@ -386,6 +406,7 @@ async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | N
             raise bad_input("The patient has not answered this follow-up", "followUpId")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("This follow-up is already closed")
+        before = history.snapshot(follow_up)
         await _claim(unit.session, follow_up)
         follow_up.status = FollowUpStatus.COMPLETED.value
         follow_up.outcome_text = follow_up.response_text
@@ -397,6 +418,7 @@ async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | N
         follow_up.recorded_by_id = ctx.principal.user_id
         follow_up.recorded_at = utcnow()
         unit.session.add(follow_up)
+        history.record_updated(ctx, unit, follow_up, "FollowUp", before)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
     return follow_up
@@ -408,10 +430,12 @@ async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> Foll
         follow_up = await _scoped_follow_up(ctx, unit.session, follow_up_id)
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("Only a scheduled follow-up can be cancelled")
+        before = history.snapshot(follow_up)
         await _claim(unit.session, follow_up)
         follow_up.status = FollowUpStatus.CANCELLED.value
         follow_up.cancel_reason = reason_text
         unit.session.add(follow_up)
+        history.record_updated(ctx, unit, follow_up, "FollowUp", before, reason_text)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = follow_up.patient_id
     return follow_up
@@ -441,6 +465,7 @@ async def submit_response(ctx: Context, follow_up_id: int, data: ResponseInput) 
             raise conflict("This follow-up is closed")
         if follow_up.due_date > clinic_today(ctx) + timedelta(days=PATIENT_ANSWER_DAYS_EARLY):
             raise bad_input("This follow-up is not due yet", "followUpId")
+        before = history.snapshot(follow_up)
         await _claim(unit.session, follow_up)
         follow_up.response_text = text(data.text, "text", limit=2000)
         follow_up.response_pain_score = data.pain_score
@@ -449,6 +474,7 @@ async def submit_response(ctx: Context, follow_up_id: int, data: ResponseInput) 
         follow_up.response_satisfaction = data.satisfaction
         follow_up.response_at = utcnow()
         unit.session.add(follow_up)
+        history.record_updated(ctx, unit, follow_up, "FollowUp", before)
         unit.entity_id = str(follow_up_id)
         unit.patient_id = patient_id
     return follow_up

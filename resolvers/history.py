@@ -96,3 +96,39 @@ async def history(ctx: Context, *, entity_type: str, entity_id: int) -> list[Ame
             .order_by(Amendment.id)
         )
     return list(rows.scalars().all())
+
+
+def record_created(ctx: Context, unit: WriteUnit, row: SQLModel, entity_type: str) -> None:
+    """The first version of a new record (call after the flush that gave it an id)."""
+    patient_id = getattr(row, "patient_id", None) if entity_type != "Patient" else getattr(row, "id", None)
+    record_change(
+        ctx,
+        unit,
+        entity_type=entity_type,
+        entity_id=int(getattr(row, "id", 0) or 0),
+        patient_id=patient_id,
+        before=None,
+        after=snapshot(row),
+        kind="create",
+    )
+
+
+def record_updated(
+    ctx: Context,
+    unit: WriteUnit,
+    row: SQLModel,
+    entity_type: str,
+    before: dict[str, Any] | None,
+    reason: str | None = None,
+) -> None:
+    record_change(
+        ctx,
+        unit,
+        entity_type=entity_type,
+        entity_id=int(getattr(row, "id", 0) or 0),
+        patient_id=getattr(row, "patient_id", None),
+        before=before,
+        after=snapshot(row),
+        kind="update",
+        reason=reason,
+    )

@@ -26,6 +26,7 @@ from strawberry.types.field import StrawberryField
 
 from core.settings import Settings
 from policies.store import PolicyStore
+from schema.limits import transport_extensions
 from schema.persisted import PreparedDocuments
 
 
@@ -147,13 +148,17 @@ class MarkExecuted(SchemaExtension):
 
 
 def _extensions(settings: Settings) -> list[Any]:
+    from schema.refusals import RecordRefusals
+
     return [
         MarkExecuted,
+        RecordRefusals,
         # parse and validate through LRU caches; persisted documents once per schema (schema/persisted.py)
         lambda: PreparedDocuments(cache_size=settings.prepared_cache_size),
         lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        *transport_extensions(settings),  # cost limit, introspection switch, login rate limit (schema/limits.py)
     ]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -12,6 +12,7 @@ from models import clinical as m
 from resolvers import clinical, icd10
 from resolvers.context import Info
 from resolvers.patient import clinic_today
+from schema.builder import FieldMode
 from schema.connection import Connection, connection
 
 if TYPE_CHECKING:
@@ -27,6 +28,32 @@ FollowUpMethodEnum = strawberry.enum(m.FollowUpMethod, name="FollowUpMethod")
 
 def _id(kind: str, pk: int | None) -> strawberry.ID | None:
     return None if pk is None else strawberry.ID(encode_id(kind, pk))
+
+
+@strawberry.type(name="VoidInfo")
+class VoidInfoType:
+    """A record entered in error: kept, shown as void, never deleted."""
+
+    at: datetime
+    reason: str | None
+    _by: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def by(self, info: Info) -> str | None:
+        return None if self._by is None else await info.context.loaders.user_name_by_id.load(self._by)
+
+    @classmethod
+    def of(cls, row: Any) -> VoidInfoType | None:
+        if getattr(row, "voided_at", None) is None:
+            return None
+        return cls(at=row.voided_at, reason=row.void_reason, _by=row.voided_by_id)
+
+
+def shown_rows(info: Info, type_name: str, rows: list[Any]) -> list[Any]:
+    """Voided records stay visible, marked, to roles whose schema has `<Type>.voided`; others don't see them."""
+    if info.schema.field_mode(type_name, "voided") is FieldMode.HIDDEN:  # type: ignore[attr-defined]
+        return [row for row in rows if getattr(row, "voided_at", None) is None]
+    return rows
 
 
 @strawberry.type(name="Icd10Code")
@@ -46,9 +73,12 @@ class DiagnosisType:
     tcm_syndrome: str | None
     created_at: datetime
 
+    voided: VoidInfoType | None
+
     @classmethod
     def from_row(cls, row: m.Diagnosis) -> DiagnosisType:
         return cls(
+            voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("Diagnosis", row.id)),  # type: ignore[arg-type]
             visit_id=strawberry.ID(encode_id("Visit", row.visit_id)),
             icd10_code=row.icd10_code,
@@ -69,12 +99,14 @@ class VisitType:
     examination_findings: str | None
     notes: str | None
     created_at: datetime
+    voided: VoidInfoType | None
     _pk: strawberry.Private[int]
     _physician_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: m.Visit) -> VisitType:
         return cls(
+            voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("Visit", row.id)),  # type: ignore[arg-type]
             visit_date=row.visit_date,
             visit_type=m.VisitType(row.visit_type),
@@ -95,7 +127,8 @@ class VisitType:
 
     @strawberry.field
     async def diagnoses(self, info: Info) -> list[DiagnosisType]:
-        return [DiagnosisType.from_row(row) for row in await info.context.loaders.diagnoses_by_visit_id.load(self._pk)]
+        rows = shown_rows(info, "Diagnosis", await info.context.loaders.diagnoses_by_visit_id.load(self._pk))
+        return [DiagnosisType.from_row(row) for row in rows]
 
 
 @strawberry.type(name="ExamReport")
@@ -109,9 +142,12 @@ class ExamReportType:
     attachment_ref: str | None
     created_at: datetime
 
+    voided: VoidInfoType | None
+
     @classmethod
     def from_row(cls, row: m.ExamReport) -> ExamReportType:
         return cls(
+            voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("ExamReport", row.id)),  # type: ignore[arg-type]
             visit_id=_id("Visit", row.visit_id),
             kind=m.ExamKind(row.kind),
@@ -135,11 +171,13 @@ class TreatmentPlanType:
     version: int
     created_at: datetime
     updated_at: datetime
+    voided: VoidInfoType | None
     _author_id: strawberry.Private[int | None]
 
     @classmethod
     def from_row(cls, row: m.TreatmentPlan) -> TreatmentPlanType:
         return cls(
+            voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("TreatmentPlan", row.id)),  # type: ignore[arg-type]
             diagnosis_id=_id("Diagnosis", row.diagnosis_id),
             plan_type=m.PlanType(row.plan_type),
@@ -203,6 +241,7 @@ class FollowUpType:
     recorded_at: datetime | None
     cancel_reason: str | None
     response: FollowUpResponseType | None
+    voided: VoidInfoType | None
     _patient_id: strawberry.Private[int]
     _recorded_by: strawberry.Private[int | None]
     _protocol_id: strawberry.Private[int | None]
@@ -220,6 +259,7 @@ class FollowUpType:
                 submitted_at=row.response_at,
             )
         return cls(
+            voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("FollowUp", row.id)),  # type: ignore[arg-type]
             visit_id=_id("Visit", row.visit_id),
             due_date=row.due_date,
@@ -399,7 +439,10 @@ class ClinicalQuery:
 
     @strawberry.field(description="Your own follow-ups (mini-program).")
     async def my_follow_ups(self, info: Info) -> list[FollowUpType]:
-        return [FollowUpType.from_row(row) for row in await clinical.my_follow_ups(info.context)]
+        return [
+            FollowUpType.from_row(row)
+            for row in shown_rows(info, "FollowUp", await clinical.my_follow_ups(info.context))
+        ]
 
 
 @strawberry.type
@@ -449,7 +492,14 @@ class ClinicalMutation:
 
     @strawberry.mutation(description="Update a plan; `version` is the one you read (stale: CONFLICT).")
     async def update_treatment_plan(
-        self, info: Info, id: strawberry.ID, version: int, input: UpdateTreatmentPlanInput
+        self,
+        info: Info,
+        id: strawberry.ID,
+        version: int,
+        input: UpdateTreatmentPlanInput,
+        reason: Annotated[
+            str | None, strawberry.argument(description="Required once the plan is completed or stopped.")
+        ] = None,
     ) -> TreatmentPlanType:
         data = clinical.PlanInput(
             plan_type=_value(input.plan_type),
@@ -459,7 +509,7 @@ class ClinicalMutation:
             end_date=input.end_date,
             status=_value(input.status),
         )
-        row = await clinical.update_plan(info.context, decode_id("TreatmentPlan", id), version, data)
+        row = await clinical.update_plan(info.context, decode_id("TreatmentPlan", id), version, data, reason)
         return TreatmentPlanType.from_row(row)
 
     @strawberry.mutation
@@ -487,7 +537,13 @@ class ClinicalMutation:
 
     @strawberry.mutation
     async def record_follow_up_outcome(
-        self, info: Info, follow_up_id: strawberry.ID, input: FollowUpOutcomeInput
+        self,
+        info: Info,
+        follow_up_id: strawberry.ID,
+        input: FollowUpOutcomeInput,
+        reason: Annotated[
+            str | None, strawberry.argument(description="Required to correct a recorded outcome.")
+        ] = None,
     ) -> FollowUpType:
         data = clinical.OutcomeInput(
             outcome_text=input.outcome_text,
@@ -499,7 +555,7 @@ class ClinicalMutation:
             missed=input.missed,
         )
         return FollowUpType.from_row(
-            await clinical.record_outcome(info.context, decode_id("FollowUp", follow_up_id), data)
+            await clinical.record_outcome(info.context, decode_id("FollowUp", follow_up_id), data, reason)
         )
 
     @strawberry.mutation(description="Accept the patient's own answer as the follow-up's outcome.")

@@ -13,7 +13,15 @@ from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
 from resolvers.context import Info
 from schema.builder import FieldMode
-from schema.clinical import DiagnosisType, ExamReportType, FollowUpType, TreatmentPlanType, VisitType
+from schema.clinical import (
+    DiagnosisType,
+    ExamReportType,
+    FollowUpType,
+    TreatmentPlanType,
+    VisitType,
+    VoidInfoType,
+    shown_rows,
+)
 from schema.connection import Connection, connection
 from schema.masking import mask_id_number, mask_phone, shown
 
@@ -26,25 +34,6 @@ class ConsentType:
     scope: str
     version: str | None
     given_at: datetime | None
-
-
-@strawberry.type(name="VoidInfo")
-class VoidInfoType:
-    """A record entered in error: kept, shown as void, never deleted."""
-
-    at: datetime
-    reason: str | None
-    _by: strawberry.Private[int | None]
-
-    @strawberry.field
-    async def by(self, info: Info) -> str | None:
-        return None if self._by is None else await info.context.loaders.user_name_by_id.load(self._by)
-
-    @classmethod
-    def of(cls, row: Any) -> VoidInfoType | None:
-        if getattr(row, "voided_at", None) is None:
-            return None
-        return cls(at=row.voided_at, reason=row.void_reason, _by=row.voided_by_id)
 
 
 @strawberry.type(name="Patient")
@@ -132,27 +121,28 @@ class PatientType:
 
     @strawberry.field(description="Visits, newest last.")
     async def visits(self, info: Info) -> list[VisitType]:
-        return [VisitType.from_row(r) for r in await info.context.loaders.visits_by_patient_id.load(self._row.id)]
+        rows = await info.context.loaders.visits_by_patient_id.load(self._row.id)
+        return [VisitType.from_row(r) for r in shown_rows(info, "Visit", rows)]
 
     @strawberry.field
     async def diagnoses(self, info: Info) -> list[DiagnosisType]:
         rows = await info.context.loaders.diagnoses_by_patient_id.load(self._row.id)
-        return [DiagnosisType.from_row(r) for r in rows]
+        return [DiagnosisType.from_row(r) for r in shown_rows(info, "Diagnosis", rows)]
 
     @strawberry.field
     async def exam_reports(self, info: Info) -> list[ExamReportType]:
         rows = await info.context.loaders.exam_reports_by_patient_id.load(self._row.id)
-        return [ExamReportType.from_row(r) for r in rows]
+        return [ExamReportType.from_row(r) for r in shown_rows(info, "ExamReport", rows)]
 
     @strawberry.field
     async def treatment_plans(self, info: Info) -> list[TreatmentPlanType]:
         rows = await info.context.loaders.plans_by_patient_id.load(self._row.id)
-        return [TreatmentPlanType.from_row(r) for r in rows]
+        return [TreatmentPlanType.from_row(r) for r in shown_rows(info, "TreatmentPlan", rows)]
 
     @strawberry.field
     async def follow_ups(self, info: Info) -> list[FollowUpType]:
         rows = await info.context.loaders.follow_ups_by_patient_id.load(self._row.id)
-        return [FollowUpType.from_row(r) for r in rows]
+        return [FollowUpType.from_row(r) for r in shown_rows(info, "FollowUp", rows)]
 
 
 @strawberry.type(name="BindingCode")

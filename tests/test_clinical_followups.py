@@ -224,10 +224,12 @@ async def test_cancel_follow_up(client: GraphQLClient, db: Database) -> None:
     assert error_codes(await client.run(CANCEL, {"id": third, "r": "  "}, as_="physician")) == ["BAD_USER_INPUT"]
     assert error_codes(await client.run(CANCEL, {"id": third, "r": "x"}, as_="physician2")) == ["NOT_FOUND"]
     assert (await one(db, select(FollowUp.status).where(FollowUp.id == pk_of("FollowUp", third)))) == "scheduled"
+    # Every refusal is recorded, also one raised before the write began (the blank reason).
     assert [e.outcome for e in await events(db, "cancelFollowUp")] == [
         "success",
         "conflict",
         "conflict",
+        "bad_user_input",
         "not_found",
     ]
 

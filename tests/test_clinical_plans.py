@@ -20,8 +20,8 @@ mutation ($input: CreateTreatmentPlanInput!) {
 }
 """
 UPDATE = """
-mutation ($id: ID!, $version: Int!, $input: UpdateTreatmentPlanInput!) {
-  updateTreatmentPlan(id: $id, version: $version, input: $input) {
+mutation ($id: ID!, $version: Int!, $input: UpdateTreatmentPlanInput!, $reason: String) {
+  updateTreatmentPlan(id: $id, version: $version, input: $input, reason: $reason) {
     id diagnosisId planType description startDate endDate status version updatedAt
   }
 }
@@ -198,7 +198,9 @@ async def test_plans_out_of_scope_are_not_found(client: GraphQLClient, db: Datab
     )
     # physician2 reaches their own patient's plan.
     ok = await client.data(
-        UPDATE, {"id": gid("TreatmentPlan", gi_plan), "version": 1, "input": {"status": "STOPPED"}}, as_="physician2"
+        UPDATE,
+        {"id": gid("TreatmentPlan", gi_plan), "version": 1, "input": {"status": "STOPPED"}, "reason": "疗程调整"},
+        as_="physician2",
     )
     assert ok["updateTreatmentPlan"]["version"] == 2
     assert [e.outcome for e in await events(db, "updateTreatmentPlan")] == ["not_found", "not_found", "success"]

@@ -84,3 +84,30 @@ async def test_a_voided_patient_leaves_lists_but_stays_readable(client: GraphQLC
     assert single["patient"]["voided"]["reason"] == "重复建档"
     stale = await client.run(UPDATE, {"id": pid, "v": own.version, "input": {"allergies": "x"}}, as_="physician")
     assert error_codes(stale) == ["CONFLICT"]
+
+
+PLAN_UPDATE = """
+mutation ($id: ID!, $v: Int!, $r: String) {
+  updateTreatmentPlan(id: $id, version: $v, input: {description: "调整方案"}, reason: $r) { version }
+}
+"""
+
+
+async def test_a_signed_off_plan_is_amended_only_with_a_reason(client: GraphQLClient, db: Database) -> None:
+    from models.clinical import TreatmentPlan
+
+    own = (await patients_of(db, "physician"))[0]
+    async with db.transaction() as session:
+        plan = (
+            (await session.execute(select(TreatmentPlan).where(TreatmentPlan.patient_id == own.id))).scalars().first()
+        )
+        assert plan is not None
+        plan.status = "completed"
+        session.add(plan)
+    pid = gid("TreatmentPlan", plan.id)
+    refused = await client.run(PLAN_UPDATE, {"id": pid, "v": plan.version}, as_="physician")
+    assert error_codes(refused) == ["BAD_USER_INPUT"]
+    await client.data(PLAN_UPDATE, {"id": pid, "v": plan.version, "r": "随访后修订"}, as_="physician")
+    entries = (await client.data(HISTORY, {"t": "TREATMENT_PLAN", "id": pid}, as_="physician"))["history"]
+    assert entries[-1]["reason"] == "随访后修订"
+    assert entries[-1]["changes"]["description"]["after"] == "调整方案"
