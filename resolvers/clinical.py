@@ -26,8 +26,7 @@ from models.clinical import (
     VisitType,
 )
 from models.patient import Patient
-from resolvers import icd10
-from resolvers import history
+from resolvers import history, icd10
 from resolvers.audit import write_unit
 from resolvers.context import Context
 from resolvers.pagination import Page, paginate
