@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from models.base import MYSQL_TABLE_ARGS, created_at_field, updated_at_field
@@ -45,6 +46,8 @@ class User(SQLModel, table=True):
     must_change_password: bool = False
     totp_secret: str | None = Field(default=None, max_length=64)
     totp_enabled: bool = False
+    # The last time step whose code was accepted: a code works once, not again within its window.
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     wechat_openid: str | None = Field(default=None, max_length=128, unique=True)
     is_demo: bool = False
     created_at: datetime = created_at_field()

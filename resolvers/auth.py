@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pyotp
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, ErrorCode, bad_input, unauthenticated
@@ -135,6 +135,31 @@ async def revoke_sessions(session: AsyncSession, *, user_id: int, reason: str, k
 # ---- operations --------------------------------------------------------------------------------
 
 
+def _totp_step(secret: str, code: str) -> int | None:
+    """The time step (of now and its neighbours) whose code this is, or None."""
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    for offset in (0, -1, 1):
+        moment = now + timedelta(seconds=offset * totp.interval)
+        if secrets.compare_digest(totp.at(moment), code.strip()):
+            return int(totp.timecode(moment))
+    return None
+
+
+async def _use_totp_code(ctx: Context, user: User, code: str) -> bool:
+    """Accept a code once: its step must be newer than the last one used (atomic, so never twice)."""
+    step = _totp_step(user.totp_secret or "", code)
+    if step is None:
+        return False
+    async with ctx.db.transaction() as session:
+        claimed = await session.execute(
+            update(User)
+            .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))  # type: ignore[union-attr,operator]
+            .values(totp_last_step=step)
+        )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
 async def login(ctx: Context, *, username: str, password: str, totp: str | None) -> Tokens:
     name = normalise_username(username)[:128]
     wait = await _locked_for(ctx, name)
@@ -160,9 +185,9 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
         if not totp:
             await _log_attempt(ctx, username=name, user_id=user.id, success=False, reason="totp_missing")
             raise AppError(ErrorCode.UNAUTHENTICATED, "A one-time code is required", totpRequired=True)
-        if not pyotp.TOTP(user.totp_secret or "").verify(totp.strip(), valid_window=1):
+        if not await _use_totp_code(ctx, user, totp):
             await _log_attempt(ctx, username=name, user_id=user.id, success=False, reason="totp_invalid")
-            raise AppError(ErrorCode.UNAUTHENTICATED, "Invalid one-time code", totpRequired=True)
+            raise AppError(ErrorCode.UNAUTHENTICATED, "Invalid or already used one-time code", totpRequired=True)
     async with write_unit(ctx, operation="login", action="login", entity_type="User") as unit:
         unit.entity_id = str(user.id)
         if user.password_hash and needs_rehash(user.password_hash):
@@ -231,7 +256,11 @@ async def logout(ctx: Context) -> bool:
 
 
 async def wechat_login(ctx: Context, *, code: str) -> Tokens:
-    openid = await exchange_code(ctx.settings, code)
+    try:
+        openid = await exchange_code(ctx.settings, code)
+    except AppError as error:
+        await _log_attempt(ctx, username="", user_id=None, success=False, reason=error.code.lower(), method="wechat")
+        raise
     async with write_unit(ctx, operation="wechatLogin", action="login", entity_type="User") as unit:
         user = (await unit.session.execute(select(User).where(User.wechat_openid == openid))).scalar_one_or_none()
         if user is None:
@@ -265,11 +294,21 @@ async def _current_user(session: AsyncSession, ctx: Context) -> User:
 
 
 async def change_password(ctx: Context, *, old_password: str, new_password: str) -> User:
+    # Guessing the current password here counts like failed logins, and meets the same lockout.
+    name = ctx.principal.username or f"user-{ctx.principal.user_id}"
+    wait = await _locked_for(ctx, name)
+    if wait:
+        raise AppError(
+            ErrorCode.RATE_LIMITED, f"Too many wrong passwords; try again in {wait} seconds", retryAfter=wait
+        )
+    async with ctx.db.session() as session:
+        current = await _current_user(session, ctx)
+    if not verify_password(current.password_hash, old_password):
+        await _log_attempt(ctx, username=name, user_id=current.id, success=False, reason="bad_old_password")
+        raise bad_input("The current password is wrong", "oldPassword")
     async with write_unit(ctx, operation="changePassword", action="update", entity_type="User") as unit:
         user = await _current_user(unit.session, ctx)
         unit.entity_id = str(user.id)
-        if not verify_password(user.password_hash, old_password):
-            raise bad_input("The current password is wrong", "oldPassword")
         check_password_policy(new_password, username=user.username, min_length=ctx.settings.password_min_length)
         if verify_password(user.password_hash, new_password):
             raise bad_input("The new password must differ from the current one", "newPassword")
@@ -347,9 +386,11 @@ async def confirm_totp(ctx: Context, *, code: str) -> User:
         unit.entity_id = str(user.id)
         if not user.totp_secret or user.totp_enabled:
             raise bad_input("Start enrolment first", "code")
-        if not pyotp.TOTP(user.totp_secret).verify(code.strip(), valid_window=1):
+        step = _totp_step(user.totp_secret, code)
+        if step is None:
             raise bad_input("Invalid one-time code", "code")
         user.totp_enabled = True
+        user.totp_last_step = step
         unit.session.add(user)
     return user
 

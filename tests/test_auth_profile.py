@@ -14,7 +14,7 @@ from core.security import verify_password
 from models.auth import AuthSession
 from models.event import Event
 from models.user import User
-from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes
+from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes
 
 CHANGE = """
 mutation ($old: String!, $new: String!) {
@@ -159,3 +159,16 @@ async def test_reset_password_is_for_admins_only(client: GraphQLClient, db: Data
     assert verify_password((await stored_user(db, "chief")).password_hash, temporary)
     assert (await client.login("chief", temporary))["mustChangePassword"] is True
     assert decode_id("User", chief_id) == before.id
+
+
+async def test_guessing_the_current_password_meets_the_login_lockout(client: GraphQLClient, db: Database) -> None:
+    token = await client.token("physician")
+    change = "mutation ($o: String!, $n: String!) { changePassword(oldPassword: $o, newPassword: $n) { id } }"
+    for attempt in range(5):
+        result = await client.run(change, {"o": f"Wrong-guess#{attempt}", "n": "Brand-New#Pass1"}, token=token)
+        assert error_codes(result) == ["BAD_USER_INPUT"]
+    locked = await client.run(change, {"o": DEMO_PASSWORD, "n": "Brand-New#Pass1"}, token=token)
+    assert error_codes(locked) == ["RATE_LIMITED"]
+    assert locked["errors"][0]["extensions"]["retryAfter"] > 0
+    # Login of that account from this address is locked too, and the password did not change.
+    assert error_codes(await client.run(LOGIN, {"u": "physician", "p": DEMO_PASSWORD})) == ["RATE_LIMITED"]

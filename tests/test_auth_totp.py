@@ -25,6 +25,12 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
 
+def next_code(secret: str) -> str:
+    """The code of the next time step (accepted within the one-step window, and newer than any used)."""
+    totp = pyotp.TOTP(secret)
+    return totp.at(time.time() + totp.interval)
+
+
 def wrong_code(secret: str) -> str:
     totp = pyotp.TOTP(secret)
     now = time.time()
@@ -85,9 +91,13 @@ async def test_enrol_confirm_login_and_disable(client: GraphQLClient, db: Databa
     wrong = await login(client, "physician", wrong_code(secret))
     assert error_codes(wrong) == ["UNAUTHENTICATED"]
     assert wrong["errors"][0]["extensions"]["totpRequired"] is True
-    right = await login(client, "physician", pyotp.TOTP(secret).now())
+    # The code used to confirm enrolment cannot log in again: each code works once.
+    reused = await login(client, "physician", pyotp.TOTP(secret).now())
+    assert error_codes(reused) == ["UNAUTHENTICATED"]
+    right = await login(client, "physician", next_code(secret))
     assert "errors" not in right, right
     assert right["data"]["login"]["user"]["username"] == "physician"
+    assert error_codes(await login(client, "physician", next_code(secret))) == ["UNAUTHENTICATED"]
 
     async with db.session() as session:
         reasons = (
@@ -95,7 +105,7 @@ async def test_enrol_confirm_login_and_disable(client: GraphQLClient, db: Databa
                 select(LoginLog.reason).where(LoginLog.username == "physician").order_by(LoginLog.id)  # type: ignore[arg-type]
             )
         ).scalars()
-        assert list(reasons) == ["ok", "ok", "totp_missing", "totp_invalid", "ok"]
+        assert list(reasons) == ["ok", "ok", "totp_missing", "totp_invalid", "totp_invalid", "ok", "totp_invalid"]
 
     # Turning it off needs the password.
     refused = await client.run(DISABLE, {"p": "Not-my-password#1"}, token=token)
@@ -147,5 +157,5 @@ async def test_admin_without_totp_is_restricted_until_enrolled(client: GraphQLCl
     assert "errors" not in await client.run("{ users { totalCount } }", token=token)
     # From now on the admin logs in with a code.
     assert error_codes(await login(client, "admin")) == ["UNAUTHENTICATED"]
-    fresh = await login(client, "admin", pyotp.TOTP(secret).now())
+    fresh = await login(client, "admin", next_code(secret))
     assert "assignRoles" in await mutations_of(client, fresh["data"]["login"]["accessToken"])

@@ -289,3 +289,17 @@ async def test_console_account_waits_for_an_admin(client: GraphQLClient, db: Dat
         queries, _ = await schema_of(client, session_token)
         assert "departments" in queries
         assert "errors" not in await mini(client, DEPARTMENTS, token=session_token)
+
+
+async def test_failed_wechat_logins_are_logged(client: GraphQLClient, db: Database) -> None:
+    from sqlalchemy import select
+
+    from models.auth import LoginLog
+
+    await wechat_login(client, "bad")
+    await wechat_login(client, "busy")
+    async with db.session() as session:
+        rows = (
+            await session.execute(select(LoginLog.method, LoginLog.success, LoginLog.reason).order_by(LoginLog.id))
+        ).all()
+    assert [tuple(row) for row in rows][-2:] == [("wechat", False, "bad_user_input"), ("wechat", False, "rate_limited")]
