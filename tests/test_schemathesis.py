@@ -27,7 +27,7 @@ from server import create_app, run_migrations
 from tests.conftest import DEMO_PASSWORD, LOGIN, error_codes, make_settings, reset_database
 
 ROLES: list[str | None] = [None, "admin", "deptadmin", "chief", "physician", "patient"]
-EXAMPLES_PER_OPERATION = 4
+EXAMPLES_PER_OPERATION = 3
 KNOWN_CODES = {code.value for code in ErrorCode} - {ErrorCode.INTERNAL.value}
 # Not fuzzed: wechatLogin asks WeChat's servers, which a random code makes refuse (reported as INTERNAL by
 # design; tests/test_auth_wechat.py covers it against a fake WeChat).
