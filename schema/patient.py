@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
 from models.event import Event
@@ -291,6 +292,23 @@ class PatientQuery:
     @strawberry.field(description="One patient with the whole history. Out of your scope: NOT_FOUND.")
     async def patient(self, info: Info, id: strawberry.ID) -> PatientType:
         return PatientType.from_row(await patients.get_patient(info.context, decode_id("Patient", id)))
+
+    @strawberry.field(
+        description="A patient's record as an HL7 FHIR R4 Bundle (collection); sensitive values as your role sees them."
+    )
+    async def patient_fhir_bundle(self, info: Info, id: strawberry.ID) -> JSON:
+        from resolvers.fhir import patient_bundle
+
+        row = await patients.get_patient(info.context, decode_id("Patient", id), operation="patientFhirBundle")
+
+        def shown_value(field: str, value: str | None) -> str | None:
+            mode = info.schema.field_mode("Patient", field)  # type: ignore[attr-defined]
+            if value is None or mode is FieldMode.HIDDEN:
+                return None
+            mask = mask_phone if field == "phone" else mask_id_number
+            return mask(value) if mode is FieldMode.MASKED else value
+
+        return await patient_bundle(info.context, row, shown_value)  # type: ignore[return-value]
 
     @strawberry.field(description="Your own patient record (mini-program), once bound with a code from the clinic.")
     async def my_record(self, info: Info) -> PatientType | None:
