@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import AppError, ErrorCode, bad_input, unauthenticated
 from core.security import (
     check_password_policy,
-    hash_password,
+    hash_password_off_loop,
     issue_access_token,
     needs_rehash,
     new_refresh_token,
     normalise_username,
     token_digest,
-    verify_password,
+    verify_password_off_loop,
 )
 from core.timeutil import utcnow
 from models.auth import AuthSession, LoginLog, RefreshToken
@@ -137,11 +137,14 @@ async def revoke_sessions(session: AsyncSession, *, user_id: int, reason: str, k
 
 def _totp_step(secret: str, code: str) -> int | None:
     """The time step (of now and its neighbours) whose code this is, or None."""
+    code = code.strip()
+    if not (code.isascii() and code.isdigit()):
+        return None
     totp = pyotp.TOTP(secret)
     now = utcnow()
     for offset in (0, -1, 1):
         moment = now + timedelta(seconds=offset * totp.interval)
-        if secrets.compare_digest(totp.at(moment), code.strip()):
+        if secrets.compare_digest(totp.at(moment).encode(), code.encode()):
             return int(totp.timecode(moment))
     return None
 
@@ -172,7 +175,7 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
         )
     async with ctx.db.session() as session:
         user = (await session.execute(select(User).where(User.username == name))).scalar_one_or_none()
-    password_ok = verify_password(user.password_hash if user else None, password)
+    password_ok = await verify_password_off_loop(user.password_hash if user else None, password)
     if user is None or not password_ok:
         await _log_attempt(
             ctx, username=name, user_id=user.id if user else None, success=False, reason="bad_credentials"
@@ -191,7 +194,7 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
     async with write_unit(ctx, operation="login", action="login", entity_type="User") as unit:
         unit.entity_id = str(user.id)
         if user.password_hash and needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+            user.password_hash = await hash_password_off_loop(password)
             unit.session.add(user)
         tokens = await _open_session(ctx, unit.session, user, CONSOLE)
         unit.session.add(
@@ -303,16 +306,16 @@ async def change_password(ctx: Context, *, old_password: str, new_password: str)
         )
     async with ctx.db.session() as session:
         current = await _current_user(session, ctx)
-    if not verify_password(current.password_hash, old_password):
+    if not await verify_password_off_loop(current.password_hash, old_password):
         await _log_attempt(ctx, username=name, user_id=current.id, success=False, reason="bad_old_password")
         raise bad_input("The current password is wrong", "oldPassword")
     async with write_unit(ctx, operation="changePassword", action="update", entity_type="User") as unit:
         user = await _current_user(unit.session, ctx)
         unit.entity_id = str(user.id)
         check_password_policy(new_password, username=user.username, min_length=ctx.settings.password_min_length)
-        if verify_password(user.password_hash, new_password):
+        if await verify_password_off_loop(user.password_hash, new_password):
             raise bad_input("The new password must differ from the current one", "newPassword")
-        user.password_hash = hash_password(new_password)
+        user.password_hash = await hash_password_off_loop(new_password)
         user.must_change_password = False
         user.updated_at = utcnow()
         unit.session.add(user)
@@ -353,7 +356,7 @@ async def complete_profile(ctx: Context, data: ProfileInput) -> User:
                 data.console_password or "", username=username, min_length=ctx.settings.password_min_length
             )
             user.username = username
-            user.password_hash = hash_password(data.console_password or "")
+            user.password_hash = await hash_password_off_loop(data.console_password or "")
             user.status = UserStatus.PENDING.value
             unit.detail["consoleAccountRequested"] = True
         user.updated_at = utcnow()
@@ -399,7 +402,7 @@ async def disable_totp(ctx: Context, *, password: str) -> User:
     async with write_unit(ctx, operation="disableTotp", action="update", entity_type="User") as unit:
         user = await _current_user(unit.session, ctx)
         unit.entity_id = str(user.id)
-        if not verify_password(user.password_hash, password):
+        if not await verify_password_off_loop(user.password_hash, password):
             raise bad_input("The password is wrong", "password")
         user.totp_enabled = False
         user.totp_secret = None

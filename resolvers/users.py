@@ -11,7 +11,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import bad_input, forbidden, not_found
-from core.security import check_password_policy, hash_password, normalise_username
+from core.security import check_password_policy, hash_password_off_loop, normalise_username
 from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.user import DataScope, Role, User, UserRole, UserStatus
@@ -189,7 +189,7 @@ async def create_user(ctx: Context, data: NewUser) -> User:
             phone=phone,
             department_id=data.department_id,
             position_id=data.position_id,
-            password_hash=hash_password(data.password),
+            password_hash=await hash_password_off_loop(data.password),
             must_change_password=data.must_change_password,
         )
         session.add(user)
@@ -261,7 +261,7 @@ async def reset_password(ctx: Context, user_id: int, new_password: str | None) -
         password = new_password or _temporary_password()
         check_password_policy(password, username=user.username, min_length=ctx.settings.password_min_length)
         unit.entity_id = str(user.id)
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_off_loop(password)
         user.must_change_password = True
         user.updated_at = utcnow()
         unit.session.add(user)
