@@ -47,6 +47,7 @@ class EventType:
     id: strawberry.ID
     occurred_at: datetime
     actor_id: strawberry.ID | None
+    patient_id: strawberry.ID | None
     action: str
     operation: str
     entity_type: str
@@ -62,6 +63,7 @@ class EventType:
             id=strawberry.ID(encode_id("Event", row.id)),  # type: ignore[arg-type]
             occurred_at=row.occurred_at,
             actor_id=strawberry.ID(encode_id("User", row.actor_id)) if row.actor_id else None,
+            patient_id=strawberry.ID(encode_id("Patient", row.patient_id)) if row.patient_id else None,
             action=row.action,
             operation=row.operation,
             entity_type=row.entity_type,
@@ -84,6 +86,7 @@ class LoginLogFilter:
 @strawberry.input
 class AuditEventFilter:
     actor_id: strawberry.ID | None = None
+    patient_id: strawberry.ID | None = None
     action: str | None = None
     from_: datetime | None = strawberry.field(default=None, name="from")
     to: datetime | None = None
@@ -106,7 +109,11 @@ class AuditQuery:
     ) -> Connection[EventType]:
         f = filter or AuditEventFilter()
         filters = audit_log.EventFilter(
-            actor_id=decode_optional_id("User", f.actor_id), action=f.action, since=f.from_, until=f.to
+            actor_id=decode_optional_id("User", f.actor_id),
+            patient_id=decode_optional_id("Patient", f.patient_id),
+            action=f.action,
+            since=f.from_,
+            until=f.to,
         )
         page = await audit_log.list_events(info.context, first=first, after=after, filters=filters)
         return connection(page, EventType.from_row)

@@ -185,3 +185,15 @@ async def test_filters(client: GraphQLClient, db: Database) -> None:
         as_="admin",
     )
     assert data["patients"]["totalCount"] == len(await patients_of(db, "physician2"))
+
+
+async def test_admin_finds_a_patients_events_by_patient(client: GraphQLClient, db: Database) -> None:
+    own = (await patients_of(db, "physician"))[0]
+    pid = gid("Patient", own.id)
+    await client.data("query ($id: ID!) { patient(id: $id) { name } }", {"id": pid}, as_="physician")
+    query = """query ($p: ID!) { auditEvents(filter: {patientId: $p, action: "read"}) {
+        edges { node { patientId actorId operation } } } }"""
+    nodes = [edge["node"] for edge in (await client.data(query, {"p": pid}, as_="admin"))["auditEvents"]["edges"]]
+    assert nodes and {node["patientId"] for node in nodes} == {pid}
+    assert {"operation": "patient", "actorId": gid("User", await user_id(db, "physician")), "patientId": pid} in nodes
+    assert error_codes(await client.run(query, {"p": pid}, as_="chief")) == ["GRAPHQL_VALIDATION_FAILED"]
