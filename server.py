@@ -21,6 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
@@ -102,7 +104,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
         routes.append(Mount(ASSETS_URL, app=StaticAssets(directory=ASSETS_DIR), name="graphiql-assets"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = []
+    if settings.cors_origins:  # the console's origins; tokens travel in a header, so no credentials
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-Id"],
+                expose_headers=["X-Request-Id", "Retry-After"],
+                allow_credentials=False,
+                max_age=600,
+            )
+        )
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app
 

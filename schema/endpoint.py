@@ -27,6 +27,7 @@ from schema.builder import SchemaRegistry
 from schema.errors import PRE_EXECUTION, format_error, request_error
 from schema.graphiql import graphiql_page
 from schema.persisted import PersistedQueries, Refused
+from schema.ratelimit import RateLimiter
 
 log = logging.getLogger("followup.http")
 
@@ -111,9 +112,12 @@ class GraphQLEndpoint:
         self.registry = registry
         self.persisted = PersistedQueries(services.settings, services.db)
         services.extras["persisted"] = self.persisted
+        self.limiter = RateLimiter(services.settings)
+        services.extras["ratelimiter"] = self.limiter
 
     async def close(self) -> None:
         await self.persisted.close()
+        await self.limiter.close()
 
     async def handle(self, request: Request) -> Response:
         context = Context(
@@ -150,6 +154,12 @@ class GraphQLEndpoint:
             code, message, status = parsed
             return fail(code, message, status)
 
+        settings = self.services.settings
+        operations = len(parsed) if isinstance(parsed, list) else 1
+        retry = await self.limiter.hit("ip", context.ip, settings.rate_limit_per_ip, operations)
+        if retry:
+            return self._rate_limited(retry, media_type, rid)
+
         authorization = request.headers.get("authorization")
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -164,6 +174,13 @@ class GraphQLEndpoint:
                 context.principal = await principal_from_token(self.services, token.strip())
             except AppError as error:
                 return fail(error.code, error.message, 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+        if context.principal.user_id is not None:
+            retry = await self.limiter.hit(
+                "user", str(context.principal.user_id), settings.rate_limit_per_user, operations
+            )
+            if retry:
+                return self._rate_limited(retry, media_type, rid)
 
         if isinstance(parsed, list):
             if len(parsed) > self.services.settings.max_batch:
@@ -184,7 +201,18 @@ class GraphQLEndpoint:
             # Under application/json a well-formed request is 200 even when it fails validation.
             status = 200
         extra = {"Allow": "POST"} if status == 405 else None
+        if context.memo.get("rate_limited"):
+            status, extra = 429, {"Retry-After": str(context.memo["rate_limited"])}
         return _respond(body, status=status, media_type=media_type, request_id=rid, headers=extra)
+
+    @staticmethod
+    def _rate_limited(retry: int, media_type: str, request_id: str) -> Response:
+        body = request_error(
+            ErrorCode.RATE_LIMITED, f"Too many requests; try again in {retry} seconds", retryAfter=retry
+        )
+        return _respond(
+            body, status=429, media_type=media_type, request_id=request_id, headers={"Retry-After": str(retry)}
+        )
 
     @staticmethod
     def _wants_ide(request: Request) -> bool:

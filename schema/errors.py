@@ -74,5 +74,5 @@ def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dic
     return formatted
 
 
-def request_error(code: ErrorCode, message: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code.value}}]}
+def request_error(code: ErrorCode, message: str, **extensions: Any) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code.value, **extensions}}]}
