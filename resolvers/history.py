@@ -98,15 +98,18 @@ async def history(ctx: Context, *, entity_type: str, entity_id: int) -> list[Ame
     return list(rows.scalars().all())
 
 
+def _patient_of(row: SQLModel, entity_type: str) -> int | None:
+    return getattr(row, "id", None) if entity_type == "Patient" else getattr(row, "patient_id", None)
+
+
 def record_created(ctx: Context, unit: WriteUnit, row: SQLModel, entity_type: str) -> None:
     """The first version of a new record (call after the flush that gave it an id)."""
-    patient_id = getattr(row, "patient_id", None) if entity_type != "Patient" else getattr(row, "id", None)
     record_change(
         ctx,
         unit,
         entity_type=entity_type,
         entity_id=int(getattr(row, "id", 0) or 0),
-        patient_id=patient_id,
+        patient_id=_patient_of(row, entity_type),
         before=None,
         after=snapshot(row),
         kind="create",
@@ -126,7 +129,7 @@ def record_updated(
         unit,
         entity_type=entity_type,
         entity_id=int(getattr(row, "id", 0) or 0),
-        patient_id=getattr(row, "patient_id", None),
+        patient_id=_patient_of(row, entity_type),
         before=before,
         after=snapshot(row),
         kind="update",

@@ -292,16 +292,7 @@ async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate:
         await unit.session.flush()
         unit.entity_id = str(patient.id)
         unit.patient_id = patient.id
-        history.record_change(
-            ctx,
-            unit,
-            entity_type="Patient",
-            entity_id=patient.id or 0,
-            patient_id=patient.id,
-            before=None,
-            after=history.snapshot(patient),
-            kind="create",
-        )
+        history.record_created(ctx, unit, patient, "Patient")
     return patient
 
 
@@ -320,17 +311,7 @@ async def update_patient(
             data.given.discard("department_id")
         changed = _apply(patient, data)
         await _bump(unit.session, patient, version)
-        history.record_change(
-            ctx,
-            unit,
-            entity_type="Patient",
-            entity_id=patient_id,
-            patient_id=patient_id,
-            before=before,
-            after=history.snapshot(patient),
-            kind="update",
-            reason=history.require_reason(reason, signed_off=False),
-        )
+        history.record_updated(ctx, unit, patient, "Patient", before, history.require_reason(reason, signed_off=False))
         unit.detail = {"changed": changed, "version": patient.version}
     return patient
 
@@ -370,16 +351,7 @@ async def reassign_patient(ctx: Context, patient_id: int, physician_id: int, ver
         previous = patient.attending_physician_id
         patient.attending_physician_id = physician_id
         await _bump(unit.session, patient, version)
-        history.record_change(
-            ctx,
-            unit,
-            entity_type="Patient",
-            entity_id=patient_id,
-            patient_id=patient_id,
-            before=before,
-            after=history.snapshot(patient),
-            kind="update",
-        )
+        history.record_updated(ctx, unit, patient, "Patient", before)
         unit.detail = {"from": previous, "to": physician_id}
     return patient
 
