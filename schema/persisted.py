@@ -281,7 +281,6 @@ def _validate(schema: Any, document: DocumentNode, rules: tuple[Any, ...]) -> li
 
 
 _parse_cached = lru_cache(maxsize=512)(lambda query, **options: _parse(query, **options))
-_validate_cached = lru_cache(maxsize=512)(lambda schema, document, rules: _validate(schema, document, rules))
 
 # role schema -> (hash -> parsed and validated document); a schema rebuilt after a policy change starts empty
 _prepared: weakref.WeakKeyDictionary[Any, _LRU] = weakref.WeakKeyDictionary()
@@ -295,8 +294,10 @@ def _prepared_for(schema: Any, size: int) -> _LRU:
 
 
 class PreparedDocuments(SchemaExtension):
-    """Parse and validate with LRU caches (what ParserCache and ValidationCache do), and keep a persisted
-    document parsed and validated per schema, so that a hit does neither."""
+    """Keep documents parsed and validated per schema, so that a hit does neither: persisted documents by
+    their hash, ordinary queries by their text. (The validation rules of one role schema are fixed, and
+    strawberry's limiters make a new rule class per request, so strawberry's ValidationCache, keyed by the
+    rule classes, never hits.) Only documents that passed validation are kept."""
 
     def __init__(self, cache_size: int = 1000) -> None:
         super().__init__()
@@ -306,12 +307,19 @@ class PreparedDocuments(SchemaExtension):
         memo = getattr(self.execution_context.context, "memo", None)
         return memo if isinstance(memo, dict) else {}
 
+    def _key(self, memo: dict[str, Any]) -> str | None:
+        digest = memo.get("persisted_digest")
+        if digest:
+            return str(digest)
+        query = self.execution_context.query
+        return "text:" + query if query else None
+
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         memo = self._memo()
-        digest = memo.get("persisted_digest")
-        if digest:
-            document = _prepared_for(context.schema, self.cache_size).get(digest)
+        key = self._key(memo)
+        if key is not None:
+            document = _prepared_for(context.schema, self.cache_size).get(key)
             if document is not None:
                 STATS.hits += 1
                 memo["prepared_hit"] = True
@@ -331,10 +339,9 @@ class PreparedDocuments(SchemaExtension):
             yield
             return
         assert context.graphql_document is not None
-        errors = _validate_cached(context.schema._schema, context.graphql_document, tuple(context.validation_rules))
+        errors = _validate(context.schema._schema, context.graphql_document, tuple(context.validation_rules))
         context.pre_execution_errors = errors
-        digest = memo.get("persisted_digest")
-        if digest and not errors:
-            _prepared_for(context.schema, self.cache_size).put(digest, context.graphql_document)
-            memo["prepared"] = True
+        key = self._key(memo)
+        if key is not None and not errors:
+            _prepared_for(context.schema, self.cache_size).put(key, context.graphql_document)
         yield
