@@ -1,7 +1,7 @@
 """persisted documents: trusted GraphQL documents of first-party clients (the mini-program)
 
 Revision ID: 0005_persisted
-Revises: 0004_integrity
+Revises: 0008_totp_step
 Create Date: 2026-11-26 10:00:00
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import models.base
 
 
 revision: str = '0005_persisted'
-down_revision: str | None = '0004_integrity'
+down_revision: str | None = '0008_totp_step'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
