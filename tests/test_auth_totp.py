@@ -25,10 +25,21 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(getattr(request, "param", {}))
 
 
-def next_code(secret: str) -> str:
-    """The code of the next time step (accepted within the one-step window, and newer than any used)."""
+def code_at(secret: str, step: int) -> str:
     totp = pyotp.TOTP(secret)
-    return totp.at(time.time() + totp.interval)
+    return totp.at(step * totp.interval)
+
+
+async def last_step(db: Database, username: str) -> int:
+    async with db.session() as session:
+        step = (await session.execute(select(User.totp_last_step).where(User.username == username))).scalar_one()
+    assert step is not None
+    return int(step)
+
+
+async def next_code(db: Database, secret: str, username: str) -> str:
+    """The code of the step after the last one used: accepted (within the one-step window) exactly once."""
+    return code_at(secret, await last_step(db, username) + 1)
 
 
 def wrong_code(secret: str) -> str:
@@ -92,12 +103,13 @@ async def test_enrol_confirm_login_and_disable(client: GraphQLClient, db: Databa
     assert error_codes(wrong) == ["UNAUTHENTICATED"]
     assert wrong["errors"][0]["extensions"]["totpRequired"] is True
     # The code used to confirm enrolment cannot log in again: each code works once.
-    reused = await login(client, "physician", pyotp.TOTP(secret).now())
+    reused = await login(client, "physician", code_at(secret, await last_step(db, "physician")))
     assert error_codes(reused) == ["UNAUTHENTICATED"]
-    right = await login(client, "physician", next_code(secret))
+    code = await next_code(db, secret, "physician")
+    right = await login(client, "physician", code)
     assert "errors" not in right, right
     assert right["data"]["login"]["user"]["username"] == "physician"
-    assert error_codes(await login(client, "physician", next_code(secret))) == ["UNAUTHENTICATED"]
+    assert error_codes(await login(client, "physician", code)) == ["UNAUTHENTICATED"]
 
     async with db.session() as session:
         reasons = (
@@ -140,7 +152,7 @@ async def test_admin_role_is_not_withheld_by_default(client: GraphQLClient) -> N
 
 
 @pytest.mark.parametrize("settings_overrides", [{"totp_required_for_admin": True}], indirect=True)
-async def test_admin_without_totp_is_restricted_until_enrolled(client: GraphQLClient) -> None:
+async def test_admin_without_totp_is_restricted_until_enrolled(client: GraphQLClient, db: Database) -> None:
     payload = await client.login("admin")
     token = payload["accessToken"]
     mutations = await mutations_of(client, token)
@@ -157,5 +169,5 @@ async def test_admin_without_totp_is_restricted_until_enrolled(client: GraphQLCl
     assert "errors" not in await client.run("{ users { totalCount } }", token=token)
     # From now on the admin logs in with a code.
     assert error_codes(await login(client, "admin")) == ["UNAUTHENTICATED"]
-    fresh = await login(client, "admin", next_code(secret))
+    fresh = await login(client, "admin", await next_code(db, secret, "admin"))
     assert "assignRoles" in await mutations_of(client, fresh["data"]["login"]["accessToken"])
