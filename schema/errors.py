@@ -50,7 +50,8 @@ def classify(error: GraphQLError, *, executed: bool) -> str:
 
 def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dict[str, Any]:
     code = classify(error, executed=executed)
-    if code == ErrorCode.INTERNAL.value:
+    expected = isinstance(error, AppError) or isinstance(error.original_error, AppError)
+    if code == ErrorCode.INTERNAL.value and not expected:
         log.error(
             "unexpected error (request %s) at %s",
             request_id,
@@ -70,6 +71,8 @@ def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dic
     if isinstance(original, AppError):
         extensions.update(original.extensions or {})
     extensions["code"] = code
+    if code == ErrorCode.INTERNAL.value:
+        extensions["requestId"] = request_id  # an expected failure of ours (an upstream down): safe message
     formatted["extensions"] = extensions
     return formatted
 
