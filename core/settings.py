@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     totp_issuer: str = "FollowUp"
 
     trusted_proxies: Annotated[list[str], NoDecode] = []
+    # Networks that may scrape /metrics without a token (an admin's token always may).
+    metrics_networks: Annotated[list[str], NoDecode] = []
 
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_app_id: str = ""
@@ -73,14 +75,14 @@ class Settings(BaseSettings):
     rate_limit_login_per_ip: int = Field(20, ge=1)  # login / refreshToken / wechatLogin per window per address
     cors_origins: Annotated[list[str], NoDecode] = []  # console origins allowed cross-origin
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_networks")
     @classmethod
     def _check_networks(cls, value: list[str]) -> list[str]:
         for network in value:
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def metrics_networks_parsed(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.metrics_networks]
 
     @property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -179,6 +179,9 @@ class SchemaRegistry:
         with self._lock:
             self._schemas = {}
 
+    def built_count(self) -> int:
+        return len(self._schemas)
+
     def for_roles(self, roles: frozenset[str]) -> RoleSchema:
         schema = self._schemas.get(roles)
         if schema is None:
