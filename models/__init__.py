@@ -2,6 +2,17 @@
 
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
+from models.engagement import (
+    Article,
+    Comment,
+    Conversation,
+    LearningAssignment,
+    LearningTask,
+    Message,
+    ModerationKeyword,
+    Upload,
+    Video,
+)
 from models.event import Event
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.organisation import Department, Position
@@ -12,8 +23,11 @@ from models.user import DataScope, Role, User, UserRole, UserStatus
 __all__ = [
     "AccessGrant",
     "Amendment",
+    "Article",
     "AuthSession",
     "CasbinRule",
+    "Comment",
+    "Conversation",
     "DataScope",
     "Department",
     "Diagnosis",
@@ -21,7 +35,11 @@ __all__ = [
     "ExamReport",
     "FollowUp",
     "FollowUpProtocol",
+    "LearningAssignment",
+    "LearningTask",
     "LoginLog",
+    "Message",
+    "ModerationKeyword",
     "Patient",
     "PatientBindingCode",
     "PatientMerge",
@@ -30,8 +48,10 @@ __all__ = [
     "Role",
     "SeededPolicyLine",
     "TreatmentPlan",
+    "Upload",
     "User",
     "UserRole",
     "UserStatus",
+    "Video",
     "Visit",
 ]
