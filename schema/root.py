@@ -7,6 +7,7 @@ import strawberry
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
+from schema.consultation import ConsultationMutation, ConsultationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
@@ -16,13 +17,28 @@ from schema.user import UserMutation, UserQuery
 
 @strawberry.type
 class Query(
-    AuthQuery, UserQuery, OrganisationQuery, RoleQuery, AuditQuery, PatientQuery, ClinicalQuery, IntegrityQuery
+    AuthQuery,
+    UserQuery,
+    OrganisationQuery,
+    RoleQuery,
+    AuditQuery,
+    PatientQuery,
+    ClinicalQuery,
+    IntegrityQuery,
+    ConsultationQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AuthMutation, UserMutation, OrganisationMutation, RoleMutation, PatientMutation, ClinicalMutation, IntegrityMutation
+    AuthMutation,
+    UserMutation,
+    OrganisationMutation,
+    RoleMutation,
+    PatientMutation,
+    ClinicalMutation,
+    IntegrityMutation,
+    ConsultationMutation,
 ):
     pass

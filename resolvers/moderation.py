@@ -1,0 +1,160 @@
+"""The moderation keyword list and the check every comment and message passes before it is stored.
+
+A keyword blocks (the write is refused with BAD_USER_INPUT naming the reason), holds (stored, shown to
+nobody but its author and the reviewers until approved) or is replaced with asterisks. Text is kept as
+plain text: nothing here or anywhere renders it as HTML.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from core.errors import bad_input, not_found
+from core.timeutil import utcnow
+from models.engagement import ContentStatus, ModerationAction, ModerationKeyword
+from resolvers.audit import write_unit
+from resolvers.context import Context
+from resolvers.pagination import Page, paginate
+from resolvers.validation import choice
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def normalise(value: str) -> str:
+    """What is stored: NFC, without control characters (Chinese full-width punctuation stays as typed)."""
+    return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
+
+
+def folded(value: str) -> str:
+    """What keywords are matched against: NFKC (full-width letters become ordinary ones), case-folded."""
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def plain_text(value: str | None, field: str, *, limit: int, required: bool = True) -> str:
+    text = normalise(value or "")
+    if required and not text:
+        raise bad_input("Required", field)
+    if len(text) > limit:
+        raise bad_input(f"At most {limit} characters", field)
+    return text
+
+
+@dataclass
+class Moderated:
+    text: str
+    status: ContentStatus
+    reason: str | None = None
+
+
+async def _keywords(ctx: Context) -> list[ModerationKeyword]:
+    if "moderation_keywords" not in ctx.memo:
+        async with ctx.db.session() as session:
+            rows = (await session.execute(select(ModerationKeyword).order_by(ModerationKeyword.id))).scalars().all()
+        ctx.memo["moderation_keywords"] = list(rows)
+    keywords: list[ModerationKeyword] = ctx.memo["moderation_keywords"]
+    return keywords
+
+
+async def moderate(ctx: Context, text: str, field: str) -> Moderated:
+    """Apply the keyword list: block raises, hold marks for review, replace masks with asterisks.
+
+    Matching ignores case and full-width disguises; a replace keyword that can only be found in
+    disguise (so cannot be masked in place) holds the text for review instead."""
+    held: list[str] = []
+    for keyword in await _keywords(ctx):
+        if keyword.keyword not in folded(text):
+            continue
+        label = f"“{keyword.keyword}”" + (f" ({keyword.category})" if keyword.category else "")
+        if keyword.action == ModerationAction.BLOCK.value:
+            raise bad_input(f"Refused: the text contains the blocked word {label}", field)
+        if keyword.action == ModerationAction.REPLACE.value:
+            text = re.sub(re.escape(keyword.keyword), lambda m: "*" * len(m.group(0)), text, flags=re.IGNORECASE)
+            if keyword.keyword not in folded(text):
+                continue
+        held.append(label)
+    if held:
+        return Moderated(text, ContentStatus.HELD, ("Held for review: " + ", ".join(held))[:200])
+    return Moderated(text, ContentStatus.VISIBLE)
+
+
+# ---- the keyword list (administrators) -----------------------------------------------------------
+
+
+def _keyword_text(value: str) -> str:
+    return folded(plain_text(value, "keyword", limit=100))
+
+
+async def list_keywords(
+    ctx: Context, *, search: str | None, first: int | None, after: str | None
+) -> Page[ModerationKeyword]:
+    statement = select(ModerationKeyword)
+    if search and search.strip():
+        term = search.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(ModerationKeyword.keyword.like(f"%{term}%", escape="\\"))
+    return await paginate(
+        ctx.db.session, statement, keys=[ModerationKeyword.id], key_of=lambda r: [r.id], first=first, after=after
+    )
+
+
+async def create_keyword(ctx: Context, *, keyword: str, category: str, action: str) -> ModerationKeyword:
+    chosen = choice(ModerationAction, action, "action")
+    row = ModerationKeyword(
+        keyword=_keyword_text(keyword),
+        category=plain_text(category, "category", limit=50, required=False),
+        action=chosen.value,
+        created_by_id=ctx.principal.user_id,
+    )
+    async with write_unit(
+        ctx,
+        operation="createModerationKeyword",
+        action="create",
+        entity_type="ModerationKeyword",
+        conflict_message="That keyword is already listed",
+    ) as unit:
+        unit.session.add(row)
+        await unit.session.flush()
+        unit.entity_id = str(row.id)
+        unit.detail = {"keyword": row.keyword, "action": row.action}
+    return row
+
+
+async def update_keyword(
+    ctx: Context, keyword_id: int, *, keyword: str | None, category: str | None, action: str | None
+) -> ModerationKeyword:
+    async with write_unit(
+        ctx,
+        operation="updateModerationKeyword",
+        action="update",
+        entity_type="ModerationKeyword",
+        conflict_message="That keyword is already listed",
+    ) as unit:
+        row = await unit.session.get(ModerationKeyword, keyword_id)
+        if row is None:
+            raise not_found("ModerationKeyword")
+        if keyword is not None:
+            row.keyword = _keyword_text(keyword)
+        if category is not None:
+            row.category = plain_text(category, "category", limit=50, required=False)
+        if action is not None:
+            row.action = choice(ModerationAction, action, "action").value
+        row.updated_at = utcnow()
+        unit.entity_id = str(row.id)
+        unit.detail = {"keyword": row.keyword, "action": row.action}
+    return row
+
+
+async def delete_keyword(ctx: Context, keyword_id: int) -> bool:
+    async with write_unit(
+        ctx, operation="deleteModerationKeyword", action="delete", entity_type="ModerationKeyword"
+    ) as unit:
+        row = await unit.session.get(ModerationKeyword, keyword_id)
+        if row is None:
+            raise not_found("ModerationKeyword")
+        unit.entity_id = str(row.id)
+        unit.detail = {"keyword": row.keyword, "action": row.action}
+        await unit.session.delete(row)
+    return True
