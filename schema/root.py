@@ -8,6 +8,7 @@ from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery
+from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
@@ -26,6 +27,7 @@ class Query(
     ClinicalQuery,
     IntegrityQuery,
     ConsultationQuery,
+    EducationQuery,
 ):
     pass
 
@@ -40,5 +42,6 @@ class Mutation(
     ClinicalMutation,
     IntegrityMutation,
     ConsultationMutation,
+    EducationMutation,
 ):
     pass
