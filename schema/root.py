@@ -10,6 +10,7 @@ from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
+from schema.learning import LearningMutation, LearningQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
@@ -28,6 +29,7 @@ class Query(
     IntegrityQuery,
     ConsultationQuery,
     EducationQuery,
+    LearningQuery,
 ):
     pass
 
@@ -43,5 +45,6 @@ class Mutation(
     IntegrityMutation,
     ConsultationMutation,
     EducationMutation,
+    LearningMutation,
 ):
     pass
