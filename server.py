@@ -39,6 +39,7 @@ from schema.builder import SchemaRegistry
 from schema.endpoint import GraphQLEndpoint
 from schema.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.root import Mutation, Query
+from schema.websocket import subscription_route
 
 log = logging.getLogger("followup")
 ROOT = Path(__file__).resolve().parent
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        subscription_route(services, registry),  # graphql-transport-ws on the same path
         Route("/healthz", healthz),
         Route("/readyz", readyz),
     ]

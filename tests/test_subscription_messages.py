@@ -1,0 +1,129 @@
+"""`messageAdded` over a real websocket (uvicorn on a loopback port, the `websockets` client)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+from sqlalchemy import delete, select
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from core.db import Database
+from models.user import Role, User, UserRole
+from schema.websocket import SubscriptionView
+from tests.conftest import GraphQLClient
+from tests.test_consultation_messages import SEND, start
+
+SUBSCRIBE = "subscription ($c: ID!) { messageAdded(conversationId: $c) { id text kind senderName } }"
+LOGOUT = "mutation { logout }"
+
+
+@pytest.fixture
+async def live(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """The app (lifespan already running) served by uvicorn on a free loopback port, in this event loop."""
+    monkeypatch.setattr(SubscriptionView, "revalidate_seconds", 0.2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield f"ws://127.0.0.1:{port}/graphql"
+    server.should_exit = True
+    await task
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+    return message
+
+
+async def open_socket(url: str, token: str | None) -> ClientConnection:
+    ws = await connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    payload = {"authorization": f"Bearer {token}"} if token else {}
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+    return ws
+
+
+async def subscribe(url: str, token: str, conversation: str) -> ClientConnection:
+    ws = await open_socket(url, token)
+    assert (await receive(ws))["type"] == "connection_ack"
+    await ws.send(
+        json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"c": conversation}}})
+    )
+    await asyncio.sleep(0.2)  # the subscription is registered before anything is sent
+    return ws
+
+
+async def closed_code(ws: ClientConnection) -> int | None:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+async def test_both_people_and_a_manager_receive_messages(live: str, client: GraphQLClient) -> None:
+    conversation = await start(client)
+    sockets = {who: await subscribe(live, await client.token(who), conversation) for who in ("physician", "chief")}
+    patient_ws = await subscribe(live, await client.token("patient"), conversation)
+
+    await client.data(SEND, {"c": conversation, "t": "伤口有点痛"}, as_="patient")
+    for ws in (*sockets.values(), patient_ws):
+        message = await receive(ws)
+        assert message["type"] == "next" and message["id"] == "1"
+        assert message["payload"]["data"]["messageAdded"]["text"] == "伤口有点痛"
+        assert message["payload"]["data"]["messageAdded"]["senderName"].startswith("赵患者")
+    await client.data(SEND, {"c": conversation, "t": "明天来复查"}, as_="physician")
+    assert (await receive(patient_ws))["payload"]["data"]["messageAdded"]["text"] == "明天来复查"
+    for ws in (*sockets.values(), patient_ws):
+        await ws.close()
+
+
+async def test_outsiders_and_bad_tokens_are_refused(live: str, client: GraphQLClient) -> None:
+    conversation = await start(client)
+    # physician2 is neither in the conversation nor a manager of its department.
+    ws = await subscribe(live, await client.token("physician2"), conversation)
+    message = await receive(ws)
+    assert message["type"] in ("error", "next")
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    await ws.close()
+
+    assert await closed_code(await open_socket(live, None)) == 4403
+    assert await closed_code(await open_socket(live, "not-a-token")) == 4403
+    # No subscribing before connection_init.
+    ws = await connect(live, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {}}}))
+    assert await closed_code(ws) == 4401
+    # Queries and mutations stay on HTTP.
+    ws = await open_socket(live, await client.token("physician"))
+    assert (await receive(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": "{ me { id } }"}}))
+    refused = await receive(ws)
+    assert refused["type"] == "error"
+    await ws.close()
+
+
+async def test_socket_closes_when_the_session_ends(live: str, client: GraphQLClient) -> None:
+    conversation = await start(client)
+    token = (await client.login("physician"))["accessToken"]
+    ws = await subscribe(live, token, conversation)
+    await client.data(LOGOUT, token=token)
+    assert await closed_code(ws) == 4403
+
+
+async def test_socket_closes_when_the_role_is_revoked(live: str, client: GraphQLClient, db: Database) -> None:
+    conversation = await start(client)
+    ws = await subscribe(live, await client.token("physician"), conversation)
+    async with db.transaction() as session:
+        physician = (await session.execute(select(User.id).where(User.username == "physician"))).scalar_one()
+        role = (await session.execute(select(Role.id).where(Role.key == "physician"))).scalar_one()
+        await session.execute(delete(UserRole).where(UserRole.user_id == physician, UserRole.role_id == role))
+    assert await closed_code(ws) == 4403
