@@ -54,5 +54,17 @@ pytest: install-dev browser
 
 test: lint typecheck pytest
 
+# Benchmarks (bench/README.md): our API against a hand-written floor and a tutorial-style peer on MariaDB.
+# BENCH_SCALE=full (100k patients, about 20 minutes) or small (10k); wrk comes from Debian when missing.
+BENCH_SCALE ?= full
+$(VENV)/.deps-bench: pyproject.toml $(VENV)/.deps-run
+	$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['bench']))" > $(VENV)/requirements-bench.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.deps-bench
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(PY) bench/run.py --scale $(BENCH_SCALE)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,97 @@
+"""Where our server spends a request: the SQL it sends and a CPU profile, in process (no network).
+
+    python bench/profile_ours.py --patients 10000 --query Q2 [--repeat 200] [--statements] [--profile]
+
+Builds the app with `server.create_app` against the benchmark database, drives it through httpx's ASGI
+transport (the same endpoint, middleware and lifespan as `server.py serve`), lists every statement and
+transaction event of one request (--statements) and prints a cProfile of `--repeat` requests sorted by
+cumulative and own time (--profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+from typing import Any
+
+from common import BENCH_PASSWORD, DB_USERS, body, database_url, encode_id  # type: ignore[import-not-found]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--query", default="Q2")
+    parser.add_argument("--first", type=int)
+    parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--statements", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    os.environ.update(DATABASE_URL=database_url(args.patients, "ours"), RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING")
+    assert DB_USERS["ours"]
+    import httpx
+    from sqlalchemy import event
+
+    from core.settings import get_settings
+    from server import create_app
+
+    app = create_app(get_settings())
+    services = app.state.services
+    log: list[str] = []
+    engine = services.db.engine.sync_engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _sql(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        log.append(" ".join(statement.split())[:220])
+
+    for name in ("begin", "commit", "rollback"):
+        event.listen(engine, name, lambda *_a, _n=name: log.append(f"<{_n}>"))
+    event.listen(engine.pool, "checkout", lambda *_a: log.append("<pool checkout>"))
+    event.listen(engine.pool, "reset", lambda *_a, **_k: log.append("<pool reset (rollback on return)>"))
+
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        login = await client.post(
+            "/graphql",
+            json={
+                "query": 'mutation($p: String!) { login(username: "chief", password: $p) { accessToken } }',
+                "variables": {"p": BENCH_PASSWORD},
+            },
+        )
+        token = login.json()["data"]["login"]["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+        variables: dict[str, Any] | None = None
+        if args.query == "Q1":
+            variables = {"id": encode_id("Patient", 5)}
+        elif args.query in ("Q2", "Q3", "Q4"):
+            variables = {"first": args.first or {"Q2": 50}.get(args.query, 20)}
+        payload = body(args.query, variables)
+        for _ in range(3):
+            response = await client.post("/graphql", json=payload, headers=headers)
+            assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
+        if args.statements:
+            log.clear()
+            await client.post("/graphql", json=payload, headers=headers)
+            print(f"--- one {args.query} request: {sum(not s.startswith('<') for s in log)} statements")
+            for line in log:
+                print("  ", line)
+        if args.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(args.repeat):
+                await client.post("/graphql", json=payload, headers=headers)
+            profiler.disable()
+            for key in ("cumulative", "tottime"):
+                out = io.StringIO()
+                stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(key)
+                stats.print_stats(args.top)
+                print(f"--- {args.repeat} x {args.query}, sorted by {key}")
+                print("\n".join(out.getvalue().splitlines()[6:]))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,256 @@
+"""Results of bench/run.py to bench/results/: JSON, a Markdown table and a PNG plot.
+
+python bench/report.py bench/results/full.json     # re-render the table and plot from a JSON file
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+from common import DESCRIPTIONS, RESULTS  # type: ignore[import-not-found]
+
+TARGETS = {
+    "floor_c10": {"Q1": 2.0, "Q2": 2.0, "Q3": 2.0, "Q4": 3.0},  # floor rps / ours rps at most this
+    "peer_min": 2.0,  # ours rps / peer rps at least this on Q2-Q4
+    "p99_c50": 2.0,  # ours p99 / floor p99 at most this
+    "deep_page": 1.5,  # deep-page latency / first-page latency at most this
+}
+
+
+def _index(cells: list[dict[str, Any]]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    return {(c["server"], c["query"], c["concurrency"]): c for c in cells}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if not a or not b:
+        return None
+    return round(a / b, 2)
+
+
+def _fmt(value: Any, suffix: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.2f}{suffix}" if value < 100 else f"{value:,.0f}{suffix}"
+    return f"{value}{suffix}"
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    cells = _index(results["cells"])
+    out: dict[str, Any] = {"rows": [], "targets": []}
+    queries = sorted({c["query"] for c in results["cells"]})
+    for query in queries:
+        for concurrency in results["concurrency"]:
+            ours = cells.get(("ours", query, concurrency))
+            floor = cells.get(("floor", query, concurrency))
+            peer = cells.get(("peer", query, concurrency))
+            if not ours:
+                continue
+            out["rows"].append(
+                {
+                    "query": query,
+                    "concurrency": concurrency,
+                    "ours_rps": ours["rps"],
+                    "floor_rps": floor and floor["rps"],
+                    "peer_rps": peer and peer["rps"],
+                    "floor_over_ours": _ratio(floor and floor["rps"], ours["rps"]),
+                    "ours_over_peer": _ratio(ours["rps"], peer and peer["rps"]),
+                    "ours_p50_ms": ours["p50_ms"],
+                    "ours_p99_ms": ours["p99_ms"],
+                    "floor_p99_ms": floor and floor["p99_ms"],
+                    "p99_ours_over_floor": _ratio(ours["p99_ms"], floor and floor["p99_ms"]),
+                    "ours_statements": ours.get("statements_per_request", ours["questions_per_request"]),
+                    "floor_statements": floor and floor.get("statements_per_request", floor["questions_per_request"]),
+                    "peer_statements": peer and peer.get("statements_per_request", peer["questions_per_request"]),
+                    "ours_cpu_ms": ours["cpu_ms_per_request"],
+                    "floor_cpu_ms": floor and floor["cpu_ms_per_request"],
+                    "peer_cpu_ms": peer and peer["cpu_ms_per_request"],
+                    "errors": ours["errors"] + (floor["errors"] if floor else 0) + (peer["errors"] if peer else 0),
+                }
+            )
+    for query, limit in TARGETS["floor_c10"].items():
+        ours, floor = cells.get(("ours", query, 10)), cells.get(("floor", query, 10))
+        if ours and floor:
+            ratio = _ratio(floor["rps"], ours["rps"])
+            out["targets"].append(
+                {"target": f"{query} c=10: floor/ours throughput <= {limit}", "value": ratio, "met": ratio <= limit}
+            )
+    for query in ("Q2", "Q3", "Q4"):
+        ours, peer = cells.get(("ours", query, 10)), cells.get(("peer", query, 10))
+        if ours and peer:
+            ratio = _ratio(ours["rps"], peer["rps"])
+            out["targets"].append(
+                {"target": f"{query} c=10: ours/peer throughput >= 2", "value": ratio, "met": ratio >= 2}
+            )
+    for query in ("Q1", "Q2", "Q3", "Q4"):
+        ours, floor = cells.get(("ours", query, 50)), cells.get(("floor", query, 50))
+        if ours and floor:
+            ratio = _ratio(ours["p99_ms"], floor["p99_ms"])
+            out["targets"].append({"target": f"{query} c=50: ours/floor p99 <= 2", "value": ratio, "met": ratio <= 2})
+    sizes: dict[str, dict[int, float]] = {}
+    for row in results.get("page_size", []):
+        if row["server"] == "ours" and "statements_per_request" in row:
+            sizes.setdefault(row["query"], {})[row["first"]] = row["statements_per_request"]
+    for query, by_size in sizes.items():
+        constant = max(by_size.values()) - min(by_size.values()) < 0.5
+        out["targets"].append(
+            {
+                "target": f"{query}: statements per request constant in page size",
+                "value": ", ".join(f"first={k}: {v}" for k, v in sorted(by_size.items())),
+                "met": constant,
+            }
+        )
+    pages: dict[tuple[int, str], dict[str, dict[str, Any]]] = {}
+    for row in results.get("scale_check", []):
+        if row["server"] == "ours":
+            pages.setdefault((row["patients"], row["query"]), {})[row["page"]] = row
+    for (patients, query), by_page in sorted(pages.items()):
+        if "first" in by_page and "deep" in by_page:
+            ratio = _ratio(by_page["deep"]["p50_ms"], by_page["first"]["p50_ms"])
+            out["targets"].append(
+                {
+                    "target": f"{query} at {patients // 1000}k patients: deep/first page p50 <= 1.5",
+                    "value": ratio,
+                    "met": ratio is not None and ratio <= 1.5,
+                }
+            )
+    return out
+
+
+def markdown(results: dict[str, Any], digest: dict[str, Any]) -> str:
+    lines = [
+        f"# Benchmark: {results['scale']} scale ({results['patients']:,} patients)",
+        "",
+        f"Database `{results['database']}`; {results['seconds_per_cell']} s per cell after "
+        f"{results['warmup_seconds']} s warm-up; wrk, one thread, loopback; one uvicorn worker each; "
+        f"{results['machine']['cores']} cores shared (load average at start "
+        f"{', '.join(f'{v:.1f}' for v in results['machine']['load_average_at_start'])}). "
+        "Caller: `chief` (scope: Colorectal Surgery and below).",
+        "",
+    ]
+    for size, meta in results["data_sets"].items():
+        lines.append(
+            f"* Data set {int(size):,}: {meta['patients']:,} patients, {meta['visits']:,} visits, "
+            f"{meta['diagnoses']:,} diagnoses, {meta['follow_ups']:,} follow-ups; generated at "
+            f"{meta['rows_per_second']:,} rows/s ({meta['seconds']} s)" + (" (reused)" if meta.get("reused") else "")
+        )
+    q6 = results.get("q6", {})
+    lines += [
+        f"* Q6 (persisted query): {'available' if q6.get('available') else 'not available'} — {q6.get('note', '')}"
+    ]
+    lines += [f"* {note}" for note in results.get("notes", [])]
+    lines += [
+        "",
+        "## Throughput, latency, statements, CPU",
+        "",
+        "floor/ours > 1 means the floor is faster; ours/peer > 1 means we beat the tutorial-style peer. "
+        "Statements: per request, from the server's own MariaDB account (USER_STATISTICS).",
+        "",
+        "| query | c | ours rps | floor rps | peer rps | floor/ours | ours/peer | ours p50 ms | ours p99 ms "
+        "| floor p99 ms | p99 ours/floor | stmts ours/floor/peer | CPU ms/req ours/floor/peer | errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in digest["rows"]:
+        lines.append(
+            f"| {row['query']} | {row['concurrency']} | {_fmt(row['ours_rps'])} | {_fmt(row['floor_rps'])} "
+            f"| {_fmt(row['peer_rps'])} | {_fmt(row['floor_over_ours'])} | {_fmt(row['ours_over_peer'])} "
+            f"| {_fmt(row['ours_p50_ms'])} | {_fmt(row['ours_p99_ms'])} | {_fmt(row['floor_p99_ms'])} "
+            f"| {_fmt(row['p99_ours_over_floor'])} "
+            f"| {_fmt(row['ours_statements'])} / {_fmt(row['floor_statements'])} / {_fmt(row['peer_statements'])} "
+            f"| {_fmt(row['ours_cpu_ms'])} / {_fmt(row['floor_cpu_ms'])} / {_fmt(row['peer_cpu_ms'])} "
+            f"| {row['errors']} |"
+        )
+    lines += ["", "Queries: " + "; ".join(f"{q}: {d}" for q, d in DESCRIPTIONS.items()), ""]
+    lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]
+    for target in digest["targets"]:
+        lines.append(f"| {target['target']} | {_fmt(target['value'])} | {'yes' if target['met'] else '**no**'} |")
+    if results.get("page_size"):
+        lines += [
+            "",
+            "## Statements per request by page size (sequential requests)",
+            "",
+            "| server | query | first | statements | selects | writes | other | ms/request | DB rows read |",
+            "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for row in results["page_size"]:
+            lines.append(
+                f"| {row['server']} | {row['query']} | {row['first']} | {_fmt(row.get('statements_per_request'))} "
+                f"| {_fmt(row.get('selects_per_request'))} | {_fmt(row.get('writes_per_request'))} "
+                f"| {_fmt(row.get('other_per_request'))} | {_fmt(row.get('sequential_ms'))} "
+                f"| {_fmt(row.get('db_rows_read_per_request'))} |"
+            )
+    if results.get("scale_check"):
+        lines += [
+            "",
+            "## Scale check: first page vs a deep keyset page (90% into the caller's patients), c=10",
+            "",
+            "| patients | server | query | page | rps | p50 ms | p99 ms | DB rows read/request | DB busy ms/request |",
+            "|--:|---|---|---|--:|--:|--:|--:|--:|",
+        ]
+        for row in results["scale_check"]:
+            lines.append(
+                f"| {row['patients']:,} | {row['server']} | {row['query']} | {row['page']} | {_fmt(row['rps'])} "
+                f"| {_fmt(row['p50_ms'])} | {_fmt(row['p99_ms'])} | {_fmt(row.get('db_rows_read_per_request'))} "
+                f"| {_fmt(row.get('db_busy_ms_per_request'))} |"
+            )
+    peak = results.get("peak_rss_mb", {})
+    if peak:
+        lines += ["", "Peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in peak.items())]
+    lines += ["", f"Run took {results.get('elapsed_seconds', 0):.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    queries = sorted({c["query"] for c in results["cells"]})
+    columns = 4
+    rows = (len(queries) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
+    styles = {"ours": ("tab:blue", "o"), "floor": ("tab:green", "s"), "peer": ("tab:red", "^")}
+    for ax, query in zip(axes.flat, queries, strict=False):
+        for server, (colour, marker) in styles.items():
+            points = sorted(
+                (c["concurrency"], c["rps"]) for c in results["cells"] if c["server"] == server and c["query"] == query
+            )
+            if points:
+                ax.plot(*zip(*points, strict=True), marker=marker, color=colour, label=server)
+        ax.set_title(f"{query}: {DESCRIPTIONS.get(query, '')}", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xticks(results["concurrency"], [str(c) for c in results["concurrency"]])
+        ax.set_xlabel("concurrency", fontsize=8)
+        ax.set_ylabel("requests/s", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(queries) :]:
+        ax.axis("off")
+    figure.suptitle(f"Throughput vs concurrency, {results['patients']:,} patients", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_report(results: dict[str, Any]) -> list[Path]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    digest = summary(results)
+    results = results | {"summary": digest}
+    stem = RESULTS / results["scale"]
+    json_path, md_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")
+    json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    md_path.write_text(markdown(results, digest), encoding="utf-8")
+    plot(results, png_path)
+    return [json_path, md_path, png_path]
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        data = orjson.loads(Path(argument).read_bytes())
+        data.pop("summary", None)
+        print("\n".join(str(p) for p in write_report(data)))

@@ -1,0 +1,505 @@
+# ruff: noqa: S603, S607, S608  (benchmark tooling: SQL from constants, local commands)
+"""Run the benchmark: generate the data set once, start the three servers, check, time, report.
+
+    python bench/run.py --scale small            # 10k patients, 5 s per cell
+    python bench/run.py --scale full             # 100k patients (and the 10k set for the scale check)
+
+Servers: ours (`server.py serve`, one worker), the floor (bench/floor.py) and the tutorial-style peer
+(bench/tutorial_peer.py), each on its own port and MariaDB account. Before anything is timed, the
+floor's and the peer's JSON must equal our GraphQL `data` for Q1-Q4 (first and deep pages).
+Load comes from wrk (Debian package) with bench/load.lua on loopback, one thread, at concurrency
+1, 10 and 50; per cell: requests/s, p50/p99, statements per request (the server's own MariaDB
+account in information_schema.USER_STATISTICS, and the global `Questions` counter), server CPU ms
+per request (/proc/<pid>/stat) and resident memory (VmRSS now, VmHWM peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pymysql
+from common import (  # type: ignore[import-not-found]
+    BENCH,
+    BENCH_PASSWORD,
+    DB_USERS,
+    DOCUMENTS,
+    PYTHON,
+    ROOT,
+    SCALES,
+    body,
+    database_name,
+    database_url,
+    encode_cursor,
+    encode_id,
+    pymysql_kwargs,
+    sha256_hex,
+)
+from generate import generate  # type: ignore[import-not-found]
+
+PORTS = {"ours": 8711, "floor": 8712, "peer": 8713}
+QUERIES = {"ours": ["Q0", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6"], "floor": ["Q0", "Q1", "Q2", "Q3", "Q4"]}
+QUERIES["peer"] = QUERIES["floor"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+WORK = BENCH / "results" / ".work"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# ---- servers ------------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, name: str, patients: int, port: int) -> None:
+        self.name, self.patients, self.port = name, patients, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = WORK / f"{name}-{patients // 1000}k.log"
+
+    def start(self) -> None:
+        env = dict(
+            os.environ,
+            DATABASE_URL=database_url(self.patients, "ours"),
+            RATE_LIMIT_ENABLED="false",  # one client hammering one account is the point here
+            ACCESS_TOKEN_MINUTES="600",  # one token for the whole run
+            LOG_LEVEL="WARNING",
+            APP_MODE="demo",
+        )
+        if self.name == "ours":
+            command = [PYTHON, "server.py", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+            cwd = ROOT
+        else:
+            script = "floor.py" if self.name == "floor" else "tutorial_peer.py"
+            command = [PYTHON, str(BENCH / script), "--patients", str(self.patients), "--port", str(self.port)]
+            cwd = BENCH
+        WORK.mkdir(parents=True, exist_ok=True)
+        handle = self.log_path.open("wb")
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.name} exited at start; see {self.log_path}")
+            try:
+                httpx.post(self.url + "/graphql", json={"query": "{ __typename }"}, timeout=2)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise SystemExit(f"{self.name} did not start; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+    def memory_mb(self) -> tuple[float, float]:
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{self.pid}/status").read_text().splitlines() if ":" in line
+        )
+        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
+
+
+# ---- database counters --------------------------------------------------------------------------
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.conn = pymysql.connect(**pymysql_kwargs(None), autocommit=True)  # type: ignore[arg-type]
+        with self.conn.cursor() as cursor:
+            cursor.execute("SELECT @@userstat")
+            self.userstat_before = cursor.fetchone()[0]
+            try:
+                cursor.execute("SET GLOBAL userstat = 1")
+                self.per_user = True
+            except pymysql.MySQLError:
+                self.per_user = False
+
+    def close(self) -> None:
+        if self.per_user and not self.userstat_before:
+            with self.conn.cursor() as cursor:
+                cursor.execute("SET GLOBAL userstat = 0")
+        self.conn.close()
+
+    def snapshot(self, who: str) -> dict[str, float]:
+        with self.conn.cursor() as cursor:
+            cursor.execute("SHOW GLOBAL STATUS LIKE 'Questions'")
+            snap = {"questions": float(cursor.fetchone()[1])}
+            if self.per_user:
+                cursor.execute(
+                    "SELECT SELECT_COMMANDS + UPDATE_COMMANDS + OTHER_COMMANDS, SELECT_COMMANDS, UPDATE_COMMANDS, "
+                    "OTHER_COMMANDS, BUSY_TIME, CPU_TIME, ROWS_READ FROM information_schema.USER_STATISTICS "
+                    "WHERE USER = %s",
+                    (DB_USERS[who],),
+                )
+                row = cursor.fetchone() or (0, 0, 0, 0, 0, 0, 0)
+                keys = ["statements", "selects", "updates", "others", "db_busy_s", "db_cpu_s", "rows_read"]
+                snap.update({key: float(value) for key, value in zip(keys, row, strict=True)})
+        return snap
+
+
+def delta(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    n = max(requests, 1)
+    out = {"questions_per_request": round((after["questions"] - before["questions"] - 2) / n, 2)}
+    if "statements" in before:
+        out.update(
+            statements_per_request=round((after["statements"] - before["statements"]) / n, 2),
+            selects_per_request=round((after["selects"] - before["selects"]) / n, 2),
+            writes_per_request=round((after["updates"] - before["updates"]) / n, 2),
+            other_per_request=round((after["others"] - before["others"]) / n, 2),
+            db_busy_ms_per_request=round((after["db_busy_s"] - before["db_busy_s"]) * 1000 / n, 3),
+            db_rows_read_per_request=round((after["rows_read"] - before["rows_read"]) / n, 1),
+        )
+    return out
+
+
+# ---- bodies --------------------------------------------------------------------------------------
+
+
+def login(url: str) -> str:
+    response = httpx.post(
+        url + "/graphql",
+        json={
+            "query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken } }",
+            "variables": {"u": "chief", "p": BENCH_PASSWORD},
+        },
+        timeout=30,
+    )
+    return response.json()["data"]["login"]["accessToken"]
+
+
+def scope_ids(patients: int) -> dict[str, Any]:
+    """Patients and scheduled follow-ups in the chief's scope (Colorectal Surgery and below)."""
+    conn = pymysql.connect(**pymysql_kwargs(patients))  # type: ignore[arg-type]
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM department WHERE code IN ('CRS', 'CRS-ANO')")
+            departments = [row[0] for row in cursor.fetchall()]
+            marks = ",".join(["%s"] * len(departments))
+            cursor.execute(
+                f"SELECT id FROM patient WHERE department_id IN ({marks}) AND voided_at IS NULL ORDER BY id",
+                departments,
+            )
+            in_scope = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                f"SELECT f.id FROM follow_up f JOIN patient p ON p.id = f.patient_id WHERE f.status = 'scheduled' "
+                f"AND p.department_id IN ({marks}) ORDER BY f.id LIMIT 60000",
+                departments,
+            )
+            scheduled = [row[0] for row in cursor.fetchall()]
+            cursor.execute("TRUNCATE TABLE event")  # each run starts from the same audit table
+    finally:
+        conn.close()
+    step = max(1, len(in_scope) // 2000)
+    return {
+        "q1_ids": in_scope[::step][:2000],
+        "deep_after": in_scope[int(len(in_scope) * 0.9)],
+        "scheduled": scheduled,
+    }
+
+
+def bodies_for(name: str, ids: dict[str, Any], *, first: int | None = None, after: int | None = None) -> list[dict]:
+    from common import PAGE_SIZES  # type: ignore[import-not-found]
+
+    if name == "Q1":
+        return [body("Q1", {"id": encode_id("Patient", pk)}) for pk in ids["q1_ids"]]
+    if name == "Q5":
+        return [body("Q5", {"id": encode_id("FollowUp", pk)}) for pk in ids["scheduled"]]
+    if name in PAGE_SIZES:
+        variables: dict[str, Any] = {"first": first or PAGE_SIZES[name]}
+        if after is not None:
+            variables["after"] = encode_cursor([after])
+        return [body(name, variables, persisted=name == "Q6")]
+    return [body(name)]
+
+
+def write_bodies(tag: str, payloads: list[dict]) -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"{tag}.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(p) for p in payloads) + b"\n")
+    return path
+
+
+def persisted_available(url: str, token: str) -> tuple[bool, str]:
+    """Register Q6 (hash + query) once; then the hash alone must run it."""
+    headers = {"Authorization": f"Bearer {token}"}
+    digest = sha256_hex(DOCUMENTS["Q6"])
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    first = httpx.post(url + "/graphql", json={"extensions": extensions}, headers=headers, timeout=30)
+    text = first.text
+    if "PERSISTED_QUERY_NOT_FOUND" not in text and "PersistedQueryNotFound" not in text:
+        return False, f"hash-only request before registration answered {first.status_code}: {text[:160]}"
+    register = httpx.post(
+        url + "/graphql",
+        json={"query": DOCUMENTS["Q6"], "extensions": extensions, "variables": {"first": 20}},
+        headers=headers,
+        timeout=30,
+    )
+    again = httpx.post(
+        url + "/graphql", json={"extensions": extensions, "variables": {"first": 20}}, headers=headers, timeout=30
+    )
+    if register.status_code != 200 or again.status_code != 200 or "errors" in again.json():
+        return False, f"registration answered {register.status_code}, hash-only {again.status_code}: {again.text[:160]}"
+    return True, "registered once with hash + query; timed requests send the hash only"
+
+
+# ---- checks --------------------------------------------------------------------------------------
+
+
+def check_equal(servers: dict[str, Server], token: str, ids: dict[str, Any]) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"}
+    checks = []
+    cases = [("Q1", {"id": encode_id("Patient", ids["q1_ids"][len(ids["q1_ids"]) // 2])})]
+    for name in ("Q2", "Q3", "Q4"):
+        cases.append((name, {"first": {"Q2": 50}.get(name, 20)}))
+        cases.append((name, {"first": {"Q2": 50}.get(name, 20), "after": encode_cursor([ids["deep_after"]])}))
+    with httpx.Client(timeout=60) as client:
+        for name, variables in cases:
+            ours = client.post(servers["ours"].url + "/graphql", json=body(name, variables), headers=headers).json()
+            if "errors" in ours or not ours.get("data"):
+                raise SystemExit(f"ours failed {name}: {str(ours)[:300]}")
+            for other in ("floor", "peer"):
+                theirs = client.post(servers[other].url + "/graphql", json=body(name, variables), headers=headers)
+                equal = theirs.json().get("data") == ours["data"]
+                checks.append({"query": name, "server": other, "variables": variables, "equal": equal})
+                if not equal:
+                    raise SystemExit(f"{other} differs from ours on {name} {variables}: {theirs.text[:300]}")
+    log(f"checked: floor and peer JSON equal ours on {len(cases)} cases (Q1-Q4, first and deep pages)")
+    return checks
+
+
+# ---- timing ------------------------------------------------------------------------------------
+
+
+def wrk(url: str, bodies: Path, token: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    env = dict(os.environ, BENCH_BODIES=str(bodies), BENCH_TOKEN=token)
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(BENCH / "load.lua"),
+        url,
+    ]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return orjson.loads(line[len("BENCH_JSON ") :])
+    raise RuntimeError(f"wrk printed no summary: {out}")
+
+
+def settle(server: Server, limit: float = 20.0) -> None:
+    """Wait until the server has finished requests still queued from the last cell (CPU idle)."""
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        before = server.cpu_seconds()
+        time.sleep(0.3)
+        if server.cpu_seconds() - before < 0.03:
+            return
+
+
+def cell(
+    server: Server, counters: Counters, bodies: Path, token: str, concurrency: int, seconds: float, warmup: float
+) -> dict[str, Any]:
+    settle(server)
+    if warmup:
+        wrk(server.url, bodies, token, concurrency, warmup)
+        settle(server)
+    before, cpu_before = counters.snapshot(server.name), server.cpu_seconds()
+    result = wrk(server.url, bodies, token, concurrency, seconds)
+    cpu_after, after = server.cpu_seconds(), counters.snapshot(server.name)
+    requests = result["requests"]
+    rss, peak = server.memory_mb()
+    return {
+        "requests": requests,
+        "rps": round(requests / (result["duration_us"] / 1e6), 1),
+        "p50_ms": round(result["p50_us"] / 1000, 2),
+        "p90_ms": round(result["p90_us"] / 1000, 2),
+        "p99_ms": round(result["p99_us"] / 1000, 2),
+        "errors": result["socket_errors"] + result["http_errors"] + result["graphql_errors"],
+        "cpu_ms_per_request": round((cpu_after - cpu_before) * 1000 / max(requests, 1), 3),
+        "rss_mb": round(rss, 1),
+        "peak_rss_mb": round(peak, 1),
+        **delta(before, after, requests),
+    }
+
+
+def statements_once(server: Server, counters: Counters, token: str, payload: dict, repeat: int = 20) -> dict[str, Any]:
+    """Sequential requests, no concurrency: statements (and DB time) per request for one document."""
+    headers = {"Authorization": f"Bearer {token}"}
+    settle(server)
+    with httpx.Client(timeout=60) as client:
+        client.post(server.url + "/graphql", json=payload, headers=headers)
+        before = counters.snapshot(server.name)
+        started = time.perf_counter()
+        for _ in range(repeat):
+            response = client.post(server.url + "/graphql", json=payload, headers=headers)
+            if response.status_code != 200 or "errors" in response.json():
+                return {"error": response.text[:200]}
+        elapsed = time.perf_counter() - started
+        after = counters.snapshot(server.name)
+    return {"sequential_ms": round(elapsed * 1000 / repeat, 2), **delta(before, after, repeat)}
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--seconds", type=float, help="timed seconds per cell (default: 5 small, 10 full)")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--servers", default="ours,floor,peer")
+    parser.add_argument("--queries", default="Q0,Q1,Q2,Q3,Q4,Q5,Q6")
+    parser.add_argument("--skip-scale-check", action="store_true")
+    args = parser.parse_args()
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    patients = SCALES[args.scale]
+    seconds = args.seconds or (5.0 if args.scale == "small" else 10.0)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    wanted = set(args.queries.split(","))
+    names = [n for n in args.servers.split(",") if n]
+    started = time.time()
+
+    data_sets = {patients: generate(patients)}
+    if args.scale == "full" and not args.skip_scale_check:
+        data_sets[SCALES["small"]] = generate(SCALES["small"])
+    results: dict[str, Any] = {
+        "scale": args.scale,
+        "patients": patients,
+        "database": database_name(patients),
+        "data_sets": {str(k): v for k, v in data_sets.items()},
+        "seconds_per_cell": seconds,
+        "warmup_seconds": args.warmup,
+        "concurrency": concurrencies,
+        "machine": {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()},
+        "notes": [],
+        "cells": [],
+    }
+    ids = scope_ids(patients)
+    counters = Counters()
+    if not counters.per_user:
+        results["notes"].append("userstat unavailable: statements per request from the global Questions counter only")
+    servers = {name: Server(name, patients, PORTS[name]) for name in names}
+    try:
+        for server in servers.values():
+            server.start()
+        log(f"servers up: {', '.join(f'{s.name} pid {s.pid}' for s in servers.values())}")
+        token = login(servers["ours"].url)
+        if {"floor", "peer"} <= set(servers):
+            results["checks"] = check_equal(servers, token, ids)
+        q6_ok, q6_note = persisted_available(servers["ours"].url, token)
+        results["q6"] = {"available": q6_ok, "note": q6_note}
+        log(f"Q6 persisted query: {'available' if q6_ok else 'NOT available'} ({q6_note})")
+
+        for query in [q for q in ("Q0", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6") if q in wanted]:
+            if query == "Q6" and not q6_ok:
+                continue
+            path = write_bodies(query, bodies_for(query, ids))
+            for concurrency in concurrencies:
+                for name, server in servers.items():
+                    if query not in QUERIES[name]:
+                        continue
+                    row = cell(server, counters, path, token, concurrency, seconds, args.warmup)
+                    row.update(server=name, query=query, concurrency=concurrency)
+                    results["cells"].append(row)
+                    log(
+                        f"{query} c={concurrency:<3} {name:<5} {row['rps']:>8.1f} rps  p50 {row['p50_ms']:>7.2f} ms  "
+                        f"p99 {row['p99_ms']:>7.2f} ms  cpu {row['cpu_ms_per_request']:>6.2f} ms/req  "
+                        f"stmts {row.get('statements_per_request', row['questions_per_request'])}  "
+                        f"errors {row['errors']}"
+                    )
+
+        if not args.skip_scale_check:
+            results["page_size"] = page_size_check(servers, counters, token)
+            results["scale_check"] = scale_check(servers, counters, token, ids, patients, seconds, args.warmup)
+        for name, server in servers.items():
+            results.setdefault("peak_rss_mb", {})[name] = round(server.memory_mb()[1], 1)
+    finally:
+        for server in servers.values():
+            server.stop()
+        counters.close()
+
+    if args.scale == "full" and not args.skip_scale_check and "ours" in servers:
+        results["scale_check"] += scale_check_other(SCALES["small"], token=None, seconds=seconds, warmup=args.warmup)
+    results["elapsed_seconds"] = round(time.time() - started, 1)
+    from report import write_report  # type: ignore[import-not-found]
+
+    paths = write_report(results)
+    log("results: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
+
+
+def page_size_check(servers: dict[str, Server], counters: Counters, token: str) -> list[dict[str, Any]]:
+    rows = []
+    for name in [n for n in ("ours", "floor", "peer") if n in servers]:
+        for query, sizes in (("Q2", (10, 50, 100)), ("Q3", (5, 20, 50)), ("Q4", (5, 20, 50))):
+            for size in sizes:
+                measured = statements_once(servers[name], counters, token, body(query, {"first": size}), repeat=10)
+                rows.append({"server": name, "query": query, "first": size, **measured})
+    log("page-size check: " + "; ".join(
+        f"{r['server']} {r['query']} first={r['first']}: {r.get('statements_per_request', r.get('error'))}"
+        for r in rows
+    ))  # fmt: skip
+    return rows
+
+
+def scale_check(
+    servers: dict[str, Server], counters: Counters, token: str, ids: dict[str, Any], patients: int, seconds: float,
+    warmup: float,
+) -> list[dict[str, Any]]:  # fmt: skip
+    rows = []
+    for name in [n for n in ("ours", "floor") if n in servers]:
+        for query in ("Q2", "Q3"):
+            for page, after in (("first", None), ("deep", ids["deep_after"])):
+                path = write_bodies(f"{query}-{page}", bodies_for(query, ids, after=after))
+                row = cell(servers[name], counters, path, token, 10, seconds, warmup)
+                row.update(server=name, query=query, page=page, patients=patients, concurrency=10)
+                rows.append(row)
+                log(f"scale {patients} {name} {query} {page}: {row['rps']} rps p50 {row['p50_ms']} ms "
+                    f"rows read/req {row.get('db_rows_read_per_request')}")  # fmt: skip
+    return rows
+
+
+def scale_check_other(patients: int, *, token: str | None, seconds: float, warmup: float) -> list[dict[str, Any]]:
+    """The same Q2/Q3 first/deep cells on the other data set (10k next to the full run's 100k)."""
+    ids = scope_ids(patients)
+    counters = Counters()
+    servers = {name: Server(name, patients, PORTS[name]) for name in ("ours", "floor")}
+    try:
+        for server in servers.values():
+            server.start()
+        return scale_check(servers, counters, login(servers["ours"].url), ids, patients, seconds, warmup)
+    finally:
+        for server in servers.values():
+            server.stop()
+        counters.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
