@@ -5,6 +5,10 @@ python server.py seed-demo            demo departments and accounts (demo mode o
 python server.py create-admin NAME    an administrator account (password asked, or --password-env)
 python server.py load-documents --client mini-program clients/mini-program/manifest.json
                                       store a client's trusted (persisted) documents
+python server.py verify-audit [--no-seal]
+                                      walk the audit hash chain; exit 1 at the first broken link
+python server.py archive-audit --before YYYY-MM-DD --out FILE
+                                      move old audit events (with their hashes) to a JSON Lines file
 python server.py serve [--workers N]  run uvicorn
 """
 
@@ -264,6 +268,53 @@ def cmd_rotate_keys(settings: Settings) -> None:
     print(f"re-encrypted {asyncio.run(rotate())} patient rows under the newest key")
 
 
+def cmd_verify_audit(settings: Settings, seal: bool) -> None:
+    """Walk the audit hash chain (after sealing pending events unless --no-seal); exit 1 at a broken link."""
+    from resolvers.audit_chain import seal_pending, verify_chain
+
+    async def verify() -> tuple[int, str, bool]:
+        db = Database(settings.database_url)
+        try:
+            sealed = await seal_pending(db, full=True) if seal else 0
+            result = await verify_chain(db)
+            return sealed, result.report(), result.ok
+        finally:
+            await db.dispose()
+
+    sealed, report, ok = asyncio.run(verify())
+    if sealed:
+        print(f"sealed {sealed} pending events")
+    print(report)
+    if not ok:
+        raise SystemExit(1)
+
+
+def cmd_archive_audit(settings: Settings, before: str, out: str) -> None:
+    """Move sealed events older than a date (midnight in the clinic's zone) to a JSON Lines file."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from resolvers.audit_chain import AuditChainError, archive_events
+
+    try:
+        cut = datetime.combine(date.fromisoformat(before), datetime.min.time(), tzinfo=ZoneInfo(settings.clinic_tz))
+    except ValueError:
+        raise SystemExit(f"archive-audit: --before {before!r} is not a date (YYYY-MM-DD)") from None
+
+    async def archive() -> int:
+        db = Database(settings.database_url)
+        try:
+            return (await archive_events(db, before=cut, out=Path(out))).count
+        finally:
+            await db.dispose()
+
+    try:
+        count = asyncio.run(archive())
+    except AuditChainError as error:
+        raise SystemExit(f"archive-audit refused: {error}") from None
+    print(f"archived {count} events to {out}" if count else f"no sealed events before {before}: nothing archived")
+
+
 def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -298,6 +349,11 @@ def main(argv: list[str] | None = None) -> None:
     documents.add_argument("manifest", help="a manifest built by clients/build_manifest.py")
     documents.add_argument("--replace", action="store_true", help="remove this client's documents not in the file")
     commands.add_parser("rotate-keys", help="re-encrypt patient identity/phone numbers under the newest key")
+    verify = commands.add_parser("verify-audit", help="walk the audit hash chain and report the first broken link")
+    verify.add_argument("--no-seal", action="store_true", help="do not seal pending events first")
+    archive = commands.add_parser("archive-audit", help="move old audit events to a JSON Lines file")
+    archive.add_argument("--before", required=True, help="YYYY-MM-DD: events before this day (clinic time zone)")
+    archive.add_argument("--out", required=True, help="the archive file to write (never overwritten)")
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -318,6 +374,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd_load_documents(settings, args.client, args.manifest, args.replace)
     elif args.command == "rotate-keys":
         cmd_rotate_keys(settings)
+    elif args.command == "verify-audit":
+        cmd_verify_audit(settings, seal=not args.no_seal)
+    elif args.command == "archive-audit":
+        cmd_archive_audit(settings, args.before, args.out)
     elif args.command == "serve":
         cmd_serve(settings, args.host, args.port, args.workers)
 

@@ -1,5 +1,6 @@
 """Every table, imported so that SQLModel.metadata (and so Alembic) knows them all."""
 
+from models.audit_chain import AuditSealState, EventSeal
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.engagement import (
@@ -24,6 +25,7 @@ __all__ = [
     "AccessGrant",
     "Amendment",
     "Article",
+    "AuditSealState",
     "AuthSession",
     "CasbinRule",
     "Comment",
@@ -32,6 +34,7 @@ __all__ = [
     "Department",
     "Diagnosis",
     "Event",
+    "EventSeal",
     "ExamReport",
     "FollowUp",
     "FollowUpProtocol",

@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from core.db import Database
 from core.settings import Settings
+from resolvers.audit_chain import restore_append_only, suspend_append_only
 from resolvers.bootstrap import ensure_builtin, seed_demo
 from server import create_app, run_migrations
 
@@ -38,8 +39,10 @@ async def _delete_all(db: Database) -> None:
     async with db.transaction() as session:
         if db.dialect == "mysql":
             await session.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        await suspend_append_only(session, reason="test reset")  # the event tables refuse DELETE otherwise
         for table in reversed(SQLModel.metadata.sorted_tables):
             await session.execute(table.delete())
+        await restore_append_only(session)
         if db.dialect == "mysql":
             await session.execute(text("SET FOREIGN_KEY_CHECKS=1"))
 

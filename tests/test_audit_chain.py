@@ -1,0 +1,286 @@
+"""The tamper-evident audit trail: the event tables refuse UPDATE and DELETE in the database, writes through the
+API leave sealed events, and `verify-audit` finds an edited, deleted or re-linked event (SQLite and MariaDB)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import DBAPIError
+
+from core.db import Database
+from core.timeutil import utcnow
+from models.audit_chain import AuditSealState, EventSeal
+from models.event import Event
+from resolvers.audit_chain import (
+    GAP_GRACE,
+    _advance_scan,
+    maintenance,
+    needs_sealing,
+    seal_pending,
+    verify_chain,
+)
+from tests.conftest import GraphQLClient
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG = "Str0ng-Passw0rd!"
+CREATE_USER = """mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }"""
+
+
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python server.py ...` against the test database (demo settings, as the test app runs)."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key.upper() not in {"REDIS_URL", "APP_MODE", "JWT_SECRET", "DATA_ENCRYPTION_KEYS", "SEARCH_HASH_KEY"}
+    }
+    environment.update(DATABASE_URL=database_url, LOG_LEVEL="WARNING")
+    return subprocess.run(
+        [sys.executable, "server.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def add_events(db: Database, count: int, *, when: datetime | None = None, action: str = "read") -> list[int]:
+    """Events inserted as the app inserts reads (one multi-row insert); returns their ids."""
+    rows = [
+        {
+            "occurred_at": when or utcnow(),
+            "actor_id": 1,
+            "action": action,
+            "operation": "test",
+            "entity_type": "Patient",
+            "entity_id": str(n),
+            "patient_id": None,
+            "request_id": f"req-{n}",
+            "ip": "127.0.0.1",
+            "outcome": "success",
+            "detail": {"n": n, "name": "张三"},
+        }
+        for n in range(count)
+    ]
+    async with db.transaction() as session:
+        before = (await session.execute(select(func.max(Event.id)))).scalar_one() or 0  # type: ignore[arg-type]
+        await session.execute(insert(Event), rows)
+        ids = (await session.execute(select(Event.id).where(Event.id > before).order_by(Event.id))).scalars().all()  # type: ignore[arg-type, operator]
+    return [int(i) for i in ids if i is not None]
+
+
+async def create_user(client: GraphQLClient, name: str) -> None:
+    await client.data(CREATE_USER, {"input": {"username": name, "displayName": name, "password": STRONG}}, as_="admin")
+
+
+async def raw(db: Database, statement: str, **params: Any) -> None:
+    async with db.engine.begin() as connection:
+        await connection.execute(text(statement), params)
+
+
+# ---- the database refuses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE event SET outcome = 'denied' WHERE id = :id",
+        "UPDATE event SET detail = NULL",
+        "DELETE FROM event WHERE id = :id",
+        "DELETE FROM event",
+        "UPDATE event_seal SET content_hash = 'x' WHERE event_id = :id",
+        "DELETE FROM event_seal WHERE event_id = :id",
+    ],
+)
+async def test_event_tables_refuse_update_and_delete_in_the_database(
+    client: GraphQLClient, db: Database, statement: str
+) -> None:
+    [event_id] = await add_events(db, 1)
+    await seal_pending(db)
+    with pytest.raises(DBAPIError) as refused:
+        await raw(db, statement, id=event_id)
+    assert "append-only" in str(refused.value.orig)
+    async with db.session() as session:
+        row = (await session.execute(select(Event).where(Event.id == event_id))).scalar_one()
+        seal = (await session.execute(select(EventSeal).where(EventSeal.event_id == event_id))).scalar_one()
+    assert (row.outcome, row.detail, seal.event_id) == ("success", {"n": 0, "name": "张三"}, event_id)
+    # inserting is what the table is for
+    await add_events(db, 2)
+
+
+# ---- sealing -----------------------------------------------------------------------------------
+
+
+async def test_writes_through_the_api_leave_sealed_events(client: GraphQLClient, db: Database) -> None:
+    await create_user(client, "nurse1")
+    await client.data("{ patients(first: 5) { edges { node { id } } } }", as_="physician")  # reads: 5 events
+    await create_user(client, "nurse2")  # the write's sealing step also links the reads before it
+    async with db.session() as session:
+        events = (await session.execute(select(Event).order_by(Event.id))).scalars().all()  # type: ignore[arg-type]
+        seals = (await session.execute(select(EventSeal).order_by(EventSeal.seq))).scalars().all()  # type: ignore[arg-type]
+        state = (await session.execute(select(AuditSealState))).scalar_one()
+    assert [e.operation for e in events if e.operation != "login"][-7:] == ["createUser"] + ["patients"] * 5 + [
+        "createUser"
+    ]
+    assert {seal.event_id for seal in seals} == {event.id for event in events}
+    assert [seal.seq for seal in seals] == list(range(1, len(seals) + 1))
+    assert [seal.event_id for seal in seals] == sorted(seal.event_id for seal in seals)  # linked in id order
+    assert (state.last_seq, state.last_chain_hash) == (seals[-1].seq, seals[-1].chain_hash)
+    assert not await needs_sealing(db)
+    result = await verify_chain(db)
+    assert result.ok, result.report()
+    assert result.events == len(events) and result.unsealed == 0
+
+
+async def test_concurrent_writers_and_sealers_make_one_chain(client: GraphQLClient, db: Database) -> None:
+    async def writer(n: int) -> None:
+        for _ in range(3):
+            await add_events(db, n % 3 + 1)
+            await seal_pending(db, batch_size=4)
+
+    await asyncio.gather(*(writer(n) for n in range(8)))
+    await seal_pending(db)
+    result = await verify_chain(db)
+    assert result.ok, result.report()
+    async with db.session() as session:
+        total = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
+        seqs = (await session.execute(select(EventSeal.seq).order_by(EventSeal.seq))).scalars().all()  # type: ignore[arg-type]
+    assert result.events == total == len(seqs) and list(seqs) == list(range(1, total + 1))
+
+
+def test_the_scan_position_waits_at_an_id_gap_then_steps_over_it() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert _advance_scan(10, [11, 12, 13], None, now) == (13, None)
+    # 14 is missing: an insert still in flight, or one rolled back
+    assert _advance_scan(10, [11, 12, 13, 15], None, now) == (13, now)
+    assert _advance_scan(13, [15, 16], now, now + timedelta(seconds=5)) == (13, now)  # still waiting
+    assert _advance_scan(13, [14, 15, 16], now, now + timedelta(seconds=5)) == (16, None)  # it came
+    assert _advance_scan(13, [15, 16], now, now + GAP_GRACE) == (16, None)  # it never will
+
+
+async def test_a_late_event_below_sealed_ones_is_sealed_at_the_end_of_the_chain(
+    client: GraphQLClient, db: Database
+) -> None:
+    ids = await add_events(db, 3)
+    # simulate a writer whose insert got the middle id but committed late: hide it from the first seal
+    async with maintenance(db, reason="test: hold back an event") as session:
+        held = (await session.execute(select(Event).where(Event.id == ids[1]))).scalar_one()
+        await session.execute(text("DELETE FROM event WHERE id = :id"), {"id": ids[1]})
+    record = held.model_dump()
+    await seal_pending(db)
+    async with db.transaction() as session:
+        await session.execute(insert(Event), [record])
+    assert await needs_sealing(db)  # the gap is watched
+    await seal_pending(db)
+    async with db.session() as session:
+        order = (await session.execute(select(EventSeal.event_id).order_by(EventSeal.seq))).scalars().all()  # type: ignore[arg-type]
+    assert order[-1] == ids[1] and set(ids) <= set(order)
+    assert (await verify_chain(db)).ok
+
+
+# ---- verification finds tampering --------------------------------------------------------------
+
+
+async def sealed_events(client: GraphQLClient, db: Database) -> list[int]:
+    for name in ("nurse1", "nurse2", "nurse3"):
+        await create_user(client, name)
+    ids = await add_events(db, 5)
+    await seal_pending(db)
+    assert (await verify_chain(db)).ok
+    return ids
+
+
+async def test_verify_audit_passes_on_a_clean_database(client: GraphQLClient, db: Database) -> None:
+    await sealed_events(client, db)
+    await add_events(db, 2)  # pending: the command seals them first
+    done = cli(db.url, "verify-audit")
+    assert done.returncode == 0, done.stderr
+    async with db.session() as session:
+        total = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
+    assert "sealed 2 pending events" in done.stdout
+    assert f"ok: {total} events verified" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "params"),
+    [
+        ("UPDATE event SET outcome = 'forbidden' WHERE id = :id", {}),
+        ("UPDATE event SET detail = :detail WHERE id = :id", {"detail": '{"n": 99, "name": "李四"}'}),
+        ("UPDATE event SET occurred_at = :when WHERE id = :id", {"when": datetime(2020, 1, 1)}),
+    ],
+)
+async def test_an_event_edited_with_sql_is_found(
+    client: GraphQLClient, db: Database, change: str, params: dict[str, Any]
+) -> None:
+    ids = await sealed_events(client, db)
+    target = ids[2]
+    async with maintenance(db, reason="test: an intruder edits an event") as session:
+        await session.execute(text(change), {"id": target, **params})
+    result = await verify_chain(db)
+    assert not result.ok
+    [problem] = result.problems
+    assert (problem.kind, problem.event_id) == ("content changed", target)
+    done = cli(db.url, "verify-audit")
+    assert done.returncode == 1
+    assert f"BROKEN: event {target}: content changed" in done.stdout
+    # the database still refuses edits afterwards
+    with pytest.raises(DBAPIError):
+        await raw(db, "UPDATE event SET outcome = 'x' WHERE id = :id", id=target)
+
+
+async def test_an_event_deleted_in_the_middle_is_found(client: GraphQLClient, db: Database) -> None:
+    ids = await sealed_events(client, db)
+    async with maintenance(db, reason="test: an intruder deletes an event") as session:
+        await session.execute(text("DELETE FROM event WHERE id = :id"), {"id": ids[1]})
+    result = await verify_chain(db)
+    assert [(p.kind, p.event_id) for p in result.problems] == [("event missing", ids[1])]
+    done = cli(db.url, "verify-audit", "--no-seal")
+    assert done.returncode == 1
+    assert f"BROKEN: event {ids[1]}: missing" in done.stdout
+
+
+async def test_an_event_deleted_with_its_seal_breaks_the_link(client: GraphQLClient, db: Database) -> None:
+    ids = await sealed_events(client, db)
+    async with maintenance(db, reason="test: an intruder deletes an event and its seal") as session:
+        await session.execute(text("DELETE FROM event WHERE id = :id"), {"id": ids[1]})
+        await session.execute(text("DELETE FROM event_seal WHERE event_id = :id"), {"id": ids[1]})
+    result = await verify_chain(db)
+    kinds = [(p.kind, p.event_id) for p in result.problems]
+    assert ("seal missing", ids[2]) in kinds and ("link changed", ids[2]) in kinds
+    assert result.problems[0].event_id == ids[2]
+
+
+async def test_a_reforged_seal_breaks_the_next_link(client: GraphQLClient, db: Database) -> None:
+    """An intruder who edits an event and recomputes its seal still breaks the link of the event after it."""
+    from resolvers.audit_chain import content_hash, event_record, link_hash
+
+    ids = await sealed_events(client, db)
+    async with maintenance(db, reason="test: an intruder reforges a seal") as session:
+        await session.execute(text("UPDATE event SET outcome = 'forbidden' WHERE id = :id"), {"id": ids[1]})
+        row = (await session.execute(select(*Event.__table__.c).where(Event.__table__.c.id == ids[1]))).mappings().one()  # type: ignore[attr-defined]
+        seal = (await session.execute(select(EventSeal).where(EventSeal.event_id == ids[1]))).scalar_one()
+        digest = content_hash(event_record(row))
+        await session.execute(
+            text("UPDATE event_seal SET content_hash = :c, chain_hash = :h WHERE event_id = :id"),
+            {"c": digest, "h": link_hash(seal.prev_hash, digest), "id": ids[1]},
+        )
+    result = await verify_chain(db)
+    assert [(p.kind, p.event_id) for p in result.problems] == [("link changed", ids[2])]
+
+
+async def test_seals_removed_at_the_end_are_found(client: GraphQLClient, db: Database) -> None:
+    ids = await sealed_events(client, db)
+    async with maintenance(db, reason="test: an intruder cuts the tail") as session:
+        await session.execute(text("DELETE FROM event WHERE id = :id"), {"id": ids[-1]})
+        await session.execute(text("DELETE FROM event_seal WHERE event_id = :id"), {"id": ids[-1]})
+    result = await verify_chain(db)
+    assert [p.kind for p in result.problems] == ["chain tail"]
