@@ -13,6 +13,7 @@ from models.organisation import Department, Position
 from models.user import DataScope, Role, User, UserRole
 from policies.store import seed_default_policy
 from resolvers.demo_clinical import seed_clinical
+from resolvers.education import seed_demo_engagement
 
 BUILTIN_ROLES = [
     ("admin", "系统管理员 Administrator", DataScope.ALL),
@@ -93,6 +94,7 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
                 session.add(UserRole(user_id=user.id, role_id=roles[key].id))  # type: ignore[arg-type]
         await session.flush()
         await seed_clinical(session, today=today or date.today(), patients=patients)
+        await seed_demo_engagement(session, today=today or date.today())
     return True
 
 

@@ -489,3 +489,138 @@ def education_loaders(ctx: Context) -> EducationLoaders:
     if loaders is None:
         loaders = ctx.memo["education_loaders"] = EducationLoaders(ctx)
     return loaders  # type: ignore[no-any-return]
+
+
+# ---- demo data (this issue's modules) ------------------------------------------------------------
+
+
+async def seed_demo_engagement(session: AsyncSession, *, today: Any) -> None:
+    """Keywords, education content with comments, a consultation and a learning task, days in the past."""
+    from datetime import timedelta
+
+    from core.ids import encode_id
+    from models.engagement import (
+        Conversation,
+        LearningAssignment,
+        LearningTask,
+        Message,
+        MessageKind,
+        ModerationKeyword,
+    )
+    from models.organisation import Department
+    from models.patient import Patient
+    from resolvers.learning import assign_open_tasks
+
+    users: dict[str, int] = dict((await session.execute(select(User.username, User.id))).all())  # type: ignore[arg-type]
+    crs = (await session.execute(select(Department.id).where(Department.code == "CRS"))).scalar_one()
+    earlier = utcnow() - timedelta(days=7)
+    session.add_all(
+        [
+            ModerationKeyword(keyword="代写病历", category="违规", action="block"),
+            ModerationKeyword(keyword="祖传秘方", category="医疗误导", action="hold"),
+            ModerationKeyword(keyword="骗子", category="辱骂", action="replace"),
+        ]
+    )
+    body = "## 便血的常见原因\n\n- **痔疮**：鲜红色，便后滴血\n- 肛裂：伴排便疼痛\n\n出现黑便或持续便血请及时就诊。"
+    published = Article(
+        title="便血的常见原因",
+        summary="鲜血、暗红与黑便分别提示什么",
+        body_markdown=body,
+        body_html=render_markdown(body),
+        keywords="便血,肛肠",
+        status=PublicationStatus.PUBLISHED.value,
+        author_id=users["chief"],
+        department_id=crs,
+        published_at=earlier,
+        view_count=12,
+        created_at=earlier,
+        updated_at=earlier,
+    )
+    draft = Article(
+        title="结肠镜检查前的准备",
+        body_markdown="检查前一天低渣饮食……",
+        body_html=render_markdown("检查前一天低渣饮食……"),
+        author_id=users["chief"],
+        department_id=crs,
+    )
+    video = Video(
+        title="坐浴的正确方法",
+        description="温水坐浴的水温、时长与注意事项",
+        video_url="https://media.example.org/demo/sitz-bath.mp4",
+        duration_seconds=150,
+        status=PublicationStatus.PUBLISHED.value,
+        author_id=users["chief"],
+        department_id=crs,
+        published_at=earlier,
+        created_at=earlier,
+        updated_at=earlier,
+    )
+    session.add_all([published, draft, video])
+    await session.flush()
+    question = Comment(
+        target_kind=ContentKind.VIDEO.value,
+        target_id=video.id,  # type: ignore[arg-type]
+        commenter_id=users["patient"],
+        body="请问坐浴水温多少合适？",
+        created_at=earlier,
+    )
+    session.add(question)
+    await session.flush()
+    session.add(
+        Comment(
+            target_kind=ContentKind.VIDEO.value,
+            target_id=video.id,  # type: ignore[arg-type]
+            parent_id=question.id,
+            commenter_id=users["chief"],
+            body="40℃左右，每次10-15分钟。",
+            created_at=earlier + timedelta(hours=1),
+        )
+    )
+    patient = (await session.execute(select(Patient).where(Patient.wechat_user_id == users["patient"]))).scalar_one()
+    conversation = Conversation(
+        patient_id=patient.id,  # type: ignore[arg-type]
+        patient_user_id=users["patient"],
+        physician_id=users["chief"],
+        department_id=crs,
+        created_at=earlier,
+        last_message_at=earlier,
+    )
+    session.add(conversation)
+    await session.flush()
+    for offset, (sender, recipient, text) in enumerate(
+        [
+            (users["patient"], users["chief"], "张主任您好，复查结果出来了，需要再来门诊吗？"),
+            (users["chief"], users["patient"], "结果正常，三个月后复查即可。"),
+        ]
+    ):
+        message = Message(
+            conversation_id=conversation.id,  # type: ignore[arg-type]
+            sender_id=sender,
+            recipient_id=recipient,
+            kind=MessageKind.USER.value,
+            body=text,
+            sent_at=earlier + timedelta(minutes=30 * offset),
+            read_at=earlier + timedelta(minutes=30 * offset + 5) if offset == 0 else None,
+        )
+        session.add(message)
+        await session.flush()
+        conversation.last_message_id, conversation.last_message_at = message.id, message.sent_at  # type: ignore[assignment]
+    task = LearningTask(
+        title="结直肠癌诊疗规范学习",
+        description="学习规范并完成科室自测",
+        materials=[
+            {"kind": "article", "ref": encode_id("Article", published.id), "title": published.title},
+            {"kind": "link", "ref": "https://example.org/crc-guideline.pdf", "title": "规范全文"},
+        ],
+        department_id=crs,
+        due_date=today + timedelta(days=30),
+        author_id=users["deptadmin"],
+    )
+    session.add(task)
+    await session.flush()
+    await assign_open_tasks(session, today=today, department_id=crs)
+    await session.execute(
+        update(LearningAssignment)
+        .where(LearningAssignment.task_id == task.id, LearningAssignment.user_id == users["physician"])
+        .values(status="in_progress", progress=50)
+    )

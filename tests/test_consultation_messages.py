@@ -175,12 +175,14 @@ async def test_manager_scope_is_the_department(client: GraphQLClient, db: Databa
         from models.organisation import Department
 
         gi = (await session.execute(select(Department.id).where(Department.code == "GI"))).scalar_one()
-        row = (await session.execute(select(Conversation))).scalar_one()
+        physician = await user_id(db, "physician")
+        row = (await session.execute(select(Conversation).where(Conversation.physician_id == physician))).scalar_one()
         row.department_id = gi
-    assert (await client.data(SEARCH, {}, as_="chief"))["consultationMessages"]["totalCount"] == 0
+    only = {"f": {"conversationId": conversation}}
+    assert (await client.data(SEARCH, only, as_="chief"))["consultationMessages"]["totalCount"] == 0
     result = await client.run(SYSTEM, {"c": conversation, "t": "x"}, as_="chief")
     assert error_codes(result) == ["NOT_FOUND"]
-    assert (await client.data(SEARCH, {}, as_="admin"))["consultationMessages"]["totalCount"] == 1
+    assert (await client.data(SEARCH, only, as_="admin"))["consultationMessages"]["totalCount"] == 1
 
 
 async def test_images_are_uploads_of_the_sender(client: GraphQLClient) -> None:
