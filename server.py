@@ -42,6 +42,7 @@ from resolvers.roles import POLICY_CHANNEL
 from schema.builder import SchemaRegistry
 from schema.endpoint import GraphQLEndpoint
 from schema.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
+from schema.metrics import MetricsMiddleware, metrics_endpoint
 from schema.root import Mutation, Query
 from schema.websocket import subscription_route
 
@@ -107,10 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         subscription_route(services, registry),  # graphql-transport-ws on the same path
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
         routes.append(Mount(ASSETS_URL, app=StaticAssets(directory=ASSETS_DIR), name="graphiql-assets"))
-    middleware = []
+    middleware = [Middleware(MetricsMiddleware)]
     if settings.cors_origins:  # the console's origins; tokens travel in a header, so no credentials
         middleware.append(
             Middleware(
