@@ -33,7 +33,7 @@ async def live(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
         port = probe.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.02)
     yield f"ws://127.0.0.1:{port}/graphql"
     server.should_exit = True
@@ -127,3 +127,31 @@ async def test_socket_closes_when_the_role_is_revoked(live: str, client: GraphQL
         role = (await session.execute(select(Role.id).where(Role.key == "physician"))).scalar_one()
         await session.execute(delete(UserRole).where(UserRole.user_id == physician, UserRole.role_id == role))
     assert await closed_code(ws) == 4403
+
+
+async def test_fan_out_through_redis_reaches_another_instance() -> None:
+    """Two brokers (two app instances) sharing Redis: a message published on one reaches the other."""
+    import os
+
+    from resolvers.consultation import MessageBroker
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        from redis.asyncio import Redis
+
+        probe = Redis.from_url(url)
+        await probe.ping()
+        await probe.aclose()
+    except Exception:
+        pytest.skip("no Redis to test against")
+    sender, receiver = MessageBroker(url), MessageBroker(url)
+    try:
+        async with receiver.listen(42) as queue:
+            await sender.publish(42, 7)
+            assert await asyncio.wait_for(queue.get(), timeout=5) == 7
+            await sender.publish(43, 8)  # another conversation: not delivered here
+            await asyncio.sleep(0.2)
+            assert queue.empty()
+    finally:
+        await sender.stop()
+        await receiver.stop()
