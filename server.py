@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await endpoint.close()
             await notifier.stop()
+            message_broker = services.extras.get("message_broker")
+            if message_broker is not None:  # the consultation fan-out, started on first use
+                await message_broker.stop()
             await db.dispose()
 
     async def healthz(_request: Request) -> PlainTextResponse:
