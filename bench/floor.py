@@ -43,6 +43,8 @@ IDLE = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
 TOUCH_EVERY = timedelta(seconds=60)
 SCOPE_RANK = {"SELF": 0, "DEPARTMENT": 1, "DEPARTMENT_AND_BELOW": 2, "ALL": 3}
 MAX_PAGE = 100
+# "same": the SQL of policies/scope.py; "correlated": the rewrite proposed in bench/results (--scope-sql)
+SCOPE_SQL = os.environ.get("FLOOR_SCOPE_SQL", "same")
 
 pool: aiomysql.Pool | None = None
 
@@ -117,6 +119,12 @@ async def scope_sql(cur: aiomysql.Cursor, who: dict[str, Any]) -> tuple[str, lis
         "p.id IN (SELECT patient_id FROM visit WHERE physician_id = %s)",
         "p.id IN (SELECT patient_id FROM access_grant WHERE user_id = %s AND kind = 'emergency' AND expires_at > %s)",
     ]
+    if SCOPE_SQL == "correlated":  # what policies/scope.py could say: probed per candidate row, never materialised
+        parts[2] = "(SELECT 1 FROM visit v WHERE v.patient_id = p.id AND v.physician_id = %s LIMIT 1) IS NOT NULL"
+        parts[3] = (
+            "(SELECT 1 FROM access_grant g WHERE g.patient_id = p.id AND g.user_id = %s AND g.kind = 'emergency' "
+            "AND g.expires_at > %s LIMIT 1) IS NOT NULL"
+        )
     args: list[Any] = [uid, uid, uid, uid, who["now"]]
     if who["scope"] in ("DEPARTMENT", "DEPARTMENT_AND_BELOW") and who["department_id"] is not None:
         allowed = {who["department_id"]}
@@ -331,11 +339,14 @@ def create_app(patients: int, pool_size: int) -> Starlette:
 
 
 def main() -> None:
+    global SCOPE_SQL
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=8702)
     parser.add_argument("--pool-size", type=int, default=20)
+    parser.add_argument("--scope-sql", choices=["same", "correlated"], default=SCOPE_SQL)
     args = parser.parse_args()
+    SCOPE_SQL = args.scope_sql
     uvicorn.run(
         create_app(args.patients, args.pool_size),
         host="127.0.0.1",

@@ -429,6 +429,7 @@ def main() -> None:
                     row = cell(server, counters, path, token, concurrency, seconds, args.warmup)
                     row.update(server=name, query=query, concurrency=concurrency)
                     results["cells"].append(row)
+                    (WORK / f"partial-{args.scale}.json").write_bytes(orjson.dumps(results))
                     log(
                         f"{query} c={concurrency:<3} {name:<5} {row['rps']:>8.1f} rps  p50 {row['p50_ms']:>7.2f} ms  "
                         f"p99 {row['p99_ms']:>7.2f} ms  cpu {row['cpu_ms_per_request']:>6.2f} ms/req  "
@@ -446,11 +447,16 @@ def main() -> None:
             server.stop()
         counters.close()
 
-    if args.scale == "full" and not args.skip_scale_check and "ours" in servers:
-        results["scale_check"] += scale_check_other(SCALES["small"], token=None, seconds=seconds, warmup=args.warmup)
-    results["elapsed_seconds"] = round(time.time() - started, 1)
     from report import write_report  # type: ignore[import-not-found]
 
+    results["elapsed_seconds"] = round(time.time() - started, 1)
+    write_report(results)  # before the second data set, so a failure there loses nothing
+    if args.scale == "full" and not args.skip_scale_check and "ours" in servers:
+        try:
+            results["scale_check"] += scale_check_other(SCALES["small"], seconds=seconds, warmup=args.warmup)
+        except (Exception, SystemExit) as error:
+            results["notes"].append(f"scale check on {SCALES['small']:,} patients failed: {error}")
+    results["elapsed_seconds"] = round(time.time() - started, 1)
     paths = write_report(results)
     log("results: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
 
@@ -486,7 +492,7 @@ def scale_check(
     return rows
 
 
-def scale_check_other(patients: int, *, token: str | None, seconds: float, warmup: float) -> list[dict[str, Any]]:
+def scale_check_other(patients: int, *, seconds: float, warmup: float) -> list[dict[str, Any]]:
     """The same Q2/Q3 first/deep cells on the other data set (10k next to the full run's 100k)."""
     ids = scope_ids(patients)
     counters = Counters()
