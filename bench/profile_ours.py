@@ -29,6 +29,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--statements", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--time", action="store_true", help="mean wall ms of --repeat sequential requests")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args()
     os.environ.update(DATABASE_URL=database_url(args.patients, "ours"), RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING")
@@ -42,16 +43,21 @@ async def main() -> None:
     app = create_app(get_settings())
     services = app.state.services
     log: list[str] = []
-    engine = services.db.engine.sync_engine
 
-    @event.listens_for(engine, "before_cursor_execute")
     def _sql(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         log.append(" ".join(statement.split())[:220])
 
-    for name in ("begin", "commit", "rollback"):
-        event.listen(engine, name, lambda *_a, _n=name: log.append(f"<{_n}>"))
-    event.listen(engine.pool, "checkout", lambda *_a: log.append("<pool checkout>"))
-    event.listen(engine.pool, "reset", lambda *_a, **_k: log.append("<pool reset (rollback on return)>"))
+    # Both pools: transactions (engine) and the requests' autocommit connections (read_engine).
+    engines = {"tx": services.db.engine, "request": getattr(services.db, "read_engine", None)}
+    for label, async_engine in engines.items():
+        if async_engine is None:  # an older tree, for an A/B run
+            continue
+        engine = async_engine.sync_engine
+        event.listen(engine, "before_cursor_execute", _sql)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(engine, name, lambda *_a, _n=name, _l=label: log.append(f"<{_l} {_n}>"))
+        event.listen(engine.pool, "checkout", lambda *_a, _l=label: log.append(f"<{_l} pool checkout>"))
+        event.listen(engine.pool, "reset", lambda *_a, _l=label, **_k: log.append(f"<{_l} pool reset>"))
 
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -79,6 +85,14 @@ async def main() -> None:
             print(f"--- one {args.query} request: {sum(not s.startswith('<') for s in log)} statements")
             for line in log:
                 print("  ", line)
+        if args.time:
+            import time
+
+            started = time.perf_counter()
+            for _ in range(args.repeat):
+                await client.post("/graphql", json=payload, headers=headers)
+            elapsed = time.perf_counter() - started
+            print(f"--- {args.query}: {1000 * elapsed / args.repeat:.2f} ms per request (in process, sequential)")
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()

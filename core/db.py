@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def normalise_url(url: str) -> str:
@@ -27,9 +28,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, autocommit: bool = False) -> AsyncEngine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True}  # driver messages never carry patient data
+    if autocommit:
+        # Every statement is its own transaction: nothing to roll back when a connection goes back.
+        kwargs.update(isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 10}
     else:
@@ -45,6 +49,13 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # Reads and single-statement writes (read events) of a request: an autocommit pool, so a request
+        # needs one checkout and no BEGIN/ROLLBACK (RequestConnection).
+        self.read_engine = make_engine(url, pool_size=pool_size, autocommit=True)
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
+        return (self.engine, self.read_engine)
 
     @property
     def dialect(self) -> str:
@@ -63,3 +74,54 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.read_engine.dispose()
+
+
+def _session_on(connection: AsyncConnection) -> AsyncSession:
+    # Joins the connection's (autocommit) transaction and leaves it open on close: no ROLLBACK per use.
+    return AsyncSession(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False, autoflush=False)
+
+
+class RequestConnection:
+    """One autocommit connection for the reads of one request, taken from the pool on first use.
+
+    Each statement sees everything committed before it (this request's own writes included), and
+    single statements that write (a multi-row INSERT of read events) are atomic by themselves. Work that
+    needs several statements to be all-or-nothing keeps using `Database.transaction()`.
+
+    DataLoaders run concurrently, and a connection serves one statement at a time: a lock orders them.
+    A `session()` block must not open another `session()` of the same request (it would wait for itself);
+    that is refused at once rather than hanging.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._connection: AsyncConnection | None = None
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        task = asyncio.current_task()
+        if self._holder is not None and self._holder is task:
+            raise RuntimeError("nested RequestConnection.session() in one task")
+        async with self._lock:
+            self._holder = task
+            try:
+                if self._connection is None:
+                    self._connection = await self._db.read_engine.connect()
+                    await self._connection.begin()
+                session = _session_on(self._connection)
+                try:
+                    yield session
+                finally:
+                    await session.close()
+            finally:
+                self._holder = None
+
+    async def close(self) -> None:
+        """Give the connection back to the pool (at the end of the request)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            async with self._lock:
+                await connection.close()

@@ -78,3 +78,12 @@ class EncryptedString(TypeDecorator[str]):
         from core.crypto import cipher
 
         return None if value is None else cipher().decrypt(value)
+
+
+def columns_of(model: Any) -> list[Any]:
+    """Every column of a table, to select rows rather than ORM objects on read paths.
+
+    A Row reads like the model (`row.visit_date`) for the schema's `from_row` constructors, without the
+    ORM's identity map, instance state and change tracking: for records that are only shown.
+    """
+    return list(model.__table__.columns)

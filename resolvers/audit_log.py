@@ -35,7 +35,7 @@ async def list_login_logs(
     if filters.until:
         statement = statement.where(LoginLog.created_at < as_utc(filters.until))
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[LoginLog.id],
         key_of=lambda row: [row.id],
@@ -67,7 +67,7 @@ async def list_events(ctx: Context, *, first: int | None, after: str | None, fil
     if filters.until:
         statement = statement.where(Event.occurred_at < as_utc(filters.until))
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[Event.id],
         key_of=lambda row: [row.id],

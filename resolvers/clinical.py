@@ -497,7 +497,7 @@ async def overdue_follow_ups(ctx: Context, *, first: int | None, after: str | No
         .where(overdue_clause(clinic_today(ctx)), await scope_clause(ctx))
     )
     page = await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[FollowUp.due_date, FollowUp.id],
         key_of=lambda row: [row.due_date.isoformat(), row.id],

@@ -157,7 +157,7 @@ async def start_consultation(ctx: Context, physician_id: int | None) -> Conversa
 
 async def my_conversations(ctx: Context, *, first: int | None, after: str | None) -> Page[Conversation]:
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         select(Conversation).where(_participant(ctx)),
         keys=[Conversation.last_message_id, Conversation.id],
         key_of=lambda row: [row.last_message_id, row.id],
@@ -174,7 +174,7 @@ async def conversation_messages(
     if is_participant(ctx, conversation):
         statement = statement.where(visible_to_participant(ctx.principal.user_id))
     return await paginate(
-        ctx.db.session, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
+        ctx.reads, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
 
 
@@ -289,7 +289,7 @@ async def search_messages(
     if filters.status is not None:
         statement = statement.where(Message.status == filters.status)
     return await paginate(
-        ctx.db.session, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
+        ctx.reads, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
 
 

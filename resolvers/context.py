@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
-from core.db import Database
+from core.db import Database, RequestConnection
 from core.settings import Settings
 from models.user import DataScope
 from policies.store import ANONYMOUS, AUTHENTICATED, PolicyStore
@@ -68,6 +70,27 @@ class Context:
     # Per-request memo (department tree, permission sets): nothing cached here crosses requests.
     memo: dict[str, Any] = field(default_factory=dict)
     _loaders: Loaders | None = None
+    # Set by the HTTP endpoint, which releases it when the response is ready (see `reads`).
+    _connection: RequestConnection | None = None
+
+    def pin_connection(self) -> None:
+        """Serve this request's reads from one connection (an HTTP request: short and bounded)."""
+        if self._connection is None:
+            self._connection = RequestConnection(self.services.db)
+
+    async def release(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    def reads(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for reads and single-statement writes that need no transaction of their own.
+
+        Within an HTTP request: the request's one autocommit connection. Elsewhere (a websocket that
+        lives for hours, the command line): a session of its own per use, as `db.session()`.
+        """
+        if self._connection is not None:
+            return self._connection.session()
+        return self.services.db.session()
 
     @property
     def settings(self) -> Settings:

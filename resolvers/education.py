@@ -111,7 +111,7 @@ async def list_published(
             condition = or_(condition, Article.keywords.like(_like(search), escape="\\"))
         statement = statement.where(condition)
     return await paginate(
-        ctx.db.session, statement, keys=[model.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
+        ctx.reads, statement, keys=[model.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
 
 
@@ -145,7 +145,7 @@ async def list_editorial(
     if search and search.strip():
         statement = statement.where(model.title.like(_like(search), escape="\\"))
     return await paginate(
-        ctx.db.session, statement, keys=[model.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
+        ctx.reads, statement, keys=[model.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
 
 
@@ -390,9 +390,7 @@ async def comments_on(
     statement = select(Comment).where(
         Comment.target_kind == kind.value, Comment.target_id == target_id, _shown_comments(ctx)
     )
-    return await paginate(
-        ctx.db.session, statement, keys=[Comment.id], key_of=lambda r: [r.id], first=first, after=after
-    )
+    return await paginate(ctx.reads, statement, keys=[Comment.id], key_of=lambda r: [r.id], first=first, after=after)
 
 
 @dataclass
@@ -447,7 +445,7 @@ async def search_comments(
     if filters.status is not None:
         statement = statement.where(Comment.status == filters.status)
     return await paginate(
-        ctx.db.session, statement, keys=[Comment.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
+        ctx.reads, statement, keys=[Comment.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
 
 
@@ -576,35 +574,38 @@ async def seed_demo_engagement(session: AsyncSession, *, today: Any) -> None:
             created_at=earlier + timedelta(hours=1),
         )
     )
-    patient = (await session.execute(select(Patient).where(Patient.wechat_user_id == users["patient"]))).scalar_one()
-    conversation = Conversation(
-        patient_id=patient.id,  # type: ignore[arg-type]
-        patient_user_id=users["patient"],
-        physician_id=users["chief"],
-        department_id=crs,
-        created_at=earlier,
-        last_message_at=earlier,
-    )
-    session.add(conversation)
-    await session.flush()
-    for offset, (sender, recipient, text) in enumerate(
-        [
-            (users["patient"], users["chief"], "张主任您好，复查结果出来了，需要再来门诊吗？"),
-            (users["chief"], users["patient"], "结果正常，三个月后复查即可。"),
-        ]
-    ):
-        message = Message(
-            conversation_id=conversation.id,  # type: ignore[arg-type]
-            sender_id=sender,
-            recipient_id=recipient,
-            kind=MessageKind.USER.value,
-            body=text,
-            sent_at=earlier + timedelta(minutes=30 * offset),
-            read_at=earlier + timedelta(minutes=30 * offset + 5) if offset == 0 else None,
+    patient = (
+        await session.execute(select(Patient).where(Patient.wechat_user_id == users["patient"]))
+    ).scalar_one_or_none()
+    if patient is not None:  # seeded without demo patients (the benchmark data set): no conversation
+        conversation = Conversation(
+            patient_id=patient.id,  # type: ignore[arg-type]
+            patient_user_id=users["patient"],
+            physician_id=users["chief"],
+            department_id=crs,
+            created_at=earlier,
+            last_message_at=earlier,
         )
-        session.add(message)
+        session.add(conversation)
         await session.flush()
-        conversation.last_message_id, conversation.last_message_at = message.id, message.sent_at  # type: ignore[assignment]
+        for offset, (sender, recipient, text) in enumerate(
+            [
+                (users["patient"], users["chief"], "张主任您好，复查结果出来了，需要再来门诊吗？"),
+                (users["chief"], users["patient"], "结果正常，三个月后复查即可。"),
+            ]
+        ):
+            message = Message(
+                conversation_id=conversation.id,  # type: ignore[arg-type]
+                sender_id=sender,
+                recipient_id=recipient,
+                kind=MessageKind.USER.value,
+                body=text,
+                sent_at=earlier + timedelta(minutes=30 * offset),
+                read_at=earlier + timedelta(minutes=30 * offset + 5) if offset == 0 else None,
+            )
+            session.add(message)
+            await session.flush()
+            conversation.last_message_id, conversation.last_message_at = message.id, message.sent_at  # type: ignore[assignment]
     task = LearningTask(
         title="结直肠癌诊疗规范学习",
         description="学习规范并完成科室自测",

@@ -342,7 +342,7 @@ async def list_grants(ctx: Context, *, first: int | None, after: str | None, unr
     if unreviewed:
         statement = statement.where(AccessGrant.reviewed_at.is_(None))
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[AccessGrant.id],
         key_of=lambda row: [row.id],

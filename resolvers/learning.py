@@ -225,7 +225,7 @@ async def list_tasks(
     if department_id is not None:
         statement = statement.where(LearningTask.department_id == department_id)
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[LearningTask.id],
         key_of=lambda r: [r.id],
@@ -249,7 +249,7 @@ async def task_assignments(
     if status is not None:
         statement = statement.where(LearningAssignment.status == status)
     return await paginate(
-        ctx.db.session, statement, keys=[LearningAssignment.id], key_of=lambda r: [r.id], first=first, after=after
+        ctx.reads, statement, keys=[LearningAssignment.id], key_of=lambda r: [r.id], first=first, after=after
     )
 
 
@@ -268,7 +268,7 @@ async def my_assignments(
     if not include_completed:
         statement = statement.where(LearningAssignment.status != AssignmentStatus.COMPLETED.value)
     return await paginate(
-        ctx.db.session, statement, keys=[LearningAssignment.id], key_of=lambda r: [r.id], first=first, after=after
+        ctx.reads, statement, keys=[LearningAssignment.id], key_of=lambda r: [r.id], first=first, after=after
     )
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
+from models.base import columns_of
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
 from models.organisation import Department, Position
 from models.patient import Patient
@@ -32,11 +33,11 @@ class Loaders:
         self.exam_reports_by_patient_id = DataLoader(self._by_patient(ExamReport, ExamReport.exam_date, ExamReport.id))
         self.plans_by_patient_id = DataLoader(self._by_patient(TreatmentPlan, TreatmentPlan.id))
         self.follow_ups_by_patient_id = DataLoader(self._by_patient(FollowUp, FollowUp.due_date, FollowUp.id))
-        self.diagnoses_by_visit_id: DataLoader[int, list[Diagnosis]] = DataLoader(self._diagnoses_by_visit)
+        self.diagnoses_by_visit_id: DataLoader[int, list[Any]] = DataLoader(self._diagnoses_by_visit)
         self.patient_by_id: DataLoader[int, Patient | None] = DataLoader(self._patients)
 
     async def _roles_by_user_id(self, user_ids: Sequence[int]) -> list[list[Role]]:
-        async with self._ctx.db.session() as session:
+        async with self._ctx.reads() as session:
             rows = await session.execute(
                 select(UserRole.user_id, Role)
                 .join(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
@@ -50,7 +51,7 @@ class Loaders:
 
     def _by_id(self, model: Any) -> Any:
         async def load(ids: Sequence[int]) -> list[Any]:
-            async with self._ctx.db.session() as session:
+            async with self._ctx.reads() as session:
                 rows = await session.execute(select(model).where(model.id.in_(list(ids))))
             found = {row.id: row for row in rows.scalars().all()}
             return [found.get(pk) for pk in ids]
@@ -58,7 +59,7 @@ class Loaders:
         return load
 
     async def _user_names(self, ids: Sequence[int]) -> list[str | None]:
-        async with self._ctx.db.session() as session:
+        async with self._ctx.reads() as session:
             rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(list(ids))))
         names = dict(rows.all())
         return [names.get(pk) for pk in ids]
@@ -70,9 +71,10 @@ class Loaders:
 
     def _by_patient(self, model: Any, *order: Any) -> Any:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
-            statement = select(model).where(model.patient_id.in_(await self._in_scope(patient_ids))).order_by(*order)
-            async with self._ctx.db.session() as session:
-                rows = (await session.execute(statement)).scalars().all()
+            in_scope = await self._in_scope(patient_ids)
+            statement = select(*columns_of(model)).where(model.patient_id.in_(in_scope)).order_by(*order)
+            async with self._ctx.reads() as session:
+                rows = (await session.execute(statement)).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
             for row in rows:
                 grouped[row.patient_id].append(row)
@@ -80,14 +82,14 @@ class Loaders:
 
         return load
 
-    async def _diagnoses_by_visit(self, visit_ids: Sequence[int]) -> list[list[Diagnosis]]:
-        statement = select(Diagnosis).where(
+    async def _diagnoses_by_visit(self, visit_ids: Sequence[int]) -> list[list[Any]]:
+        statement = select(*columns_of(Diagnosis)).where(
             Diagnosis.visit_id.in_(list(visit_ids)),
             Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
         )
-        async with self._ctx.db.session() as session:
-            rows = (await session.execute(statement.order_by(Diagnosis.id))).scalars().all()
-        grouped: dict[int, list[Diagnosis]] = defaultdict(list)
+        async with self._ctx.reads() as session:
+            rows = (await session.execute(statement.order_by(Diagnosis.id))).all()
+        grouped: dict[int, list[Any]] = defaultdict(list)
         for row in rows:
             grouped[row.visit_id].append(row)
         return [grouped.get(vid, []) for vid in visit_ids]
@@ -105,6 +107,6 @@ class Loaders:
         from resolvers.patient import scope_clause
 
         statement = select(Patient).where(Patient.id.in_(list(ids)), await scope_clause(self._ctx))
-        async with self._ctx.db.session() as session:
+        async with self._ctx.reads() as session:
             found = {row.id: row for row in (await session.execute(statement)).scalars().all()}
         return [found.get(pk) for pk in ids]

@@ -96,7 +96,7 @@ async def list_keywords(
         term = search.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(ModerationKeyword.keyword.like(f"%{term}%", escape="\\"))
     return await paginate(
-        ctx.db.session, statement, keys=[ModerationKeyword.id], key_of=lambda r: [r.id], first=first, after=after
+        ctx.reads, statement, keys=[ModerationKeyword.id], key_of=lambda r: [r.id], first=first, after=after
     )
 
 

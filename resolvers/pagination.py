@@ -74,8 +74,11 @@ async def paginate(
     first: int | None,
     after: str | None,
     descending: bool = False,
+    rows: bool = False,
 ) -> Page[Any]:
-    """One page of `statement` ordered by `keys` (unique together); the total is counted on demand."""
+    """One page of `statement` ordered by `keys` (unique together); the total is counted on demand.
+
+    `rows`: the statement selects columns, and the page holds its Rows (else the first column's scalars)."""
     size = check_page_size(first)
     filtered = statement
     if after:
@@ -87,8 +90,9 @@ async def paginate(
     order = [key.desc() for key in keys] if descending else list(keys)
     async with session_factory() as session:
         # One row past the page tells whether there is a next page (for `first: 0` too).
-        rows = list((await session.execute(filtered.order_by(*order).limit(size + 1))).scalars().all())
-    items = rows[:size]
+        result = await session.execute(filtered.order_by(*order).limit(size + 1))
+        found = list(result.all() if rows else result.scalars().all())
+    items = found[:size]
 
     async def count() -> int:
         async with session_factory() as counting:
@@ -97,7 +101,7 @@ async def paginate(
     return Page(
         items=items,
         cursors=[encode_cursor(key_of(item)) for item in items],
-        has_next_page=len(rows) > size,
+        has_next_page=len(found) > size,
         has_previous_page=bool(after),
         count=count,
     )

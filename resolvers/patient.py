@@ -16,6 +16,7 @@ from core.crypto import cipher
 from core.errors import bad_input, conflict, forbidden, not_found
 from core.security import token_digest
 from core.timeutil import utcnow
+from models.base import columns_of
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
 from models.event import Event
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
@@ -69,8 +70,10 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
         for pid in dict.fromkeys(patient_ids)
     ]
     if rows:
-        async with ctx.db.transaction() as session:
+        # One multi-row INSERT is atomic by itself: on the request's connection, no transaction of its own.
+        async with ctx.reads() as session:
             await session.execute(insert(Event), rows)
+            await session.commit()
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -125,8 +128,9 @@ def overdue_clause(today: date) -> ColumnElement[bool]:
     return and_(FollowUp.status == FollowUpStatus.SCHEDULED.value, FollowUp.due_date < today)
 
 
-async def list_patients(ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter) -> Page[Patient]:
-    statement = select(Patient).where(await scope_clause(ctx))
+async def list_patients(ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter) -> Page[Any]:
+    """A page of Rows with the patient's columns (shown, never written back)."""
+    statement = select(*columns_of(Patient)).where(await scope_clause(ctx))
     if not filters.include_voided:
         statement = statement.where(Patient.voided_at.is_(None))
     if filters.search and filters.search.strip():
@@ -144,7 +148,7 @@ async def list_patients(ctx: Context, *, first: int | None, after: str | None, f
         overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(clinic_today(ctx)))
         statement = statement.where(overdue if filters.has_overdue_follow_up else ~overdue)
     page = await paginate(
-        ctx.db.session, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after
+        ctx.reads, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after, rows=True
     )
     action = "search" if filters.search else "read"
     await record_reads(ctx, [row.id for row in page.items], action=action, operation="patients")
@@ -152,10 +156,9 @@ async def list_patients(ctx: Context, *, first: int | None, after: str | None, f
 
 
 async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient") -> Patient:
-    async with ctx.db.session() as session:
-        row = (
-            await session.execute(select(Patient).where(Patient.id == patient_id, await scope_clause(ctx)))
-        ).scalar_one_or_none()
+    statement = select(Patient).where(Patient.id == patient_id, await scope_clause(ctx))
+    async with ctx.reads() as session:
+        row = (await session.execute(statement)).scalar_one_or_none()
     if row is None:
         raise not_found("Patient")
     await record_reads(ctx, [patient_id], action="read", operation=operation)
@@ -451,7 +454,7 @@ async def access_log(ctx: Context, patient_id: int, *, first: int | None, after:
         or_(Event.actor_id.is_(None), Event.actor_id != ctx.principal.user_id),
     )
     return await paginate(
-        ctx.db.session,
+        ctx.reads,
         statement,
         keys=[Event.id],
         key_of=lambda row: [row.id],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import unauthenticated
 from core.security import decode_access_token
@@ -18,59 +21,73 @@ ADMIN_ROLE = "admin"
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
-async def principal_from_token(services: Services, token: str) -> Principal:
-    """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous."""
+async def principal_from_token(
+    services: Services, token: str, *, reads: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
+) -> Principal:
+    """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous.
+
+    One statement: the session, its account and the account's roles (one row per role, or one row
+    with no role). `reads` is the request's connection when there is one.
+    """
     settings = services.settings
     claims = decode_access_token(token, secret=settings.jwt_secret.get_secret_value())
     if claims is None:
         raise unauthenticated("Invalid or expired token")
     now = utcnow()
-    async with services.db.session() as session:
-        row = (
-            await session.execute(
-                select(AuthSession, User)
-                .join(User, User.id == AuthSession.user_id)  # type: ignore[arg-type]
-                .where(AuthSession.id == claims.session_id)
-            )
-        ).first()
-        if row is None:
+    statement = (
+        select(
+            AuthSession.user_id,
+            AuthSession.client,
+            AuthSession.last_seen_at,
+            AuthSession.expires_at,
+            AuthSession.revoked_at,
+            User.username,
+            User.status,
+            User.department_id,
+            User.must_change_password,
+            User.totp_enabled,
+            Role.key,
+            Role.data_scope,
+        )
+        .join(User, User.id == AuthSession.user_id)  # type: ignore[arg-type]
+        .outerjoin(UserRole, UserRole.user_id == User.id)  # type: ignore[arg-type]
+        .outerjoin(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
+        .where(AuthSession.id == claims.session_id)
+    )
+    async with (reads or services.db.session)() as session:
+        rows = (await session.execute(statement)).all()
+        if not rows:
             raise unauthenticated("Session not found")
-        auth_session, user = row
-        idle_limit = auth_session.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+        first = rows[0]
+        idle_limit = first.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
         if (
-            auth_session.user_id != claims.user_id
-            or auth_session.revoked_at is not None
-            or auth_session.expires_at <= now
+            first.user_id != claims.user_id
+            or first.revoked_at is not None
+            or first.expires_at <= now
             or idle_limit <= now
         ):
             raise unauthenticated("Session has ended")
-        if user.status == UserStatus.DISABLED.value:
+        if first.status == UserStatus.DISABLED.value:
             raise unauthenticated("Account disabled")
-        roles = (
+        if now - first.last_seen_at >= _TOUCH_EVERY:
             await session.execute(
-                select(Role.key, Role.data_scope)
-                .join(UserRole, UserRole.role_id == Role.id)  # type: ignore[arg-type]
-                .where(UserRole.user_id == user.id)
-            )
-        ).all()
-        if now - auth_session.last_seen_at >= _TOUCH_EVERY:
-            await session.execute(
-                update(AuthSession).where(AuthSession.id == auth_session.id).values(last_seen_at=now)  # type: ignore[arg-type]
+                update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
             )
             await session.commit()
+    roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
     role_keys = tuple(sorted(key for key, _scope in roles))
     restricted = None
-    if user.must_change_password:
+    if first.must_change_password:
         restricted = "password_change_required"
-    elif settings.totp_required_for_admin and ADMIN_ROLE in role_keys and not user.totp_enabled:
+    elif settings.totp_required_for_admin and ADMIN_ROLE in role_keys and not first.totp_enabled:
         restricted = "totp_enrolment_required"
     return Principal(
-        user_id=user.id,
-        session_id=auth_session.id,
-        username=user.username,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        username=first.username,
         role_keys=role_keys,
-        department_id=user.department_id,
+        department_id=first.department_id,
         data_scope=widest_scope(DataScope(scope) for _key, scope in roles),
-        client=auth_session.client,
+        client=first.client,
         restricted_reason=restricted,
     )

@@ -11,7 +11,7 @@ from resolvers.context import Context
 
 async def department_parents(ctx: Context) -> dict[int, int | None]:
     if "department_parents" not in ctx.memo:
-        async with ctx.db.session() as session:
+        async with ctx.reads() as session:
             rows = (await session.execute(select(Department.id, Department.parent_id))).all()
         ctx.memo["department_parents"] = {dep_id: parent for dep_id, parent in rows}
     parents: dict[int, int | None] = ctx.memo["department_parents"]

@@ -133,9 +133,7 @@ async def list_users(ctx: Context, *, first: int | None, after: str | None, filt
                 User.phone == term,
             )
         )
-    return await paginate(
-        ctx.db.session, statement, keys=[User.id], key_of=lambda user: [user.id], first=first, after=after
-    )
+    return await paginate(ctx.reads, statement, keys=[User.id], key_of=lambda user: [user.id], first=first, after=after)
 
 
 async def get_user(ctx: Context, user_id: int) -> User | None:

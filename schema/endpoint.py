@@ -21,7 +21,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from core.errors import AppError, ErrorCode
-from resolvers.context import ANONYMOUS_PRINCIPAL, Context, Principal, Services
+from resolvers.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.principal import principal_from_token
 from schema.builder import SchemaRegistry
 from schema.errors import PRE_EXECUTION, format_error, request_error
@@ -120,6 +120,14 @@ class GraphQLEndpoint:
         await self.limiter.close()
 
     async def handle(self, request: Request) -> Response:
+        contexts: list[Context] = []
+        try:
+            return await self._handle(request, contexts)
+        finally:
+            for context in contexts:
+                await context.release()
+
+    async def _handle(self, request: Request, contexts: list[Context]) -> Response:
         context = Context(
             services=self.services,
             principal=ANONYMOUS_PRINCIPAL,
@@ -127,6 +135,8 @@ class GraphQLEndpoint:
             user_agent=request.headers.get("user-agent", "")[:255],
             request_id=_request_id(request),
         )
+        context.pin_connection()
+        contexts.append(context)
         rid = context.request_id
         media_type = _media_type(request)
         if media_type is None:
@@ -171,7 +181,7 @@ class GraphQLEndpoint:
                     **{"WWW-Authenticate": "Bearer"},
                 )
             try:
-                context.principal = await principal_from_token(self.services, token.strip())
+                context.principal = await principal_from_token(self.services, token.strip(), reads=context.reads)
             except AppError as error:
                 return fail(error.code, error.message, 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
@@ -189,14 +199,15 @@ class GraphQLEndpoint:
                 )
             results = []
             for item in parsed:
-                body, _status, _ = await self._execute_one(
-                    request, item, context.principal, context.ip, context.user_agent
+                item_context = Context(
+                    services=self.services, principal=context.principal, ip=context.ip, user_agent=context.user_agent
                 )
+                item_context.pin_connection()
+                contexts.append(item_context)
+                body, _status, _ = await self._execute_one(request, item, item_context)
                 results.append(body)
             return _respond(results, status=200, media_type=media_type, request_id=rid)
-        body, status, request_level = await self._execute_one(
-            request, parsed, context.principal, context.ip, context.user_agent, context
-        )
+        body, status, request_level = await self._execute_one(request, parsed, context)
         if media_type == JSON and not request_level:
             # Under application/json a well-formed request is 200 even when it fails validation.
             status = 200
@@ -272,17 +283,10 @@ class GraphQLEndpoint:
         return data
 
     async def _execute_one(
-        self,
-        request: Request,
-        data: dict[str, Any],
-        principal: Principal,
-        ip: str,
-        user_agent: str,
-        context: Context | None = None,
+        self, request: Request, data: dict[str, Any], context: Context
     ) -> tuple[dict[str, Any], int, bool]:
         """The response body, its status under graphql-response+json, and whether it is a request error."""
-        if context is None:
-            context = Context(services=self.services, principal=principal, ip=ip, user_agent=user_agent)
+        principal = context.principal
         resolved = await self.persisted.resolve(data, principal)
         if isinstance(resolved, Refused):
             return request_error(resolved.code, resolved.message), resolved.status, resolved.request_level

@@ -53,16 +53,20 @@ async def _add_patients(db: Database, count: int) -> None:
 
 
 class StatementCounter:
+    """Counts the statements sent through both of the app's pools (transactions, request connections)."""
+
     def __init__(self, client: GraphQLClient) -> None:
-        self.engine = client.services.db.engine.sync_engine
+        self.engines = [engine.sync_engine for engine in client.services.db.engines]
         self.count = 0
 
     def __enter__(self) -> StatementCounter:
-        event.listen(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._count)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._count)
 
     def _count(self, *args: Any) -> None:
         self.count += 1
@@ -91,12 +95,14 @@ async def test_a_list_page_writes_its_read_events_in_one_insert(client: GraphQLC
         if statement.lstrip().upper().startswith("INSERT INTO EVENT"):
             inserts.append(statement)
 
-    engine = client.services.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", watch)
+    engines = [engine.sync_engine for engine in client.services.db.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", watch)
     try:
         data = await client.data(HISTORY, {"first": 25}, token=token)
     finally:
-        event.remove(engine, "before_cursor_execute", watch)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", watch)
     assert len(inserts) == 1
     ids = [edge["node"]["id"] for edge in data["patients"]["edges"]]
     async with db.session() as session:
