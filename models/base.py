@@ -87,3 +87,36 @@ def columns_of(model: Any) -> list[Any]:
     ORM's identity map, instance state and change tracking: for records that are only shown.
     """
     return list(model.__table__.columns)
+
+
+class ProjectedRow(dict[str, Any]):
+    """Some of a table's columns, read like the model (`row.visit_date`).
+
+    A column the query did not load reads as None: the projection (schema/projection.py) loads every
+    column a selected field reads, so an unloaded column is one no selected field shows. A name that is
+    not a column of the table is an error, as on the model.
+    """
+
+    __slots__ = ()
+    _columns: frozenset[str] = frozenset()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            if name in self._columns:
+                return None
+            raise AttributeError(name) from None
+
+
+_ROW_TYPES: dict[Any, type[ProjectedRow]] = {}
+
+
+def projected_row_type(model: Any) -> type[ProjectedRow]:
+    row_type = _ROW_TYPES.get(model)
+    if row_type is None:
+        names = frozenset(column.name for column in model.__table__.columns)
+        row_type = _ROW_TYPES[model] = type(
+            f"{model.__name__}Row", (ProjectedRow,), {"__slots__": (), "_columns": names}
+        )
+    return row_type

@@ -9,14 +9,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
-from models.base import columns_of
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
 from models.organisation import Department, Position
 from models.patient import Patient
 from models.user import Role, User, UserRole
+from resolvers.projection import Columns, as_rows, select_columns
 
 if TYPE_CHECKING:
     from resolvers.context import Context
+
+
+# The order of a patient's records of each kind.
+_ORDER: dict[Any, tuple[Any, ...]] = {
+    Visit: (Visit.visit_date, Visit.id),
+    Diagnosis: (Diagnosis.visit_id, Diagnosis.id),
+    ExamReport: (ExamReport.exam_date, ExamReport.id),
+    TreatmentPlan: (TreatmentPlan.id,),
+    FollowUp: (FollowUp.due_date, FollowUp.id),
+}
 
 
 class Loaders:
@@ -27,13 +37,15 @@ class Loaders:
         self.position_by_id: DataLoader[int, Position | None] = DataLoader(self._by_id(Position))
         self.user_name_by_id: DataLoader[int, str | None] = DataLoader(self._user_names)
         # A patient's records: each loader applies the caller's patient scope itself, so batching
-        # can never reach a patient the caller could not open directly.
-        self.visits_by_patient_id = DataLoader(self._by_patient(Visit, Visit.visit_date, Visit.id))
-        self.diagnoses_by_patient_id = DataLoader(self._by_patient(Diagnosis, Diagnosis.visit_id, Diagnosis.id))
-        self.exam_reports_by_patient_id = DataLoader(self._by_patient(ExamReport, ExamReport.exam_date, ExamReport.id))
-        self.plans_by_patient_id = DataLoader(self._by_patient(TreatmentPlan, TreatmentPlan.id))
-        self.follow_ups_by_patient_id = DataLoader(self._by_patient(FollowUp, FollowUp.due_date, FollowUp.id))
-        self.diagnoses_by_visit_id: DataLoader[int, list[Any]] = DataLoader(self._diagnoses_by_visit)
+        # can never reach a patient the caller could not open directly. These load every column;
+        # `of_patients` / `diagnoses_of_visits` load the columns a selection needs (one loader per set).
+        self._projected: dict[tuple[Any, Columns], DataLoader[int, list[Any]]] = {}
+        self.visits_by_patient_id = self.of_patients(Visit, None)
+        self.diagnoses_by_patient_id = self.of_patients(Diagnosis, None)
+        self.exam_reports_by_patient_id = self.of_patients(ExamReport, None)
+        self.plans_by_patient_id = self.of_patients(TreatmentPlan, None)
+        self.follow_ups_by_patient_id = self.of_patients(FollowUp, None)
+        self.diagnoses_by_visit_id = self.diagnoses_of_visits(None)
         self.patient_by_id: DataLoader[int, Patient | None] = DataLoader(self._patients)
 
     async def _roles_by_user_id(self, user_ids: Sequence[int]) -> list[list[Role]]:
@@ -69,30 +81,48 @@ class Loaders:
 
         return select(Patient.id).where(Patient.id.in_(list(patient_ids)), await scope_clause(self._ctx))
 
-    def _by_patient(self, model: Any, *order: Any) -> Any:
+    def of_patients(self, model: Any, columns: Columns) -> DataLoader[int, list[Any]]:
+        """Rows of `model` by patient id (in `_ORDER`), with those columns (None: all)."""
+        key = (model, columns)
+        loader = self._projected.get(key)
+        if loader is None:
+            loader = self._projected[key] = DataLoader(self._by_patient(model, columns))
+        return loader
+
+    def diagnoses_of_visits(self, columns: Columns) -> DataLoader[int, list[Any]]:
+        key = ("visit", columns)
+        loader = self._projected.get(key)
+        if loader is None:
+            loader = self._projected[key] = DataLoader(self._diagnoses_by_visit(columns))
+        return loader
+
+    def _by_patient(self, model: Any, columns: Columns) -> Any:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
             in_scope = await self._in_scope(patient_ids)
-            statement = select(*columns_of(model)).where(model.patient_id.in_(in_scope)).order_by(*order)
+            statement = select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
             async with self._ctx.reads() as session:
-                rows = (await session.execute(statement)).all()
+                result = (await session.execute(statement)).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
-            for row in rows:
+            for row in as_rows(model, columns, result):
                 grouped[row.patient_id].append(row)
             return [grouped.get(pid, []) for pid in patient_ids]
 
         return load
 
-    async def _diagnoses_by_visit(self, visit_ids: Sequence[int]) -> list[list[Any]]:
-        statement = select(*columns_of(Diagnosis)).where(
-            Diagnosis.visit_id.in_(list(visit_ids)),
-            Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
-        )
-        async with self._ctx.reads() as session:
-            rows = (await session.execute(statement.order_by(Diagnosis.id))).all()
-        grouped: dict[int, list[Any]] = defaultdict(list)
-        for row in rows:
-            grouped[row.visit_id].append(row)
-        return [grouped.get(vid, []) for vid in visit_ids]
+    def _diagnoses_by_visit(self, columns: Columns) -> Any:
+        async def load(visit_ids: Sequence[int]) -> list[list[Any]]:
+            statement = select_columns(Diagnosis, columns).where(
+                Diagnosis.visit_id.in_(list(visit_ids)),
+                Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
+            )
+            async with self._ctx.reads() as session:
+                result = (await session.execute(statement.order_by(Diagnosis.id))).all()
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in as_rows(Diagnosis, columns, result):
+                grouped[row.visit_id].append(row)
+            return [grouped.get(vid, []) for vid in visit_ids]
+
+        return load
 
     async def _in_scope_of_visits(self, visit_ids: Sequence[int]) -> Any:
         from resolvers.patient import scope_clause

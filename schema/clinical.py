@@ -14,6 +14,7 @@ from resolvers.context import Info
 from resolvers.patient import clinic_today
 from schema.builder import FieldMode
 from schema.connection import Connection, connection
+from schema.projection import DIAGNOSIS, columns_for
 
 if TYPE_CHECKING:
     from schema.patient import PatientType
@@ -127,7 +128,8 @@ class VisitType:
 
     @strawberry.field
     async def diagnoses(self, info: Info) -> list[DiagnosisType]:
-        rows = shown_rows(info, "Diagnosis", await info.context.loaders.diagnoses_by_visit_id.load(self._pk))
+        loader = info.context.loaders.diagnoses_of_visits(columns_for(info, DIAGNOSIS))
+        rows = shown_rows(info, "Diagnosis", await loader.load(self._pk))
         return [DiagnosisType.from_row(row) for row in rows]
 
 

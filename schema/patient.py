@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
+from models.clinical import Diagnosis, FollowUp, Visit
 from models.event import Event
 from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
@@ -25,6 +26,7 @@ from schema.clinical import (
 )
 from schema.connection import Connection, connection
 from schema.masking import mask_id_number, mask_phone, shown
+from schema.projection import DIAGNOSIS, FOLLOW_UP, PATIENT, VISIT, columns_for
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IdTypeEnum = strawberry.enum(IdType, name="IdType")
@@ -122,12 +124,14 @@ class PatientType:
 
     @strawberry.field(description="Visits, newest last.")
     async def visits(self, info: Info) -> list[VisitType]:
-        rows = await info.context.loaders.visits_by_patient_id.load(self._row.id)
+        loader = info.context.loaders.of_patients(Visit, columns_for(info, VISIT))
+        rows = await loader.load(self._row.id)
         return [VisitType.from_row(r) for r in shown_rows(info, "Visit", rows)]
 
     @strawberry.field
     async def diagnoses(self, info: Info) -> list[DiagnosisType]:
-        rows = await info.context.loaders.diagnoses_by_patient_id.load(self._row.id)
+        loader = info.context.loaders.of_patients(Diagnosis, columns_for(info, DIAGNOSIS))
+        rows = await loader.load(self._row.id)
         return [DiagnosisType.from_row(r) for r in shown_rows(info, "Diagnosis", rows)]
 
     @strawberry.field
@@ -142,7 +146,8 @@ class PatientType:
 
     @strawberry.field
     async def follow_ups(self, info: Info) -> list[FollowUpType]:
-        rows = await info.context.loaders.follow_ups_by_patient_id.load(self._row.id)
+        loader = info.context.loaders.of_patients(FollowUp, columns_for(info, FOLLOW_UP))
+        rows = await loader.load(self._row.id)
         return [FollowUpType.from_row(r) for r in shown_rows(info, "FollowUp", rows)]
 
 
@@ -286,12 +291,14 @@ class PatientQuery:
             phone_search=_search_mode(info, "phone"),
             id_number_search=_search_mode(info, "idNumber"),
         )
-        page = await patients.list_patients(info.context, first=first, after=after, filters=filters)
+        columns = columns_for(info, PATIENT, ("edges", "node"))
+        page = await patients.list_patients(info.context, first=first, after=after, filters=filters, columns=columns)
         return connection(page, PatientType.from_row)
 
     @strawberry.field(description="One patient with the whole history. Out of your scope: NOT_FOUND.")
     async def patient(self, info: Info, id: strawberry.ID) -> PatientType:
-        return PatientType.from_row(await patients.get_patient(info.context, decode_id("Patient", id)))
+        row = await patients.get_patient(info.context, decode_id("Patient", id), columns=columns_for(info, PATIENT))
+        return PatientType.from_row(row)
 
     @strawberry.field(
         description="A patient's record as an HL7 FHIR R4 Bundle (collection); sensitive values as your role sees them."
