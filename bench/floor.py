@@ -43,7 +43,8 @@ IDLE = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
 TOUCH_EVERY = timedelta(seconds=60)
 SCOPE_RANK = {"SELF": 0, "DEPARTMENT": 1, "DEPARTMENT_AND_BELOW": 2, "ALL": 3}
 MAX_PAGE = 100
-# "same": the SQL of policies/scope.py; "correlated": the rewrite proposed in bench/results (--scope-sql)
+# "same": the SQL of policies/scope.py (correlated LIMIT 1 probes); "in": its earlier IN-subquery form, which
+# MariaDB flattens into a scan of every visit (results/extra.md) (--scope-sql)
 SCOPE_SQL = os.environ.get("FLOOR_SCOPE_SQL", "same")
 
 pool: aiomysql.Pool | None = None
@@ -116,14 +117,16 @@ async def scope_sql(cur: aiomysql.Cursor, who: dict[str, Any]) -> tuple[str, lis
     parts = [
         "p.attending_physician_id = %s",
         "p.wechat_user_id = %s",
-        "p.id IN (SELECT patient_id FROM visit WHERE physician_id = %s)",
-        "p.id IN (SELECT patient_id FROM access_grant WHERE user_id = %s AND kind = 'emergency' AND expires_at > %s)",
+        # probed per candidate row, never materialised
+        "(SELECT 1 FROM visit v WHERE v.patient_id = p.id AND v.physician_id = %s LIMIT 1) IS NOT NULL",
+        "(SELECT 1 FROM access_grant g WHERE g.patient_id = p.id AND g.user_id = %s AND g.kind = 'emergency' "
+        "AND g.expires_at > %s LIMIT 1) IS NOT NULL",
     ]
-    if SCOPE_SQL == "correlated":  # what policies/scope.py could say: probed per candidate row, never materialised
-        parts[2] = "(SELECT 1 FROM visit v WHERE v.patient_id = p.id AND v.physician_id = %s LIMIT 1) IS NOT NULL"
+    if SCOPE_SQL == "in":  # the earlier form, for comparison
+        parts[2] = "p.id IN (SELECT patient_id FROM visit WHERE physician_id = %s)"
         parts[3] = (
-            "(SELECT 1 FROM access_grant g WHERE g.patient_id = p.id AND g.user_id = %s AND g.kind = 'emergency' "
-            "AND g.expires_at > %s LIMIT 1) IS NOT NULL"
+            "p.id IN (SELECT patient_id FROM access_grant WHERE user_id = %s AND kind = 'emergency' "
+            "AND expires_at > %s)"
         )
     args: list[Any] = [uid, uid, uid, uid, who["now"]]
     if who["scope"] in ("DEPARTMENT", "DEPARTMENT_AND_BELOW") and who["department_id"] is not None:
@@ -344,7 +347,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=8702)
     parser.add_argument("--pool-size", type=int, default=20)
-    parser.add_argument("--scope-sql", choices=["same", "correlated"], default=SCOPE_SQL)
+    parser.add_argument("--scope-sql", choices=["same", "in"], default=SCOPE_SQL)
     args = parser.parse_args()
     SCOPE_SQL = args.scope_sql
     uvicorn.run(

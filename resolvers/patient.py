@@ -9,14 +9,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import cipher
 from core.errors import bad_input, conflict, forbidden, not_found
 from core.security import token_digest
 from core.timeutil import utcnow
-from models.base import columns_of
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
 from models.event import Event
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
@@ -26,6 +25,7 @@ from resolvers import history
 from resolvers.audit import write_unit
 from resolvers.context import Context
 from resolvers.pagination import Page, paginate
+from resolvers.projection import Columns, as_rows, select_columns
 from resolvers.scope import scoped_department_ids
 from resolvers.validation import check_resident_id, choice, initials, text
 
@@ -52,6 +52,10 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
     return clause
 
 
+# A Core INSERT, built once: the ORM's bulk path adds nothing for plain rows (no defaults, no identity map).
+EVENT_INSERT = Event.__table__.insert()  # type: ignore[attr-defined]
+
+
 async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
     """One event per patient read, written as a single multi-row insert."""
     rows = [
@@ -72,7 +76,7 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
     if rows:
         # One multi-row INSERT is atomic by itself: on the request's connection, no transaction of its own.
         async with ctx.reads() as session:
-            await session.execute(insert(Event), rows)
+            await session.execute(EVENT_INSERT, rows)
             await session.commit()
 
 
@@ -128,9 +132,11 @@ def overdue_clause(today: date) -> ColumnElement[bool]:
     return and_(FollowUp.status == FollowUpStatus.SCHEDULED.value, FollowUp.due_date < today)
 
 
-async def list_patients(ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter) -> Page[Any]:
-    """A page of Rows with the patient's columns (shown, never written back)."""
-    statement = select(*columns_of(Patient)).where(await scope_clause(ctx))
+async def list_patients(
+    ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter, columns: Columns = None
+) -> Page[Any]:
+    """A page of patient rows with those columns (None: all), to show, never to write back."""
+    statement = select_columns(Patient, columns).where(await scope_clause(ctx))
     if not filters.include_voided:
         statement = statement.where(Patient.voided_at.is_(None))
     if filters.search and filters.search.strip():
@@ -150,15 +156,21 @@ async def list_patients(ctx: Context, *, first: int | None, after: str | None, f
     page = await paginate(
         ctx.reads, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after, rows=True
     )
+    page.items = as_rows(Patient, columns, page.items)
     action = "search" if filters.search else "read"
     await record_reads(ctx, [row.id for row in page.items], action=action, operation="patients")
     return page
 
 
-async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient") -> Patient:
-    statement = select(Patient).where(Patient.id == patient_id, await scope_clause(ctx))
+async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient", columns: Columns = None) -> Any:
+    """The patient as an ORM object, or, given `columns`, a row of just those columns (to show)."""
+    where = (Patient.id == patient_id, await scope_clause(ctx))
     async with ctx.reads() as session:
-        row = (await session.execute(statement)).scalar_one_or_none()
+        if columns is None:
+            row: Any = (await session.execute(select(Patient).where(*where))).scalar_one_or_none()
+        else:
+            found = (await session.execute(select_columns(Patient, columns).where(*where))).all()
+            row = as_rows(Patient, columns, found)[0] if found else None
     if row is None:
         raise not_found("Patient")
     await record_reads(ctx, [patient_id], action="read", operation=operation)

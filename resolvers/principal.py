@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import unauthenticated
@@ -19,6 +19,29 @@ from resolvers.context import Principal, Services
 
 ADMIN_ROLE = "admin"
 _TOUCH_EVERY = timedelta(seconds=60)
+
+
+# Built once (its SQL compiled once): the session, its account and the account's roles, by session id.
+_PRINCIPAL = (
+    select(
+        AuthSession.user_id,
+        AuthSession.client,
+        AuthSession.last_seen_at,
+        AuthSession.expires_at,
+        AuthSession.revoked_at,
+        User.username,
+        User.status,
+        User.department_id,
+        User.must_change_password,
+        User.totp_enabled,
+        Role.key,
+        Role.data_scope,
+    )
+    .join(User, User.id == AuthSession.user_id)  # type: ignore[arg-type]
+    .outerjoin(UserRole, UserRole.user_id == User.id)  # type: ignore[arg-type]
+    .outerjoin(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
+    .where(AuthSession.id == bindparam("session_id"))
+)
 
 
 async def principal_from_token(
@@ -34,28 +57,8 @@ async def principal_from_token(
     if claims is None:
         raise unauthenticated("Invalid or expired token")
     now = utcnow()
-    statement = (
-        select(
-            AuthSession.user_id,
-            AuthSession.client,
-            AuthSession.last_seen_at,
-            AuthSession.expires_at,
-            AuthSession.revoked_at,
-            User.username,
-            User.status,
-            User.department_id,
-            User.must_change_password,
-            User.totp_enabled,
-            Role.key,
-            Role.data_scope,
-        )
-        .join(User, User.id == AuthSession.user_id)  # type: ignore[arg-type]
-        .outerjoin(UserRole, UserRole.user_id == User.id)  # type: ignore[arg-type]
-        .outerjoin(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
-        .where(AuthSession.id == claims.session_id)
-    )
     async with (reads or services.db.session)() as session:
-        rows = (await session.execute(statement)).all()
+        rows = (await session.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
         if not rows:
             raise unauthenticated("Session not found")
         first = rows[0]

@@ -8,11 +8,13 @@ from models.organisation import Department
 from policies.scope import department_ids_in_scope
 from resolvers.context import Context
 
+_TREE = select(Department.id, Department.parent_id)  # built once
+
 
 async def department_parents(ctx: Context) -> dict[int, int | None]:
     if "department_parents" not in ctx.memo:
         async with ctx.reads() as session:
-            rows = (await session.execute(select(Department.id, Department.parent_id))).all()
+            rows = (await session.execute(_TREE)).all()
         ctx.memo["department_parents"] = {dep_id: parent for dep_id, parent in rows}
     parents: dict[int, int | None] = ctx.memo["department_parents"]
     return parents
