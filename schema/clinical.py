@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -103,6 +104,8 @@ class VisitType:
     voided: VoidInfoType | None
     _pk: strawberry.Private[int]
     _physician_id: strawberry.Private[int | None]
+    # Filled by a list resolver that looked ahead (schema/prefetch.py): no loader round per visit.
+    _prefetched: strawberry.Private[dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: m.Visit) -> VisitType:
@@ -127,7 +130,13 @@ class VisitType:
         )
 
     @strawberry.field
-    async def diagnoses(self, info: Info) -> list[DiagnosisType]:
+    def diagnoses(self, info: Info) -> list[DiagnosisType]:
+        # A plain list when prefetched; otherwise an awaitable, which GraphQL execution awaits.
+        if "diagnoses" in self._prefetched:
+            return self._prefetched["diagnoses"]
+        return cast(list[DiagnosisType], self._load_diagnoses(info))
+
+    async def _load_diagnoses(self, info: Info) -> list[DiagnosisType]:
         loader = info.context.loaders.diagnoses_of_visits(columns_for(info, DIAGNOSIS))
         rows = shown_rows(info, "Diagnosis", await loader.load(self._pk))
         return [DiagnosisType.from_row(row) for row in rows]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -26,6 +27,7 @@ from schema.clinical import (
 )
 from schema.connection import Connection, connection
 from schema.masking import mask_id_number, mask_phone, shown
+from schema.prefetch import prefetch_history
 from schema.projection import DIAGNOSIS, FOLLOW_UP, PATIENT, VISIT, columns_for
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
@@ -59,6 +61,8 @@ class PatientType:
     updated_at: datetime
     version: int = strawberry.field(description="Send it back with an update; a stale one gets CONFLICT.")
     _row: strawberry.Private[Patient]
+    # Filled by a list resolver that looked ahead (schema/prefetch.py): no loader round per patient.
+    _prefetched: strawberry.Private[dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Patient) -> PatientType:
@@ -123,13 +127,23 @@ class PatientType:
         return department.name if department else None
 
     @strawberry.field(description="Visits, newest last.")
-    async def visits(self, info: Info) -> list[VisitType]:
+    def visits(self, info: Info) -> list[VisitType]:
+        if "visits" in self._prefetched:
+            return self._prefetched["visits"]
+        return cast(list[VisitType], self._load_visits(info))  # an awaitable: GraphQL execution awaits it
+
+    async def _load_visits(self, info: Info) -> list[VisitType]:
         loader = info.context.loaders.of_patients(Visit, columns_for(info, VISIT))
         rows = await loader.load(self._row.id)
         return [VisitType.from_row(r) for r in shown_rows(info, "Visit", rows)]
 
     @strawberry.field
-    async def diagnoses(self, info: Info) -> list[DiagnosisType]:
+    def diagnoses(self, info: Info) -> list[DiagnosisType]:
+        if "diagnoses" in self._prefetched:
+            return self._prefetched["diagnoses"]
+        return cast(list[DiagnosisType], self._load_diagnoses(info))  # an awaitable: GraphQL execution awaits it
+
+    async def _load_diagnoses(self, info: Info) -> list[DiagnosisType]:
         loader = info.context.loaders.of_patients(Diagnosis, columns_for(info, DIAGNOSIS))
         rows = await loader.load(self._row.id)
         return [DiagnosisType.from_row(r) for r in shown_rows(info, "Diagnosis", rows)]
@@ -145,7 +159,12 @@ class PatientType:
         return [TreatmentPlanType.from_row(r) for r in shown_rows(info, "TreatmentPlan", rows)]
 
     @strawberry.field
-    async def follow_ups(self, info: Info) -> list[FollowUpType]:
+    def follow_ups(self, info: Info) -> list[FollowUpType]:
+        if "follow_ups" in self._prefetched:
+            return self._prefetched["follow_ups"]
+        return cast(list[FollowUpType], self._load_follow_ups(info))  # an awaitable: GraphQL execution awaits it
+
+    async def _load_follow_ups(self, info: Info) -> list[FollowUpType]:
         loader = info.context.loaders.of_patients(FollowUp, columns_for(info, FOLLOW_UP))
         rows = await loader.load(self._row.id)
         return [FollowUpType.from_row(r) for r in shown_rows(info, "FollowUp", rows)]
@@ -293,7 +312,9 @@ class PatientQuery:
         )
         columns = columns_for(info, PATIENT, ("edges", "node"))
         page = await patients.list_patients(info.context, first=first, after=after, filters=filters, columns=columns)
-        return connection(page, PatientType.from_row)
+        result = connection(page, PatientType.from_row)
+        await prefetch_history(info, [edge.node for edge in result.edges], ("edges", "node"))
+        return result
 
     @strawberry.field(description="One patient with the whole history. Out of your scope: NOT_FOUND.")
     async def patient(self, info: Info, id: strawberry.ID) -> PatientType:

@@ -157,6 +157,14 @@ def selected_names(selections: Iterable[Any], path: Sequence[str] = ()) -> set[s
     return names
 
 
+def names_at(info: Any, path: Sequence[str] = ()) -> set[str]:
+    """The field names the current field's selection asks for at `path` (below the field itself)."""
+    names: set[str] = set()
+    for field in info.selected_fields:
+        names |= selected_names(field.selections, path)
+    return names
+
+
 def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> Columns:
     """The columns the current field's selection needs at `path` (below the field itself).
 
@@ -166,9 +174,6 @@ def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> 
     key = ("columns", tuple(id(node) for node in raw.field_nodes), id(projection), tuple(path))
     memo: dict[Any, Any] = info.context.memo
     if key not in memo:
-        names: set[str] = set()
-        for field in info.selected_fields:
-            names |= selected_names(field.selections, path)
-        memo[key] = projection.columns(names)
+        memo[key] = projection.columns(names_at(info, path))
     columns: Columns = memo[key]
     return columns

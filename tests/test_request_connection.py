@@ -1,0 +1,96 @@
+"""One connection per HTTP request for its reads (core/db.py RequestConnection)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+
+from core.db import Database, RequestConnection
+from models.patient import Patient
+from tests.conftest import GraphQLClient
+
+LIST = "{ patients(first: 20) { edges { node { id name visits { visitDate diagnoses { icd10Code } } } } } }"
+
+
+class Checkouts:
+    def __init__(self, client: GraphQLClient) -> None:
+        db = client.services.db
+        self.pools = {"transactions": db.engine.sync_engine.pool, "requests": db.read_engine.sync_engine.pool}
+        self.counts = dict.fromkeys(self.pools, 0)
+
+    def __enter__(self) -> Checkouts:
+        for name, pool in self.pools.items():
+            event.listen(pool, "checkout", self._hook(name))
+        return self
+
+    def _hook(self, name: str) -> Any:
+        def count(*_args: Any) -> None:
+            self.counts[name] += 1
+
+        self.__dict__.setdefault("hooks", []).append((self.pools[name], count))
+        return count
+
+    def __exit__(self, *_exc: Any) -> None:
+        for pool, hook in self.__dict__.get("hooks", []):
+            event.remove(pool, "checkout", hook)
+
+
+async def test_a_read_request_takes_one_connection(client: GraphQLClient) -> None:
+    token = await client.token("physician")
+    with Checkouts(client) as checkouts:
+        data = await client.data(LIST, token=token)
+    assert data["patients"]["edges"]
+    # the session check, the scope, the page, the loaders and the read events: one checkout in all
+    assert checkouts.counts == {"transactions": 0, "requests": 1}
+
+
+async def test_a_batch_takes_one_connection_per_operation(client: GraphQLClient) -> None:
+    token = await client.token("physician")
+    with Checkouts(client) as checkouts:
+        response = await client.http.post(
+            "/graphql",
+            json=[{"query": LIST}, {"query": LIST}],
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 200 and all("errors" not in item for item in response.json())
+    assert checkouts.counts["requests"] == 3  # the request (session check), then one per operation
+
+
+async def test_writes_are_seen_by_the_reads_after_them(client: GraphQLClient, db: Database) -> None:
+    """Reads are autocommit, never a snapshot taken at the start of the request."""
+    token = await client.token("physician")
+    data = await client.data("{ patients(first: 1) { edges { node { id name } } } }", token=token)
+    node = data["patients"]["edges"][0]["node"]
+    query = "query ($id: ID!) { patient(id: $id) { name version } }"
+    before = (await client.data(query, {"id": node["id"]}, token=token))["patient"]
+    mutation = """
+      mutation ($id: ID!, $v: Int!) { updatePatient(id: $id, version: $v, input: { name: "张三丰" }) { version } }
+    """
+    await client.data(mutation, {"id": node["id"], "v": before["version"]}, token=token)
+    after = (await client.data(query, {"id": node["id"]}, token=token))["patient"]
+    assert after == {"name": "张三丰", "version": before["version"] + 1}
+    async with db.session() as session:
+        names = (await session.execute(select(Patient.name).where(Patient.name == "张三丰"))).scalars().all()
+    assert names == ["张三丰"]
+
+
+async def test_a_nested_session_is_refused_not_deadlocked(db: Database) -> None:
+    connection = RequestConnection(db)
+    try:
+        async with connection.session() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+            with pytest.raises(RuntimeError, match="nested"):
+                async with connection.session():
+                    pass
+
+        # concurrent users (DataLoaders) take turns on the one connection
+        async def probe(n: int) -> int:
+            async with connection.session() as session:
+                return int((await session.execute(text(f"SELECT {n}"))).scalar_one())
+
+        assert await asyncio.gather(*(probe(n) for n in range(5))) == [0, 1, 2, 3, 4]
+    finally:
+        await connection.close()
