@@ -35,6 +35,7 @@ from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
 from policies.store import PolicyStore
+from resolvers.audit_chain import Sealer
 from resolvers.bootstrap import ensure_builtin, has_demo_accounts, seed_demo
 from resolvers.context import Services
 from resolvers.notify import Notifier
@@ -73,16 +74,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.extras["coordinates"] = registry.coordinates
     services.extras["registry"] = registry
     notifier.subscribe(POLICY_CHANNEL, policy.load)
+    sealer = Sealer(db, interval=settings.audit_seal_interval_seconds)
+    services.extras["sealer"] = sealer
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await policy.load()
         await check_startup(services, registry.coordinates)
         await notifier.start()
+        await sealer.start()
         try:
             yield
         finally:
             await endpoint.close()
+            await sealer.stop()
             await notifier.stop()
             message_broker = services.extras.get("message_broker")
             if message_broker is not None:  # the consultation fan-out, started on first use

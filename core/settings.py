@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     login_failure_window_minutes: int = Field(10, ge=1)
     login_lockout_minutes: int = Field(10, ge=1)
     totp_required_for_admin: bool = False
+    # Seconds between background passes that link new audit events into the chain (writes also wake it);
+    # 0: no background task, each write seals inline before its response.
+    audit_seal_interval_seconds: float = Field(default=2.0, ge=0, le=3600)
     totp_issuer: str = "FollowUp"
 
     trusted_proxies: Annotated[list[str], NoDecode] = []

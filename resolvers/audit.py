@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, ErrorCode
 from models.event import Event
-from resolvers.audit_chain import seal_after_write
+from resolvers.audit_chain import Sealer
 from resolvers.context import Context
 
 log = logging.getLogger(__name__)
@@ -98,4 +98,6 @@ async def write_unit(
         refusal = AppError(ErrorCode.CONFLICT, conflict_message)
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
-    await seal_after_write(ctx.db)  # committed: link the new events into the audit chain (short, locked step)
+    # committed: link the new events into the audit chain (in the background, or inline without a sealer task)
+    sealer: Sealer | None = ctx.services.extras.get("sealer")
+    await (sealer or Sealer(ctx.db, interval=0)).after_write()

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -321,13 +323,60 @@ async def seal_pending(
     return total
 
 
-async def seal_after_write(db: Database) -> None:
-    """Called after a write unit commits: seal what is pending, if anything. Never fails the (committed) write."""
-    try:
-        if await needs_sealing(db):
-            await seal_pending(db, max_batches=1)
-    except Exception:
-        log.exception("audit sealing failed; the events stay unsealed until the next seal")
+class Sealer:
+    """Links new events into the audit chain in the background, so that no request waits for it.
+
+    Woken when a write commits, and every `interval` seconds for the events of reads (which used to wait
+    for the next write). Each pass seals everything pending, in short locked steps (`seal_pending`);
+    several instances may run one each: the lock on the seal state row orders them. With `interval` 0
+    there is no task: each write seals inline before its response (the tests use this, for determinism).
+    """
+
+    def __init__(self, db: Database, *, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def inline(self) -> bool:
+        return self.interval <= 0
+
+    async def start(self) -> None:
+        if not self.inline and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="audit-sealer")
+
+    async def after_write(self) -> None:
+        """A write unit committed: seal now (inline) or wake the background pass."""
+        if self.inline:
+            await self.seal_now()
+        else:
+            self._wake.set()
+
+    async def seal_now(self) -> int:
+        """Seal what is pending; never raises (the events stay unsealed until the next pass)."""
+        try:
+            if await needs_sealing(self.db):
+                return await seal_pending(self.db)
+        except Exception:
+            log.exception("audit sealing failed; the events stay unsealed until the next pass")
+        return 0
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+            await self.seal_now()
+
+    async def stop(self) -> None:
+        """Stop the task, then seal what the last requests left (shutdown)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.seal_now()
 
 
 # ---- verification ------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "redis_url": None,
         "wechat_app_id": "wx-test-app",
         "wechat_app_secret": "wx-test-secret",
+        # Writes seal their audit events before they answer: tests that tamper with events stay deterministic
+        # (tests/test_audit_chain.py runs the background sealer on its own).
+        "audit_seal_interval_seconds": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
