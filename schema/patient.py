@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
-from models.clinical import Diagnosis, FollowUp, Visit
 from models.event import Event
 from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
@@ -27,8 +26,8 @@ from schema.clinical import (
 )
 from schema.connection import Connection, connection
 from schema.masking import mask_id_number, mask_phone, shown
-from schema.prefetch import prefetch_history
-from schema.projection import DIAGNOSIS, FOLLOW_UP, PATIENT, VISIT, columns_for
+from schema.prefetch import history_of, prefetch_history
+from schema.projection import PATIENT, columns_for
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IdTypeEnum = strawberry.enum(IdType, name="IdType")
@@ -128,25 +127,11 @@ class PatientType:
 
     @strawberry.field(description="Visits, newest last.")
     def visits(self, info: Info) -> list[VisitType]:
-        if "visits" in self._prefetched:
-            return self._prefetched["visits"]
-        return cast(list[VisitType], self._load_visits(info))  # an awaitable: GraphQL execution awaits it
-
-    async def _load_visits(self, info: Info) -> list[VisitType]:
-        loader = info.context.loaders.of_patients(Visit, columns_for(info, VISIT))
-        rows = await loader.load(self._row.id)
-        return [VisitType.from_row(r) for r in shown_rows(info, "Visit", rows)]
+        return history_of(info, self, "visits")
 
     @strawberry.field
     def diagnoses(self, info: Info) -> list[DiagnosisType]:
-        if "diagnoses" in self._prefetched:
-            return self._prefetched["diagnoses"]
-        return cast(list[DiagnosisType], self._load_diagnoses(info))  # an awaitable: GraphQL execution awaits it
-
-    async def _load_diagnoses(self, info: Info) -> list[DiagnosisType]:
-        loader = info.context.loaders.of_patients(Diagnosis, columns_for(info, DIAGNOSIS))
-        rows = await loader.load(self._row.id)
-        return [DiagnosisType.from_row(r) for r in shown_rows(info, "Diagnosis", rows)]
+        return history_of(info, self, "diagnoses")
 
     @strawberry.field
     async def exam_reports(self, info: Info) -> list[ExamReportType]:
@@ -160,14 +145,7 @@ class PatientType:
 
     @strawberry.field
     def follow_ups(self, info: Info) -> list[FollowUpType]:
-        if "follow_ups" in self._prefetched:
-            return self._prefetched["follow_ups"]
-        return cast(list[FollowUpType], self._load_follow_ups(info))  # an awaitable: GraphQL execution awaits it
-
-    async def _load_follow_ups(self, info: Info) -> list[FollowUpType]:
-        loader = info.context.loaders.of_patients(FollowUp, columns_for(info, FOLLOW_UP))
-        rows = await loader.load(self._row.id)
-        return [FollowUpType.from_row(r) for r in shown_rows(info, "FollowUp", rows)]
+        return history_of(info, self, "follow_ups")
 
 
 @strawberry.type(name="BindingCode")
