@@ -196,6 +196,17 @@ def markdown(results: dict[str, Any], digest: dict[str, Any]) -> str:
                 f"| {_fmt(row['p50_ms'])} | {_fmt(row['p99_ms'])} | {_fmt(row.get('db_rows_read_per_request'))} "
                 f"| {_fmt(row.get('db_busy_ms_per_request'))} |"
             )
+    sealing = results.get("sealing")
+    if sealing:
+        lines += [
+            "",
+            "## Audit sealing",
+            "",
+            f"Linking {sealing['events']:,} read events into the hash chain (the app's `seal_pending`, one process): "
+            f"{_fmt(sealing['cpu_us_per_event'])} µs CPU per event, {sealing['events_per_second']:,} events/s. "
+            "In production the background sealer adds this to each read of a patient: for a page of 50 patients "
+            f"(Q2) about {_fmt(50 * sealing['cpu_us_per_event'] / 1000)} ms CPU.",
+        ]
     peak = results.get("peak_rss_mb", {})
     if peak:
         lines += ["", "Peak RSS (MB): " + ", ".join(f"{k} {v}" for k, v in peak.items())]
