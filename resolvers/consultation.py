@@ -33,7 +33,7 @@ from resolvers.audit import write_unit
 from resolvers.context import Context, Services
 from resolvers.moderation import moderate, plain_text
 from resolvers.pagination import Page, paginate
-from resolvers.patient import my_patient_id
+from resolvers.patient import my_patient_id, record_reads
 from resolvers.scope import department_parents, scoped_department_ids
 from resolvers.uploads import own_upload_id
 
@@ -173,9 +173,13 @@ async def conversation_messages(
     statement = select(Message).where(Message.conversation_id == conversation.id)
     if is_participant(ctx, conversation):
         statement = statement.where(visible_to_participant(ctx.principal.user_id))
-    return await paginate(
+    page = await paginate(
         ctx.reads, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
+    if page.items and ctx.principal.user_id != conversation.patient_user_id:
+        # Staff reading a patient's messages read the patient's record: recorded like any other read.
+        await record_reads(ctx, [conversation.patient_id], action="read", operation="conversationMessages")
+    return page
 
 
 # ---- messages ------------------------------------------------------------------------------------
@@ -288,9 +292,16 @@ async def search_messages(
         statement = statement.where(Message.sent_at < filters.until)
     if filters.status is not None:
         statement = statement.where(Message.status == filters.status)
-    return await paginate(
+    page = await paginate(
         ctx.reads, statement, keys=[Message.id], key_of=lambda r: [r.id], first=first, after=after, descending=True
     )
+    conversation_ids = {message.conversation_id for message in page.items}
+    if conversation_ids:
+        patients = select(Conversation.patient_id).where(Conversation.id.in_(conversation_ids))  # type: ignore[attr-defined]
+        async with ctx.reads() as session:
+            patient_ids = sorted(set((await session.execute(patients)).scalars().all()))
+        await record_reads(ctx, patient_ids, action="search", operation="consultationMessages")
+    return page
 
 
 async def _staff_message(ctx: Context, session: AsyncSession, message_id: int) -> tuple[Message, Conversation]:

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core.db import Database
-from models.engagement import Message, ModerationKeyword
+from core.ids import decode_id
+from models.engagement import Conversation, Message, ModerationKeyword
 from models.event import Event
 from tests.clinical_helpers import gid, user_id
 from tests.conftest import GraphQLClient, error_codes
@@ -251,3 +252,41 @@ async def test_message_moderation_and_plain_text(client: GraphQLClient, db: Data
     async with db.session() as session:
         stored = (await session.execute(select(Message.body).order_by(Message.id))).scalars().all()
     assert "你这个笨蛋" not in stored
+
+
+async def test_staff_reads_of_messages_are_recorded_as_reads_of_the_patient(
+    client: GraphQLClient, db: Database
+) -> None:
+    conversation = await start(client)
+    await send(client, conversation, "便后出血三天", "patient")
+
+    async def reads(operation: str) -> list[Event]:
+        async with db.session() as session:
+            statement = select(Event).where(Event.operation == operation).order_by(Event.id)  # type: ignore[arg-type]
+            return list((await session.execute(statement)).scalars().all())
+
+    # the patient reading their own conversation is not an access by someone else
+    await client.data(CONVERSATION, {"id": conversation}, as_="patient")
+    assert await reads("conversationMessages") == []
+    # the physician in the conversation, and a manager in scope, open it: one read of the patient each
+    await client.data(CONVERSATION, {"id": conversation}, as_="physician")
+    await client.data(CONVERSATION, {"id": conversation}, as_="chief")
+    opened = await reads("conversationMessages")
+    patient_user = await user_id(db, "patient")
+    async with db.session() as session:
+        row = await session.get(Conversation, decode_id("Conversation", conversation))
+    assert row is not None and row.patient_user_id == patient_user
+    assert [(e.actor_id, e.patient_id, e.action) for e in opened] == [
+        (await user_id(db, "physician"), row.patient_id, "read"),
+        (await user_id(db, "chief"), row.patient_id, "read"),
+    ]
+    # a manager's search reads every patient whose messages it shows
+    page = (await client.data(SEARCH, {"f": {"text": "出血"}}, as_="chief"))["consultationMessages"]
+    assert page["edges"]
+    searched = await reads("consultationMessages")
+    assert [(e.actor_id, e.patient_id, e.action) for e in searched] == [
+        (await user_id(db, "chief"), row.patient_id, "search")
+    ]
+    # a search that shows nothing reads nobody
+    await client.data(SEARCH, {"f": {"text": "no such words"}}, as_="chief")
+    assert len(await reads("consultationMessages")) == 1
