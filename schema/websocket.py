@@ -188,6 +188,7 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
     def __init__(self, services: Services, query: type) -> None:
         self.services = services
         self.socket_schemas = SocketSchemas(services, query)
+        services.extras["socket_schemas"] = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
             cast(Any, DispatchingSchema(services, self.socket_schemas)),
             graphql_ide=None,

@@ -155,3 +155,43 @@ async def test_fan_out_through_redis_reaches_another_instance() -> None:
     finally:
         await sender.stop()
         await receiver.stop()
+
+
+async def test_the_mini_program_subscribes_with_its_trusted_document(
+    live: str, client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mini-program runs registered documents only: over the socket too, by the document's exact text."""
+    import resolvers.auth
+    from clients.build_manifest import HERE, build, document_of
+    from schema.persisted import store_documents
+
+    manifest = build(HERE / "mini-program")
+    await store_documents(db, "mini-program", manifest)
+
+    async def fake_exchange(_settings: Any, code: str) -> str:
+        return "demo-patient-openid"
+
+    monkeypatch.setattr(resolvers.auth, "exchange_code", fake_exchange)
+    login = next(doc for doc in manifest.values() if doc.startswith("mutation WechatLogin"))
+    token = (await client.data(login, {"code": "wx-code"}))["wechatLogin"]["accessToken"]
+    conversation = await start(client)
+    document = document_of(HERE / "mini-program" / "messageAdded.graphql")
+    assert document in manifest.values()
+
+    ws = await open_socket(live, token)
+    assert (await receive(ws))["type"] == "connection_ack"
+    payload = {"query": document, "variables": {"conversationId": conversation}}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+    # a document of its own making is refused
+    await ws.send(
+        json.dumps({"id": "2", "type": "subscribe", "payload": {"query": SUBSCRIBE, "variables": {"c": conversation}}})
+    )
+    refused = await receive(ws)
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert refused["id"] == "2" and errors[0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+    await client.data(SEND, {"c": conversation, "t": "明天上午来换药"}, as_="physician")
+    message = await receive(ws)
+    assert message["id"] == "1" and message["type"] == "next"
+    added = message["payload"]["data"]["messageAdded"]
+    assert added["text"] == "明天上午来换药" and added["kind"] == "USER" and added["senderName"]
+    await ws.close()
