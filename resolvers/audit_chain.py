@@ -347,17 +347,17 @@ class Sealer:
             self._task = asyncio.create_task(self._run(), name="audit-sealer")
 
     async def after_write(self) -> None:
-        """A write unit committed: seal now (inline) or wake the background pass."""
+        """A write unit committed: wake the background pass, or (inline) seal one batch before answering."""
         if self.inline:
-            await self.seal_now()
+            await self.seal_now(max_batches=1)  # a write never waits for a long backlog of reads
         else:
             self._wake.set()
 
-    async def seal_now(self) -> int:
+    async def seal_now(self, *, max_batches: int | None = None) -> int:
         """Seal what is pending; never raises (the events stay unsealed until the next pass)."""
         try:
             if await needs_sealing(self.db):
-                return await seal_pending(self.db)
+                return await seal_pending(self.db, max_batches=max_batches)
         except Exception:
             log.exception("audit sealing failed; the events stay unsealed until the next pass")
         return 0

@@ -60,12 +60,11 @@ async def prefetch_history(info: Info, patients: Sequence[Any], path: tuple[str,
         if kind.field not in names:
             continue
         kind_path = (*path, kind.field)
-        groups = await loaders.of_patients(kind.model, kind.projection.columns(names_at(info, kind_path))).load_many(
-            ids
-        )
+        kind_names = names_at(info, kind_path)
+        groups = await loaders.of_patients(kind.model, kind.projection.columns(kind_names)).load_many(ids)
         for patient, rows in zip(patients, groups, strict=True):
             patient._prefetched[attribute] = kind.shown(info, rows)
-        if kind is KINDS["visits"] and "diagnoses" in names_at(info, kind_path):
+        if kind is KINDS["visits"] and "diagnoses" in kind_names:
             visits = [visit for patient in patients for visit in patient._prefetched[attribute]]
             visit_columns = DIAGNOSIS.columns(names_at(info, (*kind_path, "diagnoses")))
             by_visit = await loaders.diagnoses_of_visits(visit_columns).load_many([visit._pk for visit in visits])

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from core.db import Database, RequestConnection
 from models.patient import Patient
@@ -75,6 +75,24 @@ async def test_writes_are_seen_by_the_reads_after_them(client: GraphQLClient, db
     async with db.session() as session:
         names = (await session.execute(select(Patient.name).where(Patient.name == "张三丰"))).scalars().all()
     assert names == ["张三丰"]
+
+
+async def test_a_request_connection_sees_commits_made_after_its_first_read(client: GraphQLClient, db: Database) -> None:
+    """Autocommit: a read later in the same request sees a write committed meanwhile (no snapshot held).
+
+    It bites on MariaDB (CI's second run), where a transaction begun at the first read would hold a
+    REPEATABLE READ snapshot; SQLite's driver starts no transaction for plain reads either way."""
+    connection = RequestConnection(db)
+    try:
+        async with connection.session() as session:
+            (pid, name) = (await session.execute(select(Patient.id, Patient.name).limit(1))).one()
+        async with db.transaction() as writer:
+            await writer.execute(update(Patient).where(Patient.id == pid).values(name="王五"))  # type: ignore[arg-type]
+        async with connection.session() as session:
+            seen = (await session.execute(select(Patient.name).where(Patient.id == pid))).scalar_one()
+        assert name != "王五" and seen == "王五"
+    finally:
+        await connection.close()
 
 
 async def test_a_nested_session_is_refused_not_deadlocked(db: Database) -> None:
