@@ -99,6 +99,7 @@ class RequestConnection:
         self._lock = asyncio.Lock()
         self._connection: AsyncConnection | None = None
         self._holder: asyncio.Task[Any] | None = None
+        self._closed = False
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -106,6 +107,11 @@ class RequestConnection:
         if self._holder is not None and self._holder is task:
             raise RuntimeError("nested RequestConnection.session() in one task")
         async with self._lock:
+            if self._closed:
+                # A resolver still running after its request was answered (graphql-core lets the siblings of
+                # a field whose error nulled the result settle in the background) must not open a connection
+                # that nobody would give back.
+                raise RuntimeError("the request is finished: its connection is closed")
             self._holder = task
             try:
                 if self._connection is None:
@@ -120,8 +126,9 @@ class RequestConnection:
                 self._holder = None
 
     async def close(self) -> None:
-        """Give the connection back to the pool (at the end of the request)."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            async with self._lock:
+        """Give the connection back to the pool (at the end of the request); later reads are refused."""
+        async with self._lock:
+            self._closed = True
+            connection, self._connection = self._connection, None
+            if connection is not None:
                 await connection.close()

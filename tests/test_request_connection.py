@@ -112,3 +112,17 @@ async def test_a_nested_session_is_refused_not_deadlocked(db: Database) -> None:
         assert await asyncio.gather(*(probe(n) for n in range(5))) == [0, 1, 2, 3, 4]
     finally:
         await connection.close()
+
+
+async def test_a_closed_request_connection_opens_no_other(db: Database) -> None:
+    # graphql-core lets the siblings of a field whose error nulled the response settle in the background,
+    # after the request has been answered and its connection given back: they must not take a new one.
+    connection = RequestConnection(db)
+    async with connection.session() as session:
+        assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+    await connection.close()
+    checked_out = db.read_engine.pool.checkedout()  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="finished"):
+        async with connection.session():
+            pass
+    assert db.read_engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
