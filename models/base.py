@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String
@@ -89,34 +91,32 @@ def columns_of(model: Any) -> list[Any]:
     return list(model.__table__.columns)
 
 
-class ProjectedRow(dict[str, Any]):
-    """Some of a table's columns, read like the model (`row.visit_date`).
+class ProjectedRow(tuple):  # type: ignore[type-arg]
+    """Some of a table's columns, read like the model (`row.visit_date`): a result row kept as a tuple.
 
-    A column the query did not load reads as None: the projection (schema/projection.py) loads every
-    column a selected field reads, so an unloaded column is one no selected field shows. A name that is
-    not a column of the table is an error, as on the model.
+    One class per (table, loaded columns): a loaded column is a C-level item getter, a column the query
+    did not load reads as None (the projection, schema/projection.py, loads every column a selected field
+    reads, so an unloaded column is one no selected field shows), and a name that is not a column of the
+    table is an AttributeError, as on the model. Built from a row in one tuple copy, no dict per row.
     """
 
     __slots__ = ()
-    _columns: frozenset[str] = frozenset()
+    _names: tuple[str, ...] = ()
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            if name in self._columns:
-                return None
-            raise AttributeError(name) from None
+    def as_dict(self) -> dict[str, Any]:
+        return dict(zip(self._names, self, strict=True))
 
 
-_ROW_TYPES: dict[Any, type[ProjectedRow]] = {}
+_ROW_TYPES: dict[tuple[Any, tuple[str, ...]], type[ProjectedRow]] = {}
 
 
-def projected_row_type(model: Any) -> type[ProjectedRow]:
-    row_type = _ROW_TYPES.get(model)
+def projected_row_type(model: Any, names: Sequence[str]) -> type[ProjectedRow]:
+    """The row class of `model` for rows holding the columns `names`, in that order."""
+    key = (model, tuple(names))
+    row_type = _ROW_TYPES.get(key)
     if row_type is None:
-        names = frozenset(column.name for column in model.__table__.columns)
-        row_type = _ROW_TYPES[model] = type(
-            f"{model.__name__}Row", (ProjectedRow,), {"__slots__": (), "_columns": names}
-        )
+        attributes: dict[str, Any] = {"__slots__": (), "_names": key[1]}
+        attributes.update({column.name: None for column in model.__table__.columns})
+        attributes.update({name: property(itemgetter(index)) for index, name in enumerate(key[1])})
+        row_type = _ROW_TYPES[key] = type(f"{model.__name__}Row", (ProjectedRow,), attributes)
     return row_type

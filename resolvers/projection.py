@@ -23,6 +23,6 @@ def select_columns(model: Any, columns: Columns) -> Select[Any]:
 
 def as_rows(model: Any, columns: Columns, rows: Iterable[Any]) -> list[ProjectedRow]:
     """Result rows of `select_columns` as rows that read like the model."""
-    row_type = projected_row_type(model)
     names: Sequence[str] = columns if columns is not None else [column.name for column in columns_of(model)]
-    return [row_type(zip(names, row, strict=True)) for row in rows]
+    row_type = projected_row_type(model, names)
+    return [row_type(row) for row in rows]

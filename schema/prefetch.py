@@ -61,12 +61,15 @@ async def prefetch_history(info: Info, patients: Sequence[Any], path: tuple[str,
             continue
         kind_path = (*path, kind.field)
         kind_names = names_at(info, kind_path)
-        groups = await loaders.of_patients(kind.model, kind.projection.columns(kind_names)).load_many(ids)
+        # the loader's batch function itself: one query, without a future per key
+        groups = await loaders.of_patients(kind.model, kind.projection.columns(kind_names)).load_fn(ids)
         for patient, rows in zip(patients, groups, strict=True):
             patient._prefetched[attribute] = kind.shown(info, rows)
         if kind is KINDS["visits"] and "diagnoses" in kind_names:
             visits = [visit for patient in patients for visit in patient._prefetched[attribute]]
+            if not visits:
+                continue
             visit_columns = DIAGNOSIS.columns(names_at(info, (*kind_path, "diagnoses")))
-            by_visit = await loaders.diagnoses_of_visits(visit_columns).load_many([visit._pk for visit in visits])
+            by_visit = await loaders.diagnoses_of_visits(visit_columns).load_fn([visit._pk for visit in visits])
             for visit, rows in zip(visits, by_visit, strict=True):
                 visit._prefetched["diagnoses"] = KINDS["diagnoses"].shown(info, rows)
