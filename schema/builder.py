@@ -26,6 +26,7 @@ from strawberry.types.field import StrawberryField
 
 from core.settings import Settings
 from policies.store import PolicyStore
+from schema.completion import Compiler, CompilingExecutor
 from schema.limits import transport_extensions
 from schema.persisted import PreparedDocuments
 
@@ -63,8 +64,11 @@ class RoleSchema(strawberry.Schema):
         roles: frozenset[str],
         extensions: Iterable[Any] = (),
         types: Iterable[type] = (),
+        compiled: bool = False,
     ) -> None:
         self.roles = roles
+        # compiled completion of object values (schema/completion.py); None: graphql-core's alone
+        self.compiler = Compiler() if compiled else None
         self._decide = decide
         self._modes: dict[tuple[str, str], FieldMode] = {}
         self._has_fields: dict[str, bool] = {}
@@ -78,6 +82,7 @@ class RoleSchema(strawberry.Schema):
             extensions=tuple(extensions),
             config=self._config,
             types=tuple(types),
+            execution_context_class=CompilingExecutor if compiled else None,
         )
 
     # ---- visibility ---------------------------------------------------------------------------
@@ -212,4 +217,5 @@ class SchemaRegistry:
             decide=decide,
             roles=roles,
             extensions=_extensions(self.settings),
+            compiled=self.settings.compiled_completion,
         )

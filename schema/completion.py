@@ -1,0 +1,282 @@
+"""Compiled completion: an object's selection turned, once per document, into a plain Python walk.
+
+graphql-core completes every field of every object through the same generic path: a `Path`, a
+`GraphQLResolveInfo`, strawberry's resolver wrapper, an awaitable check and a type dispatch per value.
+A page of 20 patients with their visits and diagnoses is ~800 such steps, and they were most of our
+CPU per request (bench/results/extra.md). Here, the first time an object type is completed for a set
+of field nodes (which come from the cached parsed document, so they are the same objects from one
+request to the next), the selection is compiled into a tree of small closures: attribute reads for
+strawberry's basic fields, strawberry's own resolver wrapper for fields with a synchronous resolver (so
+masking and history look-ups run exactly as before, with a real `Info`), and each field type's own
+`coerce_output_value` for leaves. The values and the JSON are the same; only the walk is cheaper.
+
+What is not compiled goes the generic way, unchanged: a selection with a directive (`@include`/`@skip`
+depend on variables), `@defer`/`@stream`, arguments below the root, async resolvers (loaders), abstract
+types, or a schema extension that hooks `resolve`. A compiled walk that meets anything unexpected at run
+time (a null in a non-null field, a resolver that raises or returns an awaitable, an object of the wrong
+type) gives up and completes that object again the generic way, which then reports the error exactly as
+the specification says; the compiled fields are synchronous and read only what is already loaded, so
+running them twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import OrderedDict
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+)
+from graphql.execution.collect_fields import collect_subfields
+from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql.pyutils import Path, Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+Complete = Callable[[Any, "_Run"], Any]
+
+
+class GiveUp(Exception):
+    """The compiled walk met something only the generic completion handles correctly."""
+
+
+class _Run:
+    """Per request: the `Info` of each compiled resolver field, built on first use."""
+
+    __slots__ = ("executor", "infos")
+
+    def __init__(self, executor: CompilingExecutor) -> None:
+        self.executor = executor
+        self.infos: dict[int, Any] = {}
+
+
+class _ResolverField:
+    """A field with a synchronous resolver: called through strawberry's wrapper with a real Info."""
+
+    __slots__ = ("field_def", "nodes", "parent_type", "response_name")
+
+    def __init__(self, field_def: Any, nodes: list[FieldNode], parent_type: GraphQLObjectType, name: str) -> None:
+        self.field_def = field_def
+        self.nodes = nodes
+        self.parent_type = parent_type
+        self.response_name = name
+
+    def __call__(self, source: Any, run: _Run) -> Any:
+        info = run.infos.get(id(self))
+        if info is None:
+            # Resolvers here read the context, the schema and the selection, never the path.
+            path = Path(None, self.response_name, self.parent_type.name)
+            info = run.executor.build_resolve_info(self.field_def, self.nodes, self.parent_type, path)
+            run.infos[id(self)] = info
+        value = self.field_def.resolve(source, info)
+        if inspect.isawaitable(value):
+            close = getattr(value, "close", None)
+            if close is not None:
+                close()
+            raise GiveUp("awaitable")
+        return value
+
+
+def _has_directives(selection_set: SelectionSetNode | None, fragments: dict[str, Any], seen: set[str]) -> bool:
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if selection.directives:
+            return True
+        if isinstance(selection, FieldNode):
+            if _has_directives(selection.selection_set, fragments, seen):
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _has_directives(selection.selection_set, fragments, seen):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in seen:
+                continue
+            seen.add(name)
+            details = fragments.get(name)
+            definition = getattr(details, "definition", details)
+            if definition is None or definition.directives or getattr(definition, "variable_definitions", None):
+                return True
+            if _has_directives(definition.selection_set, fragments, seen):
+                return True
+    return False
+
+
+class Compiler:
+    """The compiled completions of one schema, keyed by object type and field nodes (bounded)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._plans: OrderedDict[tuple[Any, ...], tuple[Any, Complete | None]] = OrderedDict()
+
+    def plan(self, executor: CompilingExecutor, return_type: GraphQLObjectType, details: Any) -> Complete | None:
+        key = (return_type.name, *(id(d.node) for d in details))
+        entry = self._plans.get(key)
+        if entry is not None:
+            self._plans.move_to_end(key)
+            return entry[1]
+        nodes = [d.node for d in details]
+        try:
+            complete = self._object(executor, return_type, details, depth=0)
+        except GiveUp:
+            complete = None
+        # The nodes are kept with the plan so that their ids cannot be reused while it is cached.
+        self._plans[key] = (nodes, complete)
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+        return complete
+
+    # ---- compiling ------------------------------------------------------------------------------
+
+    def _object(
+        self, executor: CompilingExecutor, object_type: GraphQLObjectType, details: Any, depth: int
+    ) -> Complete:
+        if depth > 32:
+            raise GiveUp("deep")
+        for d in details:
+            if d.defer_usage is not None or d.fragment_variable_values is not None:
+                raise GiveUp("defer or fragment variables")
+            if _has_directives(d.node.selection_set, executor.fragments, set()):
+                raise GiveUp("directives")
+        collected = collect_subfields(
+            executor.schema,
+            executor.fragments,
+            executor.variable_values,
+            executor.operation,
+            object_type,
+            details,
+            executor.hide_suggestions,
+        )
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            raise GiveUp("defer")
+        fields: list[tuple[str, Complete]] = []
+        for response_name, field_details in collected.grouped_field_set.items():
+            fields.append((response_name, self._field(executor, object_type, field_details, depth)))
+        is_type_of = object_type.is_type_of
+
+        def complete(source: Any, run: _Run) -> dict[str, Any]:
+            if is_type_of is not None and not is_type_of(source, None):
+                raise GiveUp("type")
+            return {name: field(source, run) for name, field in fields}
+
+        return complete
+
+    def _field(self, executor: CompilingExecutor, parent: GraphQLObjectType, details: Any, depth: int) -> Complete:
+        node: FieldNode = details[0].node
+        name = node.name.value
+        if name == "__typename":
+            type_name = parent.name
+            return lambda _source, _run: type_name
+        field_def = executor.schema.get_field(parent, name)
+        if field_def is None or field_def.args or node.arguments:
+            raise GiveUp("arguments")
+        field = field_def.extensions.get("strawberry-definition")
+        if field is None:
+            raise GiveUp("not a strawberry field")
+        if field.is_basic_field and field.default_resolver is getattr:
+            attribute = field.python_name
+
+            def read(source: Any, _run: _Run) -> Any:
+                return getattr(source, attribute)
+
+            read_value: Complete = read
+        elif field.base_resolver is not None and not field.is_async and not field.extensions:
+            response_name = node.alias.value if node.alias else name
+            read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name)
+        else:
+            raise GiveUp("async or extended field")
+        complete_value = self._type(executor, field_def.type, details, depth)
+
+        def field_value(source: Any, run: _Run) -> Any:
+            return complete_value(read_value(source, run), run)
+
+        return field_value
+
+    def _type(self, executor: CompilingExecutor, graphql_type: Any, details: Any, depth: int) -> Complete:
+        if isinstance(graphql_type, GraphQLNonNull):
+            inner = self._type(executor, graphql_type.of_type, details, depth)
+
+            def non_null(value: Any, run: _Run) -> Any:
+                if value is None:
+                    raise GiveUp("null in a non-null field")
+                return inner(value, run)
+
+            return non_null
+        if isinstance(graphql_type, GraphQLList):
+            item = self._type(executor, graphql_type.of_type, details, depth)
+
+            def list_value(value: Any, run: _Run) -> Any:
+                if value is None:
+                    return None
+                if not isinstance(value, list | tuple):
+                    raise GiveUp("not a list")
+                return [item(v, run) for v in value]
+
+            return list_value
+        if isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType):
+            coerce = graphql_type.coerce_output_value
+
+            def leaf(value: Any, _run: _Run) -> Any:
+                if value is None:
+                    return None
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise GiveUp("leaf")
+                return coerced
+
+            return leaf
+        if isinstance(graphql_type, GraphQLObjectType):
+            complete_object = self._object(executor, graphql_type, details, depth + 1)
+
+            def object_value(value: Any, run: _Run) -> Any:
+                return None if value is None else complete_object(value, run)
+
+            return object_value
+        raise GiveUp("abstract type")
+
+
+class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with compiled completion of object values (see the module doc)."""
+
+    _run: _Run | None = None
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        compiler = _compiler_of(self.schema)
+        middleware = self.middleware_manager
+        if (
+            compiler is not None
+            and position_context is None
+            and self.error_propagation
+            # an extension hooking `resolve` must see every field: then nothing is compiled
+            and (middleware is None or not middleware.middlewares)
+        ):
+            complete = compiler.plan(self, return_type, field_details_list)
+            if complete is not None:
+                run = self._run
+                if run is None:
+                    run = self._run = _Run(self)
+                # on any exception, the generic completion below runs instead and reports it properly
+                with suppress(Exception):
+                    return complete(result, run)
+        return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
+
+
+def _compiler_of(schema: GraphQLSchema) -> Compiler | None:
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    return getattr(strawberry_schema, "compiler", None)
