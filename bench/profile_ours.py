@@ -31,6 +31,7 @@ async def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--time", action="store_true", help="mean wall ms of --repeat sequential requests")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--callers", help="with --profile: also print who calls functions matching this regex")
     args = parser.parse_args()
     os.environ.update(
         DATABASE_URL=database_url(args.patients, "ours", driver=os.environ.get("BENCH_DRIVER", "aiomysql")),
@@ -112,6 +113,10 @@ async def main() -> None:
                 stats.print_stats(args.top)
                 print(f"--- {args.repeat} x {args.query}, sorted by {key}")
                 print("\n".join(out.getvalue().splitlines()[6:]))
+            if args.callers:
+                out = io.StringIO()
+                pstats.Stats(profiler, stream=out).strip_dirs().print_callers(args.callers)
+                print(out.getvalue())
 
 
 if __name__ == "__main__":
