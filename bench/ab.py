@@ -1,8 +1,10 @@
 """A/B of our server under wrk: the same cells for variants that differ by environment, run alternately.
 
     python bench/ab.py --patients 100000 --queries Q1,Q3 --rounds 3 A:COMPILED_COMPLETION=false B:
+    python bench/ab.py --queries Q3 before:TREE=/tmp/before after:   # two source trees (git worktree add)
 
-Each variant is `name:VAR=value,VAR=value` (empty: the defaults). Every round starts each variant's server
+Each variant is `name:VAR=value,VAR=value` (empty: the defaults); TREE=path runs the server from another
+checkout (same virtualenv and data). Every round starts each variant's server
 afresh (one uvicorn worker, as run.py does) and times each query at the given concurrency; the table shows
 the median over rounds of requests/s and server CPU ms per request, and the ratio of each variant to the
 first. Alternating rounds in the same minutes is what makes a ratio mean something on a shared machine.
@@ -13,8 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+from pathlib import Path
 from typing import Any
 
+import run  # type: ignore[import-not-found]
 from run import PORTS, Counters, Server, bodies_for, cell, login, scope_ids, write_bodies  # type: ignore[import-not-found]
 
 
@@ -24,13 +28,16 @@ class Variant(Server):
         self.label, self.env = label, env
 
     def start(self) -> None:
-        saved = dict(os.environ)
-        os.environ.update(self.env)
+        saved, root = dict(os.environ), run.ROOT
+        env = dict(self.env)
+        run.ROOT = Path(env.pop("TREE", root))
+        os.environ.update(env)
         try:
             super().start()
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            run.ROOT = root
 
 
 def main() -> None:

@@ -67,6 +67,12 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """An autocommit connection of its own, for Core reads of rows and single-statement writes."""
+        async with self.read_engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One all-or-nothing unit of work: commit on success, roll back on any error."""
         async with self.sessionmaker() as session, session.begin():
@@ -103,9 +109,20 @@ class RequestConnection:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session on the request's connection (for reads that load ORM objects)."""
+        async with self.connection() as connection:
+            session = _session_on(connection)
+            try:
+                yield session
+            finally:
+                await session.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """The request's connection itself, for Core statements: no ORM session to set up per use."""
         task = asyncio.current_task()
         if self._holder is not None and self._holder is task:
-            raise RuntimeError("nested RequestConnection.session() in one task")
+            raise RuntimeError("nested RequestConnection.session() / connection() in one task")
         async with self._lock:
             if self._closed:
                 # A resolver still running after its request was answered (graphql-core lets the siblings of
@@ -117,11 +134,7 @@ class RequestConnection:
                 if self._connection is None:
                     self._connection = await self._db.read_engine.connect()
                     await self._connection.begin()
-                session = _session_on(self._connection)
-                try:
-                    yield session
-                finally:
-                    await session.close()
+                yield self._connection
             finally:
                 self._holder = None
 

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from core.db import Database, RequestConnection
@@ -91,6 +91,14 @@ class Context:
         if self._connection is not None:
             return self._connection.session()
         return self.services.db.session()
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """The same, as a Core connection (autocommit): for statements that select columns, not ORM
+        objects, and single-statement writes. No ORM session is set up for them (measured: ~12% of a
+        patient page's CPU went to creating sessions, their identity maps and transaction snapshots)."""
+        if self._connection is not None:
+            return self._connection.connection()
+        return self.services.db.connection()
 
     @property
     def settings(self) -> Settings:

@@ -100,8 +100,8 @@ class Loaders:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
             in_scope = await self._in_scope(patient_ids)
             statement = select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
-            async with self._ctx.reads() as session:
-                result = (await session.execute(statement)).all()
+            async with self._ctx.connection() as connection:
+                result = (await connection.execute(statement)).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
             for row in as_rows(model, columns, result):
                 grouped[row.patient_id].append(row)
@@ -115,8 +115,8 @@ class Loaders:
                 Diagnosis.visit_id.in_(list(visit_ids)),
                 Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
             )
-            async with self._ctx.reads() as session:
-                result = (await session.execute(statement.order_by(Diagnosis.id))).all()
+            async with self._ctx.connection() as connection:
+                result = (await connection.execute(statement.order_by(Diagnosis.id))).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
             for row in as_rows(Diagnosis, columns, result):
                 grouped[row.visit_id].append(row)

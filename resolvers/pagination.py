@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from sqlalchemy import Select, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import bad_input
 
@@ -78,7 +78,8 @@ async def paginate(
 ) -> Page[Any]:
     """One page of `statement` ordered by `keys` (unique together); the total is counted on demand.
 
-    `rows`: the statement selects columns, and the page holds its Rows (else the first column's scalars)."""
+    `rows`: the statement selects columns, and the page holds its Rows (else the first column's scalars).
+    `session_factory` gives ORM sessions, or, for a statement of columns, Core connections (ctx.connection)."""
     size = check_page_size(first)
     filtered = statement
     if after:
@@ -107,6 +108,6 @@ async def paginate(
     )
 
 
-async def _count(session: AsyncSession, statement: Select[Any]) -> int:
+async def _count(session: AsyncSession | AsyncConnection, statement: Select[Any]) -> int:
     total = await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
     return int(total.scalar_one())

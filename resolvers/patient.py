@@ -74,10 +74,9 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
         for pid in dict.fromkeys(patient_ids)
     ]
     if rows:
-        # One multi-row INSERT is atomic by itself: on the request's connection, no transaction of its own.
-        async with ctx.reads() as session:
-            await session.execute(EVENT_INSERT, rows)
-            await session.commit()
+        # One multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
+        async with ctx.connection() as connection:
+            await connection.execute(EVENT_INSERT, rows)
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -154,7 +153,7 @@ async def list_patients(
         overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(clinic_today(ctx)))
         statement = statement.where(overdue if filters.has_overdue_follow_up else ~overdue)
     page = await paginate(
-        ctx.reads, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after, rows=True
+        ctx.connection, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after, rows=True
     )
     page.items = as_rows(Patient, columns, page.items)
     action = "search" if filters.search else "read"
@@ -165,12 +164,13 @@ async def list_patients(
 async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient", columns: Columns = None) -> Any:
     """The patient as an ORM object, or, given `columns`, a row of just those columns (to show)."""
     where = (Patient.id == patient_id, await scope_clause(ctx))
-    async with ctx.reads() as session:
-        if columns is None:
+    if columns is None:
+        async with ctx.reads() as session:
             row: Any = (await session.execute(select(Patient).where(*where))).scalar_one_or_none()
-        else:
-            found = (await session.execute(select_columns(Patient, columns).where(*where))).all()
-            row = as_rows(Patient, columns, found)[0] if found else None
+    else:
+        async with ctx.connection() as connection:
+            found = (await connection.execute(select_columns(Patient, columns).where(*where))).all()
+        row = as_rows(Patient, columns, found)[0] if found else None
     if row is None:
         raise not_found("Patient")
     await record_reads(ctx, [patient_id], action="read", operation=operation)

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import unauthenticated
 from core.security import decode_access_token
@@ -45,20 +45,24 @@ _PRINCIPAL = (
 
 
 async def principal_from_token(
-    services: Services, token: str, *, reads: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None
+    services: Services,
+    token: str,
+    *,
+    connection: Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None = None,
 ) -> Principal:
     """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous.
 
     One statement: the session, its account and the account's roles (one row per role, or one row
-    with no role). `reads` is the request's connection when there is one.
+    with no role). `connection` is the request's connection when there is one (autocommit, as is a
+    connection of its own otherwise: the touch below is one statement).
     """
     settings = services.settings
     claims = decode_access_token(token, secret=settings.jwt_secret.get_secret_value())
     if claims is None:
         raise unauthenticated("Invalid or expired token")
     now = utcnow()
-    async with (reads or services.db.session)() as session:
-        rows = (await session.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
+    async with (connection or services.db.connection)() as conn:
+        rows = (await conn.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
         if not rows:
             raise unauthenticated("Session not found")
         first = rows[0]
@@ -73,10 +77,9 @@ async def principal_from_token(
         if first.status == UserStatus.DISABLED.value:
             raise unauthenticated("Account disabled")
         if now - first.last_seen_at >= _TOUCH_EVERY:
-            await session.execute(
+            await conn.execute(
                 update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
             )
-            await session.commit()
     roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
     role_keys = tuple(sorted(key for key, _scope in roles))
     restricted = None

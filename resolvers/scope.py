@@ -13,8 +13,8 @@ _TREE = select(Department.id, Department.parent_id)  # built once
 
 async def department_parents(ctx: Context) -> dict[int, int | None]:
     if "department_parents" not in ctx.memo:
-        async with ctx.reads() as session:
-            rows = (await session.execute(_TREE)).all()
+        async with ctx.connection() as connection:
+            rows = (await connection.execute(_TREE)).all()
         ctx.memo["department_parents"] = {dep_id: parent for dep_id, parent in rows}
     parents: dict[int, int | None] = ctx.memo["department_parents"]
     return parents

@@ -181,7 +181,9 @@ class GraphQLEndpoint:
                     **{"WWW-Authenticate": "Bearer"},
                 )
             try:
-                context.principal = await principal_from_token(self.services, token.strip(), reads=context.reads)
+                context.principal = await principal_from_token(
+                    self.services, token.strip(), connection=context.connection
+                )
             except AppError as error:
                 return fail(error.code, error.message, 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
