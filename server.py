@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from core import gctune
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -84,7 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await notifier.start()
         await sealer.start()
         try:
-            yield
+            with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
+                yield
         finally:
             await endpoint.close()
             await sealer.stop()

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     max_tokens: int = 5000
     max_batch: int = 10
     log_level: str = "INFO"
+    gc_freeze: bool = True  # after start-up, keep the objects built so far out of the collector's walks
+    gc_threshold0: int = Field(20_000, ge=0)  # young-generation threshold (Python's default: 700; 0 keeps it)
 
     # ---- HTTP transport: persisted queries, cost, introspection, rate limits, CORS ----
     apq_cache_size: int = Field(2000, ge=1)  # automatic persisted queries kept in process (LRU)

@@ -85,6 +85,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # Writes seal their audit events before they answer: tests that tamper with events stay deterministic
         # (tests/test_audit_chain.py runs the background sealer on its own).
         "audit_seal_interval_seconds": 0,
+        # Each test builds an app: frozen objects would never be collected (tests/test_gctune.py tests it once).
+        "gc_freeze": False,
+        "gc_threshold0": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
