@@ -20,7 +20,7 @@ from models.clinical import Diagnosis, FollowUp, FollowUpStatus
 from models.event import Event
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
 from models.user import DataScope, Role, User, UserRole
-from policies.scope import patient_scope
+from policies.scope import cached_patient_scope
 from resolvers import history
 from resolvers.audit import write_unit
 from resolvers.context import Context
@@ -42,11 +42,9 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
     """The principal's patient scope as SQL; every patient read and write goes through it."""
     if "patient_scope" not in ctx.memo:
         principal = ctx.principal
-        ctx.memo["patient_scope"] = patient_scope(
-            user_id=principal.user_id,
-            scope=principal.data_scope,
-            allowed_departments=await scoped_department_ids(ctx),
-            now=utcnow(),
+        allowed = await scoped_department_ids(ctx)
+        ctx.memo["patient_scope"] = cached_patient_scope(
+            principal.user_id, principal.data_scope, None if allowed is None else frozenset(allowed)
         )
     clause: ColumnElement[bool] = ctx.memo["patient_scope"]
     return clause
