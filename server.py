@@ -41,6 +41,7 @@ from resolvers.bootstrap import ensure_builtin, has_demo_accounts, seed_demo
 from resolvers.context import Services
 from resolvers.notify import Notifier
 from resolvers.roles import POLICY_CHANNEL
+from resolvers.scope import DEPARTMENTS_CHANNEL, DepartmentTree
 from schema.builder import SchemaRegistry
 from schema.endpoint import GraphQLEndpoint
 from schema.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.extras["coordinates"] = registry.coordinates
     services.extras["registry"] = registry
     notifier.subscribe(POLICY_CHANNEL, policy.load)
+    department_tree = DepartmentTree()
+    services.extras["department_tree"] = department_tree
+    notifier.subscribe(DEPARTMENTS_CHANNEL, department_tree.drop)
     sealer = Sealer(db, interval=settings.audit_seal_interval_seconds)
     services.extras["sealer"] = sealer
 

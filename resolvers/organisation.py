@@ -12,6 +12,7 @@ from core.timeutil import utcnow
 from models.organisation import Department, Position
 from resolvers.audit import write_unit
 from resolvers.context import Context
+from resolvers.scope import departments_changed
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -62,6 +63,7 @@ async def create_department(ctx: Context, data: DepartmentInput) -> Department:
         unit.session.add(department)
         await unit.session.flush()
         unit.entity_id = str(department.id)
+    await departments_changed(ctx)
     return department
 
 
@@ -91,6 +93,7 @@ async def update_department(ctx: Context, department_id: int, data: DepartmentIn
             department.parent_id = data.parent_id
         department.updated_at = utcnow()
         session.add(department)
+    await departments_changed(ctx)
     return department
 
 
