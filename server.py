@@ -68,7 +68,11 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
-    db = Database(settings.database_url, pool_size=settings.database_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        ping_idle_seconds=settings.database_ping_idle_seconds,
+    )
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)
     services = Services(settings=settings, db=db, policy=policy, notifier=notifier)

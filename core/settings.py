@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     app_name: str = "Follow-up Platform API"
     database_url: str = "sqlite+aiosqlite:///./followup.db"
     database_pool_size: int = 10
+    database_ping_idle_seconds: float = Field(10.0, ge=0)  # ping a pooled connection idle this long (0: always)
     redis_url: str | None = None
 
     jwt_secret: SecretStr = SecretStr(DEMO_JWT_SECRET)

@@ -126,3 +126,40 @@ async def test_a_closed_request_connection_opens_no_other(db: Database) -> None:
         async with connection.session():
             pass
     assert db.read_engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+
+
+async def test_only_an_idle_pooled_connection_is_pinged_and_a_dead_one_replaced(db: Database) -> None:
+    if db.dialect != "mysql":
+        pytest.skip("MariaDB only (the MariaDB run of make test): SQLite has no server to lose and no pings")
+    database = Database(db.url, ping_idle_seconds=0.5)
+    pings: list[bool] = []
+    dialect = database.read_engine.sync_engine.dialect
+    original = dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        try:
+            alive = bool(original(dbapi_connection))
+        except Exception:
+            pings.append(False)
+            raise
+        pings.append(alive)
+        return alive
+
+    dialect.do_ping = counted  # type: ignore[method-assign]
+    try:
+        async with database.read_engine.connect() as conn:
+            first = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+        async with database.read_engine.connect() as conn:  # back in the pool moments ago: no ping
+            assert (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one() == first
+        assert pings == []
+
+        # The server drops the connection while it sits idle in the pool (a timeout, a failover).
+        async with database.engine.connect() as other:
+            await other.execute(text(f"KILL {int(first)}"))
+        await asyncio.sleep(0.6)
+        async with database.read_engine.connect() as conn:  # pinged, found dead, replaced: the read succeeds
+            replaced = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+        assert pings == [False] and replaced != first
+    finally:
+        dialect.do_ping = original  # type: ignore[method-assign]
+        await database.dispose()
