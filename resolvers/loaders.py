@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from strawberry.dataloader import DataLoader
 
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
@@ -14,6 +14,7 @@ from models.organisation import Department, Position
 from models.patient import Patient
 from models.user import Role, User, UserRole
 from resolvers.projection import Columns, as_rows, select_columns
+from resolvers.statements import reused
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -27,6 +28,12 @@ _ORDER: dict[Any, tuple[Any, ...]] = {
     TreatmentPlan: (TreatmentPlan.id,),
     FollowUp: (FollowUp.due_date, FollowUp.id),
 }
+
+
+async def scope_clause(ctx: Context) -> Any:
+    from resolvers.patient import scope_clause as clause  # resolvers.patient imports this module
+
+    return await clause(ctx)
 
 
 class Loaders:
@@ -76,11 +83,6 @@ class Loaders:
         names = dict(rows.all())
         return [names.get(pk) for pk in ids]
 
-    async def _in_scope(self, patient_ids: Sequence[int]) -> Any:
-        from resolvers.patient import scope_clause
-
-        return select(Patient.id).where(Patient.id.in_(list(patient_ids)), await scope_clause(self._ctx))
-
     def of_patients(self, model: Any, columns: Columns) -> DataLoader[int, list[Any]]:
         """Rows of `model` by patient id (in `_ORDER`), with those columns (None: all)."""
         key = (model, columns)
@@ -98,10 +100,15 @@ class Loaders:
 
     def _by_patient(self, model: Any, columns: Columns) -> Any:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
-            in_scope = await self._in_scope(patient_ids)
-            statement = select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
+            scope = await scope_clause(self._ctx)
+
+            def build() -> Any:
+                in_scope = select(Patient.id).where(Patient.id.in_(bindparam("patient_ids", expanding=True)), scope)
+                return select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
+
+            statement = reused(("by_patient", model, columns), build, keep=(scope,))
             async with self._ctx.connection() as connection:
-                result = (await connection.execute(statement)).all()
+                result = (await connection.execute(statement, {"patient_ids": list(patient_ids)})).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
             for row in as_rows(model, columns, result):
                 grouped[row.patient_id].append(row)
@@ -111,12 +118,22 @@ class Loaders:
 
     def _diagnoses_by_visit(self, columns: Columns) -> Any:
         async def load(visit_ids: Sequence[int]) -> list[list[Any]]:
-            statement = select_columns(Diagnosis, columns).where(
-                Diagnosis.visit_id.in_(list(visit_ids)),
-                Diagnosis.patient_id.in_(await self._in_scope_of_visits(visit_ids)),
-            )
+            scope = await scope_clause(self._ctx)
+
+            def build() -> Any:
+                ids: Any = bindparam("visit_ids", expanding=True)
+                in_scope = (
+                    select(Patient.id).join(Visit, Visit.patient_id == Patient.id).where(Visit.id.in_(ids), scope)
+                )
+                return (
+                    select_columns(Diagnosis, columns)
+                    .where(Diagnosis.visit_id.in_(ids), Diagnosis.patient_id.in_(in_scope))
+                    .order_by(Diagnosis.id)
+                )
+
+            statement = reused(("diagnoses_by_visit", columns), build, keep=(scope,))
             async with self._ctx.connection() as connection:
-                result = (await connection.execute(statement.order_by(Diagnosis.id))).all()
+                result = (await connection.execute(statement, {"visit_ids": list(visit_ids)})).all()
             grouped: dict[int, list[Any]] = defaultdict(list)
             for row in as_rows(Diagnosis, columns, result):
                 grouped[row.visit_id].append(row)
@@ -124,18 +141,7 @@ class Loaders:
 
         return load
 
-    async def _in_scope_of_visits(self, visit_ids: Sequence[int]) -> Any:
-        from resolvers.patient import scope_clause
-
-        return (
-            select(Patient.id)
-            .join(Visit, Visit.patient_id == Patient.id)
-            .where(Visit.id.in_(list(visit_ids)), await scope_clause(self._ctx))
-        )
-
     async def _patients(self, ids: Sequence[int]) -> list[Patient | None]:
-        from resolvers.patient import scope_clause
-
         statement = select(Patient).where(Patient.id.in_(list(ids)), await scope_clause(self._ctx))
         async with self._ctx.reads() as session:
             found = {row.id: row for row in (await session.execute(statement)).scalars().all()}

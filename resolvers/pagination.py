@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import orjson
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import BigInteger, Integer, Select, String, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.errors import bad_input
+from resolvers.statements import reused
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -75,23 +76,46 @@ async def paginate(
     after: str | None,
     descending: bool = False,
     rows: bool = False,
+    reuse: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None,
 ) -> Page[Any]:
     """One page of `statement` ordered by `keys` (unique together); the total is counted on demand.
 
     `rows`: the statement selects columns, and the page holds its Rows (else the first column's scalars).
-    `session_factory` gives ORM sessions, or, for a statement of columns, Core connections (ctx.connection)."""
+    `session_factory` gives ORM sessions, or, for a statement of columns, Core connections (ctx.connection).
+    `reuse`: (key, keep) naming `statement` uniquely (resolvers/statements.py): the page statements are then
+    built once, with the page size and the cursor as bind parameters."""
     size = check_page_size(first)
-    filtered = statement
+    values = None
     if after:
         values = decode_cursor(after, len(keys))
         _check_key_types(values, keys)
-        left = tuple_(*keys) if len(keys) > 1 else keys[0]
-        right = tuple_(*values) if len(keys) > 1 else values[0]
-        filtered = filtered.where(left < right if descending else left > right)
-    order = [key.desc() for key in keys] if descending else list(keys)
+
+    def build() -> Any:
+        filtered = statement
+        if values is not None:
+            # typed by the cursor's JSON values (a date key travels as its ISO text), as the literals were
+            bounds = [
+                bindparam(f"after_{i}", type_=String() if isinstance(value, str) else BigInteger())
+                for i, value in enumerate(values)
+            ]
+            left = tuple_(*keys) if len(keys) > 1 else keys[0]
+            right = tuple_(*bounds) if len(keys) > 1 else bounds[0]
+            filtered = filtered.where(left < right if descending else left > right)
+        order = [key.desc() for key in keys] if descending else list(keys)
+        return filtered.order_by(*order).limit(bindparam("page_limit", type_=Integer))
+
+    if reuse is None:
+        page_statement = build()
+    else:
+        key, keep = reuse
+        shape = None if values is None else tuple(isinstance(value, str) for value in values)
+        page_statement = reused(("page", *key, shape, descending, len(keys)), build, keep=keep)
+    parameters: dict[str, Any] = {"page_limit": size + 1}
+    for i, value in enumerate(values or ()):
+        parameters[f"after_{i}"] = value
     async with session_factory() as session:
         # One row past the page tells whether there is a next page (for `first: 0` too).
-        result = await session.execute(filtered.order_by(*order).limit(size + 1))
+        result = await session.execute(page_statement, parameters)
         found = list(result.all() if rows else result.scalars().all())
     items = found[:size]
 

@@ -133,9 +133,18 @@ async def list_patients(
     ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter, columns: Columns = None
 ) -> Page[Any]:
     """A page of patient rows with those columns (None: all), to show, never to write back."""
-    statement = select_columns(Patient, columns).where(await scope_clause(ctx))
+    scope = await scope_clause(ctx)
+    statement = select_columns(Patient, columns).where(scope)
     if not filters.include_voided:
         statement = statement.where(Patient.voided_at.is_(None))
+    # The plain list (the console's first screen, every page of it) reuses its statements; filtered ones vary.
+    plain = not (
+        (filters.search and filters.search.strip())
+        or filters.department_id is not None
+        or filters.physician_id is not None
+        or filters.diagnosis_code
+        or filters.has_overdue_follow_up is not None
+    )
     if filters.search and filters.search.strip():
         statement = statement.where(_search_clause(filters.search, filters))
     if filters.department_id is not None:
@@ -151,7 +160,14 @@ async def list_patients(
         overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(clinic_today(ctx)))
         statement = statement.where(overdue if filters.has_overdue_follow_up else ~overdue)
     page = await paginate(
-        ctx.connection, statement, keys=[Patient.id], key_of=lambda row: [row.id], first=first, after=after, rows=True
+        ctx.connection,
+        statement,
+        keys=[Patient.id],
+        key_of=lambda row: [row.id],
+        first=first,
+        after=after,
+        rows=True,
+        reuse=(("patients", columns, filters.include_voided), (scope,)) if plain else None,
     )
     page.items = as_rows(Patient, columns, page.items)
     action = "search" if filters.search else "read"

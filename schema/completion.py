@@ -183,6 +183,9 @@ class Compiler:
             raise GiveUp("not a strawberry field")
         if field.is_basic_field and field.default_resolver is getattr:
             attribute = field.python_name
+            leaf = _basic_leaf(attribute, field_def.type)
+            if leaf is not None:
+                return leaf
 
             def read(source: Any, _run: _Run) -> Any:
                 return getattr(source, attribute)
@@ -241,6 +244,28 @@ class Compiler:
 
             return object_value
         raise GiveUp("abstract type")
+
+
+def _basic_leaf(attribute: str, graphql_type: Any) -> Complete | None:
+    """An attribute holding a scalar or enum (the commonest field) in one step instead of three."""
+    required = isinstance(graphql_type, GraphQLNonNull)
+    leaf_type = graphql_type.of_type if required else graphql_type
+    if not isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType):
+        return None
+    coerce = leaf_type.coerce_output_value
+
+    def basic_leaf(source: Any, _run: _Run) -> Any:
+        value = getattr(source, attribute)
+        if value is None:
+            if required:
+                raise GiveUp("null in a non-null field")
+            return None
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise GiveUp("leaf")
+        return coerced
+
+    return basic_leaf
 
 
 class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
