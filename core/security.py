@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import string
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -91,8 +92,33 @@ def issue_access_token(*, secret: str, user_id: int, session_id: str, client: st
     return jwt.encode(payload, secret, algorithm="HS256"), minutes * 60
 
 
+# Tokens verified lately, by (token, secret): a client sends the same token with each request for its
+# whole life, and PyJWT's verification (a Python loop over every character of the token, the signature,
+# the claims) cost as much as the session look-up itself. Only a verified token is kept, only until it
+# expires, and a hit still checks the expiry; revocation is the session row's, checked every request.
+_VERIFIED: OrderedDict[tuple[str, str], AccessClaims] = OrderedDict()
+_VERIFIED_KEPT = 4096
+
+
 def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
     """The claims of a valid, unexpired access token, or None."""
+    key = (token, secret)
+    known = _VERIFIED.get(key)
+    if known is not None:
+        if known.expires_at > utcnow():
+            _VERIFIED.move_to_end(key)
+            return known
+        _VERIFIED.pop(key, None)
+        return None
+    claims = _verify_access_token(token, secret=secret)
+    if claims is not None:
+        _VERIFIED[key] = claims
+        if len(_VERIFIED) > _VERIFIED_KEPT:
+            _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify_access_token(token: str, *, secret: str) -> AccessClaims | None:
     try:
         payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})
     except jwt.PyJWTError:
