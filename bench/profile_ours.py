@@ -34,7 +34,7 @@ async def main() -> None:
     parser.add_argument("--callers", help="with --profile: also print who calls functions matching this regex")
     args = parser.parse_args()
     os.environ.update(
-        DATABASE_URL=database_url(args.patients, "ours", driver=os.environ.get("BENCH_DRIVER", "aiomysql")),
+        DATABASE_URL=database_url(args.patients, "ours", driver=os.environ.get("BENCH_DRIVER", "asyncmy")),
         RATE_LIMIT_ENABLED="false",
         LOG_LEVEL="WARNING",
     )

@@ -46,6 +46,13 @@ from common import (  # type: ignore[import-not-found]
 from generate import generate  # type: ignore[import-not-found]
 
 PORTS = {"ours": 8711, "floor": 8712, "peer": 8713}
+
+
+def ours_driver() -> str:
+    """Our server's MySQL driver, read at each start (bench/ab.py varies it): asyncmy, as the README recommends."""
+    return os.environ.get("BENCH_DRIVER", "asyncmy")
+
+
 QUERIES = {"ours": ["Q0", "Q1", "Q2", "Q3", "Q4", "Q5", "Q6"], "floor": ["Q0", "Q1", "Q2", "Q3", "Q4"]}
 QUERIES["peer"] = QUERIES["floor"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -69,7 +76,7 @@ class Server:
     def start(self) -> None:
         env = dict(
             os.environ,
-            DATABASE_URL=database_url(self.patients, "ours"),
+            DATABASE_URL=database_url(self.patients, "ours", driver=ours_driver()),
             RATE_LIMIT_ENABLED="false",  # one client hammering one account is the point here
             ACCESS_TOKEN_MINUTES="600",  # one token for the whole run
             LOG_LEVEL="WARNING",
@@ -406,7 +413,9 @@ def main() -> None:
             "Audit: ours and the floor write the same event rows; ours also links them into a hash chain, in a"
             " background task that in production wakes every 2 s. Here it wakes only on writes (Q5, whose cells"
             " so include sealing the reads before them), and the chain's cost per event is measured apart"
-            " (see 'Audit sealing')."
+            " (see 'Audit sealing').",
+            f"Ours connects through {ours_driver()} (README: DATABASE_URL), the floor through raw aiomysql and the"
+            " peer through aiomysql; bench/results/extra.md has ours on both drivers.",
         ],
         "cells": [],
     }

@@ -1,4 +1,4 @@
-"""Engine and session factory for SQLite (aiosqlite) and MySQL/MariaDB (aiomysql)."""
+"""Engine and session factory for SQLite (aiosqlite) and MySQL/MariaDB (aiomysql or asyncmy)."""
 
 from __future__ import annotations
 
