@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -152,6 +152,31 @@ class MarkExecuted(SchemaExtension):
         yield
 
 
+class DocumentLimits(SchemaExtension):
+    """Depth, alias and token limits in one extension whose validation rules are made once per process.
+
+    strawberry's QueryDepthLimiter and MaxAliasesLimiter build a new rule class in every instance, and an
+    extension is instantiated for every request; the rules only matter when a document is validated, which
+    PreparedDocuments does once per document and schema. Same rules, same errors, made once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_tokens = settings.max_tokens
+        self.rules = _limit_rules(settings.max_query_depth, settings.max_aliases)
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        yield
+
+
+@lru_cache(maxsize=16)
+def _limit_rules(max_depth: int, max_aliases: int) -> tuple[Any, ...]:
+    depth = QueryDepthLimiter(max_depth=max_depth)
+    aliases = MaxAliasesLimiter(max_alias_count=max_aliases)
+    return (*depth.validation_rules, *aliases.validation_rules)
+
+
 def _extensions(settings: Settings) -> list[Any]:
     from schema.refusals import RecordRefusals
 
@@ -160,9 +185,7 @@ def _extensions(settings: Settings) -> list[Any]:
         RecordRefusals,
         # parse and validate through LRU caches; persisted documents once per schema (schema/persisted.py)
         lambda: PreparedDocuments(cache_size=settings.prepared_cache_size),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: DocumentLimits(settings),
         *transport_extensions(settings),  # cost limit, introspection switch, login rate limit (schema/limits.py)
     ]
 

@@ -27,7 +27,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.execution import PreExecutionError
@@ -38,7 +37,7 @@ from core.errors import AppError, ErrorCode
 from policies.store import PolicyStore
 from resolvers.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.principal import principal_from_token
-from schema.builder import FieldMode, RoleSchema, SchemaRegistry
+from schema.builder import DocumentLimits, FieldMode, RoleSchema, SchemaRegistry
 from schema.consultation import ConsultationSubscription
 
 log = logging.getLogger("followup.ws")
@@ -117,11 +116,7 @@ class SocketSchemas:
             subscription=Subscription,
             decide=decide,
             roles=roles,
-            extensions=[
-                lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-                lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-                lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            ],
+            extensions=[lambda: DocumentLimits(settings)],
         )
 
 
