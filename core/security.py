@@ -7,7 +7,6 @@ import hashlib
 import secrets
 import string
 import unicodedata
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.errors import bad_input
+from core.lru import LRU
 from core.timeutil import utcnow
 
 _hasher = PasswordHasher()
@@ -96,8 +96,7 @@ def issue_access_token(*, secret: str, user_id: int, session_id: str, client: st
 # whole life, and PyJWT's verification (a Python loop over every character of the token, the signature,
 # the claims) cost as much as the session look-up itself. Only a verified token is kept, only until it
 # expires, and a hit still checks the expiry; revocation is the session row's, checked every request.
-_VERIFIED: OrderedDict[tuple[str, str], AccessClaims] = OrderedDict()
-_VERIFIED_KEPT = 4096
+_VERIFIED: LRU[tuple[str, str], AccessClaims] = LRU(4096)
 
 
 def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
@@ -106,15 +105,12 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
     known = _VERIFIED.get(key)
     if known is not None:
         if known.expires_at > utcnow():
-            _VERIFIED.move_to_end(key)
             return known
-        _VERIFIED.pop(key, None)
+        _VERIFIED.pop(key)
         return None
     claims = _verify_access_token(token, secret=secret)
     if claims is not None:
-        _VERIFIED[key] = claims
-        if len(_VERIFIED) > _VERIFIED_KEPT:
-            _VERIFIED.popitem(last=False)
+        _VERIFIED.put(key, claims)
     return claims
 
 

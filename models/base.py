@@ -101,10 +101,6 @@ class ProjectedRow(tuple):  # type: ignore[type-arg]
     """
 
     __slots__ = ()
-    _names: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(zip(self._names, self, strict=True))
 
 
 _ROW_TYPES: dict[tuple[Any, tuple[str, ...]], type[ProjectedRow]] = {}
@@ -115,7 +111,7 @@ def projected_row_type(model: Any, names: Sequence[str]) -> type[ProjectedRow]:
     key = (model, tuple(names))
     row_type = _ROW_TYPES.get(key)
     if row_type is None:
-        attributes: dict[str, Any] = {"__slots__": (), "_names": key[1]}
+        attributes: dict[str, Any] = {"__slots__": ()}
         attributes.update({column.name: None for column in model.__table__.columns})
         attributes.update({name: property(itemgetter(index)) for index, name in enumerate(key[1])})
         row_type = _ROW_TYPES[key] = type(f"{model.__name__}Row", (ProjectedRow,), attributes)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -92,12 +91,7 @@ def cached_patient_scope(
         user_id=user_id,
         scope=scope,
         allowed_departments=None if allowed_departments is None else set(allowed_departments),
-        now=NOW_AT_EXECUTION,
     )
-
-
-NOW_AT_EXECUTION: Any = object()
-"""Pass as `now` to compare grant expiry with the time each statement is executed."""
 
 
 def patient_scope(
@@ -105,14 +99,13 @@ def patient_scope(
     user_id: int | None,
     scope: DataScope,
     allowed_departments: set[int] | None,
-    now: datetime | Any | None = None,
 ) -> ColumnElement[bool]:
     """Which patient rows a principal reaches, as one SQL condition on `patient`.
 
     ALL: every patient. Department scopes: patients of those departments. Everyone also reaches
     the patients they attend or have recorded a visit for, a patient record bound to their own
     (mini-program) account, and a patient they hold an unexpired emergency (break-the-glass) grant for
-    (checked against `now`, or against the time of execution for NOW_AT_EXECUTION; None: no grants).
+    (its expiry compared with the time each statement runs: a callable bind, so the clause can be kept).
     """
     from sqlalchemy import or_
 
@@ -130,16 +123,14 @@ def patient_scope(
         # An alias: the enclosing query may itself select from visit (and would swallow the correlation).
         _any(seen.patient_id == Patient.id, seen.physician_id == user_id),
     ]
-    if now is not None:
-        at = bindparam("scope_now", callable_=utcnow) if now is NOW_AT_EXECUTION else now
-        own.append(
-            _any(
-                AccessGrant.patient_id == Patient.id,
-                AccessGrant.user_id == user_id,
-                AccessGrant.kind == GrantKind.EMERGENCY.value,
-                AccessGrant.expires_at > at,
-            )
+    own.append(
+        _any(
+            AccessGrant.patient_id == Patient.id,
+            AccessGrant.user_id == user_id,
+            AccessGrant.kind == GrantKind.EMERGENCY.value,
+            AccessGrant.expires_at > bindparam("scope_now", callable_=utcnow),
         )
+    )
     if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
         own.append(Patient.department_id.in_(sorted(allowed_departments)))
     return or_(*own)

@@ -76,14 +76,14 @@ async def paginate(
     after: str | None,
     descending: bool = False,
     rows: bool = False,
-    reuse: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None,
+    reuse: bool = False,
 ) -> Page[Any]:
     """One page of `statement` ordered by `keys` (unique together); the total is counted on demand.
 
     `rows`: the statement selects columns, and the page holds its Rows (else the first column's scalars).
     `session_factory` gives ORM sessions, or, for a statement of columns, Core connections (ctx.connection).
-    `reuse`: (key, keep) naming `statement` uniquely (resolvers/statements.py): the page statements are then
-    built once, with the page size and the cursor as bind parameters."""
+    `reuse`: `statement` is a kept object (resolvers/statements.py): the page statements built from it are kept
+    too, by its identity, with the page size and the cursor as bind parameters."""
     size = check_page_size(first)
     values = None
     if after:
@@ -104,12 +104,11 @@ async def paginate(
         order = [key.desc() for key in keys] if descending else list(keys)
         return filtered.order_by(*order).limit(bindparam("page_limit", type_=Integer))
 
-    if reuse is None:
-        page_statement = build()
-    else:
-        key, keep = reuse
+    if reuse:
         shape = None if values is None else tuple(isinstance(value, str) for value in values)
-        page_statement = reused(("page", *key, shape, descending, len(keys)), build, keep=keep)
+        page_statement = reused(("page", shape, descending), build, keep=(statement, *keys))
+    else:
+        page_statement = build()
     parameters: dict[str, Any] = {"page_limit": size + 1}
     for i, value in enumerate(values or ()):
         parameters[f"after_{i}"] = value

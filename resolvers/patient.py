@@ -27,6 +27,7 @@ from resolvers.context import Context
 from resolvers.pagination import Page, paginate
 from resolvers.projection import Columns, as_rows, select_columns
 from resolvers.scope import scoped_department_ids
+from resolvers.statements import reused
 from resolvers.validation import check_resident_id, choice, initials, text
 
 PATIENT_ROLE = "patient"
@@ -134,10 +135,12 @@ async def list_patients(
 ) -> Page[Any]:
     """A page of patient rows with those columns (None: all), to show, never to write back."""
     scope = await scope_clause(ctx)
-    statement = select_columns(Patient, columns).where(scope)
-    if not filters.include_voided:
-        statement = statement.where(Patient.voided_at.is_(None))
-    # The plain list (the console's first screen, every page of it) reuses its statements; filtered ones vary.
+
+    def base() -> Any:
+        statement = select_columns(Patient, columns).where(scope)
+        return statement if filters.include_voided else statement.where(Patient.voided_at.is_(None))
+
+    # The plain list (the console's first screen, every page of it) keeps its statements; filtered ones vary.
     plain = not (
         (filters.search and filters.search.strip())
         or filters.department_id is not None
@@ -145,6 +148,10 @@ async def list_patients(
         or filters.diagnosis_code
         or filters.has_overdue_follow_up is not None
     )
+    if plain:
+        statement = reused(("patients", columns, filters.include_voided), base, keep=(scope,))
+    else:
+        statement = base()
     if filters.search and filters.search.strip():
         statement = statement.where(_search_clause(filters.search, filters))
     if filters.department_id is not None:
@@ -167,7 +174,7 @@ async def list_patients(
         first=first,
         after=after,
         rows=True,
-        reuse=(("patients", columns, filters.include_voided), (scope,)) if plain else None,
+        reuse=plain,
     )
     page.items = as_rows(Patient, columns, page.items)
     action = "search" if filters.search else "read"

@@ -9,12 +9,12 @@ stay alive, and their ids unique, while the entry is cached.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-_KEPT = 1024
-_STATEMENTS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = OrderedDict()
+from core.lru import LRU
+
+_STATEMENTS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = LRU(1024)
 
 
 def reused(key: tuple[Any, ...], build: Callable[[], Any], *, keep: tuple[Any, ...] = ()) -> Any:
@@ -22,10 +22,7 @@ def reused(key: tuple[Any, ...], build: Callable[[], Any], *, keep: tuple[Any, .
     full_key = (*key, *(id(obj) for obj in keep))
     entry = _STATEMENTS.get(full_key)
     if entry is not None and all(a is b for a, b in zip(entry[0], keep, strict=True)):
-        _STATEMENTS.move_to_end(full_key)
         return entry[1]
     statement = build()
-    _STATEMENTS[full_key] = (keep, statement)
-    if len(_STATEMENTS) > _KEPT:
-        _STATEMENTS.popitem(last=False)
+    _STATEMENTS.put(full_key, (keep, statement))
     return statement

@@ -22,7 +22,6 @@ running them twice changes nothing.
 from __future__ import annotations
 
 import inspect
-from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
@@ -39,6 +38,8 @@ from graphql.execution.collect_fields import collect_subfields
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from core.lru import LRU
 
 Complete = Callable[[Any, "_Run"], Any]
 
@@ -114,24 +115,22 @@ class Compiler:
     """The compiled completions of one schema, keyed by object type and field nodes (bounded)."""
 
     def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self._plans: OrderedDict[tuple[Any, ...], tuple[Any, Complete | None]] = OrderedDict()
+        # objects completed by a compiled walk, and walks that gave up for the generic completion
+        self.walks = 0
+        self.fallbacks = 0
+        # the field nodes are kept with their plan, so that their ids cannot be reused while it is cached
+        self._plans: LRU[tuple[Any, ...], tuple[list[FieldNode], Complete | None]] = LRU(size)
 
     def plan(self, executor: CompilingExecutor, return_type: GraphQLObjectType, details: Any) -> Complete | None:
         key = (return_type.name, *(id(d.node) for d in details))
         entry = self._plans.get(key)
         if entry is not None:
-            self._plans.move_to_end(key)
             return entry[1]
-        nodes = [d.node for d in details]
         try:
             complete = self._object(executor, return_type, details, depth=0)
         except GiveUp:
             complete = None
-        # The nodes are kept with the plan so that their ids cannot be reused while it is cached.
-        self._plans[key] = (nodes, complete)
-        if len(self._plans) > self.size:
-            self._plans.popitem(last=False)
+        self._plans.put(key, ([d.node for d in details], complete))
         return complete
 
     # ---- compiling ------------------------------------------------------------------------------
@@ -298,7 +297,10 @@ class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):
                     run = self._run = _Run(self)
                 # on any exception, the generic completion below runs instead and reports it properly
                 with suppress(Exception):
-                    return complete(result, run)
+                    completed = complete(result, run)
+                    compiler.walks += 1
+                    return completed
+                compiler.fallbacks += 1
         return super().complete_object_value(return_type, field_details_list, info, path, result, position_context)
 
 

@@ -20,7 +20,6 @@ import logging
 import re
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +32,7 @@ from strawberry.schema.schema import validate_document
 
 from core.db import Database
 from core.errors import ErrorCode
+from core.lru import LRU
 from core.settings import Settings
 from models.persisted import PersistedDocument
 from resolvers.auth import MINI_PROGRAM
@@ -57,32 +57,11 @@ def operation_name_of(document: str) -> str | None:
     return names[0] if len(names) == 1 else None
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, Any] = OrderedDict()
-
-    def get(self, key: str) -> Any:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: Any) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class AutomaticStore:
     """APQ registrations: a process-local LRU in front of Redis (when configured)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.local = _LRU(settings.apq_cache_size)
+        self.local: LRU[str, str] = LRU(settings.apq_cache_size)
         self.ttl = settings.apq_ttl_seconds
         self._redis: Any = None
         if settings.redis_url:
@@ -283,13 +262,13 @@ def _validate(schema: Any, document: DocumentNode, rules: tuple[Any, ...]) -> li
 _parse_cached = lru_cache(maxsize=512)(lambda query, **options: _parse(query, **options))
 
 # role schema -> (hash -> parsed and validated document); a schema rebuilt after a policy change starts empty
-_prepared: weakref.WeakKeyDictionary[Any, _LRU] = weakref.WeakKeyDictionary()
+_prepared: weakref.WeakKeyDictionary[Any, LRU[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def _prepared_for(schema: Any, size: int) -> _LRU:
+def _prepared_for(schema: Any, size: int) -> LRU[str, Any]:
     cache = _prepared.get(schema)
     if cache is None:
-        cache = _prepared[schema] = _LRU(size)
+        cache = _prepared[schema] = LRU(size)
     return cache
 
 

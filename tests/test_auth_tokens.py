@@ -245,6 +245,8 @@ async def test_a_verified_token_is_not_honoured_past_its_expiry(
     # The same with a clock moved past the expiry of a recognised token, and another secret is another key.
     assert security.decode_access_token(login_token, secret=DEMO_JWT_SECRET) is not None
     assert security.decode_access_token(login_token, secret="another-secret-of-enough-length-0123456789") is None
-    expiry = security._VERIFIED[(login_token, DEMO_JWT_SECRET)].expires_at
+    known = security._VERIFIED.get((login_token, DEMO_JWT_SECRET))
+    assert known is not None
+    expiry = known.expires_at
     monkeypatch.setattr(security, "utcnow", lambda: expiry + timedelta(seconds=1))
     assert security.decode_access_token(login_token, secret=DEMO_JWT_SECRET) is None

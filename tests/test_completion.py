@@ -112,6 +112,13 @@ def recorded_plans() -> Iterator[list[tuple[str, bool]]]:
         completion.Compiler.plan = original  # type: ignore[method-assign]
 
 
+def walks(client: GraphQLClient) -> tuple[int, int]:
+    """(compiled walks, walks that gave up) so far, over every role schema of the app."""
+    schemas = client.services.extras["registry"]._schemas.values()
+    compilers = [schema.compiler for schema in schemas if schema.compiler is not None]
+    return sum(c.walks for c in compilers), sum(c.fallbacks for c in compilers)
+
+
 async def both(client: GraphQLClient, query: str, variables: dict[str, Any], user: str) -> dict[str, Any]:
     compiled = await client.run(query, variables, as_=user)
     with generic_completion():
@@ -137,9 +144,14 @@ async def test_whole_history_pages_equal(client: GraphQLClient, db: Database, us
             .values(voided_at=datetime(2026, 1, 2, tzinfo=UTC), void_reason="entered in error")
         )
         await session.commit()
+    await client.token(user)
+    before = walks(client)
     with recorded_plans() as plans:
         result = await both(client, history(user), {"first": 20}, user)
+    after = walks(client)
     assert "errors" not in result, result
+    # every edge was completed by its compiled walk (none gave up and went the generic way)
+    assert after[0] - before[0] >= len(result["data"]["patients"]["edges"]) and after[1] == before[1]
     nodes = [edge["node"] for edge in result["data"]["patients"]["edges"]]
     assert nodes
     # each edge really went through a compiled walk, down to the diagnoses
@@ -194,7 +206,9 @@ async def test_errors_equal(client: GraphQLClient, db: Database, monkeypatch: py
         return patient
 
     monkeypatch.setattr(PatientType, "from_row", staticmethod(nameless))
+    gave_up = walks(client)[1]
     broken = await both(client, history("physician"), {"first": 5}, "physician")
+    assert walks(client)[1] > gave_up  # the compiled walk met the null and handed over
     assert broken["data"] is None or broken["data"]["patients"] is None
     assert any(error["path"][:2] == ["patients", "edges"] for error in broken["errors"]), broken
     # the page's totalCount, still running when the error nulled the page, took no connection of its own
