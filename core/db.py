@@ -58,6 +58,10 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     event.listen(pool, "checkout", checkout)
 
 
+def _no_transaction(_dbapi_connection: Any) -> None:
+    """COMMIT/ROLLBACK on an autocommit connection: there is no transaction to end."""
+
+
 def make_engine(
     url: str, *, pool_size: int = 10, autocommit: bool = False, ping_idle_seconds: float = 10.0
 ) -> AsyncEngine:
@@ -71,6 +75,13 @@ def make_engine(
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
+    if autocommit:
+        # SQLAlchemy keeps its transaction bookkeeping on an AUTOCOMMIT connection and, when a Connection
+        # closes, calls the driver's rollback() expecting it to do nothing; MySQL drivers send a ROLLBACK
+        # anyway: one more round trip per request, for nothing. This engine's own dialect skips them.
+        dialect = engine.sync_engine.dialect
+        dialect.do_rollback = _no_transaction  # type: ignore[method-assign,assignment]
+        dialect.do_commit = _no_transaction  # type: ignore[method-assign,assignment]
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:

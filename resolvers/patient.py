@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import cipher
@@ -184,13 +184,19 @@ async def list_patients(
 
 async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient", columns: Columns = None) -> Any:
     """The patient as an ORM object, or, given `columns`, a row of just those columns (to show)."""
-    where = (Patient.id == patient_id, await scope_clause(ctx))
+    scope = await scope_clause(ctx)
     if columns is None:
         async with ctx.reads() as session:
-            row: Any = (await session.execute(select(Patient).where(*where))).scalar_one_or_none()
+            statement = select(Patient).where(Patient.id == patient_id, scope)
+            row: Any = (await session.execute(statement)).scalar_one_or_none()
     else:
+        by_id = reused(
+            ("patient", columns),
+            lambda: select_columns(Patient, columns).where(Patient.id == bindparam("patient_id"), scope),
+            keep=(scope,),
+        )
         async with ctx.connection() as connection:
-            found = (await connection.execute(select_columns(Patient, columns).where(*where))).all()
+            found = (await connection.execute(by_id, {"patient_id": patient_id})).all()
         row = as_rows(Patient, columns, found)[0] if found else None
     if row is None:
         raise not_found("Patient")

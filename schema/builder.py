@@ -9,7 +9,7 @@ introspection, GraphiQL and validation all show exactly what the policy grants.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from enum import Enum
 from functools import lru_cache
 from typing import Any
@@ -21,14 +21,17 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types.base import StrawberryContainer, StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 from core.settings import Settings
 from policies.store import PolicyStore
 from schema.completion import Compiler, CompilingExecutor
-from schema.limits import transport_extensions
+from schema.limits import check_cost, introspection_rules
 from schema.persisted import PreparedDocuments
+from schema.ratelimit import check_login_rate
+from schema.refusals import record_refused_mutations
 
 
 class FieldMode(Enum):
@@ -52,6 +55,21 @@ def _target_definition(field: StrawberryField) -> StrawberryObjectDefinition | N
     return None
 
 
+class KnownNames(NameConverter):
+    """strawberry's name converter, remembering each name it has turned into camelCase: arguments are
+    converted again on every resolver call."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_camel_case=True)
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
+
+
 class RoleSchema(strawberry.Schema):
     """A schema whose fields are filtered by a decision function over schema coordinates."""
 
@@ -72,7 +90,7 @@ class RoleSchema(strawberry.Schema):
         self._decide = decide
         self._modes: dict[tuple[str, str], FieldMode] = {}
         self._has_fields: dict[str, bool] = {}
-        self._config = StrawberryConfig(auto_camel_case=True)
+        self._config = StrawberryConfig(auto_camel_case=True, name_converter=KnownNames())
         mutation_visible = mutation is not None and self._any_visible(
             mutation.__strawberry_definition__  # type: ignore[attr-defined]
         )
@@ -142,16 +160,6 @@ def all_coordinates(query: type, mutation: type, types: Iterable[type] = ()) -> 
     return coordinates
 
 
-class MarkExecuted(SchemaExtension):
-    """Lets the error formatter tell validation errors (never executed) from execution errors."""
-
-    def on_execute(self) -> Iterator[None]:
-        memo = getattr(self.execution_context.context, "memo", None)
-        if isinstance(memo, dict):
-            memo["executed"] = True
-        yield
-
-
 class DocumentLimits(SchemaExtension):
     """Depth, alias and token limits in one extension whose validation rules are made once per process.
 
@@ -177,16 +185,50 @@ def _limit_rules(max_depth: int, max_aliases: int) -> tuple[Any, ...]:
     return (*depth.validation_rules, *aliases.validation_rules)
 
 
-def _extensions(settings: Settings) -> list[Any]:
-    from schema.refusals import RecordRefusals
+class RequestChecks(SchemaExtension):
+    """The checks every HTTP operation passes, in one extension.
 
+    strawberry makes every extension anew for each request and enters each of its hooks through a context
+    manager: as six small extensions these cost more than the checks themselves. In order:
+    * before parsing: the token limit, and the depth, alias and introspection rules (DocumentLimits's, plus
+      the introspection switch of schema/limits.py) for the one validation PreparedDocuments makes;
+    * before execution: marks the operation executed (the error formatter tells validation errors from
+      execution errors by it), then the cost limit (schema/limits.py), then the login rate limit
+      (schema/ratelimit.py); a refusal raises before any resolver runs;
+    * after execution: refused mutations that no write unit recorded are recorded (schema/refusals.py).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        settings = self.settings
+        context.parse_options["max_tokens"] = settings.max_tokens
+        roles: frozenset[str] = getattr(context.schema, "roles", frozenset())
+        context.validation_rules = (
+            *context.validation_rules,
+            *_limit_rules(settings.max_query_depth, settings.max_aliases),
+            *introspection_rules(settings, roles),
+        )
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+        context = self.execution_context
+        memo = getattr(context.context, "memo", None)
+        if isinstance(memo, dict):
+            memo["executed"] = True
+        check_cost(context, self.settings)
+        await check_login_rate(context)
+        yield
+        await record_refused_mutations(context)
+
+
+def _extensions(settings: Settings) -> list[Any]:
     return [
-        MarkExecuted,
-        RecordRefusals,
         # parse and validate through LRU caches; persisted documents once per schema (schema/persisted.py)
         lambda: PreparedDocuments(cache_size=settings.prepared_cache_size),
-        lambda: DocumentLimits(settings),
-        *transport_extensions(settings),  # cost limit, introspection switch, login rate limit (schema/limits.py)
+        lambda: RequestChecks(settings),
     ]
 
 

@@ -12,7 +12,6 @@ Introspection can be switched off for every role set without `admin`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
@@ -30,9 +29,9 @@ from graphql import (
     VariableNode,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import SchemaExtension
 
 from core.errors import AppError, ErrorCode
+from core.lru import LRU
 from core.settings import Settings
 
 MAX_PAGE_SIZE = 100  # the connections' own maximum (resolvers/pagination.py)
@@ -64,6 +63,7 @@ class QueryCost:
         self.fragments = fragments
         self.default_page = default_page
         self.variables = variables or {}
+        self.consulted: set[str] = set()  # the variables the cost depended on
 
     def page_size(self, field: FieldNode, definition: Any) -> int:
         for argument in field.arguments or ():
@@ -71,6 +71,7 @@ class QueryCost:
                 if isinstance(argument.value, IntValueNode):
                     return max(0, min(int(argument.value.value), MAX_PAGE_SIZE))
                 if isinstance(argument.value, VariableNode):
+                    self.consulted.add(argument.value.name.value)
                     value = self.variables.get(argument.value.name.value)
                     if isinstance(value, int) and not isinstance(value, bool):
                         return max(0, min(value, MAX_PAGE_SIZE))
@@ -124,6 +125,18 @@ class QueryCost:
         return total
 
 
+def _page_value(variables: dict[str, Any] | None, name: str) -> int | None:
+    value = (variables or {}).get(name)
+    return value if type(value) is int else None  # as QueryCost.page_size reads it
+
+
+# A document's cost, kept per (schema, document, operation, the page-size variables it depends on): prepared
+# documents are the same objects request after request. Entries hold the schema and document, so their ids
+# stay theirs while cached.
+_DEPENDS: LRU[tuple[Any, ...], tuple[GraphQLSchema, DocumentNode, tuple[str, ...]]] = LRU(1024)
+_COSTS: LRU[tuple[Any, ...], int] = LRU(4096)
+
+
 def operation_cost(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -131,57 +144,66 @@ def operation_cost(
     variables: dict[str, Any] | None,
     default_page: int,
 ) -> int:
+    base = (id(schema), id(document), operation_name, default_page)
+    depends = _DEPENDS.get(base)
+    if depends is not None and depends[0] is schema and depends[1] is document:
+        key = (base, tuple(_page_value(variables, name) for name in depends[2]))
+        cost = _COSTS.get(key)
+        if cost is not None:
+            return cost
+    cost, consulted = _operation_cost(schema, document, operation_name, variables, default_page)
+    names = tuple(sorted(consulted))
+    _DEPENDS.put(base, (schema, document, names))
+    _COSTS.put((base, tuple(_page_value(variables, name) for name in names)), cost)
+    return cost
+
+
+def _operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    default_page: int,
+) -> tuple[int, set[str]]:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name:
         operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
     if len(operations) != 1:
-        return 0
+        return 0, set()
     [operation] = operations
     root = schema.get_root_type(operation.operation)
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    return QueryCost(schema, fragments, default_page, variables).of(operation.selection_set, root)
+    counter = QueryCost(schema, fragments, default_page, variables)
+    return counter.of(operation.selection_set, root), counter.consulted
 
 
-class TransportLimits(SchemaExtension):
-    """Adds the cost rule, and the introspection ban for role sets without admin when it is switched on."""
+def introspection_rules(settings: Settings, roles: frozenset[str]) -> tuple[Any, ...]:
+    """The introspection ban for role sets without admin, when it is switched on."""
+    if settings.disable_introspection_for_non_admin and ADMIN_ROLE not in roles:
+        return (NoSchemaIntrospectionCustomRule,)
+    return ()
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
 
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        roles: frozenset[str] = getattr(context.schema, "roles", frozenset())
-        if self.settings.disable_introspection_for_non_admin and ADMIN_ROLE not in roles:
-            context.validation_rules = (*context.validation_rules, NoSchemaIntrospectionCustomRule)
-        yield
+def check_cost(context: Any, settings: Settings) -> None:
+    """The cost, once the document is valid and the variables (page sizes) are known: before any resolver.
 
-    def on_execute(self) -> Iterator[None]:
-        """The cost, once the document is valid and the variables (page sizes) are known: before any resolver."""
-        context = self.execution_context
-        assert context.graphql_document is not None
-        max_cost = self.settings.max_query_cost
-        cost = operation_cost(
-            context.schema._schema,
-            context.graphql_document,
-            context.operation_name,
-            context.variables,
-            self.settings.default_page_size,
+    `context` is strawberry's execution context."""
+    assert context.graphql_document is not None
+    max_cost = settings.max_query_cost
+    cost = operation_cost(
+        context.schema._schema,
+        context.graphql_document,
+        context.operation_name,
+        context.variables,
+        settings.default_page_size,
+    )
+    if cost > max_cost:
+        memo = getattr(context.context, "memo", None)
+        if isinstance(memo, dict):
+            memo["executed"] = False  # refused before execution, like a validation rule
+        raise AppError(
+            ErrorCode.QUERY_TOO_COMPLEX,
+            f"Query cost {cost} exceeds the maximum of {max_cost}",
+            cost=cost,
+            maxCost=max_cost,
         )
-        if cost > max_cost:
-            memo = getattr(context.context, "memo", None)
-            if isinstance(memo, dict):
-                memo["executed"] = False  # refused before execution, like a validation rule
-            raise AppError(
-                ErrorCode.QUERY_TOO_COMPLEX,
-                f"Query cost {cost} exceeds the maximum of {max_cost}",
-                cost=cost,
-                maxCost=max_cost,
-            )
-        yield
-
-
-def transport_extensions(settings: Settings) -> list[Any]:
-    from schema.ratelimit import RateLimitedOperations
-
-    return [lambda: TransportLimits(settings), RateLimitedOperations]

@@ -18,6 +18,7 @@ from typing import Any
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
+from core.lru import LRU
 from resolvers.projection import Columns
 
 VOID = ("voided_at", "void_reason", "voided_by_id")
@@ -165,15 +166,22 @@ def names_at(info: Any, path: Sequence[str] = ()) -> set[str]:
     return names
 
 
+# Per field node, for the whole process: a prepared document's nodes are the same objects request after
+# request, and a selection's columns depend on nothing else (@include/@skip count as selected). Entries hold
+# their nodes, so the ids in a key stay theirs while cached.
+_COLUMNS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Columns]] = LRU(4096)
+
+
 def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> Columns:
     """The columns the current field's selection needs at `path` (below the field itself).
 
-    Worked out once per request and field node: a list resolves the same selection for every item.
+    Worked out once per field node: a list resolves the same selection for every item.
     """
-    raw = info._raw_info
-    key = ("columns", tuple(id(node) for node in raw.field_nodes), id(projection), tuple(path))
-    memo: dict[Any, Any] = info.context.memo
-    if key not in memo:
-        memo[key] = projection.columns(names_at(info, path))
-    columns: Columns = memo[key]
+    nodes = tuple(info._raw_info.field_nodes)
+    key = (tuple(id(node) for node in nodes), id(projection), tuple(path))
+    entry = _COLUMNS.get(key)
+    if entry is not None and all(a is b for a, b in zip(entry[0], nodes, strict=True)):
+        return entry[1]
+    columns = projection.columns(names_at(info, path))
+    _COLUMNS.put(key, (nodes, columns))
     return columns

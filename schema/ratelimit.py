@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import (
@@ -20,7 +19,6 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from strawberry.extensions import SchemaExtension
 
 from core.errors import AppError, ErrorCode
 from core.settings import Settings
@@ -105,20 +103,18 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
     return names
 
 
-class RateLimitedOperations(SchemaExtension):
-    """The stricter per-address limit on the login operations, checked once the document is valid."""
+async def check_login_rate(context: Any) -> None:
+    """The stricter per-address limit on the login operations, checked once the document is valid.
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        request = context.context
-        services = getattr(request, "services", None)
-        limiter = services.extras.get("ratelimiter") if services is not None else None
-        document = context.graphql_document
-        if limiter is not None and limiter.enabled and document is not None:
-            if root_fields(document, context.operation_name) & LOGIN_OPERATIONS:
-                settings = services.settings
-                retry = await limiter.hit("login", request.ip, settings.rate_limit_login_per_ip)
-                if retry:
-                    request.memo["rate_limited"] = retry
-                    raise rate_limited(retry, "login attempts from this address")
-        yield
+    `context` is strawberry's execution context."""
+    request = context.context
+    services = getattr(request, "services", None)
+    limiter = services.extras.get("ratelimiter") if services is not None else None
+    document = context.graphql_document
+    if limiter is not None and limiter.enabled and document is not None:
+        if root_fields(document, context.operation_name) & LOGIN_OPERATIONS:
+            settings = services.settings
+            retry = await limiter.hit("login", request.ip, settings.rate_limit_login_per_ip)
+            if retry:
+                request.memo["rate_limited"] = retry
+                raise rate_limited(retry, "login attempts from this address")

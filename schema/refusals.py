@@ -6,9 +6,8 @@ Refusals inside a write unit are recorded there (with the entity type); this cat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import Any
 
-from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from core.errors import AppError
@@ -16,22 +15,20 @@ from resolvers.audit import record_refusal
 from resolvers.context import Context
 
 
-class RecordRefusals(SchemaExtension):
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
-        yield
-        execution = self.execution_context
-        context = execution.context
-        if not isinstance(context, Context):
+async def record_refused_mutations(execution: Any) -> None:
+    """After execution (`execution` is strawberry's execution context): the refusals no write unit recorded."""
+    context = execution.context
+    if not isinstance(context, Context):
+        return
+    try:
+        if execution.operation_type is not OperationType.MUTATION:
             return
-        try:
-            if execution.operation_type is not OperationType.MUTATION:
-                return
-        except RuntimeError:
-            return
-        result = execution.result
-        for error in getattr(result, "errors", None) or []:
-            original = error.original_error
-            if isinstance(original, AppError) and not getattr(original, "recorded", False) and error.path:
-                await record_refusal(
-                    context, operation=str(error.path[0]), action="mutation", entity_type="", code=original.code
-                )
+    except RuntimeError:
+        return
+    result = execution.result
+    for error in getattr(result, "errors", None) or []:
+        original = error.original_error
+        if isinstance(original, AppError) and not getattr(original, "recorded", False) and error.path:
+            await record_refusal(
+                context, operation=str(error.path[0]), action="mutation", entity_type="", code=original.code
+            )

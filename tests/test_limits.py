@@ -90,6 +90,26 @@ async def test_each_limit_refuses_before_any_resolver_runs(
     assert resolver_calls == [], "a resolver ran for a refused query"
 
 
+@pytest.mark.parametrize("settings_overrides", [LIMITS])
+async def test_a_documents_cost_follows_its_variables_request_after_request(
+    client: GraphQLClient, settings_overrides: dict[str, Any]
+) -> None:
+    # The cost is kept per document and page-size variables: the same text must still be refused with a
+    # large page after passing with a small one, and pass again after that, as each request's own cost.
+    token = await client.token("admin")
+    query = "query ($n: Int) { me { id } " + USERS.format(n="(first: $n)") + " }"
+    for n, allowed in [(2, True), (20, False), (2, True), (None, False), (3, True), (20, False)]:
+        body = {"query": query, "variables": {"n": n}}
+        response = await client.http.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
+        result = response.json()
+        if allowed:
+            assert "errors" not in result and result["data"]["me"]["id"], result
+        else:
+            assert error_codes(result) == ["QUERY_TOO_COMPLEX"], (n, result)
+            cost = result["errors"][0]["extensions"]["cost"]
+            assert cost == 2 + 1 + 20 * (1 + 1 + 4), (n, cost)  # me, users, 20 edges x node x 4 fields
+
+
 async def test_cost_counts_nested_lists(client: GraphQLClient) -> None:
     from graphql import parse
 

@@ -47,6 +47,38 @@ async def test_a_read_request_takes_one_connection(client: GraphQLClient) -> Non
     assert checkouts.counts == {"transactions": 0, "requests": 1}
 
 
+async def test_a_read_request_ends_no_transaction_but_a_failed_write_still_rolls_back(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The request's connection is autocommit: closing it sends no ROLLBACK (one round trip saved per request).
+    # The transactions' engine is untouched: a write that fails still rolls back on the server.
+    db = client.services.db
+    token = await client.token("physician")
+    await client.data(LIST, token=token)
+    async with db.read_engine.connect() as conn:
+        adapter = type((await conn.get_raw_connection()).dbapi_connection)
+    calls: list[str] = []
+    original = adapter.rollback
+
+    def rollback(self: Any) -> Any:
+        calls.append("rollback")
+        return original(self)
+
+    monkeypatch.setattr(adapter, "rollback", rollback)
+    data = await client.data(LIST, token=token)
+    assert data["patients"]["edges"] and calls == []
+
+    async with db.session() as session:
+        before = (await session.execute(select(Patient.version).where(Patient.id == 1))).scalar_one()
+    with pytest.raises(RuntimeError, match="boom"):
+        async with db.transaction() as session:
+            await session.execute(update(Patient).where(Patient.id == 1).values(version=Patient.version + 1))
+            raise RuntimeError("boom")
+    assert "rollback" in calls
+    async with db.session() as session:
+        assert (await session.execute(select(Patient.version).where(Patient.id == 1))).scalar_one() == before
+
+
 async def test_a_batch_takes_one_connection_per_operation(client: GraphQLClient) -> None:
     token = await client.token("physician")
     with Checkouts(client) as checkouts:
