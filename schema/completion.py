@@ -85,6 +85,29 @@ class _ResolverField:
         return value
 
 
+def _plain_method(resolver: Any) -> Complete | None:
+    """A resolver that takes only `self` (no arguments, info, root or parent), called as strawberry would
+    call it (`get_arguments` passes the source as `self` and nothing else), without building its arguments."""
+    if resolver.arguments or resolver.self_parameter is None:
+        return None
+    if resolver.info_parameter or resolver.root_parameter or resolver.parent_parameter:
+        return None
+    method = resolver.wrapped_func
+    if not callable(method):
+        return None
+
+    def call(source: Any, _run: _Run) -> Any:
+        value = method(source)
+        if inspect.isawaitable(value):
+            close = getattr(value, "close", None)
+            if close is not None:
+                close()
+            raise GiveUp("awaitable")
+        return value
+
+    return call
+
+
 def _has_directives(selection_set: SelectionSetNode | None, fragments: dict[str, Any], seen: set[str]) -> bool:
     if selection_set is None:
         return False
@@ -191,8 +214,12 @@ class Compiler:
 
             read_value: Complete = read
         elif field.base_resolver is not None and not field.is_async and not field.extensions:
-            response_name = node.alias.value if node.alias else name
-            read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name)
+            plain = _plain_method(field.base_resolver)
+            if plain is not None:
+                read_value = plain
+            else:
+                response_name = node.alias.value if node.alias else name
+                read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name)
         else:
             raise GiveUp("async or extended field")
         complete_value = self._type(executor, field_def.type, details, depth)

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import event, exc, func, select, text, update
 
-from core.db import Database, RequestConnection
+from core.db import Database, FairGate, RequestConnection
 from models.patient import Patient
 from tests.conftest import GraphQLClient
 
@@ -69,14 +69,15 @@ async def test_a_read_request_ends_no_transaction_but_a_failed_write_still_rolls
     assert data["patients"]["edges"] and calls == []
 
     async with db.session() as session:
-        before = (await session.execute(select(Patient.version).where(Patient.id == 1))).scalar_one()
+        pid = (await session.execute(select(func.min(Patient.id)))).scalar_one()
+        before = (await session.execute(select(Patient.version).where(Patient.id == pid))).scalar_one()
     with pytest.raises(RuntimeError, match="boom"):
         async with db.transaction() as session:
-            await session.execute(update(Patient).where(Patient.id == 1).values(version=Patient.version + 1))
+            await session.execute(update(Patient).where(Patient.id == pid).values(version=Patient.version + 1))
             raise RuntimeError("boom")
     assert "rollback" in calls
     async with db.session() as session:
-        assert (await session.execute(select(Patient.version).where(Patient.id == 1))).scalar_one() == before
+        assert (await session.execute(select(Patient.version).where(Patient.id == pid))).scalar_one() == before
 
 
 async def test_a_batch_takes_one_connection_per_operation(client: GraphQLClient) -> None:
@@ -195,3 +196,67 @@ async def test_only_an_idle_pooled_connection_is_pinged_and_a_dead_one_replaced(
     finally:
         dialect.do_ping = original  # type: ignore[method-assign]
         await database.dispose()
+
+
+async def test_requests_get_connections_first_come_first_served(db: Database) -> None:
+    # More requests than connections: a request that arrives while others wait queues behind them, even
+    # when it reaches the pool at the moment a connection comes back (the pool alone lets it take that one).
+    db.request_gate = FairGate(1, timeout=5)
+    order: list[str] = []
+    first = RequestConnection(db)
+    async with first.connection():
+        pass
+
+    async def request(name: str) -> None:
+        connection = RequestConnection(db)
+        try:
+            async with connection.connection() as conn:
+                order.append(name)
+                await conn.execute(text("SELECT 1"))
+        finally:
+            await connection.close()
+
+    waiting = [asyncio.create_task(request(f"waiter{i}")) for i in range(3)]
+    await asyncio.sleep(0.05)  # all three queue behind the first request
+    await first.close()
+    newcomer = asyncio.create_task(request("newcomer"))  # arrives just as the connection comes back
+    await asyncio.gather(*waiting, newcomer)
+    assert order == ["waiter0", "waiter1", "waiter2", "newcomer"]
+
+
+async def test_a_request_waits_for_a_connection_as_long_as_the_pool_would_then_fails(db: Database) -> None:
+    db.request_gate = FairGate(1, timeout=0.2)
+    holder = RequestConnection(db)
+    async with holder.connection():
+        pass
+    late = RequestConnection(db)
+    with pytest.raises(exc.TimeoutError, match="no database connection free"):
+        async with late.connection():
+            pass
+    await late.close()
+    await holder.close()
+    # no place was lost: the waiter that timed out and the holder both gave theirs back
+    again = RequestConnection(db)
+    async with again.connection() as conn:
+        assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    await again.close()
+
+
+async def test_a_failed_checkout_gives_its_place_back(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    db.request_gate = FairGate(1, timeout=0.5)
+
+    class Down:
+        async def connect(self) -> Any:
+            raise ConnectionRefusedError("database down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(db, "read_engine", Down())
+        broken = RequestConnection(db)
+        with pytest.raises(ConnectionRefusedError):
+            async with broken.connection():
+                pass
+        await broken.close()
+    after = RequestConnection(db)
+    async with after.connection() as conn:  # within the timeout: the place came back
+        assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    await after.close()
