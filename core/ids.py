@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from core.errors import not_found
 
 
+@lru_cache(maxsize=1 << 16)  # a page of records encodes the same ids request after request
 def encode_id(type_name: str, pk: int | str) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode().rstrip("=")
 

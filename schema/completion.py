@@ -58,31 +58,72 @@ class _Run:
         self.infos: dict[int, Any] = {}
 
 
+def _settled(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()
+        raise GiveUp("awaitable")
+    return value
+
+
 class _ResolverField:
-    """A field with a synchronous resolver: called through strawberry's wrapper with a real Info."""
+    """A field with a synchronous resolver, given a real Info.
 
-    __slots__ = ("field_def", "nodes", "parent_type", "response_name")
+    A resolver that takes `self` and `info` only is called as strawberry's `get_arguments` would call it
+    (the source as `self`, strawberry's Info by the parameter's name), one Info per field and request;
+    any other goes through strawberry's whole wrapper."""
 
-    def __init__(self, field_def: Any, nodes: list[FieldNode], parent_type: GraphQLObjectType, name: str) -> None:
+    __slots__ = ("field_def", "info_class", "info_name", "method", "nodes", "parent_type", "response_name")
+
+    def __init__(
+        self, field_def: Any, nodes: list[FieldNode], parent_type: GraphQLObjectType, name: str, executor: Any
+    ) -> None:
         self.field_def = field_def
         self.nodes = nodes
         self.parent_type = parent_type
         self.response_name = name
+        self.method: Any = None
+        self.info_name = ""
+        resolver = field_def.extensions["strawberry-definition"].base_resolver
+        strawberry_schema = _direct_calls_allowed(executor)
+        if (
+            strawberry_schema is not None
+            and not resolver.arguments
+            and resolver.self_parameter is not None
+            and resolver.info_parameter is not None
+            and resolver.root_parameter is None
+            and resolver.parent_parameter is None
+            and callable(resolver.wrapped_func)
+        ):
+            self.method = resolver.wrapped_func
+            self.info_name = resolver.info_parameter.name
+            self.info_class = strawberry_schema.config.info_class
 
-    def __call__(self, source: Any, run: _Run) -> Any:
+    def _info(self, run: _Run) -> Any:
         info = run.infos.get(id(self))
         if info is None:
             # Resolvers here read the context, the schema and the selection, never the path.
             path = Path(None, self.response_name, self.parent_type.name)
             info = run.executor.build_resolve_info(self.field_def, self.nodes, self.parent_type, path)
+            if self.method is not None:
+                info = self.info_class(_raw_info=info, _field=self.field_def.extensions["strawberry-definition"])
             run.infos[id(self)] = info
-        value = self.field_def.resolve(source, info)
-        if inspect.isawaitable(value):
-            close = getattr(value, "close", None)
-            if close is not None:
-                close()
-            raise GiveUp("awaitable")
-        return value
+        return info
+
+    def __call__(self, source: Any, run: _Run) -> Any:
+        if self.method is not None:
+            return _settled(self.method(source, **{self.info_name: self._info(run)}))
+        return _settled(self.field_def.resolve(source, self._info(run)))
+
+
+def _direct_calls_allowed(executor: Any) -> Any:
+    """The strawberry schema, unless it has exception handlers (strawberry's wrapper applies them)."""
+    strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
+    converter = getattr(strawberry_schema, "schema_converter", None)
+    if converter is None or getattr(converter, "_exception_handler_specs", None):
+        return None
+    return strawberry_schema
 
 
 def _plain_method(resolver: Any) -> Complete | None:
@@ -97,13 +138,7 @@ def _plain_method(resolver: Any) -> Complete | None:
         return None
 
     def call(source: Any, _run: _Run) -> Any:
-        value = method(source)
-        if inspect.isawaitable(value):
-            close = getattr(value, "close", None)
-            if close is not None:
-                close()
-            raise GiveUp("awaitable")
-        return value
+        return _settled(method(source))
 
     return call
 
@@ -214,12 +249,12 @@ class Compiler:
 
             read_value: Complete = read
         elif field.base_resolver is not None and not field.is_async and not field.extensions:
-            plain = _plain_method(field.base_resolver)
+            plain = _plain_method(field.base_resolver) if _direct_calls_allowed(executor) is not None else None
             if plain is not None:
                 read_value = plain
             else:
                 response_name = node.alias.value if node.alias else name
-                read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name)
+                read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name, executor)
         else:
             raise GiveUp("async or extended field")
         complete_value = self._type(executor, field_def.type, details, depth)
