@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings.database_url,
         pool_size=settings.database_pool_size,
         ping_idle_seconds=settings.database_ping_idle_seconds,
+        statement_cache=settings.database_statement_cache,
     )
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)

@@ -51,31 +51,64 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
     return clause
 
 
-# A Core INSERT, built once: the ORM's bulk path adds nothing for plain rows (no defaults, no identity map).
-EVENT_INSERT = Event.__table__.insert()  # type: ignore[attr-defined]
+_EVENT_COLUMNS = (
+    "occurred_at",
+    "actor_id",
+    "action",
+    "operation",
+    "entity_type",
+    "entity_id",
+    "patient_id",
+    "request_id",
+    "ip",
+    "outcome",
+)
+_EVENTS_PER_INSERT = 100  # a page at most (resolvers/pagination.py)
+
+
+def _events_insert(rows: int) -> Any:
+    """One INSERT of `rows` events with a VALUES list each, built and compiled once per row count.
+
+    One statement rather than an executemany: a driver may run an executemany of an INSERT as a bulk
+    operation (asyncmy's COM_STMT_BULK_EXECUTE on MariaDB) for which the server may skip auto-increment
+    ids, and the audit chain (resolvers/audit_chain.py) watches gaps in event ids as possibly uncommitted
+    events. A multi-row VALUES list takes consecutive ids."""
+
+    def build() -> Any:
+        table = Event.__table__  # type: ignore[attr-defined]
+        return table.insert().values(
+            [{name: bindparam(f"{name}_{i}", type_=table.c[name].type) for name in _EVENT_COLUMNS} for i in range(rows)]
+        )
+
+    return reused(("read events", rows), build)
 
 
 async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
-    """One event per patient read, written as a single multi-row insert."""
-    rows = [
-        {
-            "occurred_at": utcnow(),
-            "actor_id": ctx.principal.user_id,
-            "action": action,
-            "operation": operation,
-            "entity_type": "Patient",
-            "entity_id": str(pid),
-            "patient_id": pid,
-            "request_id": ctx.request_id,
-            "ip": ctx.ip,
-            "outcome": "success",
-        }
-        for pid in dict.fromkeys(patient_ids)
-    ]
-    if rows:
-        # One multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
-        async with ctx.connection() as connection:
-            await connection.execute(EVENT_INSERT, rows)
+    """One event per patient read, written as multi-row inserts (one for a page)."""
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return
+    common = {
+        "occurred_at": utcnow(),
+        "actor_id": ctx.principal.user_id,
+        "action": action,
+        "operation": operation,
+        "entity_type": "Patient",
+        "request_id": ctx.request_id,
+        "ip": ctx.ip,
+        "outcome": "success",
+    }
+    # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
+    async with ctx.connection() as connection:
+        for start in range(0, len(ids), _EVENTS_PER_INSERT):
+            chunk = ids[start : start + _EVENTS_PER_INSERT]
+            params: dict[str, Any] = {}
+            for i, pid in enumerate(chunk):
+                for name, value in common.items():
+                    params[f"{name}_{i}"] = value
+                params[f"entity_id_{i}"] = str(pid)
+                params[f"patient_id_{i}"] = pid
+            await connection.execute(_events_insert(len(chunk)), params)
 
 
 # ---- reads -------------------------------------------------------------------------------------
