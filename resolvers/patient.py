@@ -66,21 +66,31 @@ _EVENT_COLUMNS = (
 _EVENTS_PER_INSERT = 100  # a page at most (resolvers/pagination.py)
 
 
-def _events_insert(rows: int) -> Any:
-    """One INSERT of `rows` events with a VALUES list each, built and compiled once per row count.
+def _events_insert(dialect: Any, rows: int) -> tuple[str, list[Any]]:
+    """The SQL of one INSERT of `rows` events with a VALUES list each, and each column's bind processor.
 
     One statement rather than an executemany: a driver may run an executemany of an INSERT as a bulk
     operation (asyncmy's COM_STMT_BULK_EXECUTE on MariaDB) for which the server may skip auto-increment
     ids, and the audit chain (resolvers/audit_chain.py) watches gaps in event ids as possibly uncommitted
-    events. A multi-row VALUES list takes consecutive ids."""
-
-    def build() -> Any:
+    events. A multi-row VALUES list takes consecutive ids. Sent as the driver's own SQL, values processed
+    as SQLAlchemy would process them: hundreds of bind parameters are costly to route through a compiled
+    statement on every page."""
+    key = (dialect.name, dialect.paramstyle, rows)
+    cached = _EVENT_SQL.get(key)
+    if cached is None:
         table = Event.__table__  # type: ignore[attr-defined]
-        return table.insert().values(
+        statement = table.insert().values(
             [{name: bindparam(f"{name}_{i}", type_=table.c[name].type) for name in _EVENT_COLUMNS} for i in range(rows)]
         )
+        compiled = statement.compile(dialect=dialect)
+        # positional, row by row, in _EVENT_COLUMNS order: what record_reads sends
+        assert list(compiled.positiontup or ()) == [f"{name}_{i}" for i in range(rows) for name in _EVENT_COLUMNS]
+        processors = [table.c[name].type._cached_bind_processor(dialect) for name in _EVENT_COLUMNS]
+        cached = _EVENT_SQL[key] = (compiled.string, processors)
+    return cached
 
-    return reused(("read events", rows), build)
+
+_EVENT_SQL: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
 
 
 async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
@@ -88,27 +98,19 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
     ids = list(dict.fromkeys(patient_ids))
     if not ids:
         return
-    common = {
-        "occurred_at": utcnow(),
-        "actor_id": ctx.principal.user_id,
-        "action": action,
-        "operation": operation,
-        "entity_type": "Patient",
-        "request_id": ctx.request_id,
-        "ip": ctx.ip,
-        "outcome": "success",
-    }
+    now, actor, rid, ip = utcnow(), ctx.principal.user_id, ctx.request_id, ctx.ip
     # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
     async with ctx.connection() as connection:
         for start in range(0, len(ids), _EVENTS_PER_INSERT):
             chunk = ids[start : start + _EVENTS_PER_INSERT]
-            params: dict[str, Any] = {}
-            for i, pid in enumerate(chunk):
-                for name, value in common.items():
-                    params[f"{name}_{i}"] = value
-                params[f"entity_id_{i}"] = str(pid)
-                params[f"patient_id_{i}"] = pid
-            await connection.execute(_events_insert(len(chunk)), params)
+            sql, processors = _events_insert(connection.dialect, len(chunk))
+            common = [now, actor, action, operation, "Patient", None, None, rid, ip, "success"]
+            fixed = [value if p is None else p(value) for value, p in zip(common, processors, strict=True)]
+            params: list[Any] = []
+            for pid in chunk:
+                fixed[5], fixed[6] = str(pid), pid
+                params.extend(fixed)
+            await connection.exec_driver_sql(sql, tuple(params))
 
 
 # ---- reads -------------------------------------------------------------------------------------
