@@ -23,6 +23,7 @@ from models.user import DataScope, Role, User, UserRole
 from policies.scope import cached_patient_scope
 from resolvers import history
 from resolvers.audit import write_unit
+from resolvers.audit_chain import CONTENT_FIELDS
 from resolvers.context import Context
 from resolvers.pagination import Page, paginate
 from resolvers.projection import Columns, as_rows, select_columns
@@ -51,22 +52,13 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
     return clause
 
 
-_EVENT_COLUMNS = (
-    "occurred_at",
-    "actor_id",
-    "action",
-    "operation",
-    "entity_type",
-    "entity_id",
-    "patient_id",
-    "request_id",
-    "ip",
-    "outcome",
-)
+# What a read event sets: every content field of an event but its id and the free-form detail.
+_EVENT_COLUMNS = tuple(name for name in CONTENT_FIELDS if name not in ("id", "detail"))
 _EVENTS_PER_INSERT = 100  # a page at most (resolvers/pagination.py)
+_EVENT_SQL: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
 
-def _events_insert(dialect: Any, rows: int) -> tuple[str, list[Any]]:
+def _events_insert(dialect: Any, rows: int) -> tuple[str, dict[str, Any]]:
     """The SQL of one INSERT of `rows` events with a VALUES list each, and each column's bind processor.
 
     One statement rather than an executemany: a driver may run an executemany of an INSERT as a bulk
@@ -85,12 +77,15 @@ def _events_insert(dialect: Any, rows: int) -> tuple[str, list[Any]]:
         compiled = statement.compile(dialect=dialect)
         # positional, row by row, in _EVENT_COLUMNS order: what record_reads sends
         assert list(compiled.positiontup or ()) == [f"{name}_{i}" for i in range(rows) for name in _EVENT_COLUMNS]
-        processors = [table.c[name].type._cached_bind_processor(dialect) for name in _EVENT_COLUMNS]
+        processors = {name: table.c[name].type._cached_bind_processor(dialect) for name in _EVENT_COLUMNS}
         cached = _EVENT_SQL[key] = (compiled.string, processors)
     return cached
 
 
-_EVENT_SQL: dict[tuple[Any, ...], tuple[str, list[Any]]] = {}
+def _bound(processors: dict[str, Any], name: str, value: Any) -> Any:
+    """`value` as SQLAlchemy would send it for column `name`."""
+    process = processors[name]
+    return value if process is None else process(value)
 
 
 async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
@@ -98,18 +93,30 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
     ids = list(dict.fromkeys(patient_ids))
     if not ids:
         return
-    now, actor, rid, ip = utcnow(), ctx.principal.user_id, ctx.request_id, ctx.ip
+    shared = {
+        "occurred_at": utcnow(),
+        "actor_id": ctx.principal.user_id,
+        "action": action,
+        "operation": operation,
+        "entity_type": "Patient",
+        "request_id": ctx.request_id,
+        "ip": ctx.ip,
+        "outcome": "success",
+    }
     # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
     async with ctx.connection() as connection:
         for start in range(0, len(ids), _EVENTS_PER_INSERT):
             chunk = ids[start : start + _EVENTS_PER_INSERT]
             sql, processors = _events_insert(connection.dialect, len(chunk))
-            common = [now, actor, action, operation, "Patient", None, None, rid, ip, "success"]
-            fixed = [value if p is None else p(value) for value, p in zip(common, processors, strict=True)]
+            common = {name: _bound(processors, name, value) for name, value in shared.items()}  # once, not per row
             params: list[Any] = []
             for pid in chunk:
-                fixed[5], fixed[6] = str(pid), pid
-                params.extend(fixed)
+                row = {
+                    **common,
+                    "entity_id": _bound(processors, "entity_id", str(pid)),
+                    "patient_id": _bound(processors, "patient_id", pid),
+                }
+                params.extend(row[name] for name in _EVENT_COLUMNS)
             await connection.exec_driver_sql(sql, tuple(params))
 
 

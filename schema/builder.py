@@ -172,10 +172,13 @@ class DocumentLimits(SchemaExtension):
         self.rules = _limit_rules(settings.max_query_depth, settings.max_aliases)
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
+        self.limit(self.execution_context)
+        yield
+
+    def limit(self, context: Any) -> None:
+        """Sets the token limit and adds the depth and alias rules (`context`: strawberry's execution context)."""
         context.parse_options["max_tokens"] = self.max_tokens
         context.validation_rules = (*context.validation_rules, *self.rules)
-        yield
 
 
 @lru_cache(maxsize=16)
@@ -185,7 +188,7 @@ def _limit_rules(max_depth: int, max_aliases: int) -> tuple[Any, ...]:
     return (*depth.validation_rules, *aliases.validation_rules)
 
 
-class RequestChecks(SchemaExtension):
+class RequestChecks(DocumentLimits):
     """The checks every HTTP operation passes, in one extension.
 
     strawberry makes every extension anew for each request and enters each of its hooks through a context
@@ -199,18 +202,14 @@ class RequestChecks(SchemaExtension):
     """
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
         self.settings = settings
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        settings = self.settings
-        context.parse_options["max_tokens"] = settings.max_tokens
+        self.limit(context)
         roles: frozenset[str] = getattr(context.schema, "roles", frozenset())
-        context.validation_rules = (
-            *context.validation_rules,
-            *_limit_rules(settings.max_query_depth, settings.max_aliases),
-            *introspection_rules(settings, roles),
-        )
+        context.validation_rules = (*context.validation_rules, *introspection_rules(self.settings, roles))
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -77,7 +78,12 @@ class _ResolverField:
     __slots__ = ("field_def", "info_class", "info_name", "method", "nodes", "parent_type", "response_name")
 
     def __init__(
-        self, field_def: Any, nodes: list[FieldNode], parent_type: GraphQLObjectType, name: str, executor: Any
+        self,
+        field_def: Any,
+        nodes: list[FieldNode],
+        parent_type: GraphQLObjectType,
+        name: str,
+        direct: _Direct | None,
     ) -> None:
         self.field_def = field_def
         self.nodes = nodes
@@ -85,20 +91,8 @@ class _ResolverField:
         self.response_name = name
         self.method: Any = None
         self.info_name = ""
-        resolver = field_def.extensions["strawberry-definition"].base_resolver
-        strawberry_schema = _direct_calls_allowed(executor)
-        if (
-            strawberry_schema is not None
-            and not resolver.arguments
-            and resolver.self_parameter is not None
-            and resolver.info_parameter is not None
-            and resolver.root_parameter is None
-            and resolver.parent_parameter is None
-            and callable(resolver.wrapped_func)
-        ):
-            self.method = resolver.wrapped_func
-            self.info_name = resolver.info_parameter.name
-            self.info_class = strawberry_schema.config.info_class
+        if direct is not None and direct.info_name is not None:
+            self.method, self.info_name, self.info_class = direct.method, direct.info_name, direct.info_class
 
     def _info(self, run: _Run) -> Any:
         info = run.infos.get(id(self))
@@ -117,26 +111,34 @@ class _ResolverField:
         return _settled(self.field_def.resolve(source, self._info(run)))
 
 
-def _direct_calls_allowed(executor: Any) -> Any:
-    """The strawberry schema, unless it has exception handlers (strawberry's wrapper applies them)."""
+@dataclass(frozen=True)
+class _Direct:
+    """A resolver that compiled completion may call itself: the source as `self`, strawberry's Info by its
+    parameter's name if it takes one (`info_name`), nothing else (what strawberry's `get_arguments` passes)."""
+
+    method: Any
+    info_name: str | None
+    info_class: Any
+
+
+def _direct_call(resolver: Any, executor: Any) -> _Direct | None:
+    """How to call `resolver` without strawberry's wrapper, or None: it takes arguments, root or parent, or
+    the schema has exception handlers (which the wrapper applies)."""
     strawberry_schema = getattr(executor.schema, "_strawberry_schema", None)
     converter = getattr(strawberry_schema, "schema_converter", None)
     if converter is None or getattr(converter, "_exception_handler_specs", None):
         return None
-    return strawberry_schema
-
-
-def _plain_method(resolver: Any) -> Complete | None:
-    """A resolver that takes only `self` (no arguments, info, root or parent), called as strawberry would
-    call it (`get_arguments` passes the source as `self` and nothing else), without building its arguments."""
     if resolver.arguments or resolver.self_parameter is None:
         return None
-    if resolver.info_parameter or resolver.root_parameter or resolver.parent_parameter:
+    if resolver.root_parameter is not None or resolver.parent_parameter is not None:
         return None
-    method = resolver.wrapped_func
-    if not callable(method):
+    if not callable(resolver.wrapped_func):
         return None
+    info = resolver.info_parameter
+    return _Direct(resolver.wrapped_func, None if info is None else info.name, strawberry_schema.config.info_class)
 
+
+def _self_only(method: Any) -> Complete:
     def call(source: Any, _run: _Run) -> Any:
         return _settled(method(source))
 
@@ -249,12 +251,12 @@ class Compiler:
 
             read_value: Complete = read
         elif field.base_resolver is not None and not field.is_async and not field.extensions:
-            plain = _plain_method(field.base_resolver) if _direct_calls_allowed(executor) is not None else None
-            if plain is not None:
-                read_value = plain
+            direct = _direct_call(field.base_resolver, executor)
+            if direct is not None and direct.info_name is None:
+                read_value = _self_only(direct.method)
             else:
                 response_name = node.alias.value if node.alias else name
-                read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name, executor)
+                read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name, direct)
         else:
             raise GiveUp("async or extended field")
         complete_value = self._type(executor, field_def.type, details, depth)
