@@ -36,18 +36,18 @@ from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
 from policies.store import PolicyStore
-from resolvers.audit_chain import Sealer
-from resolvers.bootstrap import ensure_builtin, has_demo_accounts, seed_demo
-from resolvers.context import Services
-from resolvers.notify import Notifier
-from resolvers.roles import POLICY_CHANNEL
-from resolvers.scope import DEPARTMENTS_CHANNEL, DepartmentTree
-from schema.builder import SchemaRegistry
-from schema.endpoint import GraphQLEndpoint
-from schema.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
-from schema.metrics import MetricsMiddleware, metrics_endpoint
+from resolvers.audit.chain import Sealer
+from resolvers.data.context import Services
+from resolvers.data.notify import Notifier
+from resolvers.data.tree import DEPARTMENTS_CHANNEL, DepartmentTree
+from resolvers.demo.seed import ensure_builtin, has_demo_accounts, seed_demo
+from resolvers.role import POLICY_CHANNEL
+from schema.engine.builder import SchemaRegistry
+from schema.engine.endpoint import GraphQLEndpoint
+from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
+from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
+from schema.engine.websocket import subscription_route
 from schema.root import Mutation, Query
-from schema.websocket import subscription_route
 
 log = logging.getLogger("followup")
 ROOT = Path(__file__).resolve().parent
@@ -200,10 +200,10 @@ def cmd_seed_demo(settings: Settings) -> None:
 def cmd_create_admin(settings: Settings, username: str, password_env: str | None) -> None:
     from core.errors import AppError
     from core.security import check_password_policy
-    from models.user import DataScope
+    from models.role import DataScope
     from policies.store import AUTHENTICATED
-    from resolvers.context import Context, Principal
-    from resolvers.users import NewUser, create_user
+    from resolvers.data.context import Context, Principal
+    from resolvers.user import NewUser, create_user
 
     class OperatorPrincipal(Principal):
         """The command line acts with the admin role itself, with no user behind it (the event records no actor)."""
@@ -250,7 +250,7 @@ def cmd_load_documents(settings: Settings, client: str, manifest_path: str, repl
     """Store a client's trusted documents (a manifest from clients/build_manifest.py) in the database."""
     import json
 
-    from schema.persisted import store_documents
+    from schema.engine.persisted import store_documents
 
     try:
         manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
@@ -291,7 +291,7 @@ def cmd_rotate_keys(settings: Settings) -> None:
 
 def cmd_verify_audit(settings: Settings, seal: bool) -> None:
     """Walk the audit hash chain (after sealing pending events unless --no-seal); exit 1 at a broken link."""
-    from resolvers.audit_chain import seal_pending, verify_chain
+    from resolvers.audit.chain import seal_pending, verify_chain
 
     async def verify() -> tuple[int, str, bool]:
         db = Database(settings.database_url)
@@ -315,7 +315,7 @@ def cmd_archive_audit(settings: Settings, before: str, out: str) -> None:
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
-    from resolvers.audit_chain import AuditChainError, archive_events
+    from resolvers.audit.chain import AuditChainError, archive_events
 
     try:
         cut = datetime.combine(date.fromisoformat(before), datetime.min.time(), tzinfo=ZoneInfo(settings.clinic_tz))

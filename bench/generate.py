@@ -160,7 +160,7 @@ def migrate_and_seed(patients: int) -> None:
 
     async def seed() -> None:
         from core.db import Database
-        from resolvers.bootstrap import seed_demo
+        from resolvers.demo.seed import seed_demo
 
         db = Database(database_url(patients))
         try:
@@ -173,9 +173,9 @@ def migrate_and_seed(patients: int) -> None:
 
 async def fill(patients: int, seed: int) -> dict[str, int]:
     from core.crypto import cipher
+    from core.validation import initials
     from resolvers import icd10
-    from resolvers.demo_clinical import COMPLAINTS, GIVEN, PROTOCOLS, SURNAMES, TCM, _resident_id
-    from resolvers.validation import initials
+    from resolvers.demo.clinical import COMPLAINTS, GIVEN, PROTOCOLS, SURNAMES, TCM, _resident_id
 
     rng = random.Random(seed)  # noqa: S311 (deterministic data, not security)
     crypt = cipher()

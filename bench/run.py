@@ -487,7 +487,7 @@ _SEAL_SCRIPT = """
 import asyncio, json, sys, time
 sys.path.insert(0, ".")
 from core.db import Database
-from resolvers.audit_chain import seal_pending
+from resolvers.audit.chain import seal_pending
 
 async def main() -> None:
     db = Database(sys.argv[1])

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     apq_cache_size: int = Field(2000, ge=1)  # automatic persisted queries kept in process (LRU)
     apq_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)  # how long Redis keeps an automatic registration
     prepared_cache_size: int = Field(1000, ge=1)  # parsed+validated persisted documents kept per schema
-    compiled_completion: bool = True  # object values completed by compiled walks (schema/completion.py)
+    compiled_completion: bool = True  # object values completed by compiled walks (schema/engine/completion.py)
     max_query_cost: int = Field(200_000, ge=1)  # fields, list fields multiplied by their page size
     default_page_size: int = Field(20, ge=1)  # what a list field costs without first/last
     disable_introspection_for_non_admin: bool = False

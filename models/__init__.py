@@ -1,25 +1,19 @@
 """Every table, imported so that SQLModel.metadata (and so Alembic) knows them all."""
 
-from models.audit_chain import AuditSealState, EventSeal
+from models.audit import AuditSealState, Event, EventSeal
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
-from models.engagement import (
-    Article,
-    Comment,
-    Conversation,
-    LearningAssignment,
-    LearningTask,
-    Message,
-    ModerationKeyword,
-    Upload,
-    Video,
-)
-from models.event import Event
+from models.consultation import Conversation, Message
+from models.education import Article, Comment, Video
 from models.integrity import AccessGrant, Amendment, PatientMerge
+from models.learning import LearningAssignment, LearningTask
+from models.moderation import ModerationKeyword
 from models.organisation import Department, Position
 from models.patient import Patient, PatientBindingCode
 from models.policy import CasbinRule, SeededPolicyLine
-from models.user import DataScope, Role, User, UserRole, UserStatus
+from models.role import DataScope, Role, UserRole
+from models.upload import Upload
+from models.user import User, UserStatus
 
 __all__ = [
     "AccessGrant",

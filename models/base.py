@@ -95,7 +95,7 @@ class ProjectedRow(tuple):  # type: ignore[type-arg]
     """Some of a table's columns, read like the model (`row.visit_date`): a result row kept as a tuple.
 
     One class per (table, loaded columns): a loaded column is a C-level item getter, a column the query
-    did not load reads as None (the projection, schema/projection.py, loads every column a selected field
+    did not load reads as None (the projection, schema/engine/projection.py, loads every column a selected field
     reads, so an unloaded column is one no selected field shows), and a name that is not a column of the
     table is an AttributeError, as on the model. Built from a row in one tuple copy, no dict per row.
     """

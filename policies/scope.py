@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, false, true
 
 from core.timeutil import utcnow
-from models.user import DataScope
+from models.role import DataScope
 
 
 def subtree(department_id: int, parents: Mapping[int, int | None]) -> set[int]:

@@ -24,8 +24,8 @@ from core.security import (
 from core.timeutil import utcnow
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.user import User, UserStatus
-from resolvers.audit import write_unit
-from resolvers.context import Context
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
 from resolvers.wechat import exchange_code
 
 CONSOLE = "console"
@@ -333,7 +333,7 @@ class ProfileInput:
 
 
 async def complete_profile(ctx: Context, data: ProfileInput) -> User:
-    from resolvers.users import check_phone
+    from resolvers.user import check_phone
 
     display_name = data.display_name.strip()
     if not display_name or len(display_name) > 100:
@@ -349,7 +349,7 @@ async def complete_profile(ctx: Context, data: ProfileInput) -> User:
         if data.console_username is not None:
             if user.username is not None:
                 raise bad_input("This account already has a console username", "consoleUsername")
-            from resolvers.users import check_username
+            from resolvers.user import check_username
 
             username = check_username(data.console_username)
             check_password_policy(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import bad_input, conflict, not_found
 from core.timeutil import utcnow
+from core.validation import choice, score, text
 from models.clinical import (
     Diagnosis,
     ExamKind,
@@ -27,11 +28,10 @@ from models.clinical import (
 )
 from models.patient import Patient
 from resolvers import history, icd10
-from resolvers.audit import write_unit
-from resolvers.context import Context
-from resolvers.pagination import Page, paginate
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
 from resolvers.patient import clinic_today, load_for_write, my_patient_id, overdue_clause, record_reads, scope_clause
-from resolvers.validation import choice, score, text
 
 # ---- visits and diagnoses ----------------------------------------------------------------------
 

@@ -25,17 +25,18 @@ from strawberry.dataloader import DataLoader
 from core.errors import bad_input, not_found
 from core.timeutil import utcnow
 from models.clinical import Visit
-from models.engagement import ContentStatus, Conversation, Message, MessageKind
+from models.consultation import Conversation, Message, MessageKind
+from models.moderation import ContentStatus
 from models.patient import Patient
 from models.user import User
 from policies.scope import department_filter, subtree
-from resolvers.audit import write_unit
-from resolvers.context import Context, Services
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context, Services
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.tree import department_parents, scoped_department_ids
 from resolvers.moderation import moderate, plain_text
-from resolvers.pagination import Page, paginate
 from resolvers.patient import my_patient_id, record_reads
-from resolvers.scope import department_parents, scoped_department_ids
-from resolvers.uploads import own_upload_id
+from resolvers.upload import own_upload_id
 
 log = logging.getLogger(__name__)
 

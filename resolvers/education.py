@@ -21,21 +21,15 @@ from strawberry.dataloader import DataLoader
 
 from core.errors import bad_input, not_found
 from core.timeutil import utcnow
-from models.engagement import (
-    Article,
-    Comment,
-    ContentKind,
-    ContentStatus,
-    PublicationStatus,
-    Video,
-)
+from models.education import Article, Comment, ContentKind, PublicationStatus, Video
+from models.moderation import ContentStatus
 from models.user import User
 from policies.scope import department_filter
-from resolvers.audit import write_unit
-from resolvers.context import Context
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.tree import scoped_department_ids
 from resolvers.moderation import moderate, plain_text
-from resolvers.pagination import Page, paginate
-from resolvers.scope import scoped_department_ids
 
 Content = Article | Video
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
@@ -497,14 +491,9 @@ async def seed_demo_engagement(session: AsyncSession, *, today: Any) -> None:
     from datetime import timedelta
 
     from core.ids import encode_id
-    from models.engagement import (
-        Conversation,
-        LearningAssignment,
-        LearningTask,
-        Message,
-        MessageKind,
-        ModerationKeyword,
-    )
+    from models.consultation import Conversation, Message, MessageKind
+    from models.learning import LearningAssignment, LearningTask
+    from models.moderation import ModerationKeyword
     from models.organisation import Department
     from models.patient import Patient
     from resolvers.learning import assign_open_tasks

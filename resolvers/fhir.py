@@ -12,7 +12,7 @@ from typing import Any
 from core.timeutil import utcnow
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
 from models.patient import Patient
-from resolvers.context import Context
+from resolvers.data.context import Context
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
 LOINC = "http://loinc.org"

@@ -13,8 +13,8 @@ from sqlmodel import SQLModel
 
 from core.errors import bad_input
 from models.integrity import Amendment
-from resolvers.audit import WriteUnit
-from resolvers.context import Context
+from resolvers.audit.unit import WriteUnit
+from resolvers.data.context import Context
 
 SENSITIVE = {"id_number", "phone", "emergency_contact_phone"}
 NOT_TRACKED = {"updated_at", "version", "id_number_hash", "phone_hash"}

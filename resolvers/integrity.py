@@ -20,13 +20,14 @@ from models.auth import AuthSession
 from models.clinical import Diagnosis, ExamReport, FollowUp, PlanStatus, TreatmentPlan, Visit
 from models.integrity import AccessGrant, Amendment, GrantKind, PatientMerge
 from models.patient import Patient, PatientBindingCode
-from models.user import Role, User, UserRole, UserStatus
+from models.role import Role, UserRole
+from models.user import User, UserStatus
 from resolvers import history
-from resolvers.audit import write_unit
-from resolvers.context import Context
-from resolvers.pagination import Page, paginate
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.tree import scoped_department_ids
 from resolvers.patient import PATIENT_ROLE, load_for_write, my_patient_id, record_reads, scope_clause
-from resolvers.scope import scoped_department_ids
 
 # ---- what belongs to a patient -----------------------------------------------------------------
 # Every table holding rows that belong to a patient registers here (model, its patient column), so a

@@ -20,15 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import bad_input, not_found
 from core.timeutil import utcnow
-from models.engagement import AssignmentStatus, LearningAssignment, LearningTask
-from models.user import Role, User, UserRole, UserStatus
+from models.learning import AssignmentStatus, LearningAssignment, LearningTask
+from models.role import Role, UserRole
+from models.user import User, UserStatus
 from policies.scope import department_filter
-from resolvers.audit import make_event, write_unit
-from resolvers.context import Context
+from resolvers.audit.unit import make_event, write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.tree import scoped_department_ids
 from resolvers.moderation import plain_text
-from resolvers.pagination import Page, paginate
 from resolvers.patient import clinic_today
-from resolvers.scope import scoped_department_ids
 
 ASSIGNED_ROLES = ("physician", "chief_physician")
 MATERIAL_KINDS = ("article", "video", "link")

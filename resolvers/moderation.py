@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from core.errors import bad_input, not_found
 from core.timeutil import utcnow
-from models.engagement import ContentStatus, ModerationAction, ModerationKeyword
-from resolvers.audit import write_unit
-from resolvers.context import Context
-from resolvers.pagination import Page, paginate
-from resolvers.validation import choice
+from core.validation import choice
+from models.moderation import ContentStatus, ModerationAction, ModerationKeyword
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 

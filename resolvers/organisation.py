@@ -10,9 +10,9 @@ from sqlalchemy import select
 from core.errors import bad_input, not_found
 from core.timeutil import utcnow
 from models.organisation import Department, Position
-from resolvers.audit import write_unit
-from resolvers.context import Context
-from resolvers.scope import departments_changed
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.tree import departments_changed
 
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 

@@ -16,20 +16,21 @@ from core.crypto import cipher
 from core.errors import bad_input, conflict, forbidden, not_found
 from core.security import token_digest
 from core.timeutil import utcnow
+from core.validation import check_resident_id, choice, initials, text
+from models.audit import Event
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
-from models.event import Event
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
-from models.user import DataScope, Role, User, UserRole
+from models.role import DataScope, Role, UserRole
+from models.user import User
 from policies.scope import cached_patient_scope
 from resolvers import history
-from resolvers.audit import write_unit
-from resolvers.audit_chain import CONTENT_FIELDS
-from resolvers.context import Context
-from resolvers.pagination import Page, paginate
-from resolvers.projection import Columns, as_rows, select_columns
-from resolvers.scope import scoped_department_ids
-from resolvers.statements import reused
-from resolvers.validation import check_resident_id, choice, initials, text
+from resolvers.audit.chain import CONTENT_FIELDS
+from resolvers.audit.unit import write_unit
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.projection import Columns, as_rows, select_columns
+from resolvers.data.statements import reused
+from resolvers.data.tree import scoped_department_ids
 
 PATIENT_ROLE = "patient"
 BINDING_CODE_HOURS = 24
@@ -54,7 +55,7 @@ async def scope_clause(ctx: Context) -> ColumnElement[bool]:
 
 # What a read event sets: every content field of an event but its id and the free-form detail.
 _EVENT_COLUMNS = tuple(name for name in CONTENT_FIELDS if name not in ("id", "detail"))
-_EVENTS_PER_INSERT = 100  # a page at most (resolvers/pagination.py)
+_EVENTS_PER_INSERT = 100  # a page at most (resolvers/data/pagination.py)
 _EVENT_SQL: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
 
@@ -63,7 +64,7 @@ def _events_insert(dialect: Any, rows: int) -> tuple[str, dict[str, Any]]:
 
     One statement rather than an executemany: a driver may run an executemany of an INSERT as a bulk
     operation (asyncmy's COM_STMT_BULK_EXECUTE on MariaDB) for which the server may skip auto-increment
-    ids, and the audit chain (resolvers/audit_chain.py) watches gaps in event ids as possibly uncommitted
+    ids, and the audit chain (resolvers/audit/chain.py) watches gaps in event ids as possibly uncommitted
     events. A multi-row VALUES list takes consecutive ids. Sent as the driver's own SQL, values processed
     as SQLAlchemy would process them: hundreds of bind parameters are costly to route through a compiled
     statement on every page."""
@@ -279,7 +280,7 @@ class PatientInput:
 
 
 def _apply(patient: Patient, data: PatientInput) -> list[str]:
-    from resolvers.users import check_phone
+    from resolvers.user import check_phone
 
     changed: list[str] = []
     if "name" in data.given:

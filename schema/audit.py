@@ -8,11 +8,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import decode_optional_id, encode_id
+from models.audit import Event
 from models.auth import LoginLog
-from models.event import Event
-from resolvers import audit_log
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from resolvers.audit import log as audit_log
+from resolvers.data.context import Info
+from schema.engine.connection import Connection, connection
 
 
 @strawberry.type(name="LoginLogEntry")

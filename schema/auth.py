@@ -7,7 +7,7 @@ import strawberry
 from core.errors import unauthenticated
 from models.user import User
 from resolvers import auth
-from resolvers.context import Info
+from resolvers.data.context import Info
 from schema.user import UserType
 
 VERSION = "0.1.0"

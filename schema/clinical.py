@@ -11,11 +11,11 @@ import strawberry
 from core.ids import decode_id, decode_optional_id, encode_id
 from models import clinical as m
 from resolvers import clinical, icd10
-from resolvers.context import Info
+from resolvers.data.context import Info
 from resolvers.patient import clinic_today
-from schema.builder import FieldMode
-from schema.connection import Connection, connection
-from schema.projection import DIAGNOSIS, columns_for
+from schema.engine.builder import FieldMode
+from schema.engine.connection import Connection, connection
+from schema.engine.projection import DIAGNOSIS, columns_for
 
 if TYPE_CHECKING:
     from schema.patient import PatientType
@@ -104,7 +104,7 @@ class VisitType:
     voided: VoidInfoType | None
     _pk: strawberry.Private[int]
     _physician_id: strawberry.Private[int | None]
-    # Filled by a list resolver that looked ahead (schema/prefetch.py): no loader round per visit.
+    # Filled by a list resolver that looked ahead (schema/engine/prefetch.py): no loader round per visit.
     _prefetched: strawberry.Private[dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
     @classmethod

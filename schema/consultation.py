@@ -8,13 +8,15 @@ from datetime import datetime
 import strawberry
 
 from core.ids import decode_id, decode_optional_id, encode_id
-from models import engagement as m
-from resolvers import consultation, uploads
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from models import consultation as m
+from models.moderation import ContentStatus
+from resolvers import consultation
+from resolvers import upload as uploads
+from resolvers.data.context import Info
+from schema.engine.connection import Connection, connection
 
 MessageKindEnum = strawberry.enum(m.MessageKind, name="MessageKind")
-ContentStatusEnum = strawberry.enum(m.ContentStatus, name="ContentStatus")
+ContentStatusEnum = strawberry.enum(ContentStatus, name="ContentStatus")
 
 
 def _user_id(pk: int | None) -> strawberry.ID | None:
@@ -60,7 +62,7 @@ class ConsultationMessageType:
             text=row.body,
             sent_at=row.sent_at,
             read_at=row.read_at,
-            status=m.ContentStatus(row.status),
+            status=ContentStatus(row.status),
             moderation_reason=row.moderation_reason,
             deleted_at=row.deleted_at,
             _sender=row.sender_id,

@@ -8,15 +8,16 @@ import strawberry
 
 from core.errors import not_found
 from core.ids import decode_id, decode_optional_id, encode_id
-from models import engagement as m
+from models import education as m
+from models.moderation import ContentStatus, ModerationAction, ModerationKeyword
 from resolvers import education, moderation
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from resolvers.data.context import Info
 from schema.consultation import ContentStatusEnum
+from schema.engine.connection import Connection, connection
 
 PublicationStatusEnum = strawberry.enum(m.PublicationStatus, name="PublicationStatus")
 ContentKindEnum = strawberry.enum(m.ContentKind, name="ContentKind")
-ModerationActionEnum = strawberry.enum(m.ModerationAction, name="ModerationAction")
+ModerationActionEnum = strawberry.enum(ModerationAction, name="ModerationAction")
 
 _TYPE_NAMES = {m.ContentKind.ARTICLE: "Article", m.ContentKind.VIDEO: "Video"}
 
@@ -55,7 +56,7 @@ class CommentType:
             parent_id=None if row.parent_id is None else strawberry.ID(encode_id("Comment", row.parent_id)),
             commenter_id=strawberry.ID(encode_id("User", row.commenter_id)),
             text=row.body,
-            status=m.ContentStatus(row.status),
+            status=ContentStatus(row.status),
             moderation_reason=row.moderation_reason,
             created_at=row.created_at,
             reviewed_at=row.reviewed_at,
@@ -193,12 +194,12 @@ class ModerationKeywordType:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: m.ModerationKeyword) -> ModerationKeywordType:
+    def from_row(cls, row: ModerationKeyword) -> ModerationKeywordType:
         return cls(
             id=strawberry.ID(encode_id("ModerationKeyword", row.id)),  # type: ignore[arg-type]
             keyword=row.keyword,
             category=row.category,
-            action=m.ModerationAction(row.action),
+            action=ModerationAction(row.action),
             created_at=row.created_at,
             updated_at=row.updated_at,
         )

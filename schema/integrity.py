@@ -11,8 +11,8 @@ from strawberry.scalars import JSON
 from core.ids import decode_id, encode_id
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from resolvers import integrity
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from resolvers.data.context import Info
+from schema.engine.connection import Connection, connection
 
 
 @strawberry.enum(name="RecordType")

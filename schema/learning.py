@@ -7,10 +7,10 @@ from datetime import date, datetime
 import strawberry
 
 from core.ids import decode_id, decode_optional_id, encode_id
-from models import engagement as m
+from models import learning as m
 from resolvers import learning
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from resolvers.data.context import Info
+from schema.engine.connection import Connection, connection
 
 AssignmentStatusEnum = strawberry.enum(m.AssignmentStatus, name="AssignmentStatus")
 

@@ -7,7 +7,7 @@ import strawberry
 from core.ids import decode_id, decode_optional_id, encode_id
 from models.organisation import Department, Position
 from resolvers import organisation as org
-from resolvers.context import Info
+from resolvers.data.context import Info
 
 
 @strawberry.type(name="Department")

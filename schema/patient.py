@@ -10,11 +10,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
-from models.event import Event
+from models.audit import Event
 from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
-from resolvers.context import Info
-from schema.builder import FieldMode
+from resolvers.data.context import Info
 from schema.clinical import (
     DiagnosisType,
     ExamReportType,
@@ -24,10 +23,11 @@ from schema.clinical import (
     VoidInfoType,
     shown_rows,
 )
-from schema.connection import Connection, connection
-from schema.masking import mask_id_number, mask_phone, shown
-from schema.prefetch import history_of, prefetch_history
-from schema.projection import PATIENT, columns_for
+from schema.engine.builder import FieldMode
+from schema.engine.connection import Connection, connection
+from schema.engine.masking import mask_id_number, mask_phone, shown
+from schema.engine.prefetch import history_of, prefetch_history
+from schema.engine.projection import PATIENT, columns_for
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IdTypeEnum = strawberry.enum(IdType, name="IdType")
@@ -60,7 +60,7 @@ class PatientType:
     updated_at: datetime
     version: int = strawberry.field(description="Send it back with an update; a stale one gets CONFLICT.")
     _row: strawberry.Private[Patient]
-    # Filled by a list resolver that looked ahead (schema/prefetch.py): no loader round per patient.
+    # Filled by a list resolver that looked ahead (schema/engine/prefetch.py): no loader round per patient.
     _prefetched: strawberry.Private[dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -327,7 +327,7 @@ class PatientQuery:
     ) -> Connection[RecordAccessType]:
         patient_id = await patients.my_patient_id(info.context)
         if patient_id is None:
-            from resolvers.pagination import Page
+            from resolvers.data.pagination import Page
 
             async def zero() -> int:
                 return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from models.user import DataScope, Role
-from resolvers import roles as role_resolvers
-from resolvers.context import Info
+from models.role import DataScope, Role
+from resolvers import role as role_resolvers
+from resolvers.data.context import Info
 
 DataScopeEnum = strawberry.enum(DataScope, name="DataScope")
 

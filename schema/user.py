@@ -9,9 +9,9 @@ import strawberry
 from core.errors import not_found
 from core.ids import decode_id, decode_optional_id, encode_id
 from models.user import User, UserStatus
-from resolvers import users as user_resolvers
-from resolvers.context import Info
-from schema.connection import Connection, connection
+from resolvers import user as user_resolvers
+from resolvers.data.context import Info
+from schema.engine.connection import Connection, connection
 from schema.organisation import DepartmentType, PositionType
 from schema.role import RoleType
 

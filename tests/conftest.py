@@ -15,8 +15,8 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from core.db import Database
 from core.settings import Settings
-from resolvers.audit_chain import restore_append_only, suspend_append_only
-from resolvers.bootstrap import ensure_builtin, seed_demo
+from resolvers.audit.chain import restore_append_only, suspend_append_only
+from resolvers.demo.seed import ensure_builtin, seed_demo
 from server import create_app, run_migrations
 
 DEMO_PASSWORD = "Test-Demo#2026"

@@ -17,9 +17,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
 from core.timeutil import utcnow
-from models.audit_chain import AuditSealState, EventSeal
-from models.event import Event
-from resolvers.audit_chain import (
+from models.audit import AuditSealState, Event, EventSeal
+from resolvers.audit.chain import (
     GAP_GRACE,
     _advance_scan,
     maintenance,
@@ -261,7 +260,7 @@ async def test_an_event_deleted_with_its_seal_breaks_the_link(client: GraphQLCli
 
 async def test_a_reforged_seal_breaks_the_next_link(client: GraphQLClient, db: Database) -> None:
     """An intruder who edits an event and recomputes its seal still breaks the link of the event after it."""
-    from resolvers.audit_chain import content_hash, event_record, link_hash
+    from resolvers.audit.chain import content_hash, event_record, link_hash
 
     ids = await sealed_events(client, db)
     async with maintenance(db, reason="test: an intruder reforges a seal") as session:

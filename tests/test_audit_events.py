@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import resolvers.audit
+import resolvers.audit.unit
 from core.db import Database
 from core.ids import encode_id
-from models.event import Event
+from models.audit import Event
 from models.organisation import Department
-from models.user import Role, User, UserRole
+from models.role import Role, UserRole
+from models.user import User
 from tests.conftest import GraphQLClient, error_codes
 
 STRONG = "Str0ng-Passw0rd!"
@@ -138,7 +139,7 @@ async def test_write_and_event_commit_together(
     client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If the event cannot be written, the write it records is rolled back with it."""
-    real = resolvers.audit.make_event
+    real = resolvers.audit.unit.make_event
 
     def failing(ctx: Any, **kwargs: Any) -> Event:
         if kwargs.get("outcome", "success") == "success":
@@ -148,7 +149,7 @@ async def test_write_and_event_commit_together(
     async with db.session() as session:
         before = int((await session.execute(select(func.count()).select_from(User))).scalar_one())
     await client.token("admin")  # logging in writes an event too
-    monkeypatch.setattr(resolvers.audit, "make_event", failing)
+    monkeypatch.setattr(resolvers.audit.unit, "make_event", failing)
     result = await client.run(
         "mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }",
         {"input": {"username": "ghost", "displayName": "x", "password": STRONG}},

@@ -12,9 +12,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from core.db import Database
-from models.audit_chain import AuditSealState, EventSeal
-from models.event import Event
-from resolvers.audit_chain import (
+from models.audit import AuditSealState, Event, EventSeal
+from resolvers.audit.chain import (
     ARCHIVE_ACTION,
     AuditChainError,
     archive_events,

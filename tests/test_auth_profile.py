@@ -11,8 +11,8 @@ from sqlalchemy import select
 from core.db import Database
 from core.ids import decode_id
 from core.security import verify_password
+from models.audit import Event
 from models.auth import AuthSession
-from models.event import Event
 from models.user import User
 from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes
 

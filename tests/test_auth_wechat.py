@@ -13,12 +13,13 @@ from core.db import Database
 from core.ids import decode_id
 from core.security import verify_password
 from models.auth import AuthSession, LoginLog
-from models.user import User, UserRole
+from models.role import UserRole
+from models.user import User
 from tests.conftest import GraphQLClient, error_codes
 from tests.fake_wechat import APP_ID, APP_SECRET, FakeWeChat, running
 
 try:  # trusted documents: a mini-program session may run only its registered documents, by hash
-    from schema.persisted import sha256_hex, store_documents
+    from schema.engine.persisted import sha256_hex, store_documents
 except ImportError:  # not there yet: plain queries run, and the hash is ignored
     store_documents = None
 

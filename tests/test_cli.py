@@ -21,8 +21,9 @@ from core.db import Database
 from core.security import verify_password
 from core.settings import DEMO_JWT_SECRET, get_settings
 from models.policy import CasbinRule
-from models.user import Role, User, UserRole
-from resolvers.bootstrap import seed_demo
+from models.role import Role, UserRole
+from models.user import User
+from resolvers.demo.seed import seed_demo
 from server import StartupRefused, create_app, main
 from tests.conftest import DEMO_PASSWORD, LOGIN, make_settings
 

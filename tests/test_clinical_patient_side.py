@@ -11,7 +11,8 @@ from core.db import Database
 from core.security import hash_password, token_digest
 from models.clinical import FollowUp
 from models.patient import Patient, PatientBindingCode
-from models.user import Role, User, UserRole
+from models.role import Role, UserRole
+from models.user import User
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes
 from tests.test_clinical_followups import clinic_today
 from tests.test_clinical_visits import count, events, fetch, gid, one, patient_pks, pk_of, user_pk

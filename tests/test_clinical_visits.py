@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.ids import encode_id
+from models.audit import Event
 from models.clinical import Diagnosis, ExamReport, Visit
-from models.event import Event
 from models.patient import Patient
 from models.user import User
 from resolvers import icd10

@@ -1,4 +1,4 @@
-"""Compiled completion (schema/completion.py) answers exactly what graphql-core's generic completion answers.
+"""Compiled completion (schema/engine/completion.py) answers exactly what graphql-core's generic completion answers.
 
 Each query runs twice through the API, as the same user, on the same data: once with compiled walks and
 once with them switched off; the two responses (data and errors) must be equal. The queries cover what the
@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from core.db import Database
 from models.clinical import Visit
-from schema import completion
+from schema.engine import completion
 from tests.clinical_helpers import gid, patients_of
 from tests.conftest import GraphQLClient, error_codes
 

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from core.db import Database
 from core.ids import decode_id
-from models.engagement import Conversation, Message, ModerationKeyword
-from models.event import Event
+from models.audit import Event
+from models.consultation import Conversation, Message
+from models.moderation import ModerationKeyword
 from tests.clinical_helpers import gid, user_id
 from tests.conftest import GraphQLClient, error_codes
 
@@ -172,7 +173,7 @@ async def test_manager_scope_is_the_department(client: GraphQLClient, db: Databa
     conversation = await start(client)
     await send(client, conversation, "hello", "patient")
     async with db.transaction() as session:
-        from models.engagement import Conversation
+        from models.consultation import Conversation
         from models.organisation import Department
 
         gi = (await session.execute(select(Department.id).where(Department.code == "GI"))).scalar_one()

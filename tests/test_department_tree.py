@@ -1,5 +1,5 @@
 """The department tree is read once per process and dropped when a department is created or moved
-(resolvers/scope.py DepartmentTree): a move changes who reaches which patients at once, on this instance
+(resolvers/data/tree.py DepartmentTree): a move changes who reaches which patients at once, on this instance
 and, through the change notice, on the others."""
 
 from __future__ import annotations

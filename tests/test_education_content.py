@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core.db import Database
-from models.engagement import Article
-from models.event import Event
+from models.audit import Event
+from models.education import Article
 from tests.conftest import GraphQLClient, error_codes
 
 CREATE = """

@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Page, Request, Route, async_playwright, expect
 
 from core.db import Database
-from resolvers.bootstrap import ensure_builtin, seed_demo
+from resolvers.demo.seed import ensure_builtin, seed_demo
 from server import ROOT, run_migrations
 from tests.conftest import DEMO_PASSWORD
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schema.graphiql import ASSETS, ASSETS_DIR
+from schema.engine.graphiql import ASSETS, ASSETS_DIR
 from tests.conftest import GraphQLClient
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

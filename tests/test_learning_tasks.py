@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from core.db import Database
-from models.engagement import LearningTask
-from models.event import Event
+from models.audit import Event
+from models.learning import LearningTask
 from models.organisation import Department
 from models.user import User
 from tests.clinical_helpers import gid, user_id

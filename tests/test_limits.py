@@ -113,7 +113,7 @@ async def test_a_documents_cost_follows_its_variables_request_after_request(
 async def test_cost_counts_nested_lists(client: GraphQLClient) -> None:
     from graphql import parse
 
-    from schema.limits import QueryCost
+    from schema.engine.limits import QueryCost
 
     registry = client.services.extras["registry"]
     admin = registry.for_roles(frozenset({"authenticated", "admin"}))

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.ids import encode_id
-from models.event import Event
+from models.audit import Event
 from models.organisation import Department, Position
 from tests.conftest import GraphQLClient, error_codes
 

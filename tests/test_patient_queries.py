@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import event, func, select
 
 from core.db import Database
+from models.audit import Event
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
-from models.event import Event
 from models.patient import Patient
 from tests.clinical_helpers import gid, patients_of, user_id
 from tests.conftest import GraphQLClient, error_codes

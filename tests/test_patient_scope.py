@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core.db import Database
+from models.audit import Event
 from models.clinical import Visit
-from models.event import Event
 from models.patient import Patient
 from tests.clinical_helpers import gid, patients_of
 from tests.conftest import GraphQLClient, error_codes

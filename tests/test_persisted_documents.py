@@ -17,7 +17,7 @@ from graphql import OperationType, parse, validate
 import resolvers.auth
 from clients.build_manifest import build, render
 from core.db import Database
-from schema.persisted import store_documents
+from schema.engine.persisted import store_documents
 from server import ROOT, cmd_load_documents
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes, make_settings
 

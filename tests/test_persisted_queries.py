@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-import schema.persisted
+import schema.engine.persisted
 from server import create_app
 from tests.conftest import GraphQLClient, error_codes, make_settings
 
@@ -121,7 +121,7 @@ async def test_a_persisted_document_is_parsed_and_validated_once_per_schema(
     token = await client.token("physician")
     admin = {"Authorization": f"Bearer {await client.token('admin')}"}
     calls = {"parse": 0, "validate": 0}
-    real_parse, real_validate = schema.persisted.parse, schema.persisted.validate_document
+    real_parse, real_validate = schema.engine.persisted.parse, schema.engine.persisted.validate_document
 
     def counting_parse(*args: Any, **kwargs: Any) -> Any:
         calls["parse"] += 1
@@ -131,8 +131,8 @@ async def test_a_persisted_document_is_parsed_and_validated_once_per_schema(
         calls["validate"] += 1
         return real_validate(*args, **kwargs)
 
-    monkeypatch.setattr(schema.persisted, "parse", counting_parse)
-    monkeypatch.setattr(schema.persisted, "validate_document", counting_validate)
+    monkeypatch.setattr(schema.engine.persisted, "parse", counting_parse)
+    monkeypatch.setattr(schema.engine.persisted, "validate_document", counting_validate)
 
     query = f"query Once_{uuid.uuid4().hex} {{ me {{ username }} }}"
     digest = sha(query)
@@ -141,12 +141,12 @@ async def test_a_persisted_document_is_parsed_and_validated_once_per_schema(
     assert response.json()["data"]["me"]["username"] == "physician"
     assert calls == {"parse": 1, "validate": 1}
 
-    hits = schema.persisted.STATS.hits
+    hits = schema.engine.persisted.STATS.hits
     for _ in range(3):
         response = await client.http.post("/graphql", json={"extensions": pq(digest)}, headers=headers)
         assert response.json()["data"]["me"]["username"] == "physician"
     assert calls == {"parse": 1, "validate": 1}, "a hit must neither parse nor validate"
-    assert schema.persisted.STATS.hits == hits + 3
+    assert schema.engine.persisted.STATS.hits == hits + 3
 
     # another role's schema validates it once for itself (the parse is shared)
     for _ in range(2):
@@ -209,7 +209,7 @@ async def test_registrations_are_shared_through_redis(database_url: str, redis_u
 
             redis = Redis.from_url(redis_url)
             try:
-                ttl = await redis.ttl(schema.persisted.REDIS_PREFIX + digest)
+                ttl = await redis.ttl(schema.engine.persisted.REDIS_PREFIX + digest)
             finally:
                 await redis.aclose()
             assert 0 < ttl <= settings.apq_ttl_seconds

@@ -1,4 +1,4 @@
-"""Column projection (schema/projection.py): a field asked alone shows what a read of every column shows.
+"""Column projection (schema/engine/projection.py): a field asked alone shows what a read of every column shows.
 
 Patient lists, a patient, and a patient's visits, diagnoses and follow-ups load only the columns the
 selection reads. If a field's entry in the projection map missed a column, that field asked alone
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core.db import Database
 from models.clinical import Diagnosis, FollowUp, Visit
 from models.patient import Patient
-from schema.projection import DIAGNOSIS, FOLLOW_UP, PATIENT, VISIT
+from schema.engine.projection import DIAGNOSIS, FOLLOW_UP, PATIENT, VISIT
 from tests.clinical_helpers import gid, patients_of, user_id
 from tests.conftest import GraphQLClient
 

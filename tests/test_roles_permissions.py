@@ -7,10 +7,11 @@ from sqlalchemy import select
 
 from core.db import Database
 from core.ids import encode_id
-from models.event import Event
+from models.audit import Event
 from models.policy import CasbinRule
-from models.user import Role, User
-from resolvers.bootstrap import ensure_builtin
+from models.role import Role
+from models.user import User
+from resolvers.demo.seed import ensure_builtin
 from tests.conftest import GraphQLClient, error_codes
 
 ROLES = """

@@ -15,8 +15,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from core.db import Database
-from models.user import Role, User, UserRole
-from schema.websocket import SubscriptionView
+from models.role import Role, UserRole
+from models.user import User
+from schema.engine.websocket import SubscriptionView
 from tests.conftest import GraphQLClient
 from tests.test_consultation_messages import SEND, start
 
@@ -163,7 +164,7 @@ async def test_the_mini_program_subscribes_with_its_trusted_document(
     """The mini-program runs registered documents only: over the socket too, by the document's exact text."""
     import resolvers.auth
     from clients.build_manifest import HERE, build, document_of
-    from schema.persisted import store_documents
+    from schema.engine.persisted import store_documents
 
     manifest = build(HERE / "mini-program")
     await store_documents(db, "mini-program", manifest)

@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from core.db import Database
 from core.ids import encode_id
 from core.security import verify_password
-from models.event import Event
+from models.audit import Event
 from models.organisation import Department
-from models.user import Role, User, UserRole
+from models.role import Role, UserRole
+from models.user import User
 from tests.conftest import GraphQLClient, error_codes
 
 STRONG = "Str0ng-Passw0rd!"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import models.base
-from resolvers.audit_chain import create_trigger_statements, drop_trigger_statements
+from resolvers.audit.chain import create_trigger_statements, drop_trigger_statements
 
 revision: str = "0007_audit_chain"
 down_revision: str | None = "0005_persisted"

@@ -1,0 +1,103 @@
+"""Every write goes through `write_unit`: its changes and its event commit together, all or nothing.
+
+A refused or failed attempt is recorded in a transaction of its own, so the refusal is kept
+while nothing of the attempted write is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import AppError, ErrorCode
+from models.audit import Event
+from resolvers.audit.chain import Sealer
+from resolvers.data.context import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WriteUnit:
+    session: AsyncSession
+    entity_type: str
+    entity_id: str = ""
+    patient_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def make_event(
+    ctx: Context,
+    *,
+    action: str,
+    operation: str,
+    entity_type: str = "",
+    entity_id: str = "",
+    patient_id: int | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> Event:
+    return Event(
+        actor_id=ctx.principal.user_id,
+        action=action,
+        operation=operation,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        patient_id=patient_id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
+        outcome=outcome,
+        detail=detail or None,
+    )
+
+
+async def record_refusal(ctx: Context, *, operation: str, action: str, entity_type: str, code: str) -> None:
+    try:
+        async with ctx.db.transaction() as session:
+            session.add(
+                make_event(ctx, action=action, operation=operation, entity_type=entity_type, outcome=code.lower())
+            )
+    except Exception:
+        log.exception("could not record a refused %s", operation)
+
+
+@asynccontextmanager
+async def write_unit(
+    ctx: Context, *, operation: str, action: str, entity_type: str, conflict_message: str = "Already exists"
+) -> AsyncIterator[WriteUnit]:
+    """A transaction that ends with the operation's event; duplicate keys become CONFLICT."""
+    try:
+        async with ctx.db.transaction() as session:
+            unit = WriteUnit(session=session, entity_type=entity_type)
+            yield unit
+            await session.flush()
+            session.add(
+                make_event(
+                    ctx,
+                    action=action,
+                    operation=operation,
+                    entity_type=unit.entity_type,
+                    entity_id=unit.entity_id,
+                    patient_id=unit.patient_id,
+                    detail=unit.detail,
+                )
+            )
+    except AppError as error:
+        await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)
+        error.recorded = True  # type: ignore[attr-defined]
+        raise
+    except IntegrityError as error:
+        # The driver's message can hold the offending values: never pass it on.
+        await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code="CONFLICT")
+        refusal = AppError(ErrorCode.CONFLICT, conflict_message)
+        refusal.recorded = True  # type: ignore[attr-defined]
+        raise refusal from error
+    # committed: link the new events into the audit chain (in the background, or inline without a sealer task)
+    sealer: Sealer | None = ctx.services.extras.get("sealer")
+    await (sealer or Sealer(ctx.db, interval=0)).after_write()

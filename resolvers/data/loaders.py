@@ -1,0 +1,149 @@
+"""Per-request DataLoaders: one batched query per (entity, key), nothing shared between users."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import bindparam, select
+from strawberry.dataloader import DataLoader
+
+from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
+from models.organisation import Department, Position
+from models.patient import Patient
+from models.role import Role, UserRole
+from models.user import User
+from resolvers.data.projection import Columns, as_rows, select_columns
+from resolvers.data.statements import reused
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
+
+
+# The order of a patient's records of each kind.
+_ORDER: dict[Any, tuple[Any, ...]] = {
+    Visit: (Visit.visit_date, Visit.id),
+    Diagnosis: (Diagnosis.visit_id, Diagnosis.id),
+    ExamReport: (ExamReport.exam_date, ExamReport.id),
+    TreatmentPlan: (TreatmentPlan.id,),
+    FollowUp: (FollowUp.due_date, FollowUp.id),
+}
+
+
+async def scope_clause(ctx: Context) -> Any:
+    from resolvers.patient import scope_clause as clause  # resolvers.patient imports this module
+
+    return await clause(ctx)
+
+
+class Loaders:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self.roles_by_user_id: DataLoader[int, list[Role]] = DataLoader(self._roles_by_user_id)
+        self.department_by_id: DataLoader[int, Department | None] = DataLoader(self._by_id(Department))
+        self.position_by_id: DataLoader[int, Position | None] = DataLoader(self._by_id(Position))
+        self.user_name_by_id: DataLoader[int, str | None] = DataLoader(self._user_names)
+        # A patient's records: each loader applies the caller's patient scope itself, so batching
+        # can never reach a patient the caller could not open directly. These load every column;
+        # `of_patients` / `diagnoses_of_visits` load the columns a selection needs (one loader per set).
+        self._projected: dict[tuple[Any, Columns], DataLoader[int, list[Any]]] = {}
+        self.visits_by_patient_id = self.of_patients(Visit, None)
+        self.diagnoses_by_patient_id = self.of_patients(Diagnosis, None)
+        self.exam_reports_by_patient_id = self.of_patients(ExamReport, None)
+        self.plans_by_patient_id = self.of_patients(TreatmentPlan, None)
+        self.follow_ups_by_patient_id = self.of_patients(FollowUp, None)
+        self.diagnoses_by_visit_id = self.diagnoses_of_visits(None)
+        self.patient_by_id: DataLoader[int, Patient | None] = DataLoader(self._patients)
+
+    async def _roles_by_user_id(self, user_ids: Sequence[int]) -> list[list[Role]]:
+        async with self._ctx.reads() as session:
+            rows = await session.execute(
+                select(UserRole.user_id, Role)
+                .join(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
+                .where(UserRole.user_id.in_(list(user_ids)))  # type: ignore[attr-defined]
+                .order_by(Role.id)  # type: ignore[arg-type]
+            )
+        grouped: dict[int, list[Role]] = defaultdict(list)
+        for user_id, role in rows.all():
+            grouped[user_id].append(role)
+        return [grouped.get(user_id, []) for user_id in user_ids]
+
+    def _by_id(self, model: Any) -> Any:
+        async def load(ids: Sequence[int]) -> list[Any]:
+            async with self._ctx.reads() as session:
+                rows = await session.execute(select(model).where(model.id.in_(list(ids))))
+            found = {row.id: row for row in rows.scalars().all()}
+            return [found.get(pk) for pk in ids]
+
+        return load
+
+    async def _user_names(self, ids: Sequence[int]) -> list[str | None]:
+        async with self._ctx.reads() as session:
+            rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(list(ids))))
+        names = dict(rows.all())
+        return [names.get(pk) for pk in ids]
+
+    def of_patients(self, model: Any, columns: Columns) -> DataLoader[int, list[Any]]:
+        """Rows of `model` by patient id (in `_ORDER`), with those columns (None: all)."""
+        key = (model, columns)
+        loader = self._projected.get(key)
+        if loader is None:
+            loader = self._projected[key] = DataLoader(self._by_patient(model, columns))
+        return loader
+
+    def diagnoses_of_visits(self, columns: Columns) -> DataLoader[int, list[Any]]:
+        key = ("visit", columns)
+        loader = self._projected.get(key)
+        if loader is None:
+            loader = self._projected[key] = DataLoader(self._diagnoses_by_visit(columns))
+        return loader
+
+    def _by_patient(self, model: Any, columns: Columns) -> Any:
+        async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
+            scope = await scope_clause(self._ctx)
+
+            def build() -> Any:
+                in_scope = select(Patient.id).where(Patient.id.in_(bindparam("patient_ids", expanding=True)), scope)
+                return select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
+
+            statement = reused(("by_patient", model, columns), build, keep=(scope,))
+            async with self._ctx.connection() as connection:
+                result = (await connection.execute(statement, {"patient_ids": list(patient_ids)})).all()
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in as_rows(model, columns, result):
+                grouped[row.patient_id].append(row)
+            return [grouped.get(pid, []) for pid in patient_ids]
+
+        return load
+
+    def _diagnoses_by_visit(self, columns: Columns) -> Any:
+        async def load(visit_ids: Sequence[int]) -> list[list[Any]]:
+            scope = await scope_clause(self._ctx)
+
+            def build() -> Any:
+                ids: Any = bindparam("visit_ids", expanding=True)
+                in_scope = (
+                    select(Patient.id).join(Visit, Visit.patient_id == Patient.id).where(Visit.id.in_(ids), scope)
+                )
+                return (
+                    select_columns(Diagnosis, columns)
+                    .where(Diagnosis.visit_id.in_(ids), Diagnosis.patient_id.in_(in_scope))
+                    .order_by(Diagnosis.id)
+                )
+
+            statement = reused(("diagnoses_by_visit", columns), build, keep=(scope,))
+            async with self._ctx.connection() as connection:
+                result = (await connection.execute(statement, {"visit_ids": list(visit_ids)})).all()
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            for row in as_rows(Diagnosis, columns, result):
+                grouped[row.visit_id].append(row)
+            return [grouped.get(vid, []) for vid in visit_ids]
+
+        return load
+
+    async def _patients(self, ids: Sequence[int]) -> list[Patient | None]:
+        statement = select(Patient).where(Patient.id.in_(list(ids)), await scope_clause(self._ctx))
+        async with self._ctx.reads() as session:
+            found = {row.id: row for row in (await session.execute(statement)).scalars().all()}
+        return [found.get(pk) for pk in ids]

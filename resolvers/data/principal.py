@@ -1,0 +1,100 @@
+"""Bearer token -> Principal, checked against the session, the account and its roles every request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.errors import unauthenticated
+from core.security import decode_access_token
+from core.timeutil import utcnow
+from models.auth import AuthSession
+from models.role import DataScope, Role, UserRole
+from models.user import User, UserStatus
+from policies.scope import widest_scope
+from resolvers.data.context import Principal, Services
+
+ADMIN_ROLE = "admin"
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+# Built once (its SQL compiled once): the session, its account and the account's roles, by session id.
+_PRINCIPAL = (
+    select(
+        AuthSession.user_id,
+        AuthSession.client,
+        AuthSession.last_seen_at,
+        AuthSession.expires_at,
+        AuthSession.revoked_at,
+        User.username,
+        User.status,
+        User.department_id,
+        User.must_change_password,
+        User.totp_enabled,
+        Role.key,
+        Role.data_scope,
+    )
+    .join(User, User.id == AuthSession.user_id)  # type: ignore[arg-type]
+    .outerjoin(UserRole, UserRole.user_id == User.id)  # type: ignore[arg-type]
+    .outerjoin(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
+    .where(AuthSession.id == bindparam("session_id"))
+)
+
+
+async def principal_from_token(
+    services: Services,
+    token: str,
+    *,
+    connection: Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None = None,
+) -> Principal:
+    """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous.
+
+    One statement: the session, its account and the account's roles (one row per role, or one row
+    with no role). `connection` is the request's connection when there is one (autocommit, as is a
+    connection of its own otherwise: the touch below is one statement).
+    """
+    settings = services.settings
+    claims = decode_access_token(token, secret=settings.jwt_secret.get_secret_value())
+    if claims is None:
+        raise unauthenticated("Invalid or expired token")
+    now = utcnow()
+    async with (connection or services.db.connection)() as conn:
+        rows = (await conn.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
+        if not rows:
+            raise unauthenticated("Session not found")
+        first = rows[0]
+        idle_limit = first.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
+        if (
+            first.user_id != claims.user_id
+            or first.revoked_at is not None
+            or first.expires_at <= now
+            or idle_limit <= now
+        ):
+            raise unauthenticated("Session has ended")
+        if first.status == UserStatus.DISABLED.value:
+            raise unauthenticated("Account disabled")
+        if now - first.last_seen_at >= _TOUCH_EVERY:
+            await conn.execute(
+                update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
+            )
+    roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
+    role_keys = tuple(sorted(key for key, _scope in roles))
+    restricted = None
+    if first.must_change_password:
+        restricted = "password_change_required"
+    elif settings.totp_required_for_admin and ADMIN_ROLE in role_keys and not first.totp_enabled:
+        restricted = "totp_enrolment_required"
+    return Principal(
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        username=first.username,
+        role_keys=role_keys,
+        department_id=first.department_id,
+        data_scope=widest_scope(DataScope(scope) for _key, scope in roles),
+        client=first.client,
+        restricted_reason=restricted,
+    )

@@ -1,0 +1,263 @@
+"""Subscriptions over graphql-transport-ws at /graphql (a WebSocketRoute beside the HTTP route).
+
+Strawberry's websocket handler is given one schema when the socket opens, before `connection_init`
+says who the user is. So the view gets a dispatching schema: each operation runs on the schema of the
+principal found from the token in `connection_init` (a role schema with the policy-filtered
+Subscription type, built once per role set and dropped when the policy changes).
+
+The socket is subscriptions only (queries and mutations stay on HTTP, with its limits and persisted
+documents); a mini-program token may subscribe only with one of its trusted documents, sent as text.
+While open, the session and roles are checked again every few seconds: a session that has ended, a
+change of roles, or a policy that no longer grants `Subscription.messageAdded` closes it with 4403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncGenerator, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, cast
+
+import strawberry
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET
+
+from core.errors import AppError, ErrorCode
+from policies.store import PolicyStore
+from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
+from resolvers.data.principal import principal_from_token
+from schema.consultation import ConsultationSubscription
+from schema.engine.builder import DocumentLimits, FieldMode, RoleSchema, SchemaRegistry
+
+log = logging.getLogger("followup.ws")
+
+SUBSCRIBE_PERMISSION = ("Subscription.messageAdded", "read")
+
+
+@strawberry.type
+class Subscription(ConsultationSubscription):
+    pass
+
+
+def subscription_coordinates() -> set[str]:
+    definition = Subscription.__strawberry_definition__  # type: ignore[attr-defined]
+    config = StrawberryConfig(auto_camel_case=True)
+    names = {config.name_converter.get_graphql_name(f) for f in definition.fields}
+    return {"Subscription.*", *(f"Subscription.{name}" for name in names)}
+
+
+class SocketRoleSchema(RoleSchema):
+    """A role schema of Query (for types and introspection) and Subscription, without Mutation."""
+
+    def __init__(
+        self,
+        *,
+        query: type,
+        subscription: type,
+        decide: Any,
+        roles: frozenset[str],
+        extensions: Iterable[Any],
+    ) -> None:
+        self.roles = roles
+        self._decide = decide
+        self._modes = {}
+        self._has_fields = {}
+        self._config = StrawberryConfig(auto_camel_case=True)
+        visible = self._any_visible(subscription.__strawberry_definition__)  # type: ignore[attr-defined]
+        strawberry.Schema.__init__(
+            self,
+            query=query,
+            subscription=subscription if visible else None,
+            extensions=tuple(extensions),
+            config=self._config,
+        )
+
+
+class SocketSchemas:
+    """One socket schema per role set, built on first use, dropped when the policy changes."""
+
+    def __init__(self, services: Services, query: type) -> None:
+        self.services = services
+        self.query = query
+        self._schemas: dict[frozenset[str], SocketRoleSchema] = {}
+        services.policy.on_change(self._schemas.clear)
+
+    def for_roles(self, roles: frozenset[str]) -> SocketRoleSchema:
+        schema = self._schemas.get(roles)
+        if schema is None:
+            schema = self._schemas[roles] = self._build(roles)
+        return schema
+
+    def _build(self, roles: frozenset[str]) -> SocketRoleSchema:
+        permissions = self.services.policy.permissions_of(roles)
+        settings = self.services.settings
+
+        def decide(type_name: str, field_name: str) -> FieldMode:
+            coordinate = f"{type_name}.{field_name}"
+            if PolicyStore.grants(permissions, coordinate, "read"):
+                return FieldMode.FULL
+            if PolicyStore.grants(permissions, coordinate, "read_masked"):
+                return FieldMode.MASKED
+            return FieldMode.HIDDEN
+
+        return SocketRoleSchema(
+            query=self.query,
+            subscription=Subscription,
+            decide=decide,
+            roles=roles,
+            extensions=[lambda: DocumentLimits(settings)],
+        )
+
+
+@dataclass
+class SocketContext(Context):
+    """One per connection: its loaders and memo serve every operation on it."""
+
+    connection_params: dict[str, Any] = field(default_factory=dict)
+    token: str | None = None
+    websocket: WebSocket | None = None
+    watcher: asyncio.Task[None] | None = None
+
+
+async def _refused(code: ErrorCode, message: str) -> AsyncGenerator[Any, None]:
+    yield PreExecutionError(data=None, errors=[AppError(code, message)])
+
+
+class DispatchingSchema:
+    """What strawberry's handler calls `stream` on: runs each operation on the caller's role schema."""
+
+    def __init__(self, services: Services, schemas: SocketSchemas) -> None:
+        self.services = services
+        self.schemas = schemas
+
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> Any:
+        ctx = cast(SocketContext, context_value)
+        principal = ctx.principal
+        persisted = self.services.extras.get("persisted")
+        if persisted is not None and query is not None:
+            digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
+            if principal.client == "mini-program":
+                resolved = await persisted.resolve(
+                    {"query": query, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}, principal
+                )
+                if getattr(resolved, "query", None) is None:
+                    return _refused(ErrorCode.PERSISTED_QUERY_REQUIRED, "Subscribe with one of this client's documents")
+        schema = self.schemas.for_roles(principal.schema_roles)
+        return await schema.stream(
+            query,
+            variable_values=variable_values,
+            context_value=ctx,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=(OperationType.SUBSCRIPTION,),
+        )
+
+    async def subscribe(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        return await self.stream(query, *args, **kwargs)
+
+
+class SubscriptionView(GraphQL):  # type: ignore[type-arg]
+    # How often an open socket checks its session, roles and permission again.
+    revalidate_seconds: float = 5.0
+
+    def __init__(self, services: Services, query: type) -> None:
+        self.services = services
+        self.socket_schemas = SocketSchemas(services, query)
+        services.extras["socket_schemas"] = self.socket_schemas  # the subscription documents validate against it
+        super().__init__(
+            cast(Any, DispatchingSchema(services, self.socket_schemas)),
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=20,
+            allowed_origins=tuple(services.settings.cors_origins),
+        )
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if not isinstance(request, WebSocket):  # only mounted as a WebSocketRoute
+            raise RuntimeError("the subscription view serves websockets only")
+        ctx = SocketContext(
+            services=self.services,
+            principal=ANONYMOUS_PRINCIPAL,
+            ip=request.client.host if request.client else "",
+            user_agent=request.headers.get("user-agent", "")[:255],
+            websocket=request,
+        )
+        try:
+            return await super().run(request, context=ctx, root_value=root_value)
+        finally:
+            if ctx.watcher is not None:
+                ctx.watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ctx.watcher
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        ctx = cast(SocketContext, context)
+        params = ctx.connection_params or {}
+        raw = params.get("authorization") or params.get("Authorization") or params.get("token") or ""
+        token = raw.removeprefix("Bearer ").strip() if isinstance(raw, str) else ""
+        if not token:
+            raise ConnectionRejectionError()
+        try:
+            ctx.principal = await principal_from_token(self.services, token)
+        except AppError as error:
+            raise ConnectionRejectionError() from error
+        if not self._may_subscribe(ctx.principal.schema_roles):
+            raise ConnectionRejectionError()
+        ctx.token = token
+        ctx.watcher = asyncio.create_task(self._watch(ctx))
+        return UNSET
+
+    def _may_subscribe(self, roles: frozenset[str]) -> bool:
+        obj, act = SUBSCRIBE_PERMISSION
+        return self.services.policy.allows(roles, obj, act)
+
+    async def _watch(self, ctx: SocketContext) -> None:
+        """Close the socket (4403) once the session ends, the roles change or the permission goes."""
+        assert ctx.token is not None and ctx.websocket is not None
+        while True:
+            await asyncio.sleep(self.revalidate_seconds)
+            reason = None
+            try:
+                current = await principal_from_token(self.services, ctx.token)
+            except AppError:
+                reason = "Session ended"
+            except Exception:
+                log.exception("could not re-check a websocket session")
+                continue
+            else:
+                if current.schema_roles != ctx.principal.schema_roles:
+                    reason = "Roles changed"
+                elif not self._may_subscribe(current.schema_roles):
+                    reason = "Permission revoked"
+            if reason is not None:
+                with contextlib.suppress(Exception):
+                    await ctx.websocket.close(code=4403, reason=reason)
+                return
+
+
+def subscription_route(services: Services, registry: SchemaRegistry) -> WebSocketRoute:
+    """The websocket route for /graphql; its Subscription coordinates join the policy's known ones."""
+    registry.coordinates.update(subscription_coordinates())
+    return WebSocketRoute("/graphql", SubscriptionView(services, registry.query))
