@@ -35,7 +35,9 @@ from core import gctune
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
+from policies.ownership import unclassified as ownership_problems
 from policies.store import PolicyStore
+from policies.tables import check_tables
 from resolvers.audit.chain import Sealer
 from resolvers.data.context import Services
 from resolvers.data.notify import Notifier
@@ -60,7 +62,13 @@ class StartupRefused(RuntimeError):
 async def check_startup(services: Services, coordinates: set[str]) -> None:
     unknown = services.policy.unknown_coordinates(coordinates)
     if unknown:
-        raise StartupRefused("policy lines name no schema coordinate: " + "; ".join(unknown[:10]))
+        raise StartupRefused("policy lines name no schema coordinate or capability: " + "; ".join(unknown[:10]))
+    undeclared = check_tables()
+    if undeclared:
+        raise StartupRefused("tables with no reach declared in policies/tables.py: " + ", ".join(undeclared))
+    unowned = ownership_problems()
+    if unowned:
+        raise StartupRefused("; ".join(unowned))
     if services.settings.app_mode == "production" and await has_demo_accounts(services.db):
         raise StartupRefused("production mode refuses to start while demo accounts exist")
 
@@ -78,14 +86,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     notifier = Notifier(settings.redis_url)
     services = Services(settings=settings, db=db, policy=policy, notifier=notifier)
     registry = SchemaRegistry(query=Query, mutation=Mutation, policy=policy, settings=settings)
-    services.extras["coordinates"] = registry.coordinates
-    services.extras["registry"] = registry
+    services.coordinates = frozenset(registry.coordinates)
+    services.registry = registry
     notifier.subscribe(POLICY_CHANNEL, policy.load)
     department_tree = DepartmentTree()
-    services.extras["department_tree"] = department_tree
+    services.department_tree = department_tree
     notifier.subscribe(DEPARTMENTS_CHANNEL, department_tree.drop)
     sealer = Sealer(db, interval=settings.audit_seal_interval_seconds)
-    services.extras["sealer"] = sealer
+    services.sealer = sealer
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -100,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await endpoint.close()
             await sealer.stop()
             await notifier.stop()
-            message_broker = services.extras.get("message_broker")
+            message_broker = services.message_broker
             if message_broker is not None:  # the consultation fan-out, started on first use
                 await message_broker.stop()
             await db.dispose()
@@ -166,7 +174,7 @@ def run_migrations(database_url: str) -> None:
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "heads")  # independent branches (one per module) are all applied
+    command.upgrade(config, "head")  # one head: tests/test_migrations.py keeps it so
 
 
 async def _bootstrap(settings: Settings) -> int:
@@ -201,6 +209,7 @@ def cmd_create_admin(settings: Settings, username: str, password_env: str | None
     from core.errors import AppError
     from core.security import check_password_policy
     from models.role import DataScope
+    from policies.roles import OPERATOR_ROLE
     from policies.store import AUTHENTICATED
     from resolvers.data.context import Context, Principal
     from resolvers.user import NewUser, create_user
@@ -222,7 +231,7 @@ def cmd_create_admin(settings: Settings, username: str, password_env: str | None
         try:
             await policy.load()
             services = Services(settings=settings, db=db, policy=policy, notifier=Notifier())
-            principal = OperatorPrincipal(role_keys=("admin",), data_scope=DataScope.ALL)
+            principal = OperatorPrincipal(role_keys=(OPERATOR_ROLE,), data_scope=DataScope.ALL)
             ctx = Context(services=services, principal=principal, ip="cli")
             user = await create_user(
                 ctx,
@@ -230,7 +239,7 @@ def cmd_create_admin(settings: Settings, username: str, password_env: str | None
                     username=username,
                     display_name=username,
                     password=password,
-                    role_keys=["admin"],
+                    role_keys=[OPERATOR_ROLE],
                     must_change_password=False,
                 ),
             )

@@ -42,7 +42,7 @@ class EventSeal(SQLModel, table=True):
     __table_args__ = (MYSQL_TABLE_ARGS,)
 
     event_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
-    seq: int = Field(sa_type=BigInteger, unique=True)
+    seq: int = Field(sa_type=BigInteger, unique=True, index=True)
     content_hash: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     chain_hash: str = Field(max_length=64)

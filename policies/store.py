@@ -19,6 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from models.policy import CasbinRule, SeededPolicyLine
+from policies import capabilities as caps
+from policies.access import ANONYMOUS, AUTHENTICATED
+from policies.capabilities import Capability
+from policies.decision import FieldDecision, grants
+from policies.masking import MASKS
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +31,7 @@ MODEL_PATH = Path(__file__).with_name("model.conf")
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.csv")
 
 ACTIONS = ("read", "read_masked", "execute")
-# Pseudo-roles every principal carries: nobody logged in, or anybody logged in.
-ANONYMOUS = "anonymous"
-AUTHENTICATED = "authenticated"
+__all__ = ["ANONYMOUS", "AUTHENTICATED", "PolicyLine", "PolicyStore"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class PolicyStore:
         self.enforcer = casbin.Enforcer(str(MODEL_PATH))
         self.version = 0
         self._permissions: dict[str, frozenset[tuple[str, str]]] = {}
+        self._decisions: dict[frozenset[str], FieldDecision] = {}
+        self._capabilities: dict[frozenset[str], frozenset[Capability]] = {}
         self._listeners: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -76,6 +81,8 @@ class PolicyStore:
                 enforcer.add_grouping_policy(*values)
         self.enforcer = enforcer
         self._permissions = {}
+        self._decisions = {}
+        self._capabilities = {}
         self.version += 1
         for listener in self._listeners:
             listener()
@@ -99,17 +106,41 @@ class PolicyStore:
 
     @staticmethod
     def grants(permissions: frozenset[tuple[str, str]], coordinate: str, action: str) -> bool:
-        type_name = coordinate.split(".", 1)[0]
-        return (coordinate, action) in permissions or (f"{type_name}.*", action) in permissions
+        return grants(permissions, coordinate, action)
 
     @staticmethod
     def covers(own: frozenset[tuple[str, str]], wanted: Iterable[tuple[str, str]]) -> bool:
         """Whether `own` holds every permission in `wanted`: a `Type.*` covers its fields, `read` covers
         `read_masked` (whoever sees the value may let others see it masked)."""
-        return all(
-            PolicyStore.grants(own, obj, act) or (act == "read_masked" and PolicyStore.grants(own, obj, "read"))
-            for obj, act in wanted
-        )
+        return all(grants(own, obj, act) or (act == "read_masked" and grants(own, obj, "read")) for obj, act in wanted)
+
+    def decision(self, roles: frozenset[str]) -> FieldDecision:
+        """The field decision of a role set, made once until the policy changes."""
+        found = self._decisions.get(roles)
+        if found is None:
+            found = self._decisions[roles] = FieldDecision(self.permissions_of(roles))
+        return found
+
+    def capabilities(self, roles: frozenset[str]) -> frozenset[Capability]:
+        """The capabilities a role set holds: inherited, except those that say they are not."""
+        found = self._capabilities.get(roles)
+        if found is None:
+            held = self.permissions_of(roles)
+            direct: set[tuple[str, str]] = set()
+            for role in roles:
+                direct.update(self.direct_permissions(role))
+            found = frozenset(
+                capability
+                for capability in Capability
+                if (capability.coordinate, caps.ACTION) in (held if capability.inherited else direct)
+            )
+            self._capabilities[roles] = found
+        return found
+
+    def holders(self, capability: Capability) -> list[str]:
+        """The roles that hold a capability (by inheritance where it is inherited)."""
+        roles = {line.values[0] for line in self.all_lines()} | {ANONYMOUS, AUTHENTICATED}
+        return sorted(role for role in roles if capability in self.capabilities(frozenset({role})))
 
     def allows(self, roles: Iterable[str], coordinate: str, action: str) -> bool:
         return self.grants(self.permissions_of(roles), coordinate, action)
@@ -126,15 +157,25 @@ class PolicyStore:
         return policy + grouping
 
     def unknown_coordinates(self, known: set[str]) -> list[str]:
-        """Policy lines naming no real schema coordinate (or an unknown action)."""
-        bad = []
-        for line in self.all_lines():
-            if line.ptype != "p":
-                continue
-            _role, obj, act = line.values[:3]
-            if obj not in known or act not in ACTIONS:
-                bad.append(line.text)
-        return bad
+        """Policy lines naming no real schema coordinate or capability, or an action it cannot take."""
+        return [line.text for line in self.all_lines() if line.ptype == "p" and line_problem(line, known)]
+
+
+def line_problem(line: PolicyLine, known: set[str]) -> str | None:
+    """Why a permission line cannot be granted, or None. Capabilities take `execute`; `read_masked` only
+    where the field has a mask (elsewhere it would show the value in clear)."""
+    _role, obj, act = line.values[:3]
+    if act not in ACTIONS:
+        return f"unknown action {act}"
+    if caps.is_capability(obj):
+        if obj not in caps.COORDINATES:
+            return f"unknown capability {obj}"
+        return None if act == caps.ACTION else "a capability takes 'execute'"
+    if obj not in known:
+        return f"no schema coordinate {obj}"
+    if act == "read_masked" and obj not in MASKS:
+        return f"{obj} has no mask: grant 'read' or nothing"
+    return None
 
 
 # ---- writes (called inside the caller's transaction) -------------------------------------------

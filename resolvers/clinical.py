@@ -31,7 +31,7 @@ from resolvers import history, icd10
 from resolvers.audit.unit import write_unit
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page, paginate
-from resolvers.patient import clinic_today, load_for_write, my_patient_id, overdue_clause, record_reads, scope_clause
+from resolvers.patient import my_patient_id, overdue_clause
 
 # ---- visits and diagnoses ----------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ async def record_visit(ctx: Context, data: VisitInput) -> Visit:
     if sum(1 for d in data.diagnoses if d.is_primary) > 1:
         raise bad_input("At most one primary diagnosis per visit", "diagnoses")
     async with write_unit(ctx, operation="recordVisit", action="create", entity_type="Visit") as unit:
-        await load_for_write(ctx, unit.session, data.patient_id)
+        await unit.get(Patient, data.patient_id)
         visit = Visit(
             patient_id=data.patient_id,
             physician_id=ctx.principal.user_id,
@@ -109,7 +109,7 @@ async def _scoped_visit(ctx: Context, session: AsyncSession, visit_id: int) -> V
         await session.execute(
             select(Visit)
             .join(Patient, Patient.id == Visit.patient_id)
-            .where(Visit.id == visit_id, await scope_clause(ctx))
+            .where(Visit.id == visit_id, await ctx.data.clause(Patient))
         )
     ).scalar_one_or_none()
     if row is None:
@@ -135,7 +135,7 @@ async def add_exam_report(ctx: Context, data: ExamReportInput) -> ExamReport:
     kind = choice(ExamKind, data.kind, "kind")
     _check_date(data.exam_date, "examDate")
     async with write_unit(ctx, operation="addExamReport", action="create", entity_type="ExamReport") as unit:
-        await load_for_write(ctx, unit.session, data.patient_id)
+        await unit.get(Patient, data.patient_id)
         if data.visit_id is not None:
             visit = await _scoped_visit(ctx, unit.session, data.visit_id)
             if visit.patient_id != data.patient_id:
@@ -200,7 +200,7 @@ async def create_plan(ctx: Context, patient_id: int, data: PlanInput) -> Treatme
     plan = TreatmentPlan(patient_id=patient_id, author_id=ctx.principal.user_id, plan_type="", description="")
     _apply_plan(plan, data)
     async with write_unit(ctx, operation="createTreatmentPlan", action="create", entity_type="TreatmentPlan") as unit:
-        await load_for_write(ctx, unit.session, patient_id)
+        await unit.get(Patient, patient_id)
         await _check_diagnosis(unit.session, data.diagnosis_id, patient_id)
         plan.diagnosis_id = data.diagnosis_id
         unit.session.add(plan)
@@ -217,7 +217,7 @@ async def _scoped(ctx: Context, session: AsyncSession, model: type, row_id: int,
         await session.execute(
             select(model)
             .join(Patient, Patient.id == model.patient_id)
-            .where(model.id == row_id, await scope_clause(ctx))
+            .where(model.id == row_id, await ctx.data.clause(Patient))
         )
     ).scalar_one_or_none()
     if row is None:
@@ -462,7 +462,7 @@ async def submit_response(ctx: Context, follow_up_id: int, data: ResponseInput) 
             raise not_found("Follow-up")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("This follow-up is closed")
-        if follow_up.due_date > clinic_today(ctx) + timedelta(days=PATIENT_ANSWER_DAYS_EARLY):
+        if follow_up.due_date > ctx.today() + timedelta(days=PATIENT_ANSWER_DAYS_EARLY):
             raise bad_input("This follow-up is not due yet", "followUpId")
         before = history.snapshot(follow_up)
         await _claim(unit.session, follow_up)
@@ -494,7 +494,7 @@ async def overdue_follow_ups(ctx: Context, *, first: int | None, after: str | No
     statement = (
         select(FollowUp)
         .join(Patient, Patient.id == FollowUp.patient_id)
-        .where(overdue_clause(clinic_today(ctx)), await scope_clause(ctx))
+        .where(overdue_clause(ctx.today()), await ctx.data.clause(Patient))
     )
     page = await paginate(
         ctx.reads,
@@ -504,7 +504,7 @@ async def overdue_follow_ups(ctx: Context, *, first: int | None, after: str | No
         first=first,
         after=after,
     )
-    await record_reads(ctx, [row.patient_id for row in page.items], action="read", operation="overdueFollowUps")
+    await ctx.data.record_reads([row.patient_id for row in page.items], action="read", operation="overdueFollowUps")
     return page
 
 
@@ -535,7 +535,7 @@ async def outcome_summary(
     """
     conditions = [
         FollowUp.status == FollowUpStatus.COMPLETED.value,
-        await scope_clause(ctx),
+        await ctx.data.clause(Patient),
     ]
     if since is not None:
         conditions.append(FollowUp.due_date >= since)

@@ -29,27 +29,24 @@ from models.consultation import Conversation, Message, MessageKind
 from models.moderation import ContentStatus
 from models.patient import Patient
 from models.user import User
+from policies.capabilities import Capability
 from policies.scope import department_filter, subtree
 from resolvers.audit.unit import write_unit
 from resolvers.data.context import Context, Services
 from resolvers.data.pagination import Page, paginate
 from resolvers.data.tree import department_parents, scoped_department_ids
 from resolvers.moderation import moderate, plain_text
-from resolvers.patient import my_patient_id, record_reads
+from resolvers.patient import my_patient_id
 from resolvers.upload import own_upload_id
 
 log = logging.getLogger(__name__)
 
-STAFF_PERMISSION = ("Query.consultationMessages", "read")
 MESSAGE_LIMIT = 2000
 
 
 def is_consultation_staff(ctx: Context) -> bool:
-    """Holds the consultation-management permission (decided once per request)."""
-    if "consultation_staff" not in ctx.memo:
-        obj, act = STAFF_PERMISSION
-        ctx.memo["consultation_staff"] = ctx.services.policy.allows(ctx.principal.schema_roles, obj, act)
-    return bool(ctx.memo["consultation_staff"])
+    """Holds the consultation-management capability (decided once per role set)."""
+    return Capability.CONSULTATION_MANAGE in ctx.services.policy.capabilities(ctx.principal.schema_roles)
 
 
 def _participant(ctx: Context) -> ColumnElement[bool]:
@@ -179,7 +176,7 @@ async def conversation_messages(
     )
     if page.items and ctx.principal.user_id != conversation.patient_user_id:
         # Staff reading a patient's messages read the patient's record: recorded like any other read.
-        await record_reads(ctx, [conversation.patient_id], action="read", operation="conversationMessages")
+        await ctx.data.record_reads([conversation.patient_id], action="read", operation="conversationMessages")
     return page
 
 
@@ -301,7 +298,7 @@ async def search_messages(
         patients = select(Conversation.patient_id).where(Conversation.id.in_(conversation_ids))  # type: ignore[attr-defined]
         async with ctx.reads() as session:
             patient_ids = sorted(set((await session.execute(patients)).scalars().all()))
-        await record_reads(ctx, patient_ids, action="search", operation="consultationMessages")
+        await ctx.data.record_reads(patient_ids, action="search", operation="consultationMessages")
     return page
 
 
@@ -446,9 +443,7 @@ class ConsultationLoaders:
 
 
 def consultation_loaders(ctx: Context) -> ConsultationLoaders:
-    loaders = ctx.memo.get("consultation_loaders")
-    if loaders is None:
-        loaders = ctx.memo["consultation_loaders"] = ConsultationLoaders(ctx)
+    loaders = ctx.loaders_of(ConsultationLoaders)
     return loaders  # type: ignore[no-any-return]
 
 
@@ -545,7 +540,7 @@ class MessageBroker:
 
 
 def broker(services: Services) -> MessageBroker:
-    found = services.extras.get("message_broker")
+    found = services.message_broker
     if found is None:
-        found = services.extras["message_broker"] = MessageBroker(services.settings.redis_url)
+        found = services.message_broker = MessageBroker(services.settings.redis_url)
     return found  # type: ignore[no-any-return]

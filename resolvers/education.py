@@ -477,9 +477,7 @@ class EducationLoaders:
 
 
 def education_loaders(ctx: Context) -> EducationLoaders:
-    loaders = ctx.memo.get("education_loaders")
-    if loaders is None:
-        loaders = ctx.memo["education_loaders"] = EducationLoaders(ctx)
+    loaders = ctx.loaders_of(EducationLoaders)
     return loaders  # type: ignore[no-any-return]
 
 
@@ -608,7 +606,7 @@ async def seed_demo_engagement(session: AsyncSession, *, today: Any) -> None:
     )
     session.add(task)
     await session.flush()
-    await assign_open_tasks(session, today=today, department_id=crs)
+    await assign_open_tasks(session, today=today, assignee_roles=("physician", "chief_physician"), department_id=crs)
     await session.execute(
         update(LearningAssignment)
         .where(LearningAssignment.task_id == task.id, LearningAssignment.user_id == users["physician"])

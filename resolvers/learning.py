@@ -23,29 +23,35 @@ from core.timeutil import utcnow
 from models.learning import AssignmentStatus, LearningAssignment, LearningTask
 from models.role import Role, UserRole
 from models.user import User, UserStatus
+from policies.capabilities import Capability
 from policies.scope import department_filter
 from resolvers.audit.unit import make_event, write_unit
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page, paginate
 from resolvers.data.tree import scoped_department_ids
 from resolvers.moderation import plain_text
-from resolvers.patient import clinic_today
 
-ASSIGNED_ROLES = ("physician", "chief_physician")
 MATERIAL_KINDS = ("article", "video", "link")
 
 
-def _eligible_users() -> Any:
+def _eligible_users(assignee_roles: Sequence[str]) -> Any:
+    """Active users holding a role with `capability:learning.assignee`."""
     return (
         select(User.id, User.department_id)
         .where(
             User.status == UserStatus.ACTIVE.value,
             User.id.in_(
-                select(UserRole.user_id).join(Role, Role.id == UserRole.role_id).where(Role.key.in_(ASSIGNED_ROLES))
+                select(UserRole.user_id)
+                .join(Role, Role.id == UserRole.role_id)
+                .where(Role.key.in_(list(assignee_roles)))
             ),
         )
         .subquery()
     )
+
+
+def _assignees(ctx: Context) -> list[str]:
+    return ctx.services.policy.holders(Capability.LEARNING_ASSIGNEE)
 
 
 def _open(today: date) -> ColumnElement[bool]:
@@ -53,10 +59,15 @@ def _open(today: date) -> ColumnElement[bool]:
 
 
 async def assign_open_tasks(
-    session: AsyncSession, *, today: date, user_id: int | None = None, department_id: int | None = None
+    session: AsyncSession,
+    *,
+    today: date,
+    assignee_roles: Sequence[str],
+    user_id: int | None = None,
+    department_id: int | None = None,
 ) -> int:
     """Assign every open task to every eligible member of its department who lacks it; how many rows."""
-    users = _eligible_users()
+    users = _eligible_users(assignee_roles)
     conditions = [_open(today)]
     if user_id is not None:
         conditions.append(users.c.id == user_id)
@@ -87,7 +98,7 @@ async def _sync(ctx: Context, *, user_id: int | None = None, department_id: int 
     try:
         async with ctx.db.transaction() as session:
             added = await assign_open_tasks(
-                session, today=clinic_today(ctx), user_id=user_id, department_id=department_id
+                session, today=ctx.today(), assignee_roles=_assignees(ctx), user_id=user_id, department_id=department_id
             )
             if added:
                 session.add(
@@ -139,7 +150,7 @@ async def _check_department(ctx: Context, department_id: int) -> None:
 
 
 def _check_due(value: date, ctx: Context) -> date:
-    today = clinic_today(ctx)
+    today = ctx.today()
     if not today <= value <= today + timedelta(days=3 * 366):
         raise bad_input("A due date from today to three years ahead", "dueDate")
     return value
@@ -164,7 +175,9 @@ async def create_task(ctx: Context, data: TaskInput) -> LearningTask:
             raise not_found("Department")
         unit.session.add(row)
         await unit.session.flush()
-        assigned = await assign_open_tasks(unit.session, today=clinic_today(ctx), department_id=row.department_id)
+        assigned = await assign_open_tasks(
+            unit.session, today=ctx.today(), assignee_roles=_assignees(ctx), department_id=row.department_id
+        )
         unit.entity_id = str(row.id)
         unit.detail = {"assigned": assigned}
     return row
@@ -200,7 +213,9 @@ async def update_task(ctx: Context, task_id: int, data: TaskInput) -> LearningTa
             raise bad_input("A task stays in its department: create a new one", "departmentId")
         row.updated_at = utcnow()
         await unit.session.flush()
-        assigned = await assign_open_tasks(unit.session, today=clinic_today(ctx), department_id=row.department_id)
+        assigned = await assign_open_tasks(
+            unit.session, today=ctx.today(), assignee_roles=_assignees(ctx), department_id=row.department_id
+        )
         unit.entity_id = str(row.id)
         unit.detail = {"assigned": assigned}
     return row
@@ -338,7 +353,5 @@ class LearningLoaders:
 
 
 def learning_loaders(ctx: Context) -> LearningLoaders:
-    loaders = ctx.memo.get("learning_loaders")
-    if loaders is None:
-        loaders = ctx.memo["learning_loaders"] = LearningLoaders(ctx)
+    loaders = ctx.loaders_of(LearningLoaders)
     return loaders  # type: ignore[no-any-return]

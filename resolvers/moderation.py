@@ -51,12 +51,8 @@ class Moderated:
 
 
 async def _keywords(ctx: Context) -> list[ModerationKeyword]:
-    if "moderation_keywords" not in ctx.memo:
-        async with ctx.db.session() as session:
-            rows = (await session.execute(select(ModerationKeyword).order_by(ModerationKeyword.id))).scalars().all()
-        ctx.memo["moderation_keywords"] = list(rows)
-    keywords: list[ModerationKeyword] = ctx.memo["moderation_keywords"]
-    return keywords
+    statement = await ctx.data.select(ModerationKeyword, then=lambda s: s.order_by(ModerationKeyword.id))
+    return await ctx.data.objects(statement)
 
 
 async def moderate(ctx: Context, text: str, field: str) -> Moderated:

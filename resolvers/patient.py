@@ -3,122 +3,34 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_
 
 from core.crypto import cipher
-from core.errors import bad_input, conflict, forbidden, not_found
+from core.errors import AppError, ErrorCode, bad_input, conflict, forbidden, not_found
+from core.ids import encode_id
 from core.security import token_digest
 from core.timeutil import utcnow
 from core.validation import check_resident_id, choice, initials, text
 from models.audit import Event
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
+from models.organisation import Department
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
-from models.role import DataScope, Role, UserRole
+from models.role import Role, UserRole
 from models.user import User
-from policies.scope import cached_patient_scope
+from policies.roles import PATIENT_ROLE
 from resolvers import history
-from resolvers.audit.chain import CONTENT_FIELDS
-from resolvers.audit.unit import write_unit
+from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
-from resolvers.data.pagination import Page, paginate
-from resolvers.data.projection import Columns, as_rows, select_columns
-from resolvers.data.statements import reused
-from resolvers.data.tree import scoped_department_ids
+from resolvers.data.pagination import Page
+from resolvers.data.projection import Columns
 
-PATIENT_ROLE = "patient"
 BINDING_CODE_HOURS = 24
 _BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
-
-
-def clinic_today(ctx: Context) -> date:
-    return datetime.now(ZoneInfo(ctx.settings.clinic_tz)).date()
-
-
-async def scope_clause(ctx: Context) -> ColumnElement[bool]:
-    """The principal's patient scope as SQL; every patient read and write goes through it."""
-    if "patient_scope" not in ctx.memo:
-        principal = ctx.principal
-        allowed = await scoped_department_ids(ctx)
-        ctx.memo["patient_scope"] = cached_patient_scope(
-            principal.user_id, principal.data_scope, None if allowed is None else frozenset(allowed)
-        )
-    clause: ColumnElement[bool] = ctx.memo["patient_scope"]
-    return clause
-
-
-# What a read event sets: every content field of an event but its id and the free-form detail.
-_EVENT_COLUMNS = tuple(name for name in CONTENT_FIELDS if name not in ("id", "detail"))
-_EVENTS_PER_INSERT = 100  # a page at most (resolvers/data/pagination.py)
-_EVENT_SQL: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
-
-
-def _events_insert(dialect: Any, rows: int) -> tuple[str, dict[str, Any]]:
-    """The SQL of one INSERT of `rows` events with a VALUES list each, and each column's bind processor.
-
-    One statement rather than an executemany: a driver may run an executemany of an INSERT as a bulk
-    operation (asyncmy's COM_STMT_BULK_EXECUTE on MariaDB) for which the server may skip auto-increment
-    ids, and the audit chain (resolvers/audit/chain.py) watches gaps in event ids as possibly uncommitted
-    events. A multi-row VALUES list takes consecutive ids. Sent as the driver's own SQL, values processed
-    as SQLAlchemy would process them: hundreds of bind parameters are costly to route through a compiled
-    statement on every page."""
-    key = (dialect.name, dialect.paramstyle, rows)
-    cached = _EVENT_SQL.get(key)
-    if cached is None:
-        table = Event.__table__  # type: ignore[attr-defined]
-        statement = table.insert().values(
-            [{name: bindparam(f"{name}_{i}", type_=table.c[name].type) for name in _EVENT_COLUMNS} for i in range(rows)]
-        )
-        compiled = statement.compile(dialect=dialect)
-        # positional, row by row, in _EVENT_COLUMNS order: what record_reads sends
-        assert list(compiled.positiontup or ()) == [f"{name}_{i}" for i in range(rows) for name in _EVENT_COLUMNS]
-        processors = {name: table.c[name].type._cached_bind_processor(dialect) for name in _EVENT_COLUMNS}
-        cached = _EVENT_SQL[key] = (compiled.string, processors)
-    return cached
-
-
-def _bound(processors: dict[str, Any], name: str, value: Any) -> Any:
-    """`value` as SQLAlchemy would send it for column `name`."""
-    process = processors[name]
-    return value if process is None else process(value)
-
-
-async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
-    """One event per patient read, written as multi-row inserts (one for a page)."""
-    ids = list(dict.fromkeys(patient_ids))
-    if not ids:
-        return
-    shared = {
-        "occurred_at": utcnow(),
-        "actor_id": ctx.principal.user_id,
-        "action": action,
-        "operation": operation,
-        "entity_type": "Patient",
-        "request_id": ctx.request_id,
-        "ip": ctx.ip,
-        "outcome": "success",
-    }
-    # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
-    async with ctx.connection() as connection:
-        for start in range(0, len(ids), _EVENTS_PER_INSERT):
-            chunk = ids[start : start + _EVENTS_PER_INSERT]
-            sql, processors = _events_insert(connection.dialect, len(chunk))
-            common = {name: _bound(processors, name, value) for name, value in shared.items()}  # once, not per row
-            params: list[Any] = []
-            for pid in chunk:
-                row = {
-                    **common,
-                    "entity_id": _bound(processors, "entity_id", str(pid)),
-                    "patient_id": _bound(processors, "patient_id", pid),
-                }
-                params.extend(row[name] for name in _EVENT_COLUMNS)
-            await connection.exec_driver_sql(sql, tuple(params))
 
 
 # ---- reads -------------------------------------------------------------------------------------
@@ -177,12 +89,7 @@ async def list_patients(
     ctx: Context, *, first: int | None, after: str | None, filters: PatientFilter, columns: Columns = None
 ) -> Page[Any]:
     """A page of patient rows with those columns (None: all), to show, never to write back."""
-    scope = await scope_clause(ctx)
-
-    def base() -> Any:
-        statement = select_columns(Patient, columns).where(scope)
-        return statement if filters.include_voided else statement.where(Patient.voided_at.is_(None))
-
+    data = ctx.data
     # The plain list (the console's first screen, every page of it) keeps its statements; filtered ones vary.
     plain = not (
         (filters.search and filters.search.strip())
@@ -191,10 +98,13 @@ async def list_patients(
         or filters.diagnosis_code
         or filters.has_overdue_follow_up is not None
     )
-    if plain:
-        statement = reused(("patients", columns, filters.include_voided), base, keep=(scope,))
-    else:
-        statement = base()
+    include_voided = filters.include_voided
+    statement = await data.select(
+        Patient,
+        columns=columns,
+        then=lambda base: base if include_voided else base.where(Patient.voided_at.is_(None)),
+        key=("patients", include_voided) if plain else None,
+    )
     if filters.search and filters.search.strip():
         statement = statement.where(_search_clause(filters.search, filters))
     if filters.department_id is not None:
@@ -207,53 +117,29 @@ async def list_patients(
             exists().where(Diagnosis.patient_id == Patient.id, Diagnosis.icd10_code.like(code + "%", escape="\\"))
         )
     if filters.has_overdue_follow_up is not None:
-        overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(clinic_today(ctx)))
+        overdue = exists().where(FollowUp.patient_id == Patient.id, overdue_clause(ctx.today()))
         statement = statement.where(overdue if filters.has_overdue_follow_up else ~overdue)
-    page = await paginate(
-        ctx.connection,
-        statement,
-        keys=[Patient.id],
-        key_of=lambda row: [row.id],
-        first=first,
-        after=after,
-        rows=True,
-        reuse=plain,
-    )
-    page.items = as_rows(Patient, columns, page.items)
+    page = await data.page(statement, keys=[Patient.id], first=first, after=after, rows=True, reuse=plain)
+    page.items = data.rows_as(Patient, columns, page.items)
     action = "search" if filters.search else "read"
-    await record_reads(ctx, [row.id for row in page.items], action=action, operation="patients")
+    await data.record_reads([row.id for row in page.items], action=action, operation="patients")
     return page
 
 
 async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient", columns: Columns = None) -> Any:
     """The patient as an ORM object, or, given `columns`, a row of just those columns (to show)."""
-    scope = await scope_clause(ctx)
+    data = ctx.data
     if columns is None:
-        async with ctx.reads() as session:
-            statement = select(Patient).where(Patient.id == patient_id, scope)
-            row: Any = (await session.execute(statement)).scalar_one_or_none()
+        row: Any = await data.get(Patient, patient_id, what="Patient")
     else:
-        by_id = reused(
-            ("patient", columns),
-            lambda: select_columns(Patient, columns).where(Patient.id == bindparam("patient_id"), scope),
-            keep=(scope,),
+        by_id = await data.select(
+            Patient, columns=columns, key=("by_id",), then=lambda s: s.where(Patient.id == bindparam("patient_id"))
         )
-        async with ctx.connection() as connection:
-            found = (await connection.execute(by_id, {"patient_id": patient_id})).all()
-        row = as_rows(Patient, columns, found)[0] if found else None
-    if row is None:
-        raise not_found("Patient")
-    await record_reads(ctx, [patient_id], action="read", operation=operation)
-    return row
-
-
-async def load_for_write(ctx: Context, session: AsyncSession, patient_id: int) -> Patient:
-    """The target of a write, through the same scope as reads: out of scope is NOT_FOUND."""
-    row = (
-        await session.execute(select(Patient).where(Patient.id == patient_id, await scope_clause(ctx)))
-    ).scalar_one_or_none()
-    if row is None:
-        raise not_found("Patient")
+        found = await data.rows(by_id, {"patient_id": patient_id})
+        if not found:
+            raise not_found("Patient")
+        row = data.rows_as(Patient, columns, found)[0]
+    await data.record_reads([patient_id], action="read", operation=operation)
     return row
 
 
@@ -330,15 +216,10 @@ def _apply(patient: Patient, data: PatientInput) -> list[str]:
 
 
 async def _department_for(ctx: Context, requested: int | None) -> int | None:
-    allowed = await scoped_department_ids(ctx)
-    if requested is None:
-        return ctx.principal.department_id
-    if ctx.principal.data_scope is DataScope.SELF:
-        if requested != ctx.principal.department_id:
-            raise forbidden("You may register patients only in your own department")
-    elif allowed is not None and requested not in allowed:
+    department_id = (await ctx.access()).registration_department(requested)
+    if requested is not None and department_id is None:
         raise forbidden("That department is outside your scope")
-    return requested
+    return department_id
 
 
 async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate: bool = False) -> Patient:
@@ -352,29 +233,23 @@ async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate:
     department_id = await _department_for(ctx, data.department_id)
     patient = Patient(name="", department_id=department_id, created_by_id=ctx.principal.user_id)
     _apply(patient, data)
-    if ctx.principal.data_scope is DataScope.SELF:
+    if (await ctx.access()).attends_own_registrations:
         patient.attending_physician_id = ctx.principal.user_id  # the registering physician attends
     if not allow_duplicate:
         candidates = await duplicate_candidates(
             ctx, id_number=patient.id_number, name=patient.name, birth_date=patient.birth_date, phone=patient.phone
         )
         if candidates:
-            from core.errors import AppError, ErrorCode
-            from core.ids import encode_id
-
             raise AppError(
                 ErrorCode.CONFLICT,
                 "A patient with the same identity number, or name, birth date and phone, exists",
                 candidates=[{"id": encode_id("Patient", c.id or 0), "name": c.name} for c in candidates],
             )
-    async with write_unit(ctx, operation="registerPatient", action="create", entity_type="Patient") as unit:
-        if department_id is not None:
-            from models.organisation import Department
-
-            if await unit.session.get(Department, department_id) is None:
-                raise bad_input("Unknown department", "departmentId")
-        unit.session.add(patient)
-        await unit.session.flush()
+    async with ctx.data.write(operation="registerPatient", action="create", entity_type="Patient") as unit:
+        if department_id is not None and await unit.find(Department, department_id) is None:
+            raise bad_input("Unknown department", "departmentId")
+        unit.add(patient)
+        await unit.flush()
         unit.entity_id = str(patient.id)
         unit.patient_id = patient.id
         history.record_created(ctx, unit, patient, "Patient")
@@ -384,8 +259,8 @@ async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate:
 async def update_patient(
     ctx: Context, patient_id: int, version: int, data: PatientInput, reason: str | None = None
 ) -> Patient:
-    async with write_unit(ctx, operation="updatePatient", action="update", entity_type="Patient") as unit:
-        patient = await load_for_write(ctx, unit.session, patient_id)
+    async with ctx.data.write(operation="updatePatient", action="update", entity_type="Patient") as unit:
+        patient = await unit.get(Patient, patient_id)
         if patient.voided_at is not None:
             raise conflict("This record is void")
         before = history.snapshot(patient)
@@ -395,15 +270,15 @@ async def update_patient(
             patient.department_id = await _department_for(ctx, data.department_id)
             data.given.discard("department_id")
         changed = _apply(patient, data)
-        await _bump(unit.session, patient, version)
+        await _bump(ctx, unit, patient, version)
         history.record_updated(ctx, unit, patient, "Patient", before, history.require_reason(reason, signed_off=False))
         unit.detail = {"changed": changed, "version": patient.version}
     return patient
 
 
-async def _bump(session: AsyncSession, patient: Patient, version: int) -> None:
+async def _bump(ctx: Context, unit: WriteUnit, patient: Patient, version: int) -> None:
     """Optimistic lock: the row changes only if it still has the version the client read."""
-    session.expunge(patient)  # written below in one guarded UPDATE, not by the ORM's flush
+    unit.detach(patient)  # written below in one guarded UPDATE, not by the ORM's flush
     sync_hashes(patient)
     values = {
         column: getattr(patient, column)
@@ -411,31 +286,29 @@ async def _bump(session: AsyncSession, patient: Patient, version: int) -> None:
         if column not in ("id", "version", "created_at", "created_by_id")
     }
     values["updated_at"] = utcnow()
-    result = await session.execute(
-        update(Patient)
-        .where(Patient.id == patient.id, Patient.version == version)
+    statement = await ctx.data.update(Patient)
+    changed = await unit.execute(
+        statement.where(Patient.id == patient.id, Patient.version == version)
         .values(**values, version=version + 1)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed != 1:
         raise conflict("This patient was changed by someone else; reload and try again")
     patient.version = version + 1
     patient.updated_at = values["updated_at"]
 
 
 async def reassign_patient(ctx: Context, patient_id: int, physician_id: int, version: int) -> Patient:
-    async with write_unit(ctx, operation="reassignPatient", action="update", entity_type="Patient") as unit:
-        patient = await load_for_write(ctx, unit.session, patient_id)
+    async with ctx.data.write(operation="reassignPatient", action="update", entity_type="Patient") as unit:
+        patient = await unit.get(Patient, patient_id)
         unit.entity_id = str(patient_id)
         unit.patient_id = patient_id
-        physician = await unit.session.get(User, physician_id)
-        allowed = await scoped_department_ids(ctx)
-        if physician is None or (allowed is not None and physician.department_id not in allowed):
+        if await unit.find(User, physician_id) is None:  # staff of the caller's departments
             raise not_found("Physician")
         before = history.snapshot(patient)
         previous = patient.attending_physician_id
         patient.attending_physician_id = physician_id
-        await _bump(unit.session, patient, version)
+        await _bump(ctx, unit, patient, version)
         history.record_updated(ctx, unit, patient, "Patient", before)
         unit.detail = {"from": previous, "to": physician_id}
     return patient
@@ -453,11 +326,11 @@ class BindingCode:
 async def issue_binding_code(ctx: Context, patient_id: int) -> BindingCode:
     code = "".join(secrets.choice(_BINDING_ALPHABET) for _ in range(10))
     expires = utcnow() + timedelta(hours=BINDING_CODE_HOURS)
-    async with write_unit(
-        ctx, operation="issuePatientBindingCode", action="create", entity_type="PatientBindingCode"
+    async with ctx.data.write(
+        operation="issuePatientBindingCode", action="create", entity_type="PatientBindingCode"
     ) as unit:
-        await load_for_write(ctx, unit.session, patient_id)
-        unit.session.add(
+        await unit.get(Patient, patient_id)
+        unit.add(
             PatientBindingCode(
                 code_hash=token_digest(code),
                 patient_id=patient_id,
@@ -471,82 +344,84 @@ async def issue_binding_code(ctx: Context, patient_id: int) -> BindingCode:
 
 
 async def bind_record(ctx: Context, code: str) -> Patient:
-    """Redeem a binding code: the caller's account is linked to the record and becomes a patient."""
+    """Redeem a binding code: the caller's account is linked to the record and becomes a patient.
+
+    The record is outside the caller's reach until then: the code, issued by the clinic, is what reaches it."""
     user_id = ctx.principal.user_id
     normalised = code.strip().upper().replace("-", "").replace(" ", "")
+    digest = token_digest(normalised)
     now = utcnow()
-    async with write_unit(ctx, operation="bindPatientRecord", action="update", entity_type="Patient") as unit:
-        session = unit.session
-        claimed = await session.execute(
-            update(PatientBindingCode)
+    system = ctx.data.unscoped("a binding code reaches the record it was issued for")
+    async with ctx.data.write(operation="bindPatientRecord", action="update", entity_type="Patient") as unit:
+        claimed = await unit.execute(
+            system.update(PatientBindingCode)
             .where(
-                PatientBindingCode.code_hash == token_digest(normalised),
+                PatientBindingCode.code_hash == digest,
                 PatientBindingCode.used_at.is_(None),
                 PatientBindingCode.expires_at > now,
             )
             .values(used_at=now, used_by_id=user_id)
         )
-        if claimed.rowcount != 1:
+        if claimed != 1:
             raise bad_input("This code is unknown, used or expired; ask the clinic for a new one", "code")
-        binding = await session.get(PatientBindingCode, token_digest(normalised))
-        assert binding is not None
-        if (await session.execute(select(Patient.id).where(Patient.wechat_user_id == user_id))).first():
+        patient_id = (
+            await unit.scalars(
+                system.select(PatientBindingCode.patient_id).where(PatientBindingCode.code_hash == digest)
+            )
+        )[0]
+        if await unit.scalars(system.select(Patient.id).where(Patient.wechat_user_id == user_id)):
             raise conflict("Your account is already linked to a patient record")
-        patient = await session.get(Patient, binding.patient_id)
+        patient = await unit.first(system.select(Patient).where(Patient.id == patient_id))
         if patient is None:
             raise not_found("Patient")
         if patient.wechat_user_id is not None:
             raise conflict("This record is already linked to another account")
         patient.wechat_user_id = user_id
         patient.updated_at = now
-        session.add(patient)
-        role = (await session.execute(select(Role).where(Role.key == PATIENT_ROLE))).scalar_one()
-        has_role = await session.execute(
-            select(UserRole).where(UserRole.user_id == user_id, UserRole.role_id == role.id)
+        unit.add(patient)
+        role = await unit.first(system.select(Role).where(Role.key == PATIENT_ROLE))
+        held = await unit.scalars(
+            system.select(UserRole.role_id).where(UserRole.user_id == user_id, UserRole.role_id == role.id)
         )
-        if has_role.first() is None:
-            session.add(UserRole(user_id=user_id, role_id=role.id))
+        if not held:
+            unit.add(UserRole(user_id=user_id, role_id=role.id))
         unit.entity_id = str(patient.id)
         unit.patient_id = patient.id
     return patient
 
 
 async def my_record(ctx: Context) -> Patient | None:
-    async with ctx.db.session() as session:
-        row = (
-            await session.execute(select(Patient).where(Patient.wechat_user_id == ctx.principal.user_id))
-        ).scalar_one_or_none()
+    statement = await ctx.data.select(Patient, then=lambda s: s.where(Patient.wechat_user_id == ctx.principal.user_id))
+    row: Patient | None = await ctx.data.first(statement)
     if row is not None:
-        await record_reads(ctx, [row.id or 0], action="read", operation="myRecord")
+        await ctx.data.record_reads([row.id or 0], action="read", operation="myRecord")
     return row
 
 
 async def my_patient_id(ctx: Context) -> int | None:
-    async with ctx.db.session() as session:
-        return (
-            await session.execute(select(Patient.id).where(Patient.wechat_user_id == ctx.principal.user_id))
-        ).scalar_one_or_none()
+    statement = await ctx.data.select(
+        Patient, Patient.id, then=lambda s: s.where(Patient.wechat_user_id == ctx.principal.user_id)
+    )
+    found = await ctx.data.scalars(statement)
+    return found[0] if found else None
 
 
 async def access_log(ctx: Context, patient_id: int, *, first: int | None, after: str | None) -> Page[Event]:
     """Who opened this patient's record: reads and searches by anyone but the patient."""
-    statement = select(Event).where(
-        Event.patient_id == patient_id,
-        Event.action.in_(("read", "search")),
-        or_(Event.actor_id.is_(None), Event.actor_id != ctx.principal.user_id),
+    me = ctx.principal.user_id
+    statement = await ctx.data.select(
+        Event,
+        then=lambda s: s.where(
+            Event.patient_id == patient_id,
+            Event.action.in_(("read", "search")),
+            or_(Event.actor_id.is_(None), Event.actor_id != me),
+        ),
     )
-    return await paginate(
-        ctx.reads,
-        statement,
-        keys=[Event.id],
-        key_of=lambda row: [row.id],
-        first=first,
-        after=after,
-        descending=True,
-    )
+    return await ctx.data.page(statement, keys=[Event.id], first=first, after=after, descending=True)
 
 
 async def names_of(ctx: Context, user_ids: Sequence[int]) -> dict[int, str]:
-    async with ctx.db.session() as session:
-        rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(list(user_ids))))
-    return dict(rows.all())
+    statement = await ctx.data.select(
+        User, User.id, User.display_name, purpose="name", then=lambda s: s.where(User.id.in_(list(user_ids)))
+    )
+    return dict(await ctx.data.rows(statement))

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from core.errors import bad_input, not_found
 from models.role import DataScope, Role
-from policies.store import ACTIONS, ANONYMOUS, AUTHENTICATED, PolicyLine, add_rule, remove_rule
+from policies.capabilities import is_capability
+from policies.store import ACTIONS, ANONYMOUS, AUTHENTICATED, PolicyLine, add_rule, line_problem, remove_rule
 from resolvers.audit.unit import write_unit
 from resolvers.data.context import Context
 
@@ -32,10 +33,10 @@ async def _role(ctx: Context, session: object, key: str) -> Role:
 def _check_permission(ctx: Context, coordinate: str, action: str) -> None:
     if action not in ACTIONS:
         raise bad_input(f"Action must be one of {', '.join(ACTIONS)}", "action")
-    known: set[str] = ctx.services.extras["coordinates"]
-    if coordinate not in known:
-        raise bad_input(f"No such schema coordinate: {coordinate}", "object")
-    if coordinate.startswith("Mutation.") != (action == "execute"):
+    problem = line_problem(PolicyLine("p", ("", coordinate, action)), set(ctx.services.coordinates))
+    if problem is not None:
+        raise bad_input(problem, "object" if "action" not in problem else "action")
+    if not is_capability(coordinate) and coordinate.startswith("Mutation.") != (action == "execute"):
         raise bad_input("Mutations take 'execute'; other fields take 'read' or 'read_masked'", "action")
 
 

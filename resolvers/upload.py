@@ -106,7 +106,5 @@ class UploadLoaders:
 
 
 def upload_loaders(ctx: Context) -> UploadLoaders:
-    loaders = ctx.memo.get("upload_loaders")
-    if loaders is None:
-        loaders = ctx.memo["upload_loaders"] = UploadLoaders(ctx)
+    loaders = ctx.loaders_of(UploadLoaders)
     return loaders  # type: ignore[no-any-return]

@@ -16,8 +16,8 @@ from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import DataScope, Role, UserRole
 from models.user import User, UserStatus
+from policies.roles import may_assign
 from policies.scope import department_filter
-from policies.store import PolicyStore
 from resolvers.audit.unit import write_unit
 from resolvers.auth import revoke_sessions
 from resolvers.data.context import Context
@@ -54,11 +54,6 @@ def check_display_name(name: str) -> str:
 # ---- who may manage whom -----------------------------------------------------------------------
 
 
-def _holds_everything(ctx: Context) -> bool:
-    # Whoever may grant permissions could give themselves any of them: the subset rule cannot bind them.
-    return ctx.services.policy.allows(ctx.principal.schema_roles, "Mutation.grantPermission", "execute")
-
-
 async def check_roles_within_reach(ctx: Context, session: AsyncSession, role_keys: Sequence[str]) -> list[Role]:
     """The roles, if the actor's own permissions and data scope cover each of them; else FORBIDDEN."""
     roles = list((await session.execute(select(Role).where(Role.key.in_(list(role_keys))))).scalars().all())  # type: ignore[attr-defined]
@@ -66,13 +61,9 @@ async def check_roles_within_reach(ctx: Context, session: AsyncSession, role_key
     missing = [key for key in role_keys if key not in found]
     if missing:
         raise bad_input(f"Unknown role: {', '.join(missing)}", "roleKeys")
-    if _holds_everything(ctx):
-        return roles
-    policy: PolicyStore = ctx.services.policy
-    own = policy.permissions_of(ctx.principal.schema_roles)
+    access = await ctx.access()
     for role in roles:
-        exceeds_scope = DataScope(role.data_scope).rank > ctx.principal.data_scope.rank
-        if exceeds_scope or not PolicyStore.covers(own, policy.permissions(role.key)):
+        if not may_assign(access, ctx.services.policy, role.key, DataScope(role.data_scope)):
             raise forbidden(f"You may not assign the role {role.key}")
     return roles
 

@@ -12,7 +12,6 @@ from core.ids import decode_id, decode_optional_id, encode_id
 from models import clinical as m
 from resolvers import clinical, icd10
 from resolvers.data.context import Info
-from resolvers.patient import clinic_today
 from schema.engine.builder import FieldMode
 from schema.engine.connection import Connection, connection
 from schema.engine.projection import DIAGNOSIS, columns_for
@@ -292,7 +291,7 @@ class FollowUpType:
 
     @strawberry.field(description="Still scheduled after its due date (in the clinic's time zone).")
     def overdue(self, info: Info) -> bool:
-        return self.status == m.FollowUpStatus.SCHEDULED and self.due_date < clinic_today(info.context)
+        return self.status == m.FollowUpStatus.SCHEDULED and self.due_date < info.context.today()
 
     @strawberry.field
     async def recorded_by_name(self, info: Info) -> str | None:

@@ -103,15 +103,15 @@ class PatientType:
 
     @strawberry.field(description="Identity document number (masked or absent by role).")
     def id_number(self, info: Info) -> str | None:
-        return shown(info, self._row.id_number, mask_id_number)
+        return shown(info, self._row.id_number)
 
     @strawberry.field(description="Phone number (masked as 138****5678 for some roles).")
     def phone(self, info: Info) -> str | None:
-        return shown(info, self._row.phone, mask_phone)
+        return shown(info, self._row.phone)
 
     @strawberry.field
     def emergency_contact_phone(self, info: Info) -> str | None:
-        return shown(info, self._row.emergency_contact_phone, mask_phone)
+        return shown(info, self._row.emergency_contact_phone)
 
     @strawberry.field
     async def attending_physician_name(self, info: Info) -> str | None:

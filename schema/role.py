@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from models.role import DataScope, Role
+from policies.capabilities import COORDINATES as CAPABILITY_COORDINATES
 from resolvers import role as role_resolvers
 from resolvers.data.context import Info
 
@@ -65,9 +66,9 @@ class RoleQuery:
     async def roles(self, info: Info) -> list[RoleType]:
         return [RoleType.from_row(row) for row in await role_resolvers.list_roles(info.context)]
 
-    @strawberry.field(description="Every schema coordinate a permission may name.")
+    @strawberry.field(description="Every schema coordinate and capability (`capability:...`) a permission may name.")
     def permission_objects(self, info: Info) -> list[str]:
-        return sorted(info.context.services.extras["coordinates"])
+        return sorted(info.context.services.coordinates | CAPABILITY_COORDINATES)
 
 
 @strawberry.type

@@ -114,7 +114,7 @@ def recorded_plans() -> Iterator[list[tuple[str, bool]]]:
 
 def walks(client: GraphQLClient) -> tuple[int, int]:
     """(compiled walks, walks that gave up) so far, over every role schema of the app."""
-    schemas = client.services.extras["registry"]._schemas.values()
+    schemas = client.services.registry._schemas.values()
     compilers = [schema.compiler for schema in schemas if schema.compiler is not None]
     return sum(c.walks for c in compilers), sum(c.fallbacks for c in compilers)
 

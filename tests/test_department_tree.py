@@ -27,7 +27,7 @@ async def _night_clinic_patient(client: GraphQLClient) -> tuple[str, str]:
 async def test_moving_a_department_changes_the_chiefs_reach_at_once(client: GraphQLClient, db: Database) -> None:
     department, patient = await _night_clinic_patient(client)
     assert error_codes(await client.run(PATIENT, {"id": patient}, as_="chief")) == ["NOT_FOUND"]
-    tree = client.services.extras["department_tree"]
+    tree = client.services.department_tree
     assert tree._parents is not None  # read once, kept for the next requests
 
     crs = dep_id((await departments_by_code(db))["CRS"])
@@ -45,7 +45,7 @@ async def test_a_move_on_one_instance_reaches_the_other(
     department, patient = await _night_clinic_patient(a)
     chief_on_b = await b.token("chief")
     assert error_codes(await b.run(PATIENT, {"id": patient}, token=chief_on_b)) == ["NOT_FOUND"]
-    assert b.services.extras["department_tree"]._parents is not None  # B holds its copy
+    assert b.services.department_tree._parents is not None  # B holds its copy
 
     departments = (await a.data("{ departments { id code } }", as_="admin"))["departments"]
     crs = next(d["id"] for d in departments if d["code"] == "CRS")

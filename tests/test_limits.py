@@ -115,7 +115,7 @@ async def test_cost_counts_nested_lists(client: GraphQLClient) -> None:
 
     from schema.engine.limits import QueryCost
 
-    registry = client.services.extras["registry"]
+    registry = client.services.registry
     admin = registry.for_roles(frozenset({"authenticated", "admin"}))
     gql = admin._schema
     document = parse(

@@ -56,7 +56,7 @@ def test_manifest_is_up_to_date() -> None:
 
 
 async def test_every_document_validates_against_the_patient_schema(client: GraphQLClient) -> None:
-    registry = client.services.extras["registry"]
+    registry = client.services.registry
     patient = registry.for_roles(frozenset({"authenticated", "patient"}))
     anonymous = registry.for_roles(frozenset({"anonymous"}))
     for path in sorted(CLIENT_DIR.glob("*.graphql")):
@@ -65,7 +65,7 @@ async def test_every_document_validates_against_the_patient_schema(client: Graph
         name = operation.name.value  # type: ignore[attr-defined]
         target = anonymous if name in ANONYMOUS_OPERATIONS else patient
         if operation.operation is OperationType.SUBSCRIPTION:  # type: ignore[attr-defined]
-            target = client.services.extras["socket_schemas"].for_roles(frozenset({"authenticated", "patient"}))
+            target = client.services.socket_schemas.for_roles(frozenset({"authenticated", "patient"}))
         errors = validate(target._schema, document)
         assert not errors, f"{path.name}: {[error.message for error in errors]}"
 

@@ -147,8 +147,19 @@ async def test_grant_a_mutation_and_a_wildcard(client: GraphQLClient, db: Databa
 
 
 async def test_masked_grant_keeps_the_field(client: GraphQLClient) -> None:
-    await client.data(GRANT, {"r": "physician", "o": "Query.users", "a": "read_masked"}, as_="admin")
-    assert "users" in (await schema_fields(client, "physician"))[0]
+    await client.data(GRANT, {"r": "physician", "o": "Patient.idNumber", "a": "read_masked"}, as_="admin")
+    data = await client.data('{ __type(name: "Patient") { fields { name } } }', as_="physician")
+    assert "idNumber" in {field["name"] for field in data["__type"]["fields"]}
+
+
+async def test_read_masked_only_where_a_mask_exists(client: GraphQLClient, db: Database) -> None:
+    """A field without a mask would show in clear under `read_masked`: such a grant is refused."""
+    before = await rules(db, "physician")
+    for obj in ("Query.users", "Patient.address", "Patient.name", "Visit.notes"):
+        result = await client.run(GRANT, {"r": "physician", "o": obj, "a": "read_masked"}, as_="admin")
+        assert error_codes(result) == ["BAD_USER_INPUT"], obj
+        assert "no mask" in result["errors"][0]["message"]
+    assert await rules(db, "physician") == before
 
 
 async def test_bad_grants_are_refused(client: GraphQLClient, db: Database) -> None:
@@ -246,13 +257,12 @@ async def test_dept_admin_may_assign_custom_roles_only_within_reach(client: Grap
     # and `read` covers `read_masked`.
     await client.data(CREATE_ROLE, {"k": "reception", "n": "Reception", "s": "SELF"}, as_="admin")
     await client.data(GRANT, {"r": "reception", "o": "User.phone", "a": "read"}, as_="admin")
-    await client.data(GRANT, {"r": "reception", "o": "Query.users", "a": "read_masked"}, as_="admin")
+    await client.data(GRANT, {"r": "reception", "o": "Patient.phone", "a": "read_masked"}, as_="admin")
     data = await client.data(ASSIGN, {"id": physician, "keys": ["reception"]}, as_="deptadmin")
     assert data["assignRoles"]["roles"] == [{"key": "reception"}]
     # ...but a masked grant does not cover a full one.
-    await client.data(GRANT, {"r": "physician", "o": "Query.positions", "a": "read_masked"}, as_="admin")
-    await client.data(REVOKE, {"r": "physician", "o": "Query.positions", "a": "read"}, as_="admin")
-    await client.data(GRANT, {"r": "reception", "o": "Query.positions", "a": "read"}, as_="admin")
+    await client.data(REVOKE, {"r": "dept_admin", "o": "Patient.idNumber", "a": "read"}, as_="admin")
+    await client.data(GRANT, {"r": "reception", "o": "Patient.idNumber", "a": "read"}, as_="admin")
     result = await client.run(ASSIGN, {"id": physician, "keys": ["reception"]}, as_="deptadmin")
     assert error_codes(result) == ["FORBIDDEN"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import AppError, ErrorCode
+from core.errors import AppError, ErrorCode, not_found
 from models.audit import Event
 from resolvers.audit.chain import Sealer
 from resolvers.data.context import Context
@@ -25,11 +25,73 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WriteUnit:
+    """One write: its transaction's session, the caller's context, and what its event will say.
+
+    Domain code loads and changes rows through the unit's scoped methods (`get`, `select`, `update`); the
+    session itself is the data layer's."""
+
     session: AsyncSession
     entity_type: str
+    ctx: Context | None = None
     entity_id: str = ""
     patient_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def _data(self) -> Any:
+        assert self.ctx is not None
+        return self.ctx.data
+
+    async def get(self, model: Any, row_id: int, *, what: str | None = None, purpose: str = "write") -> Any:
+        """The row to change, within the caller's reach for writing; else NOT_FOUND."""
+        statement = await self._data().select(model, purpose=purpose, then=lambda s: s.where(model.id == row_id))
+        found = (await self.session.execute(_checked(statement))).scalar_one_or_none()
+        if found is None:
+            raise not_found(what or model.__name__)
+        return found
+
+    async def find(self, model: Any, row_id: int | None, *, purpose: str = "read") -> Any:
+        """The row within the caller's reach for `purpose`, or None (a reference to check, not to change)."""
+        if row_id is None:
+            return None
+        statement = await self._data().select(model, purpose=purpose, then=lambda s: s.where(model.id == row_id))
+        return (await self.session.execute(_checked(statement))).scalar_one_or_none()
+
+    def detach(self, row: Any) -> None:
+        """Stop tracking a loaded row: it is written by an explicit UPDATE (an optimistic lock), not by a flush."""
+        self.session.expunge(row)
+
+    async def objects(self, statement: Any) -> list[Any]:
+        return list((await self.session.execute(_checked(statement))).scalars().all())
+
+    async def first(self, statement: Any) -> Any:
+        found = await self.objects(statement.limit(1))
+        return found[0] if found else None
+
+    async def rows(self, statement: Any) -> list[Any]:
+        return list((await self.session.execute(_checked(statement))).all())
+
+    async def scalars(self, statement: Any) -> list[Any]:
+        return list((await self.session.execute(_checked(statement))).scalars().all())
+
+    async def execute(self, statement: Any) -> int:
+        """Run a scoped UPDATE (from `ctx.data.update`); how many rows it changed."""
+        result: Any = await self.session.execute(_checked(statement))
+        return int(result.rowcount or 0)
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+
+    def add_all(self, rows: Any) -> None:
+        self.session.add_all(rows)
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+def _checked(statement: Any) -> Any:
+    from resolvers.data.repository import _check
+
+    return _check(statement)
 
 
 def make_event(
@@ -74,7 +136,7 @@ async def write_unit(
     """A transaction that ends with the operation's event; duplicate keys become CONFLICT."""
     try:
         async with ctx.db.transaction() as session:
-            unit = WriteUnit(session=session, entity_type=entity_type)
+            unit = WriteUnit(session=session, entity_type=entity_type, ctx=ctx)
             yield unit
             await session.flush()
             session.add(
@@ -99,5 +161,5 @@ async def write_unit(
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
     # committed: link the new events into the audit chain (in the background, or inline without a sealer task)
-    sealer: Sealer | None = ctx.services.extras.get("sealer")
+    sealer: Sealer | None = ctx.services.sealer
     await (sealer or Sealer(ctx.db, interval=0)).after_write()

@@ -1,52 +1,37 @@
-"""Who is asking (Principal), the app's services, and the per-request execution context."""
+"""The app's long-lived services and the per-request execution context.
+
+Connections, one rule: a request reads through its one connection (autocommit, taken on first use and
+given back when the response is ready; outside an HTTP request, a connection per use), and writes through
+write units (`ctx.data.write(...)`: a transaction of their own that ends with the write's audit event).
+Both are reached only through the repository, `ctx.data` (resolvers/data/repository.py).
+"""
 
 from __future__ import annotations
 
 import uuid
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from strawberry.types import Info as StrawberryInfo
 
 from core.db import Database, RequestConnection
 from core.settings import Settings
-from models.role import DataScope
-from policies.store import ANONYMOUS, AUTHENTICATED, PolicyStore
+from core.timeutil import clinic_today
+from policies.access import ANONYMOUS_PRINCIPAL, Access, Principal
+from policies.store import PolicyStore
 
 if TYPE_CHECKING:
     from resolvers.data.loaders import Loaders
     from resolvers.data.notify import Notifier
+    from resolvers.data.repository import Data
+    from resolvers.data.tree import DepartmentTree
 
+__all__ = ["ANONYMOUS_PRINCIPAL", "Context", "Info", "Principal", "RequestState", "Services"]
 
-@dataclass(frozen=True)
-class Principal:
-    user_id: int | None = None
-    session_id: str | None = None
-    username: str | None = None
-    role_keys: tuple[str, ...] = ()
-    department_id: int | None = None
-    data_scope: DataScope = DataScope.SELF
-    client: str = "console"
-    # Set when the account must first change its password or enrol TOTP: its roles are withheld.
-    restricted_reason: str | None = None
-
-    @property
-    def is_authenticated(self) -> bool:
-        return self.user_id is not None
-
-    @property
-    def schema_roles(self) -> frozenset[str]:
-        """The role set whose schema this principal gets (pseudo-roles included)."""
-        if not self.is_authenticated:
-            return frozenset({ANONYMOUS})
-        if self.restricted_reason:
-            return frozenset({AUTHENTICATED})
-        return frozenset({AUTHENTICATED, *self.role_keys})
-
-
-ANONYMOUS_PRINCIPAL = Principal()
+L = TypeVar("L")
 
 
 @dataclass
@@ -57,7 +42,26 @@ class Services:
     db: Database
     policy: PolicyStore
     notifier: Notifier
-    extras: dict[str, Any] = field(default_factory=dict)
+    department_tree: DepartmentTree | None = None
+    coordinates: frozenset[str] = frozenset()  # every schema coordinate a policy line may name
+    # Set by the layers above (typed there): the schema registry, the audit sealer, persisted documents,
+    # the rate limiter, the websocket schemas, the consultation fan-out.
+    registry: Any = None
+    sealer: Any = None
+    persisted: Any = None
+    ratelimiter: Any = None
+    socket_schemas: Any = None
+    message_broker: Any = None
+
+
+@dataclass
+class RequestState:
+    """What the HTTP layer notes about a request while it runs."""
+
+    executed: bool = False
+    rate_limited: int | None = None  # seconds until the window ends
+    persisted_digest: str | None = None
+    prepared_hit: bool = False
 
 
 @dataclass
@@ -67,10 +71,12 @@ class Context:
     ip: str = ""
     user_agent: str = ""
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    # Per-request memo (department tree, permission sets): nothing cached here crosses requests.
-    memo: dict[str, Any] = field(default_factory=dict)
+    state: RequestState = field(default_factory=RequestState)
+    _access: Access | None = None
     _loaders: Loaders | None = None
-    # Set by the HTTP endpoint, which releases it when the response is ready (see `reads`).
+    _domain_loaders: dict[type, Any] = field(default_factory=dict)
+    _data: Data | None = None
+    # Set by the HTTP endpoint, which releases it when the response is ready.
     _connection: RequestConnection | None = None
 
     def pin_connection(self) -> None:
@@ -82,20 +88,18 @@ class Context:
         if self._connection is not None:
             await self._connection.close()
 
-    def reads(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A session for reads and single-statement writes that need no transaction of their own.
+    # The two ways to the database below are the data layer's (resolvers/data/, resolvers/audit/): domain
+    # code goes through `ctx.data`, and tests/test_layers.py refuses anything else.
 
-        Within an HTTP request: the request's one autocommit connection. Elsewhere (a websocket that
-        lives for hours, the command line): a session of its own per use, as `db.session()`.
-        """
+    def reads(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """An ORM session on the request's connection (or of its own outside a request)."""
         if self._connection is not None:
             return self._connection.session()
         return self.services.db.session()
 
     def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        """The same, as a Core connection (autocommit): for statements that select columns, not ORM
-        objects, and single-statement writes. No ORM session is set up for them (measured: ~12% of a
-        patient page's CPU went to creating sessions, their identity maps and transaction snapshots)."""
+        """The request's Core connection (autocommit), or one of its own outside a request: for statements
+        that select columns, not ORM objects (no session, identity map or snapshot to set up)."""
         if self._connection is not None:
             return self._connection.connection()
         return self.services.db.connection()
@@ -106,7 +110,33 @@ class Context:
 
     @property
     def db(self) -> Database:
+        """The engine: the data layer's (resolvers/data/, resolvers/audit/) and system code's, not domain code's."""
         return self.services.db
+
+    def today(self) -> date:
+        """Today in the clinic's zone."""
+        return clinic_today(self.services.settings.clinic_tz)
+
+    @property
+    def data(self) -> Data:
+        """The caller's scoped repository."""
+        if self._data is None:
+            from resolvers.data.repository import Data
+
+            self._data = Data(self)
+        return self._data
+
+    async def access(self) -> Access:
+        """What this principal may reach, decided once per request (again after `forget_access`)."""
+        if self._access is None:
+            from resolvers.data.tree import access_for
+
+            self._access = await access_for(self)
+        return self._access
+
+    def forget_access(self) -> None:
+        """After a change that widens or narrows this request's reach (an emergency grant)."""
+        self._access = None
 
     @property
     def loaders(self) -> Loaders:
@@ -115,6 +145,13 @@ class Context:
 
             self._loaders = Loaders(self)
         return self._loaders
+
+    def loaders_of(self, kind: type[L]) -> L:
+        """A domain's loaders (a class taking the context), made once per request."""
+        found = self._domain_loaders.get(kind)
+        if found is None:
+            found = self._domain_loaders[kind] = kind(self)  # type: ignore[call-arg]
+        return found  # type: ignore[no-any-return]
 
 
 Info = StrawberryInfo[Context, None]

@@ -31,12 +31,6 @@ _ORDER: dict[Any, tuple[Any, ...]] = {
 }
 
 
-async def scope_clause(ctx: Context) -> Any:
-    from resolvers.patient import scope_clause as clause  # resolvers.patient imports this module
-
-    return await clause(ctx)
-
-
 class Loaders:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -101,7 +95,7 @@ class Loaders:
 
     def _by_patient(self, model: Any, columns: Columns) -> Any:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
-            scope = await scope_clause(self._ctx)
+            scope = await self._ctx.data.clause(Patient)
 
             def build() -> Any:
                 in_scope = select(Patient.id).where(Patient.id.in_(bindparam("patient_ids", expanding=True)), scope)
@@ -119,7 +113,7 @@ class Loaders:
 
     def _diagnoses_by_visit(self, columns: Columns) -> Any:
         async def load(visit_ids: Sequence[int]) -> list[list[Any]]:
-            scope = await scope_clause(self._ctx)
+            scope = await self._ctx.data.clause(Patient)
 
             def build() -> Any:
                 ids: Any = bindparam("visit_ids", expanding=True)
@@ -143,7 +137,7 @@ class Loaders:
         return load
 
     async def _patients(self, ids: Sequence[int]) -> list[Patient | None]:
-        statement = select(Patient).where(Patient.id.in_(list(ids)), await scope_clause(self._ctx))
+        statement = select(Patient).where(Patient.id.in_(list(ids)), await self._ctx.data.clause(Patient))
         async with self._ctx.reads() as session:
             found = {row.id: row for row in (await session.execute(statement)).scalars().all()}
         return [found.get(pk) for pk in ids]

@@ -15,10 +15,10 @@ from core.timeutil import utcnow
 from models.auth import AuthSession
 from models.role import DataScope, Role, UserRole
 from models.user import User, UserStatus
+from policies.roles import needs_second_factor
 from policies.scope import widest_scope
 from resolvers.data.context import Principal, Services
 
-ADMIN_ROLE = "admin"
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
@@ -86,7 +86,9 @@ async def principal_from_token(
     restricted = None
     if first.must_change_password:
         restricted = "password_change_required"
-    elif settings.totp_required_for_admin and ADMIN_ROLE in role_keys and not first.totp_enabled:
+    elif (
+        settings.totp_required_for_admin and not first.totp_enabled and needs_second_factor(services.policy, role_keys)
+    ):
         restricted = "totp_enrolment_required"
     return Principal(
         user_id=claims.user_id,

@@ -1,16 +1,16 @@
-"""The principal's data scope, resolved once per request; the department tree, once per process."""
+"""The department tree, read once per process; and from it each request's Access."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
 from sqlalchemy import select
 
 from models.organisation import Department
-from policies.scope import department_ids_in_scope
+from models.role import DataScope
+from policies.access import Access, build_access
 from resolvers.data.context import Context
 
 _TREE = select(Department.id, Department.parent_id)  # built once
@@ -50,16 +50,12 @@ class DepartmentTree:
 
 
 async def department_parents(ctx: Context) -> Mapping[int, int | None]:
-    if "department_parents" not in ctx.memo:
-        tree: Any = ctx.services.extras.get("department_tree")
-        if tree is not None:
-            ctx.memo["department_parents"] = await tree.parents(ctx)
-        else:  # a context outside the server (command line): read it
-            async with ctx.connection() as connection:
-                rows = (await connection.execute(_TREE)).all()
-            ctx.memo["department_parents"] = {dep_id: parent for dep_id, parent in rows}
-    parents: Mapping[int, int | None] = ctx.memo["department_parents"]
-    return parents
+    tree = ctx.services.department_tree
+    if tree is not None:
+        return await tree.parents(ctx)
+    async with ctx.connection() as connection:  # a context outside the server (command line): read it
+        rows = (await connection.execute(_TREE)).all()
+    return {dep_id: parent for dep_id, parent in rows}
 
 
 async def departments_changed(ctx: Context) -> None:
@@ -67,12 +63,18 @@ async def departments_changed(ctx: Context) -> None:
     await ctx.services.notifier.publish(DEPARTMENTS_CHANNEL)
 
 
+async def access_for(ctx: Context) -> Access:
+    """The principal's Access: its departments in reach (from the tree), capabilities and field decision."""
+    principal = ctx.principal
+    policy = ctx.services.policy
+    roles = principal.schema_roles
+    parents: Mapping[int, int | None] = {} if principal.data_scope is DataScope.ALL else await department_parents(ctx)
+    return build_access(
+        principal, parents=parents, capabilities=policy.capabilities(roles), decision=policy.decision(roles)
+    )
+
+
 async def scoped_department_ids(ctx: Context) -> set[int] | None:
-    """Departments whose records this principal may reach; None means all of them."""
-    if "scoped_departments" not in ctx.memo:
-        principal = ctx.principal
-        ctx.memo["scoped_departments"] = department_ids_in_scope(
-            principal.data_scope, principal.department_id, await department_parents(ctx)
-        )
-    allowed: set[int] | None = ctx.memo["scoped_departments"]
-    return allowed
+    """Departments in the caller's reach (None: all). Transitional: domain code asks `ctx.access()`."""
+    access = await ctx.access()
+    return None if access.departments is None else set(access.departments)

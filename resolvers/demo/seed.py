@@ -10,19 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database
 from core.security import hash_password
 from models.organisation import Department, Position
-from models.role import DataScope, Role, UserRole
+from models.role import Role, UserRole
 from models.user import User
+from policies.roles import BUILTIN_ROLES
 from policies.store import seed_default_policy
 from resolvers.demo.clinical import seed_clinical
 from resolvers.education import seed_demo_engagement
-
-BUILTIN_ROLES = [
-    ("admin", "系统管理员 Administrator", DataScope.ALL),
-    ("dept_admin", "科室管理员 Department admin", DataScope.DEPARTMENT_AND_BELOW),
-    ("chief_physician", "主任医师 Chief physician", DataScope.DEPARTMENT_AND_BELOW),
-    ("physician", "医师 Physician", DataScope.SELF),
-    ("patient", "患者 Patient", DataScope.SELF),
-]
 
 DEMO_DEPARTMENTS = [
     ("HOSP", "示范医院 Demo Hospital", None),

@@ -9,8 +9,7 @@ introspection, GraphiQL and validation all show exactly what the policy grants.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from enum import Enum
+from collections.abc import AsyncIterator, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -26,23 +25,14 @@ from strawberry.types.base import StrawberryContainer, StrawberryObjectDefinitio
 from strawberry.types.field import StrawberryField
 
 from core.settings import Settings
+from policies.capabilities import Capability
+from policies.decision import FieldDecision, FieldMode
 from policies.store import PolicyStore
 from schema.engine.completion import Compiler, CompilingExecutor
 from schema.engine.limits import check_cost, introspection_rules
 from schema.engine.persisted import PreparedDocuments
 from schema.engine.ratelimit import check_login_rate
 from schema.engine.refusals import record_refused_mutations
-
-
-class FieldMode(Enum):
-    HIDDEN = 0
-    MASKED = 1
-    FULL = 2
-
-
-# Plumbing types carry no data of their own: the field that returns them is what the policy gates.
-def _is_structural(type_name: str) -> bool:
-    return type_name == "PageInfo" or type_name.endswith(("Connection", "Edge"))
 
 
 def _target_definition(field: StrawberryField) -> StrawberryObjectDefinition | None:
@@ -78,17 +68,17 @@ class RoleSchema(strawberry.Schema):
         *,
         query: type,
         mutation: type | None,
-        decide: Callable[[str, str], FieldMode],
+        decision: FieldDecision,
         roles: frozenset[str],
         extensions: Iterable[Any] = (),
         types: Iterable[type] = (),
         compiled: bool = False,
     ) -> None:
         self.roles = roles
+        self.may_introspect = False  # where introspection is switched off for others (settings)
         # compiled completion of object values (schema/engine/completion.py); None: graphql-core's alone
         self.compiler = Compiler() if compiled else None
-        self._decide = decide
-        self._modes: dict[tuple[str, str], FieldMode] = {}
+        self.decision = decision
         self._has_fields: dict[str, bool] = {}
         self._config = StrawberryConfig(auto_camel_case=True, name_converter=KnownNames())
         mutation_visible = mutation is not None and self._any_visible(
@@ -109,16 +99,11 @@ class RoleSchema(strawberry.Schema):
         return self._config.name_converter.from_object(definition)
 
     def field_mode(self, type_name: str, field_name: str) -> FieldMode:
-        """How this schema shows a field (used by masked fields at run time: a dict look-up)."""
-        return self._modes.get((type_name, field_name), FieldMode.HIDDEN)
+        """How this schema shows a field: the role set's one field decision (policies/decision.py)."""
+        return self.decision.mode(type_name, field_name)
 
     def _field_mode(self, definition: StrawberryObjectDefinition, field: StrawberryField) -> FieldMode:
-        type_name = self._type_name(definition)
-        field_name = self._config.name_converter.get_graphql_name(field)
-        key = (type_name, field_name)
-        if key not in self._modes:
-            self._modes[key] = FieldMode.FULL if _is_structural(type_name) else self._decide(type_name, field_name)
-        return self._modes[key]
+        return self.decision.mode(self._type_name(definition), self._config.name_converter.get_graphql_name(field))
 
     def _any_visible(self, definition: StrawberryObjectDefinition) -> bool:
         name = self._type_name(definition)
@@ -144,11 +129,19 @@ class RoleSchema(strawberry.Schema):
         return [field for field in type_definition.fields if self._visible(type_definition, field)]
 
 
+class _Everything(FieldDecision):
+    """Every field in clear: the complete schema, whose coordinates policy lines may name."""
+
+    def __init__(self) -> None:
+        super().__init__(frozenset())
+
+    def mode(self, type_name: str, field_name: str) -> FieldMode:
+        return FieldMode.CLEAR
+
+
 def all_coordinates(query: type, mutation: type, types: Iterable[type] = ()) -> set[str]:
     """Every `Type.field` and `Type.*` of the complete schema: what policy lines may name."""
-    full = RoleSchema(
-        query=query, mutation=mutation, decide=lambda _t, _f: FieldMode.FULL, roles=frozenset(), types=types
-    )
+    full = RoleSchema(query=query, mutation=mutation, decision=_Everything(), roles=frozenset(), types=types)
     coordinates: set[str] = set()
     for type_name, graphql_type in full._schema.type_map.items():
         if type_name.startswith("__") or not hasattr(graphql_type, "fields"):
@@ -208,15 +201,15 @@ class RequestChecks(DocumentLimits):
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
         self.limit(context)
-        roles: frozenset[str] = getattr(context.schema, "roles", frozenset())
-        context.validation_rules = (*context.validation_rules, *introspection_rules(self.settings, roles))
+        may_introspect = bool(getattr(context.schema, "may_introspect", False))
+        context.validation_rules = (*context.validation_rules, *introspection_rules(self.settings, may_introspect))
         yield
 
     async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
         context = self.execution_context
-        memo = getattr(context.context, "memo", None)
-        if isinstance(memo, dict):
-            memo["executed"] = True
+        state = getattr(context.context, "state", None)
+        if state is not None:
+            state.executed = True
         check_cost(context, self.settings)
         await check_login_rate(context)
         yield
@@ -262,24 +255,13 @@ class SchemaRegistry:
         return schema
 
     def _build(self, roles: frozenset[str]) -> RoleSchema:
-        permissions = self.policy.permissions_of(roles)
-        mutation_name = "Mutation"
-
-        def decide(type_name: str, field_name: str) -> FieldMode:
-            coordinate = f"{type_name}.{field_name}"
-            if type_name == mutation_name:
-                return FieldMode.FULL if PolicyStore.grants(permissions, coordinate, "execute") else FieldMode.HIDDEN
-            if PolicyStore.grants(permissions, coordinate, "read"):
-                return FieldMode.FULL
-            if PolicyStore.grants(permissions, coordinate, "read_masked"):
-                return FieldMode.MASKED
-            return FieldMode.HIDDEN
-
-        return RoleSchema(
+        schema = RoleSchema(
             query=self.query,
             mutation=self.mutation,
-            decide=decide,
+            decision=self.policy.decision(roles),
             roles=roles,
             extensions=_extensions(self.settings),
             compiled=self.settings.compiled_completion,
         )
+        schema.may_introspect = Capability.SCHEMA_INTROSPECT in self.policy.capabilities(roles)
+        return schema

@@ -111,9 +111,9 @@ class GraphQLEndpoint:
         self.services = services
         self.registry = registry
         self.persisted = PersistedQueries(services.settings, services.db)
-        services.extras["persisted"] = self.persisted
+        services.persisted = self.persisted
         self.limiter = RateLimiter(services.settings)
-        services.extras["ratelimiter"] = self.limiter
+        services.ratelimiter = self.limiter
 
     async def close(self) -> None:
         await self.persisted.close()
@@ -214,8 +214,8 @@ class GraphQLEndpoint:
             # Under application/json a well-formed request is 200 even when it fails validation.
             status = 200
         extra = {"Allow": "POST"} if status == 405 else None
-        if context.memo.get("rate_limited"):
-            status, extra = 429, {"Retry-After": str(context.memo["rate_limited"])}
+        if context.state.rate_limited:
+            status, extra = 429, {"Retry-After": str(context.state.rate_limited)}
         return _respond(body, status=status, media_type=media_type, request_id=rid, headers=extra)
 
     @staticmethod
@@ -292,7 +292,7 @@ class GraphQLEndpoint:
         resolved = await self.persisted.resolve(data, principal)
         if isinstance(resolved, Refused):
             return request_error(resolved.code, resolved.message), resolved.status, resolved.request_level
-        context.memo["persisted_digest"] = resolved.digest
+        context.state.persisted_digest = resolved.digest
         schema = self.registry.for_roles(principal.schema_roles)
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:
@@ -311,7 +311,7 @@ class GraphQLEndpoint:
             return request_error(ErrorCode.GRAPHQL_VALIDATION_FAILED, message), 400, False
         except MissingQueryError:
             return request_error(ErrorCode.BAD_USER_INPUT, "No GraphQL query found in the request"), 400, True
-        executed = bool(context.memo.get("executed"))
+        executed = context.state.executed
         if resolved.register and executed and resolved.query and resolved.digest:
             await self.persisted.automatic.put(resolved.digest, resolved.query)
         body: dict[str, Any] = {}

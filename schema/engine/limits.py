@@ -36,7 +36,6 @@ from core.settings import Settings
 
 MAX_PAGE_SIZE = 100  # the connections' own maximum (resolvers/data/pagination.py)
 PAGE_ARGUMENTS = ("first", "last")
-ADMIN_ROLE = "admin"
 
 
 def _is_list(type_: Any) -> bool:
@@ -177,9 +176,9 @@ def _operation_cost(
     return counter.of(operation.selection_set, root), counter.consulted
 
 
-def introspection_rules(settings: Settings, roles: frozenset[str]) -> tuple[Any, ...]:
-    """The introspection ban for role sets without admin, when it is switched on."""
-    if settings.disable_introspection_for_non_admin and ADMIN_ROLE not in roles:
+def introspection_rules(settings: Settings, may_introspect: bool) -> tuple[Any, ...]:
+    """The introspection ban for role sets without `capability:schema.introspect`, when it is switched on."""
+    if settings.disable_introspection_for_non_admin and not may_introspect:
         return (NoSchemaIntrospectionCustomRule,)
     return ()
 
@@ -198,9 +197,9 @@ def check_cost(context: Any, settings: Settings) -> None:
         settings.default_page_size,
     )
     if cost > max_cost:
-        memo = getattr(context.context, "memo", None)
-        if isinstance(memo, dict):
-            memo["executed"] = False  # refused before execution, like a validation rule
+        state = getattr(context.context, "state", None)
+        if state is not None:
+            state.executed = False  # refused before execution, like a validation rule
         raise AppError(
             ErrorCode.QUERY_TOO_COMPLEX,
             f"Query cost {cost} exceeds the maximum of {max_cost}",

@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import AppError
+from policies.capabilities import Capability
 from resolvers.data.context import Services
 from resolvers.data.principal import principal_from_token
 from schema.engine.endpoint import _in, client_ip
@@ -66,7 +67,7 @@ async def metrics_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     if not await _allowed(request, services):
         return PlainTextResponse("forbidden", status_code=403)
-    registry = services.extras.get("registry")
+    registry = services.registry
     if registry is not None:
         SCHEMAS.set(registry.built_count())
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
@@ -82,4 +83,4 @@ async def _allowed(request: Request, services: Services) -> bool:
         principal: Any = await principal_from_token(services, token.strip())
     except AppError:
         return False
-    return "admin" in principal.role_keys and not principal.restricted_reason
+    return Capability.METRICS_READ in services.policy.capabilities(principal.schema_roles)

@@ -36,7 +36,7 @@ from core.lru import LRU
 from core.settings import Settings
 from models.persisted import PersistedDocument
 from resolvers.auth import MINI_PROGRAM
-from resolvers.data.context import Principal
+from resolvers.data.context import Principal, RequestState
 
 log = logging.getLogger("followup.persisted")
 
@@ -282,12 +282,12 @@ class PreparedDocuments(SchemaExtension):
         super().__init__()
         self.cache_size = cache_size
 
-    def _memo(self) -> dict[str, Any]:
-        memo = getattr(self.execution_context.context, "memo", None)
-        return memo if isinstance(memo, dict) else {}
+    def _memo(self) -> RequestState:
+        state = getattr(self.execution_context.context, "state", None)
+        return state if isinstance(state, RequestState) else RequestState()
 
-    def _key(self, memo: dict[str, Any]) -> str | None:
-        digest = memo.get("persisted_digest")
+    def _key(self, memo: RequestState) -> str | None:
+        digest = memo.persisted_digest
         if digest:
             return str(digest)
         query = self.execution_context.query
@@ -301,7 +301,7 @@ class PreparedDocuments(SchemaExtension):
             document = _prepared_for(context.schema, self.cache_size).get(key)
             if document is not None:
                 STATS.hits += 1
-                memo["prepared_hit"] = True
+                memo.prepared_hit = True
                 context.graphql_document = document
                 yield
                 return
@@ -313,7 +313,7 @@ class PreparedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         memo = self._memo()
-        if memo.get("prepared_hit"):
+        if memo.prepared_hit:
             context.pre_execution_errors = []
             yield
             return

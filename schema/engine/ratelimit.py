@@ -109,12 +109,12 @@ async def check_login_rate(context: Any) -> None:
     `context` is strawberry's execution context."""
     request = context.context
     services = getattr(request, "services", None)
-    limiter = services.extras.get("ratelimiter") if services is not None else None
+    limiter = services.ratelimiter if services is not None else None
     document = context.graphql_document
     if limiter is not None and limiter.enabled and document is not None:
         if root_fields(document, context.operation_name) & LOGIN_OPERATIONS:
             settings = services.settings
             retry = await limiter.hit("login", request.ip, settings.rate_limit_login_per_ip)
             if retry:
-                request.memo["rate_limited"] = retry
+                request.state.rate_limited = retry
                 raise rate_limited(retry, "login attempts from this address")

@@ -34,11 +34,11 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from core.errors import AppError, ErrorCode
-from policies.store import PolicyStore
+from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import principal_from_token
 from schema.consultation import ConsultationSubscription
-from schema.engine.builder import DocumentLimits, FieldMode, RoleSchema, SchemaRegistry
+from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
 
 log = logging.getLogger("followup.ws")
 
@@ -65,13 +65,12 @@ class SocketRoleSchema(RoleSchema):
         *,
         query: type,
         subscription: type,
-        decide: Any,
+        decision: FieldDecision,
         roles: frozenset[str],
         extensions: Iterable[Any],
     ) -> None:
         self.roles = roles
-        self._decide = decide
-        self._modes = {}
+        self.decision = decision
         self._has_fields = {}
         self._config = StrawberryConfig(auto_camel_case=True)
         visible = self._any_visible(subscription.__strawberry_definition__)  # type: ignore[attr-defined]
@@ -100,21 +99,11 @@ class SocketSchemas:
         return schema
 
     def _build(self, roles: frozenset[str]) -> SocketRoleSchema:
-        permissions = self.services.policy.permissions_of(roles)
         settings = self.services.settings
-
-        def decide(type_name: str, field_name: str) -> FieldMode:
-            coordinate = f"{type_name}.{field_name}"
-            if PolicyStore.grants(permissions, coordinate, "read"):
-                return FieldMode.FULL
-            if PolicyStore.grants(permissions, coordinate, "read_masked"):
-                return FieldMode.MASKED
-            return FieldMode.HIDDEN
-
         return SocketRoleSchema(
             query=self.query,
             subscription=Subscription,
-            decide=decide,
+            decision=self.services.policy.decision(roles),
             roles=roles,
             extensions=[lambda: DocumentLimits(settings)],
         )
@@ -153,7 +142,7 @@ class DispatchingSchema:
     ) -> Any:
         ctx = cast(SocketContext, context_value)
         principal = ctx.principal
-        persisted = self.services.extras.get("persisted")
+        persisted = self.services.persisted
         if persisted is not None and query is not None:
             digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
             if principal.client == "mini-program":
@@ -183,7 +172,7 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
     def __init__(self, services: Services, query: type) -> None:
         self.services = services
         self.socket_schemas = SocketSchemas(services, query)
-        services.extras["socket_schemas"] = self.socket_schemas  # the subscription documents validate against it
+        services.socket_schemas = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
             cast(Any, DispatchingSchema(services, self.socket_schemas)),
             graphql_ide=None,

@@ -1,0 +1,211 @@
+"""The scoped repository: the only way domain code reads or writes the database.
+
+`ctx.data` starts every statement from a table and the caller's reach for it (policies/tables.py), runs it on
+the request's connection, and hands writes a unit whose loads are scoped the same way. A statement that did
+not start here is refused when run (`Unscoped`), and domain modules cannot build one anyway: tests/test_layers.py
+bans `select`, `update`, `delete`, `insert` and the engine outside resolvers/data/ and resolvers/audit/.
+
+The speed-ups live here too, out of domain code: reach clauses made once per distinct reach, statements that
+callers mark reusable kept by key (resolvers/data/statements.py), column projection (resolvers/data/projection.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
+from sqlalchemy.orm import InstrumentedAttribute
+
+from core.errors import not_found
+from core.lru import LRU
+from policies.access import Access
+from policies.tables import reach_clause
+from resolvers.data.context import Context
+from resolvers.data.pagination import Page, paginate
+from resolvers.data.projection import Columns, as_rows, select_columns
+from resolvers.data.statements import reused
+
+# The execution option that marks a statement as started by the repository (kept by every generative step).
+MARK = "followup_reach"
+_CLAUSES: LRU[tuple[Any, ...], ColumnElement[bool]] = LRU(4096)
+
+
+class Unscoped(RuntimeError):
+    """A statement that did not start from the repository was about to run."""
+
+
+def _check(statement: Any) -> Any:
+    if not statement.get_execution_options().get(MARK):
+        raise Unscoped("statements run through ctx.data start from ctx.data.select/update (its reach applied)")
+    return statement
+
+
+def clause_for(model: Any, access: Access, purpose: str = "read") -> ColumnElement[bool]:
+    """The reach condition, made once per distinct (table, purpose, reach) and shared by its requests: the
+    same object each time, so statements built on it can be kept and reused."""
+    key = (model, purpose, access.user_id, access.scope, access.departments, access.capabilities)
+    found = _CLAUSES.get(key)
+    if found is None:
+        found = reach_clause(model, access, purpose)
+        _CLAUSES.put(key, found)
+    return found
+
+
+def mark(statement: Any, reach: str) -> Any:
+    return statement.execution_options(**{MARK: reach})
+
+
+class Data:
+    """One request's view of the database, limited to the caller's reach."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def access(self) -> Access:
+        return await self._ctx.access()
+
+    async def clause(self, model: Any, purpose: str = "read") -> ColumnElement[bool]:
+        return clause_for(model, await self._ctx.access(), purpose)
+
+    # ---- statements ----------------------------------------------------------------------------
+
+    async def select(
+        self,
+        model: Any,
+        *entities: Any,
+        columns: Columns | bool = False,
+        purpose: str = "read",
+        key: tuple[Any, ...] | None = None,
+        then: Callable[[Select[Any]], Select[Any]] | None = None,
+    ) -> Select[Any]:
+        """SELECT from `model` within the caller's reach: the model's objects, the given `entities` (columns or
+        expressions), or, with `columns`, those columns by name (None: all) read back by `rows_as`.
+
+        `then` refines the base statement; with a `key` the result is built once and reused for that key (the
+        reach clause is part of the key), so `then` must not capture per-request values."""
+        clause = await self.clause(model, purpose)
+
+        def build() -> Select[Any]:
+            if columns is not False:
+                base = select_columns(model, columns if columns is not True else None)  # type: ignore[arg-type]
+            else:
+                base = select(*entities) if entities else select(model)
+            base = base.where(clause)
+            return mark(then(base) if then is not None else base, purpose)
+
+        if key is None:
+            return build()
+        return reused(("data", model, purpose, columns, *entities, *key), build, keep=(clause,))  # type: ignore[no-any-return]
+
+    async def update(self, model: Any, *, purpose: str = "write") -> Update:
+        """UPDATE of `model`'s rows within the caller's reach (run it in a write unit)."""
+        return mark(update(model).where(await self.clause(model, purpose)), purpose)  # type: ignore[no-any-return]
+
+    def unscoped(self, why: str) -> Unscoped_:
+        """For the platform's own work with no caller's reach to apply (logging in, looking up a session,
+        scheduled jobs): statements from here reach every row. Allowed only in the modules tests/test_layers.py
+        lists."""
+        return Unscoped_(why)
+
+    # ---- running them --------------------------------------------------------------------------
+
+    async def rows(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
+        """Result rows (Core, on the request's connection)."""
+        async with self._ctx.connection() as connection:
+            return list((await connection.execute(_check(statement), parameters or {})).all())
+
+    async def scalars(self, statement: Any) -> list[Any]:
+        async with self._ctx.connection() as connection:
+            return list((await connection.execute(_check(statement))).scalars().all())
+
+    async def scalar(self, statement: Any) -> Any:
+        async with self._ctx.connection() as connection:
+            return (await connection.execute(_check(statement))).scalar()
+
+    async def objects(self, statement: Any) -> list[Any]:
+        """ORM objects (a session on the request's connection), to show, not to change."""
+        async with self._ctx.reads() as session:
+            return list((await session.execute(_check(statement))).scalars().all())
+
+    async def first(self, statement: Any) -> Any:
+        found = await self.objects(statement.limit(1))
+        return found[0] if found else None
+
+    async def get(self, model: Any, row_id: int, *, what: str | None = None, purpose: str = "read") -> Any:
+        """One object by id within reach, else NOT_FOUND (out of reach and missing look the same)."""
+        found = await self.first(await self.select(model, purpose=purpose, then=lambda s: s.where(model.id == row_id)))
+        if found is None:
+            raise not_found(what or model.__name__)
+        return found
+
+    async def page(
+        self,
+        statement: Any,
+        *,
+        keys: Sequence[InstrumentedAttribute[Any]] | Sequence[Any],
+        key_of: Callable[[Any], Sequence[Any]] = lambda row: [row.id],
+        first: int | None,
+        after: str | None,
+        descending: bool = False,
+        rows: bool = False,
+        reuse: bool = False,
+    ) -> Page[Any]:
+        """One keyset page (resolvers/data/pagination.py): ORM objects, or with `rows` result rows."""
+        factory = self._ctx.connection if rows else self._ctx.reads
+        return await paginate(
+            factory,
+            _check(statement),
+            keys=keys,
+            key_of=key_of,
+            first=first,
+            after=after,
+            descending=descending,
+            rows=rows,
+            reuse=reuse,
+        )
+
+    @staticmethod
+    def rows_as(model: Any, columns: Columns, rows: Iterable[Any]) -> list[Any]:
+        """Rows of `select(model, columns=...)` read like the model."""
+        return as_rows(model, columns, rows)
+
+    # ---- writes and read events ------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def write(
+        self, *, operation: str, action: str, entity_type: str, conflict_message: str = "Already exists"
+    ) -> AsyncIterator[Any]:
+        """A write unit: one transaction ending with its audit event (resolvers/audit/unit.py)."""
+        from resolvers.audit.unit import write_unit
+
+        async with write_unit(
+            self._ctx,
+            operation=operation,
+            action=action,
+            entity_type=entity_type,
+            conflict_message=conflict_message,
+        ) as unit:
+            yield unit
+
+    async def record_reads(self, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
+        from resolvers.data.events import record_reads
+
+        await record_reads(self._ctx, patient_ids, action=action, operation=operation)
+
+
+class Unscoped_:
+    """Statements for system work, marked as such (see `Data.unscoped`)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def select(self, *entities: Any) -> Select[Any]:
+        return mark(select(*entities), "unscoped")  # type: ignore[no-any-return]
+
+    def update(self, model: Any) -> Update:
+        return mark(update(model), "unscoped")  # type: ignore[no-any-return]
+
+    def delete(self, model: Any) -> Delete:
+        return mark(delete(model), "unscoped")  # type: ignore[no-any-return]
