@@ -49,7 +49,7 @@ from schema.engine.endpoint import GraphQLEndpoint
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
 from schema.engine.websocket import subscription_route
-from schema.root import Mutation, Query
+from schema.root import Mutation, Query, Subscription
 
 log = logging.getLogger("followup")
 ROOT = Path(__file__).resolve().parent
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/", index),
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        subscription_route(services, registry),  # graphql-transport-ws on the same path
+        subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
@@ -285,7 +285,7 @@ def cmd_load_documents(settings: Settings, client: str, manifest_path: str, repl
 
 
 def cmd_rotate_keys(settings: Settings) -> None:
-    from resolvers.keys import rotate_patient_keys
+    from resolvers.data.keys import rotate_patient_keys
 
     async def rotate() -> int:
         db = Database(settings.database_url)

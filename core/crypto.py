@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Callable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -58,13 +59,22 @@ def configure(keys: list[str], hash_key: str) -> FieldCipher:
     return _current
 
 
-def cipher() -> FieldCipher:
-    """The configured cipher (from settings on first use)."""
-    if _current is None:
-        from core.settings import get_settings
+# Where the keys come from when nothing configured them (core/settings.py registers the settings' keys):
+# this module stays below the settings, which import its demo keys.
+_default_keys: Callable[[], tuple[list[str], str]] | None = None
 
-        settings = get_settings()
-        return configure(settings.data_keys, settings.search_hash_key.get_secret_value())
+
+def default_keys(source: Callable[[], tuple[list[str], str]]) -> None:
+    global _default_keys
+    _default_keys = source
+
+
+def cipher() -> FieldCipher:
+    """The configured cipher (from the default key source on first use)."""
+    if _current is None:
+        if _default_keys is None:
+            raise RuntimeError("no encryption keys configured (core.crypto.configure)")
+        return configure(*_default_keys())
     return _current
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core import crypto
 from core.crypto import DEMO_DATA_KEY, DEMO_HASH_KEY
 
 # Known demo values: accepted in demo mode, refused in production mode.
@@ -129,3 +130,11 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _settings_keys() -> tuple[list[str], str]:
+    settings = get_settings()
+    return settings.data_keys, settings.search_hash_key.get_secret_value()
+
+
+crypto.default_keys(_settings_keys)

@@ -24,6 +24,22 @@ class Rule(Protocol):
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]: ...
 
 
+class Declared(Protocol):
+    def rule(self, purpose: str) -> Rule: ...
+
+
+# Each table's declared reach (filled by policies/tables.py, which imports this module).
+DECLARED: dict[Any, Declared] = {}
+
+
+def reach_clause(model: Any, access: Access, purpose: str = "read") -> ColumnElement[bool]:
+    """The condition on `model`'s rows for this caller and purpose."""
+    found = DECLARED.get(model)
+    if found is None:
+        raise LookupError(f"no reach declared for {getattr(model, '__tablename__', model)} (policies/tables.py)")
+    return found.rule(purpose).clause(model, access)
+
+
 def _exists(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     """A correlated `(SELECT 1 ... LIMIT 1) IS NOT NULL`: MariaDB keeps it a per-row look-up where it would
     flatten `IN (SELECT ...)` or EXISTS into a scan of the inner table (policies/scope.py)."""
@@ -84,8 +100,6 @@ class Via:
     purpose: str = "read"
 
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
-        from policies.tables import reach_clause
-
         if self.rule is not None:
             inner = self.rule.clause(self.target, access)
         else:
@@ -107,8 +121,6 @@ class ReferencedBy:
     purpose: str = "read"
 
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
-        from policies.tables import reach_clause
-
         if self.rule is not None:
             inner = self.rule.clause(self.source, access)
         else:

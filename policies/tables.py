@@ -33,6 +33,7 @@ from models.user import User
 from policies.access import Access
 from policies.capabilities import Capability
 from policies.reach import (
+    DECLARED,
     AllOf,
     AnyOf,
     Everyone,
@@ -49,6 +50,7 @@ from policies.reach import (
     ViaPatient,
     Where,
     _exists,
+    reach_clause,
 )
 
 
@@ -192,12 +194,8 @@ def _by_table_name() -> dict[str, type[SQLModel]]:
     return {model.__tablename__: model for model in REACH}  # type: ignore[misc]
 
 
-def reach_clause(model: Any, access: Access, purpose: str = "read") -> ColumnElement[bool]:
-    """The condition on `model`'s rows for this caller and purpose."""
-    found = REACH.get(model)
-    if found is None:
-        raise LookupError(f"no reach declared for {getattr(model, '__tablename__', model)} (policies/tables.py)")
-    return found.rule(purpose).clause(model, access)
+DECLARED.update(REACH)
+__all__ = ["REACH", "TableReach", "check_tables", "reach_clause"]
 
 
 def check_tables(metadata: Any = None) -> list[str]:

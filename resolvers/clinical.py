@@ -27,7 +27,8 @@ from models.clinical import (
     VisitType,
 )
 from models.patient import Patient
-from resolvers import history, icd10
+from resolvers import icd10
+from resolvers.audit import history
 from resolvers.audit.unit import write_unit
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page, paginate

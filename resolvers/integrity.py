@@ -6,9 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_
-
-from core.crypto import cipher
 from core.errors import bad_input, conflict, not_found
 from core.timeutil import utcnow
 from models.auth import AuthSession
@@ -18,7 +15,7 @@ from models.patient import Patient
 from models.role import Role, UserRole
 from models.user import User, UserStatus
 from policies.roles import PATIENT_ROLE
-from resolvers import history
+from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 from resolvers.data.ownership import move_owned, owned_rows, restore_owned
@@ -86,28 +83,6 @@ async def record_history(ctx: Context, *, entity_type: str, entity_id: int) -> l
 # ---- duplicates and merges ---------------------------------------------------------------------
 
 
-async def duplicate_candidates(
-    ctx: Context, *, id_number: str | None, name: str | None, birth_date: Any, phone: str | None
-) -> list[Patient]:
-    """In-scope patients with the same identity number, or the same name, birth date and phone."""
-    conditions = []
-    if id_number:
-        conditions.append(Patient.id_number_hash == cipher().digest(id_number))
-    if name and birth_date and phone:
-        conditions.append(
-            (Patient.name == name.strip())
-            & (Patient.birth_date == birth_date)
-            & (Patient.phone_hash == cipher().digest(phone))
-        )
-    if not conditions:
-        return []
-    statement = await ctx.data.select(
-        Patient,
-        then=lambda s: s.where(or_(*conditions), Patient.voided_at.is_(None)).order_by(Patient.id).limit(10),
-    )
-    return await ctx.data.objects(statement)
-
-
 async def merge_patients(ctx: Context, *, keep_id: int, merge_id: int, reason: str) -> PatientMerge:
     """Merge a duplicate into the record kept: every row the duplicate owns moves (policies/ownership.py),
     the duplicate is voided, pointing at the record kept, and the merge can be undone."""
@@ -119,7 +94,7 @@ async def merge_patients(ctx: Context, *, keep_id: int, merge_id: int, reason: s
         merged = await unit.get(Patient, merge_id)
         if merged.merged_into_id is not None or merged.voided_at is not None or keep.voided_at is not None:
             raise conflict("One of these records is already merged or void")
-        moved: dict[str, Any] = await move_owned(unit.session, from_patient=merge_id, to_patient=keep_id)
+        moved: dict[str, Any] = await move_owned(unit, from_patient=merge_id, to_patient=keep_id)
         if merged.wechat_user_id is not None:
             moved["wechat_user_id"] = merged.wechat_user_id
             user_id = merged.wechat_user_id
@@ -182,7 +157,7 @@ async def unmerge_patients(ctx: Context, *, merge_record_id: int, reason: str) -
         merged = await unit.get(Patient, record.merged_id)
         if record.undone_at is not None:
             raise conflict("This merge was already undone")
-        await restore_owned(unit.session, record.moved, to_patient=merged.id)
+        await restore_owned(unit, record.moved, to_patient=merged.id)
         if "wechat_user_id" in record.moved:
             if record.moved.get("wechat_moved_to_keep"):
                 keep.wechat_user_id = None

@@ -23,7 +23,7 @@ from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_has
 from models.role import Role, UserRole
 from models.user import User
 from policies.roles import PATIENT_ROLE
-from resolvers import history
+from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page
@@ -222,12 +222,32 @@ async def _department_for(ctx: Context, requested: int | None) -> int | None:
     return department_id
 
 
+async def duplicate_candidates(
+    ctx: Context, *, id_number: str | None, name: str | None, birth_date: Any, phone: str | None
+) -> list[Patient]:
+    """In-scope patients with the same identity number, or the same name, birth date and phone."""
+    conditions = []
+    if id_number:
+        conditions.append(Patient.id_number_hash == cipher().digest(id_number))
+    if name and birth_date and phone:
+        conditions.append(
+            (Patient.name == name.strip())
+            & (Patient.birth_date == birth_date)
+            & (Patient.phone_hash == cipher().digest(phone))
+        )
+    if not conditions:
+        return []
+    statement = await ctx.data.select(
+        Patient,
+        then=lambda s: s.where(or_(*conditions), Patient.voided_at.is_(None)).order_by(Patient.id).limit(10),
+    )
+    return await ctx.data.objects(statement)
+
+
 async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate: bool = False) -> Patient:
     """Register a patient. A likely duplicate (same identity number, or same name, birth date and phone,
     among the patients the caller can see) is refused with CONFLICT listing the candidates, unless the
     caller confirms with allow_duplicate."""
-    from resolvers.integrity import duplicate_candidates
-
     if "name" not in data.given:
         raise bad_input("Required", "name")
     department_id = await _department_for(ctx, data.department_id)

@@ -7,7 +7,7 @@ import strawberry
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
-from schema.consultation import ConsultationMutation, ConsultationQuery
+from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
@@ -47,4 +47,9 @@ class Mutation(
     EducationMutation,
     LearningMutation,
 ):
+    pass
+
+
+@strawberry.type
+class Subscription(ConsultationSubscription):
     pass

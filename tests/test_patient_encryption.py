@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from core import crypto
 from core.db import Database
-from resolvers.keys import rotate_patient_keys
+from resolvers.data.keys import rotate_patient_keys
 from tests.clinical_helpers import gid, patients_of
 from tests.conftest import GraphQLClient
 

@@ -1,17 +1,18 @@
-"""Reading the login log and the event table (admins): newest first, by cursor."""
+"""Reading the login log and the event table, newest first, by cursor, within the caller's reach."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from core.timeutil import as_utc
 from models.audit import Event
 from models.auth import LoginLog
-from resolvers.data.context import Context
-from resolvers.data.pagination import Page, paginate
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
+    from resolvers.data.pagination import Page
 
 
 @dataclass
@@ -25,7 +26,7 @@ class LoginLogFilter:
 async def list_login_logs(
     ctx: Context, *, first: int | None, after: str | None, filters: LoginLogFilter
 ) -> Page[LoginLog]:
-    statement = select(LoginLog)
+    statement = await ctx.data.select(LoginLog)
     if filters.username:
         statement = statement.where(LoginLog.username == filters.username.strip().lower())
     if filters.success is not None:
@@ -34,15 +35,7 @@ async def list_login_logs(
         statement = statement.where(LoginLog.created_at >= as_utc(filters.since))  # a time without a zone is UTC
     if filters.until:
         statement = statement.where(LoginLog.created_at < as_utc(filters.until))
-    return await paginate(
-        ctx.reads,
-        statement,
-        keys=[LoginLog.id],
-        key_of=lambda row: [row.id],
-        first=first,
-        after=after,
-        descending=True,
-    )
+    return await ctx.data.page(statement, keys=[LoginLog.id], first=first, after=after, descending=True)
 
 
 @dataclass
@@ -55,7 +48,7 @@ class EventFilter:
 
 
 async def list_events(ctx: Context, *, first: int | None, after: str | None, filters: EventFilter) -> Page[Event]:
-    statement = select(Event)
+    statement = await ctx.data.select(Event)
     if filters.actor_id is not None:
         statement = statement.where(Event.actor_id == filters.actor_id)
     if filters.patient_id is not None:
@@ -66,12 +59,4 @@ async def list_events(ctx: Context, *, first: int | None, after: str | None, fil
         statement = statement.where(Event.occurred_at >= as_utc(filters.since))  # a time without a zone is UTC
     if filters.until:
         statement = statement.where(Event.occurred_at < as_utc(filters.until))
-    return await paginate(
-        ctx.reads,
-        statement,
-        keys=[Event.id],
-        key_of=lambda row: [row.id],
-        first=first,
-        after=after,
-        descending=True,
-    )
+    return await ctx.data.page(statement, keys=[Event.id], first=first, after=after, descending=True)

@@ -10,15 +10,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, ErrorCode, not_found
 from models.audit import Event
+from policies.enforce import check
 from resolvers.audit.chain import Sealer
-from resolvers.data.context import Context
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +91,7 @@ class WriteUnit:
         await self.session.flush()
 
 
-def _checked(statement: Any) -> Any:
-    from resolvers.data.repository import _check
-
-    return _check(statement)
+_checked = check
 
 
 def make_event(

@@ -22,11 +22,12 @@ from core.settings import Settings
 from core.timeutil import clinic_today
 from policies.access import ANONYMOUS_PRINCIPAL, Access, Principal
 from policies.store import PolicyStore
+from resolvers.data.loaders import Loaders
+from resolvers.data.repository import Data
+from resolvers.data.tree import access_for
 
 if TYPE_CHECKING:
-    from resolvers.data.loaders import Loaders
     from resolvers.data.notify import Notifier
-    from resolvers.data.repository import Data
     from resolvers.data.tree import DepartmentTree
 
 __all__ = ["ANONYMOUS_PRINCIPAL", "Context", "Info", "Principal", "RequestState", "Services"]
@@ -121,16 +122,12 @@ class Context:
     def data(self) -> Data:
         """The caller's scoped repository."""
         if self._data is None:
-            from resolvers.data.repository import Data
-
             self._data = Data(self)
         return self._data
 
     async def access(self) -> Access:
         """What this principal may reach, decided once per request (again after `forget_access`)."""
         if self._access is None:
-            from resolvers.data.tree import access_for
-
             self._access = await access_for(self)
         return self._access
 
@@ -141,8 +138,6 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            from resolvers.data.loaders import Loaders
-
             self._loaders = Loaders(self)
         return self._loaders
 

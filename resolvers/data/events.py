@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam
 
 from core.timeutil import utcnow
 from models.audit import Event
 from resolvers.audit.chain import CONTENT_FIELDS
-from resolvers.data.context import Context
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
 
 # What a read event sets: every content field of an event but its id and the free-form detail.
 _EVENT_COLUMNS = tuple(name for name in CONTENT_FIELDS if name not in ("id", "detail"))

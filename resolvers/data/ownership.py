@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.ownership import Owned, owned_tables
-from resolvers.data.context import Context
+from resolvers.audit.unit import WriteUnit
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
 
 # Owned rows a patient's export leaves out, and why.
 NOT_EXPORTED = {
@@ -29,8 +31,9 @@ def _key(owned: Owned) -> Any:
     return next(iter(owned.table.primary_key.columns))
 
 
-async def move_owned(session: AsyncSession, *, from_patient: int, to_patient: int) -> dict[str, list[Any]]:
+async def move_owned(unit: WriteUnit, *, from_patient: int, to_patient: int) -> dict[str, list[Any]]:
     """Every row owned directly by `from_patient` now belongs to `to_patient`: {table: moved keys}."""
+    session = unit.session
     moved: dict[str, list[Any]] = {}
     for owned in owned_tables():
         if not owned.direct:
@@ -43,8 +46,9 @@ async def move_owned(session: AsyncSession, *, from_patient: int, to_patient: in
     return moved
 
 
-async def restore_owned(session: AsyncSession, moved: Mapping[str, Any], *, to_patient: int) -> None:
+async def restore_owned(unit: WriteUnit, moved: Mapping[str, Any], *, to_patient: int) -> None:
     """Undo `move_owned`: the rows it moved go back to `to_patient` (other keys of `moved` are ignored)."""
+    session = unit.session
     direct = {str(owned.table.name): owned for owned in owned_tables() if owned.direct}
     for table_name, keys in moved.items():
         owned = direct.get(table_name)

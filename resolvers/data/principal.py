@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,9 +16,12 @@ from core.timeutil import utcnow
 from models.auth import AuthSession
 from models.role import DataScope, Role, UserRole
 from models.user import User, UserStatus
+from policies.access import Principal
 from policies.roles import needs_second_factor
 from policies.scope import widest_scope
-from resolvers.data.context import Principal, Services
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Services
 
 _TOUCH_EVERY = timedelta(seconds=60)
 

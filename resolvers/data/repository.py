@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute
@@ -21,25 +21,19 @@ from sqlalchemy.orm import InstrumentedAttribute
 from core.errors import not_found
 from core.lru import LRU
 from policies.access import Access
+from policies.enforce import check, mark
 from policies.tables import reach_clause
-from resolvers.data.context import Context
+from resolvers.audit.unit import write_unit
+from resolvers.data.events import record_reads
 from resolvers.data.pagination import Page, paginate
 from resolvers.data.projection import Columns, as_rows, select_columns
 from resolvers.data.statements import reused
 
-# The execution option that marks a statement as started by the repository (kept by every generative step).
-MARK = "followup_reach"
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
+
 _CLAUSES: LRU[tuple[Any, ...], ColumnElement[bool]] = LRU(4096)
-
-
-class Unscoped(RuntimeError):
-    """A statement that did not start from the repository was about to run."""
-
-
-def _check(statement: Any) -> Any:
-    if not statement.get_execution_options().get(MARK):
-        raise Unscoped("statements run through ctx.data start from ctx.data.select/update (its reach applied)")
-    return statement
+_check = check
 
 
 def clause_for(model: Any, access: Access, purpose: str = "read") -> ColumnElement[bool]:
@@ -51,10 +45,6 @@ def clause_for(model: Any, access: Access, purpose: str = "read") -> ColumnEleme
         found = reach_clause(model, access, purpose)
         _CLAUSES.put(key, found)
     return found
-
-
-def mark(statement: Any, reach: str) -> Any:
-    return statement.execution_options(**{MARK: reach})
 
 
 class Data:
@@ -178,8 +168,6 @@ class Data:
         self, *, operation: str, action: str, entity_type: str, conflict_message: str = "Already exists"
     ) -> AsyncIterator[Any]:
         """A write unit: one transaction ending with its audit event (resolvers/audit/unit.py)."""
-        from resolvers.audit.unit import write_unit
-
         async with write_unit(
             self._ctx,
             operation=operation,
@@ -190,8 +178,6 @@ class Data:
             yield unit
 
     async def record_reads(self, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
-        from resolvers.data.events import record_reads
-
         await record_reads(self._ctx, patient_ids, action=action, operation=operation)
 
 

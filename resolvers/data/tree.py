@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from models.organisation import Department
 from models.role import DataScope
 from policies.access import Access, build_access
-from resolvers.data.context import Context
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
 
 _TREE = select(Department.id, Department.parent_id)  # built once
 DEPARTMENTS_CHANNEL = "departments"

@@ -8,7 +8,7 @@ Subscription type, built once per role set and dropped when the policy changes).
 The socket is subscriptions only (queries and mutations stay on HTTP, with its limits and persisted
 documents); a mini-program token may subscribe only with one of its trusted documents, sent as text.
 While open, the session and roles are checked again every few seconds: a session that has ended, a
-change of roles, or a policy that no longer grants `Subscription.messageAdded` closes it with 4403.
+change of roles, or a policy that leaves the role set no subscription closes it with 4403.
 """
 
 from __future__ import annotations
@@ -37,21 +37,13 @@ from core.errors import AppError, ErrorCode
 from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import principal_from_token
-from schema.consultation import ConsultationSubscription
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
 
 log = logging.getLogger("followup.ws")
 
-SUBSCRIBE_PERMISSION = ("Subscription.messageAdded", "read")
 
-
-@strawberry.type
-class Subscription(ConsultationSubscription):
-    pass
-
-
-def subscription_coordinates() -> set[str]:
-    definition = Subscription.__strawberry_definition__  # type: ignore[attr-defined]
+def subscription_coordinates(subscription: type) -> set[str]:
+    definition = subscription.__strawberry_definition__  # type: ignore[attr-defined]
     config = StrawberryConfig(auto_camel_case=True)
     names = {config.name_converter.get_graphql_name(f) for f in definition.fields}
     return {"Subscription.*", *(f"Subscription.{name}" for name in names)}
@@ -86,9 +78,10 @@ class SocketRoleSchema(RoleSchema):
 class SocketSchemas:
     """One socket schema per role set, built on first use, dropped when the policy changes."""
 
-    def __init__(self, services: Services, query: type) -> None:
+    def __init__(self, services: Services, query: type, subscription: type) -> None:
         self.services = services
         self.query = query
+        self.subscription = subscription
         self._schemas: dict[frozenset[str], SocketRoleSchema] = {}
         services.policy.on_change(self._schemas.clear)
 
@@ -102,7 +95,7 @@ class SocketSchemas:
         settings = self.services.settings
         return SocketRoleSchema(
             query=self.query,
-            subscription=Subscription,
+            subscription=self.subscription,
             decision=self.services.policy.decision(roles),
             roles=roles,
             extensions=[lambda: DocumentLimits(settings)],
@@ -169,9 +162,9 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
     # How often an open socket checks its session, roles and permission again.
     revalidate_seconds: float = 5.0
 
-    def __init__(self, services: Services, query: type) -> None:
+    def __init__(self, services: Services, query: type, subscription: type) -> None:
         self.services = services
-        self.socket_schemas = SocketSchemas(services, query)
+        self.socket_schemas = SocketSchemas(services, query, subscription)
         services.socket_schemas = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
             cast(Any, DispatchingSchema(services, self.socket_schemas)),
@@ -219,8 +212,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         return UNSET
 
     def _may_subscribe(self, roles: frozenset[str]) -> bool:
-        obj, act = SUBSCRIBE_PERMISSION
-        return self.services.policy.allows(roles, obj, act)
+        """Whether the role set's socket schema holds any subscription at all."""
+        return self.socket_schemas.for_roles(roles)._schema.subscription_type is not None
 
     async def _watch(self, ctx: SocketContext) -> None:
         """Close the socket (4403) once the session ends, the roles change or the permission goes."""
@@ -246,7 +239,7 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
                 return
 
 
-def subscription_route(services: Services, registry: SchemaRegistry) -> WebSocketRoute:
+def subscription_route(services: Services, registry: SchemaRegistry, subscription: type) -> WebSocketRoute:
     """The websocket route for /graphql; its Subscription coordinates join the policy's known ones."""
-    registry.coordinates.update(subscription_coordinates())
-    return WebSocketRoute("/graphql", SubscriptionView(services, registry.query))
+    registry.coordinates.update(subscription_coordinates(subscription))
+    return WebSocketRoute("/graphql", SubscriptionView(services, registry.query, subscription))

@@ -1,4 +1,5 @@
-"""Amendment history: every change to a clinical record keeps its values before and after.
+"""Amendment history: every change to a clinical record keeps its values before and after, written in the
+change's own write unit.
 
 Encrypted fields never enter the history in clear: their change is noted, not their value.
 """
@@ -6,15 +7,16 @@ Encrypted fields never enter the history in clear: their change is noted, not th
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from core.errors import bad_input
 from models.integrity import Amendment
 from resolvers.audit.unit import WriteUnit
-from resolvers.data.context import Context
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
 
 SENSITIVE = {"id_number", "phone", "emergency_contact_phone"}
 NOT_TRACKED = {"updated_at", "version", "id_number_hash", "phone_hash"}
@@ -88,14 +90,14 @@ def record_change(
 
 
 async def history(ctx: Context, *, entity_type: str, entity_id: int) -> list[Amendment]:
-    """The record's amendments, oldest first; the caller has already been checked for scope."""
-    async with ctx.db.session() as session:
-        rows = await session.execute(
-            select(Amendment)
-            .where(Amendment.entity_type == entity_type, Amendment.entity_id == entity_id)
-            .order_by(Amendment.id)
-        )
-    return list(rows.scalars().all())
+    """The record's amendments, oldest first (within the caller's reach: their patient's)."""
+    statement = await ctx.data.select(
+        Amendment,
+        then=lambda s: s.where(Amendment.entity_type == entity_type, Amendment.entity_id == entity_id).order_by(
+            Amendment.id
+        ),
+    )
+    return await ctx.data.objects(statement)
 
 
 def _patient_of(row: SQLModel, entity_type: str) -> int | None:
