@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core import gctune
+from core import gctune, speedups
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -76,6 +76,9 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
+    speedups.configure(
+        projection=settings.projection, prefetch=settings.prefetch, statement_reuse=settings.statement_reuse
+    )
     db = Database(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -295,6 +298,9 @@ def cmd_rotate_keys(settings: Settings) -> None:
             await db.dispose()
 
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
+    speedups.configure(
+        projection=settings.projection, prefetch=settings.prefetch, statement_reuse=settings.statement_reuse
+    )
     print(f"re-encrypted {asyncio.run(rotate())} patient rows under the newest key")
 
 

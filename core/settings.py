@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     apq_ttl_seconds: int = Field(7 * 24 * 3600, ge=60)  # how long Redis keeps an automatic registration
     prepared_cache_size: int = Field(1000, ge=1)  # parsed+validated persisted documents kept per schema
     compiled_completion: bool = True  # object values completed by compiled walks (schema/engine/completion.py)
+    projection: bool = True  # load only the columns a selection shows (core/speedups.py)
+    prefetch: bool = True  # a list's nested records loaded up front
+    statement_reuse: bool = True  # hot statements built once and kept
     max_query_cost: int = Field(200_000, ge=1)  # fields, list fields multiplied by their page size
     default_page_size: int = Field(20, ge=1)  # what a list field costs without first/last
     disable_introspection_for_non_admin: bool = False

@@ -20,6 +20,12 @@ from resolvers.demo.seed import ensure_builtin, seed_demo
 from server import create_app, run_migrations
 
 DEMO_PASSWORD = "Test-Demo#2026"
+# TEST_SPEEDUPS=off: the whole suite with every switchable speed-up off must give the same answers.
+SPEEDUPS_OFF: dict[str, Any] = (
+    {"compiled_completion": False, "projection": False, "prefetch": False, "statement_reuse": False}
+    if os.environ.get("TEST_SPEEDUPS") == "off"
+    else {}
+)
 # A small demo population (the full demo has 300): patients 5 and 11 are in Gastroenterology with
 # physician2, 4 and 9 attended by chief, the rest by physician; patient 0 is bound to the `patient` user.
 DEMO_PATIENTS = 12
@@ -88,6 +94,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # Each test builds an app: frozen objects would never be collected (tests/test_gctune.py tests it once).
         "gc_freeze": False,
         "gc_threshold0": 0,
+        **SPEEDUPS_OFF,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -112,6 +112,13 @@ def recorded_plans() -> Iterator[list[tuple[str, bool]]]:
         completion.Compiler.plan = original  # type: ignore[method-assign]
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """These tests compare the compiled walks with graphql-core's generic way: the walks stay on even when the
+    suite runs with the speed-ups off (TEST_SPEEDUPS=off)."""
+    return {"compiled_completion": True, "prefetch": True, "projection": True, "statement_reuse": True}
+
+
 def walks(client: GraphQLClient) -> tuple[int, int]:
     """(compiled walks, walks that gave up) so far, over every role schema of the app."""
     schemas = client.services.registry._schemas.values()

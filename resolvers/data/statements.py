@@ -13,12 +13,15 @@ from collections.abc import Callable
 from typing import Any
 
 from core.lru import LRU
+from core.speedups import SPEEDUPS
 
 _STATEMENTS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = LRU(1024)
 
 
 def reused(key: tuple[Any, ...], build: Callable[[], Any], *, keep: tuple[Any, ...] = ()) -> Any:
     """The statement cached under `key` (plus the ids of `keep`), built by `build` the first time."""
+    if not SPEEDUPS.statement_reuse:
+        return build()
     full_key = (*key, *(id(obj) for obj in keep))
     entry = _STATEMENTS.get(full_key)
     if entry is not None and all(a is b for a, b in zip(entry[0], keep, strict=True)):

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from core.speedups import SPEEDUPS
 from models.clinical import Diagnosis, FollowUp, Visit
 from resolvers.data.context import Info
 from schema.clinical import DiagnosisType, FollowUpType, VisitType, shown_rows
@@ -51,7 +52,7 @@ async def _load(info: Info, kind: Kind, patient_id: int) -> list[Any]:
 
 async def prefetch_history(info: Info, patients: Sequence[Any], path: tuple[str, ...]) -> None:
     """Fill `_prefetched` of these PatientType objects (found at `path` below the current field)."""
-    if not patients:
+    if not patients or not SPEEDUPS.prefetch:
         return
     names = names_at(info, path)
     loaders = info.context.loaders

@@ -19,6 +19,7 @@ from typing import Any
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
 from core.lru import LRU
+from core.speedups import SPEEDUPS
 from resolvers.data.projection import Columns
 
 VOID = ("voided_at", "void_reason", "voided_by_id")
@@ -175,8 +176,11 @@ _COLUMNS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Columns]] = LRU(4096)
 def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> Columns:
     """The columns the current field's selection needs at `path` (below the field itself).
 
-    Worked out once per field node: a list resolves the same selection for every item.
+    Worked out once per field node: a list resolves the same selection for every item. None (every column)
+    when projection is switched off.
     """
+    if not SPEEDUPS.projection:
+        return None
     nodes = tuple(info._raw_info.field_nodes)
     key = (tuple(id(node) for node in nodes), id(projection), tuple(path))
     entry = _COLUMNS.get(key)
