@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     break_glass_minutes: int = Field(60, ge=5, le=1440)
     graphiql_enabled: bool = True
     max_request_bytes: int = 1_000_000
+    # A GraphQL document's own size (comments and strings count): longer ones are refused before parsing.
+    max_document_bytes: int = Field(100_000, ge=1_000)
+    # Documents longer than this run but are never kept in the parse and prepared-document caches.
+    cache_document_bytes: int = Field(20_000, ge=100)
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000

@@ -219,7 +219,7 @@ class RequestChecks(DocumentLimits):
 def _extensions(settings: Settings) -> list[Any]:
     return [
         # parse and validate through LRU caches; persisted documents once per schema (schema/engine/persisted.py)
-        lambda: PreparedDocuments(cache_size=settings.prepared_cache_size),
+        lambda: PreparedDocuments(cache_size=settings.prepared_cache_size, cacheable=settings.cache_document_bytes),
         lambda: RequestChecks(settings),
     ]
 

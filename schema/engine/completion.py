@@ -41,6 +41,7 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from core.lru import LRU
+from schema.engine.sizes import PLANS_BYTES, node_weight
 
 Complete = Callable[[Any, "_Run"], Any]
 
@@ -179,7 +180,9 @@ class Compiler:
         self.walks = 0
         self.fallbacks = 0
         # the field nodes are kept with their plan, so that their ids cannot be reused while it is cached
-        self._plans: LRU[tuple[Any, ...], tuple[list[FieldNode], Complete | None]] = LRU(size)
+        self._plans: LRU[tuple[Any, ...], tuple[list[FieldNode], Complete | None]] = LRU(
+            size, max_bytes=PLANS_BYTES, weigh=lambda _key, entry: node_weight(entry[0][0]) if entry[0] else 0
+        )
 
     def plan(self, executor: CompilingExecutor, return_type: GraphQLObjectType, details: Any) -> Complete | None:
         key = (return_type.name, *(id(d.node) for d in details))

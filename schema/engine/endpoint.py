@@ -28,6 +28,7 @@ from schema.engine.errors import PRE_EXECUTION, format_error, request_error
 from schema.engine.graphiql import graphiql_page
 from schema.engine.persisted import PersistedQueries, Refused
 from schema.engine.ratelimit import RateLimiter
+from schema.engine.sizes import document_too_long
 
 log = logging.getLogger("followup.http")
 
@@ -293,6 +294,9 @@ class GraphQLEndpoint:
         if isinstance(resolved, Refused):
             return request_error(resolved.code, resolved.message), resolved.status, resolved.request_level
         context.state.persisted_digest = resolved.digest
+        limit = self.services.settings.max_document_bytes
+        if resolved.query is not None and document_too_long(resolved.query, limit):
+            return request_error(ErrorCode.QUERY_TOO_COMPLEX, f"The document is longer than {limit} bytes"), 413, True
         schema = self.registry.for_roles(principal.schema_roles)
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         try:

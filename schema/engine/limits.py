@@ -33,6 +33,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from core.errors import AppError, ErrorCode
 from core.lru import LRU
 from core.settings import Settings
+from schema.engine.sizes import COSTS_BYTES, node_weight
 
 MAX_PAGE_SIZE = 100  # the connections' own maximum (resolvers/data/pagination.py)
 PAGE_ARGUMENTS = ("first", "last")
@@ -132,8 +133,10 @@ def _page_value(variables: dict[str, Any] | None, name: str) -> int | None:
 # A document's cost, kept per (schema, document, operation, the page-size variables it depends on): prepared
 # documents are the same objects request after request. Entries hold the schema and document, so their ids
 # stay theirs while cached.
-_DEPENDS: LRU[tuple[Any, ...], tuple[GraphQLSchema, DocumentNode, tuple[str, ...]]] = LRU(1024)
-_COSTS: LRU[tuple[Any, ...], int] = LRU(4096)
+_DEPENDS: LRU[tuple[Any, ...], tuple[GraphQLSchema, DocumentNode, tuple[str, ...]]] = LRU(
+    1024, max_bytes=COSTS_BYTES, weigh=lambda _key, entry: node_weight(entry[1])
+)
+_COSTS: LRU[tuple[Any, ...], int] = LRU(4096)  # ints under keys of ids: small
 
 
 def operation_cost(

@@ -22,7 +22,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
@@ -37,6 +36,7 @@ from core.settings import Settings
 from models.persisted import PersistedDocument
 from resolvers.auth import MINI_PROGRAM
 from resolvers.data.context import Principal, RequestState
+from schema.engine.sizes import APQ_BYTES, PARSED_BYTES, PREPARED_BYTES, node_weight, text_weight
 
 log = logging.getLogger("followup.persisted")
 
@@ -61,8 +61,11 @@ class AutomaticStore:
     """APQ registrations: a process-local LRU in front of Redis (when configured)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.local: LRU[str, str] = LRU(settings.apq_cache_size)
+        self.local: LRU[str, str] = LRU(
+            settings.apq_cache_size, max_bytes=APQ_BYTES, weigh=lambda key, document: len(key) + len(document)
+        )
         self.ttl = settings.apq_ttl_seconds
+        self.cacheable = settings.cache_document_bytes
         self._redis: Any = None
         if settings.redis_url:
             from redis.asyncio import Redis
@@ -85,6 +88,8 @@ class AutomaticStore:
         return document
 
     async def put(self, digest: str, document: str) -> None:
+        if len(document) > self.cacheable:
+            return  # run, not registered: the client sends the text again next time (the APQ protocol allows it)
         self.local.put(digest, document)
         if self._redis is not None:
             try:
@@ -259,7 +264,22 @@ def _validate(schema: Any, document: DocumentNode, rules: tuple[Any, ...]) -> li
     return validate_document(schema, document, rules)
 
 
-_parse_cached = lru_cache(maxsize=512)(lambda query, **options: _parse(query, **options))
+_PARSED: LRU[tuple[str, tuple[tuple[str, Any], ...]], DocumentNode] = LRU(
+    512, max_bytes=PARSED_BYTES, weigh=lambda key, _document: text_weight(key[0])
+)
+
+
+def _parse_cached(query: str, cacheable: int, **options: Any) -> DocumentNode:
+    """Parsed documents kept by text, unless the text is longer than `cacheable` characters."""
+    if len(query) > cacheable:
+        return _parse(query, **options)
+    key = (query, tuple(sorted(options.items())))
+    document = _PARSED.get(key)
+    if document is None:
+        document = _parse(query, **options)
+        _PARSED.put(key, document)
+    return document
+
 
 # role schema -> (hash -> parsed and validated document); a schema rebuilt after a policy change starts empty
 _prepared: weakref.WeakKeyDictionary[Any, LRU[str, Any]] = weakref.WeakKeyDictionary()
@@ -268,7 +288,7 @@ _prepared: weakref.WeakKeyDictionary[Any, LRU[str, Any]] = weakref.WeakKeyDictio
 def _prepared_for(schema: Any, size: int) -> LRU[str, Any]:
     cache = _prepared.get(schema)
     if cache is None:
-        cache = _prepared[schema] = LRU(size)
+        cache = _prepared[schema] = LRU(size, max_bytes=PREPARED_BYTES, weigh=lambda _key, doc: node_weight(doc))
     return cache
 
 
@@ -278,9 +298,10 @@ class PreparedDocuments(SchemaExtension):
     strawberry's limiters make a new rule class per request, so strawberry's ValidationCache, keyed by the
     rule classes, never hits.) Only documents that passed validation are kept."""
 
-    def __init__(self, cache_size: int = 1000) -> None:
+    def __init__(self, cache_size: int = 1000, cacheable: int = 20_000) -> None:
         super().__init__()
         self.cache_size = cache_size
+        self.cacheable = cacheable
 
     def _memo(self) -> RequestState:
         state = getattr(self.execution_context.context, "state", None)
@@ -291,7 +312,9 @@ class PreparedDocuments(SchemaExtension):
         if digest:
             return str(digest)
         query = self.execution_context.query
-        return "text:" + query if query else None
+        if not query or len(query) > self.cacheable:
+            return None  # a long document is parsed and validated for this request only
+        return "text:" + query
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -307,7 +330,7 @@ class PreparedDocuments(SchemaExtension):
                 return
             STATS.misses += 1
         if context.query is not None:
-            context.graphql_document = _parse_cached(context.query, **context.parse_options)
+            context.graphql_document = _parse_cached(context.query, self.cacheable, **context.parse_options)
         yield
 
     def on_validate(self) -> Iterator[None]:

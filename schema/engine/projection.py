@@ -21,6 +21,7 @@ from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 from core.lru import LRU
 from core.speedups import SPEEDUPS
 from resolvers.data.projection import Columns
+from schema.engine.sizes import COLUMNS_BYTES, node_weight
 
 VOID = ("voided_at", "void_reason", "voided_by_id")
 
@@ -170,7 +171,9 @@ def names_at(info: Any, path: Sequence[str] = ()) -> set[str]:
 # Per field node, for the whole process: a prepared document's nodes are the same objects request after
 # request, and a selection's columns depend on nothing else (@include/@skip count as selected). Entries hold
 # their nodes, so the ids in a key stay theirs while cached.
-_COLUMNS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Columns]] = LRU(4096)
+_COLUMNS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Columns]] = LRU(
+    4096, max_bytes=COLUMNS_BYTES, weigh=lambda _key, entry: node_weight(entry[0][0]) if entry[0] else 0
+)
 
 
 def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> Columns:

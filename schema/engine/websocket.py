@@ -38,6 +38,7 @@ from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import principal_from_token
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
+from schema.engine.sizes import document_too_long
 
 log = logging.getLogger("followup.ws")
 
@@ -135,6 +136,9 @@ class DispatchingSchema:
     ) -> Any:
         ctx = cast(SocketContext, context_value)
         principal = ctx.principal
+        limit = self.services.settings.max_document_bytes
+        if query is not None and document_too_long(query, limit):
+            return _refused(ErrorCode.QUERY_TOO_COMPLEX, f"The document is longer than {limit} bytes")
         persisted = self.services.persisted
         if persisted is not None and query is not None:
             digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
