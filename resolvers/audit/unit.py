@@ -105,16 +105,17 @@ def make_event(
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
 ) -> Event:
+    # Cut to the columns' lengths: recording must never fail on the size of what it records.
     return Event(
         actor_id=ctx.principal.user_id,
-        action=action,
-        operation=operation,
-        entity_type=entity_type,
-        entity_id=entity_id,
+        action=action[:32],
+        operation=operation[:64],
+        entity_type=entity_type[:48],
+        entity_id=entity_id[:64],
         patient_id=patient_id,
-        request_id=ctx.request_id,
-        ip=ctx.ip,
-        outcome=outcome,
+        request_id=ctx.request_id[:64],
+        ip=ctx.ip[:64],
+        outcome=outcome[:32],
         detail=detail or None,
     )
 

@@ -81,16 +81,22 @@ def rate_limited(retry_after: int, what: str = "requests") -> AppError:
 
 
 def root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
+    return set(root_selections(document, operation_name).values())
+
+
+def root_selections(document: DocumentNode, operation_name: str | None) -> dict[str, str]:
+    """The operation's root fields: response key (an alias, or the name) -> the field's own name."""
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     if operation_name:
         operations = [op for op in operations if op.name is not None and op.name.value == operation_name]
-    names: set[str] = set()
+    names: dict[str, str] = {}
 
     def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                names.add(selection.name.value)
+                key = selection.alias.value if selection.alias is not None else selection.name.value
+                names[key] = selection.name.value
             elif isinstance(selection, InlineFragmentNode):
                 walk(selection.selection_set, seen)
             elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:

@@ -13,6 +13,7 @@ from strawberry.types.graphql import OperationType
 from core.errors import AppError
 from resolvers.audit.unit import record_refusal
 from resolvers.data.context import Context
+from schema.engine.ratelimit import root_selections
 
 
 async def record_refused_mutations(execution: Any) -> None:
@@ -26,9 +27,11 @@ async def record_refused_mutations(execution: Any) -> None:
     except RuntimeError:
         return
     result = execution.result
+    document = execution.graphql_document
+    fields = root_selections(document, execution.operation_name) if document is not None else {}
     for error in getattr(result, "errors", None) or []:
         original = error.original_error
         if isinstance(original, AppError) and not getattr(original, "recorded", False) and error.path:
-            await record_refusal(
-                context, operation=str(error.path[0]), action="mutation", entity_type="", code=original.code
-            )
+            # the field's own name, never the caller's alias for it
+            operation = fields.get(str(error.path[0]), "unknown")
+            await record_refusal(context, operation=operation, action="mutation", entity_type="", code=original.code)
