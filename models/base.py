@@ -7,7 +7,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field
@@ -58,6 +58,11 @@ def instant_field(*, nullable: bool = True, index: bool = False) -> Any:
 
 # 64-bit keys for tables that grow without bound; SQLite auto-increments only INTEGER PRIMARY KEY.
 BigKey = BigInteger().with_variant(Integer(), "sqlite")
+
+# Free text. MariaDB's TEXT holds 65,535 bytes, not characters (a Chinese character is 3 bytes, an emoji 4): on
+# MySQL every text column is MEDIUMTEXT (16 MB), larger than any request may be (MAX_REQUEST_BYTES), so no text
+# a client sends can outgrow its column (tests/test_text_limits.py checks every column).
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
 def big_primary_key() -> Any:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.base import MYSQL_TABLE_ARGS, UTCDateTime, created_at_field, updated_at_field
+from models.base import MYSQL_TABLE_ARGS, LongText, UTCDateTime, created_at_field, updated_at_field
 
 
 class VisitType(StrEnum):
@@ -51,10 +51,10 @@ class Visit(SQLModel, table=True):
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     visit_date: date
     visit_type: str = Field(default=VisitType.OUTPATIENT.value, max_length=24)
-    chief_complaint: str | None = Field(default=None, sa_type=Text)
-    present_illness: str | None = Field(default=None, sa_type=Text)
-    examination_findings: str | None = Field(default=None, sa_type=Text)
-    notes: str | None = Field(default=None, sa_type=Text)
+    chief_complaint: str | None = Field(default=None, sa_type=LongText)
+    present_illness: str | None = Field(default=None, sa_type=LongText)
+    examination_findings: str | None = Field(default=None, sa_type=LongText)
+    notes: str | None = Field(default=None, sa_type=LongText)
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     voided_by_id: int | None = None
     void_reason: str | None = Field(default=None, max_length=500)
@@ -87,8 +87,8 @@ class ExamReport(SQLModel, table=True):
     visit_id: int | None = Field(default=None, foreign_key="visit.id", index=True)
     kind: str = Field(max_length=24)
     exam_date: date
-    findings: str | None = Field(default=None, sa_type=Text)
-    conclusion: str | None = Field(default=None, sa_type=Text)
+    findings: str | None = Field(default=None, sa_type=LongText)
+    conclusion: str | None = Field(default=None, sa_type=LongText)
     attachment_ref: str | None = Field(default=None, max_length=255)
     created_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -105,7 +105,7 @@ class TreatmentPlan(SQLModel, table=True):
     patient_id: int = Field(foreign_key="patient.id", index=True)
     diagnosis_id: int | None = Field(default=None, foreign_key="diagnosis.id", index=True)
     plan_type: str = Field(max_length=24, index=True)
-    description: str = Field(default="", sa_type=Text)
+    description: str = Field(default="", sa_type=LongText)
     start_date: date | None = None
     end_date: date | None = None
     status: str = Field(default=PlanStatus.PLANNED.value, max_length=16)
@@ -157,7 +157,7 @@ class FollowUp(SQLModel, table=True):
     due_date: date = Field(index=True)
     status: str = Field(default=FollowUpStatus.SCHEDULED.value, max_length=16, index=True)
     method: str = Field(default=FollowUpMethod.PHONE.value, max_length=16)
-    outcome_text: str | None = Field(default=None, sa_type=Text)
+    outcome_text: str | None = Field(default=None, sa_type=LongText)
     pain_score: int | None = None
     bleeding: bool | None = None
     wexner_score: int | None = None
@@ -167,7 +167,7 @@ class FollowUp(SQLModel, table=True):
     recorded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     cancel_reason: str | None = Field(default=None, max_length=255)
     # The patient's own answer from the mini-program, waiting for a physician to confirm it.
-    response_text: str | None = Field(default=None, sa_type=Text)
+    response_text: str | None = Field(default=None, sa_type=LongText)
     response_pain_score: int | None = None
     response_bleeding: bool | None = None
     response_wexner_score: int | None = None

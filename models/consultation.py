@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.timeutil import utcnow
 from models.base import (
     MYSQL_TABLE_ARGS,
+    LongText,
     UTCDateTime,
     big_primary_key,
     created_at_field,
@@ -57,7 +58,7 @@ class Message(SQLModel, table=True):
     sender_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)  # None: the system
     recipient_id: int | None = Field(default=None, foreign_key="app_user.id")  # None: both participants
     kind: str = Field(default=MessageKind.USER.value, max_length=16)
-    body: str = Field(default="", sa_type=Text)  # plain text, never rendered as HTML
+    body: str = Field(default="", sa_type=LongText)  # plain text, never rendered as HTML
     image_id: int | None = Field(default=None, foreign_key="upload.id")
     status: str = Field(default=ContentStatus.VISIBLE.value, max_length=16, index=True)
     moderation_reason: str | None = Field(default=None, max_length=200)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Index, Text
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel
 
 from models.base import (
     MYSQL_TABLE_ARGS,
+    LongText,
     created_at_field,
     instant_field,
     updated_at_field,
@@ -30,8 +31,8 @@ class Article(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
     summary: str = Field(default="", max_length=500)
-    body_markdown: str = Field(default="", sa_type=Text)
-    body_html: str = Field(default="", sa_type=Text)  # rendered and sanitised when written
+    body_markdown: str = Field(default="", sa_type=LongText)
+    body_html: str = Field(default="", sa_type=LongText)  # rendered and sanitised when written
     cover_url: str | None = Field(default=None, max_length=500)
     keywords: str = Field(default="", max_length=500)  # comma-separated
     status: str = Field(default=PublicationStatus.DRAFT.value, max_length=16, index=True)
@@ -50,7 +51,7 @@ class Video(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
-    description: str = Field(default="", sa_type=Text)
+    description: str = Field(default="", sa_type=LongText)
     video_url: str = Field(max_length=500)
     duration_seconds: int = 0
     cover_url: str | None = Field(default=None, max_length=500)
@@ -81,7 +82,7 @@ class Comment(SQLModel, table=True):
     target_id: int
     parent_id: int | None = Field(default=None, foreign_key="comment.id")  # a staff reply
     commenter_id: int = Field(foreign_key="app_user.id", index=True)
-    body: str = Field(sa_type=Text)  # plain text, never rendered as HTML
+    body: str = Field(sa_type=LongText)  # plain text, never rendered as HTML
     status: str = Field(default=ContentStatus.VISIBLE.value, max_length=16, index=True)
     moderation_reason: str | None = Field(default=None, max_length=200)
     created_at: datetime = created_at_field()

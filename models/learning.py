@@ -6,11 +6,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import (
     MYSQL_TABLE_ARGS,
+    LongText,
     created_at_field,
     instant_field,
     updated_at_field,
@@ -29,7 +30,7 @@ class LearningTask(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
-    description: str = Field(default="", sa_type=Text)
+    description: str = Field(default="", sa_type=LongText)
     # [{"kind": "article" | "video" | "link", "ref": id or URL, "title": str}]
     materials: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     department_id: int = Field(foreign_key="department.id", index=True)

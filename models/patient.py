@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Text, event
+from sqlalchemy import event
 from sqlmodel import Field, SQLModel
 
-from models.base import MYSQL_TABLE_ARGS, EncryptedString, created_at_field, instant_field, updated_at_field
+from models.base import MYSQL_TABLE_ARGS, EncryptedString, LongText, created_at_field, instant_field, updated_at_field
 
 
 class Gender(StrEnum):
@@ -40,11 +40,11 @@ class Patient(SQLModel, table=True):
     id_number_hash: str | None = Field(default=None, max_length=64, index=True)
     phone: str | None = Field(default=None, sa_type=EncryptedString)
     phone_hash: str | None = Field(default=None, max_length=64, index=True)
-    address: str | None = Field(default=None, sa_type=Text)
+    address: str | None = Field(default=None, sa_type=LongText)
     emergency_contact_name: str | None = Field(default=None, max_length=100)
     emergency_contact_phone: str | None = Field(default=None, sa_type=EncryptedString)
-    allergies: str | None = Field(default=None, sa_type=Text)
-    past_history: str | None = Field(default=None, sa_type=Text)
+    allergies: str | None = Field(default=None, sa_type=LongText)
+    past_history: str | None = Field(default=None, sa_type=LongText)
     department_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     attending_physician_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     wechat_user_id: int | None = Field(default=None, foreign_key="app_user.id", unique=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.base import MYSQL_TABLE_ARGS, created_at_field
+from models.base import MYSQL_TABLE_ARGS, LongText, created_at_field
 
 
 class PersistedDocument(SQLModel, table=True):
@@ -21,5 +21,5 @@ class PersistedDocument(SQLModel, table=True):
     client: str = Field(max_length=40, index=True)
     sha256: str = Field(max_length=64, index=True)
     operation_name: str | None = Field(default=None, max_length=100)
-    document: str = Field(sa_column=Column(Text, nullable=False))
+    document: str = Field(sa_column=Column(LongText, nullable=False))
     created_at: datetime = created_at_field()

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Text
-from sqlalchemy.dialects import mysql
 from sqlmodel import Field, SQLModel
 
 from models.base import (
     MYSQL_TABLE_ARGS,
+    LongText,
     created_at_field,
 )
-
-# Base64 text (aiomysql 0.3 cannot bind bytes parameters), up to 16 MB on MySQL (MEDIUMTEXT); the upload
-# limit itself is far lower (resolvers/uploads.py).
-ImageText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
 
 
 class Upload(SQLModel, table=True):
@@ -29,7 +24,7 @@ class Upload(SQLModel, table=True):
     content_type: str = Field(max_length=40)
     byte_size: int
     sha256: str = Field(max_length=64)
-    data_base64: str = Field(sa_type=ImageText)
+    data_base64: str = Field(sa_type=LongText)
     created_at: datetime = created_at_field()
 
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, ErrorCode, not_found
@@ -159,6 +159,14 @@ async def write_unit(
         # The driver's message can hold the offending values: never pass it on.
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code="CONFLICT")
         refusal = AppError(ErrorCode.CONFLICT, conflict_message)
+        refusal.recorded = True  # type: ignore[attr-defined]
+        raise refusal from error
+    except DataError as error:
+        # A value the column cannot hold (too long, out of range) that validation let through: the safety net
+        # under every module's own limits, without the driver's message.
+        log.warning("a %s write met a database data error (%s): a validation limit is missing", operation, type(error))
+        await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code="BAD_USER_INPUT")
+        refusal = AppError(ErrorCode.BAD_USER_INPUT, "A value is too long or out of range for its field")
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
     # committed: link the new events into the audit chain (in the background, or inline without a sealer task)
