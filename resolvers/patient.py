@@ -193,14 +193,14 @@ def _apply(patient: Patient, data: PatientInput) -> list[str]:
             number = text(number, "idNumber", limit=64)
         patient.id_number = number
         changed.append("idNumber")
-    for key, field, limit in (
+    for key, api_name, limit in (
         ("address", "address", 500),
         ("emergency_contact_name", "emergencyContactName", 100),
         ("allergies", "allergies", 5000),
         ("past_history", "pastHistory", 20000),
     ):
         if key in data.given:
-            setattr(patient, key, text(getattr(data, key), field, limit=limit))
+            setattr(patient, key, text(getattr(data, key), api_name, limit=limit))
             changed.append(key)
     for key in ("phone", "emergency_contact_phone"):
         if key in data.given:

@@ -68,7 +68,7 @@ async def test_start_up_refuses_a_policy_line_it_cannot_honour(
     async with db.transaction() as session:
         session.add(CasbinRule(ptype=ptype, v0=v0, v1=v1, v2=v2))
     refused = create_app(make_settings(database_url))
-    with pytest.raises(StartupRefused, match="capability|coordinate"):
+    with pytest.raises(StartupRefused, match=r"capability|coordinate"):
         async with refused.router.lifespan_context(refused):
             pass
     from policies.store import PolicyLine, line_problem
