@@ -55,6 +55,9 @@ class Visit(SQLModel, table=True):
     present_illness: str | None = Field(default=None, sa_type=LongText)
     examination_findings: str | None = Field(default=None, sa_type=LongText)
     notes: str | None = Field(default=None, sa_type=LongText)
+    # The emergency grant the visit was recorded under, if its patient was outside the physician's reach
+    # otherwise: such a visit never brings the patient into the physician's reach (policies/scope.py).
+    under_grant_id: int | None = Field(default=None, foreign_key="access_grant.id")
     voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     voided_by_id: int | None = None
     void_reason: str | None = Field(default=None, max_length=500)

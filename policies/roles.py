@@ -53,3 +53,9 @@ PRIVILEGED: tuple[tuple[str, str], ...] = (
 def needs_second_factor(policy: PolicyStore, role_keys: Iterable[str]) -> bool:
     held = policy.permissions_of(role_keys)
     return any(grants(held, coordinate, action) for coordinate, action in PRIVILEGED)
+
+
+def may_bind_patient_record(role_keys: Iterable[str]) -> bool:
+    """Only an account with no role but the patient's may be linked to a patient record: a staff account linked
+    to one would reach it for good (through the link), whatever its grants said."""
+    return set(role_keys) <= {PATIENT_ROLE}

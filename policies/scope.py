@@ -79,7 +79,7 @@ def _scope_visit() -> Any:
 
 @lru_cache(maxsize=1024)
 def cached_patient_scope(
-    user_id: int | None, scope: DataScope, allowed_departments: frozenset[int] | None
+    user_id: int | None, scope: DataScope, allowed_departments: frozenset[int] | None, grants: bool = True
 ) -> ColumnElement[bool]:
     """`patient_scope` built once per distinct principal reach and shared by its requests.
 
@@ -91,6 +91,7 @@ def cached_patient_scope(
         user_id=user_id,
         scope=scope,
         allowed_departments=None if allowed_departments is None else set(allowed_departments),
+        grants=grants,
     )
 
 
@@ -99,6 +100,7 @@ def patient_scope(
     user_id: int | None,
     scope: DataScope,
     allowed_departments: set[int] | None,
+    grants: bool = True,
 ) -> ColumnElement[bool]:
     """Which patient rows a principal reaches, as one SQL condition on `patient`.
 
@@ -106,6 +108,7 @@ def patient_scope(
     the patients they attend or have recorded a visit for, a patient record bound to their own
     (mini-program) account, and a patient they hold an unexpired emergency (break-the-glass) grant for
     (its expiry compared with the time each statement runs: a callable bind, so the clause can be kept).
+    `grants=False`: the same reach without emergency grants (to tell what a write reached only through one).
     """
     from sqlalchemy import or_
 
@@ -121,16 +124,24 @@ def patient_scope(
         Patient.attending_physician_id == user_id,
         Patient.wechat_user_id == user_id,
         # An alias: the enclosing query may itself select from visit (and would swallow the correlation).
-        _any(seen.patient_id == Patient.id, seen.physician_id == user_id),
-    ]
-    own.append(
+        # A visit counts only while it stands (not void) and if it was not recorded under an emergency grant:
+        # access through a grant ends with the grant, whatever was written under it.
         _any(
-            AccessGrant.patient_id == Patient.id,
-            AccessGrant.user_id == user_id,
-            AccessGrant.kind == GrantKind.EMERGENCY.value,
-            AccessGrant.expires_at > bindparam("scope_now", callable_=utcnow),
+            seen.patient_id == Patient.id,
+            seen.physician_id == user_id,
+            seen.voided_at.is_(None),
+            seen.under_grant_id.is_(None),
+        ),
+    ]
+    if grants:
+        own.append(
+            _any(
+                AccessGrant.patient_id == Patient.id,
+                AccessGrant.user_id == user_id,
+                AccessGrant.kind == GrantKind.EMERGENCY.value,
+                AccessGrant.expires_at > bindparam("scope_now", callable_=utcnow),
+            )
         )
-    )
     if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
         own.append(Patient.department_id.in_(sorted(allowed_departments)))
     return or_(*own)

@@ -73,6 +73,7 @@ async def record_visit(ctx: Context, data: VisitInput) -> Visit:
         visit = Visit(
             patient_id=data.patient_id,
             physician_id=ctx.principal.user_id,
+            under_grant_id=await unit.reaching_grant(data.patient_id),
             department_id=ctx.principal.department_id,
             visit_date=data.visit_date,
             visit_type=visit_type.value,

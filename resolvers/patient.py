@@ -22,7 +22,7 @@ from models.organisation import Department
 from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_hashes
 from models.role import Role, UserRole
 from models.user import User
-from policies.roles import PATIENT_ROLE
+from policies.roles import PATIENT_ROLE, may_bind_patient_record
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
@@ -368,6 +368,8 @@ async def bind_record(ctx: Context, code: str) -> Patient:
 
     The record is outside the caller's reach until then: the code, issued by the clinic, is what reaches it."""
     user_id = ctx.principal.user_id
+    if not may_bind_patient_record(ctx.principal.role_keys):
+        raise forbidden("A staff account cannot be linked to a patient record")
     normalised = code.strip().upper().replace("-", "").replace(" ", "")
     digest = token_digest(normalised)
     now = utcnow()

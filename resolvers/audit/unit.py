@@ -12,12 +12,17 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError, ErrorCode, not_found
+from core.timeutil import utcnow
 from models.audit import Event
-from policies.enforce import check
+from models.integrity import AccessGrant, GrantKind
+from models.patient import Patient
+from policies.enforce import check, mark
+from policies.scope import cached_patient_scope
 from resolvers.audit.chain import Sealer
 
 if TYPE_CHECKING:
@@ -58,6 +63,32 @@ class WriteUnit:
             return None
         statement = await self._data().select(model, purpose=purpose, then=lambda s: s.where(model.id == row_id))
         return (await self.session.execute(_checked(statement))).scalar_one_or_none()
+
+    async def reaching_grant(self, patient_id: int) -> int | None:
+        """The caller's emergency grant through which alone they reach this patient, or None when their own
+        reach holds it. A write made under a grant records it, so the write never widens their reach later."""
+        assert self.ctx is not None
+        access = await self.ctx.access()
+        if access.reaches_all or access.user_id is None:
+            return None
+        own = cached_patient_scope(access.user_id, access.scope, access.departments, False)
+        system = mark(select(Patient.id).where(Patient.id == patient_id, own), "unscoped")
+        if (await self.session.execute(system)).first() is not None:
+            return None
+        grant = mark(
+            select(AccessGrant.id)
+            .where(
+                AccessGrant.patient_id == patient_id,
+                AccessGrant.user_id == access.user_id,
+                AccessGrant.kind == GrantKind.EMERGENCY.value,
+                AccessGrant.expires_at > utcnow(),
+            )
+            .order_by(AccessGrant.id.desc())
+            .limit(1),
+            "unscoped",
+        )
+        found = (await self.session.execute(grant)).scalar()
+        return int(found) if found is not None else None
 
     def detach(self, row: Any) -> None:
         """Stop tracking a loaded row: it is written by an explicit UPDATE (an optimistic lock), not by a flush."""
