@@ -20,7 +20,8 @@ def decode_id(type_name: str, value: str) -> int:
         padded = value + "=" * (-len(value) % 4)
         raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
         kind, _, pk = raw.partition(":")
-        if kind == type_name and pk.isdigit() and len(pk) < 19:
+        # ASCII digits only: str.isdigit() also takes other scripts' digits (١ is 1)
+        if kind == type_name and pk.isascii() and pk.isdigit() and len(pk) < 19:
             return int(pk)
     except (binascii.Error, UnicodeError, ValueError):
         pass

@@ -44,12 +44,24 @@ def initials(name: str) -> str:
     return "".join(letters).upper()[:40]
 
 
+# Characters no text a person writes contains: C0 and C1 controls (tab and line breaks aside) and the Unicode
+# directional overrides and isolates, which can make a name read as something else (U+202E reverses what follows).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_characters(value: str, field: str) -> str:
+    """Refuse control characters and directional overrides (BAD_USER_INPUT naming the field)."""
+    if _FORBIDDEN.search(value):
+        raise bad_input("Contains control or text-direction characters", field)
+    return value
+
+
 def text(value: str | None, field: str, *, limit: int = 20000, required: bool = False) -> str | None:
     if value is None:
         if required:
             raise bad_input("Required", field)
         return None
-    value = value.strip()
+    value = check_characters(value, field).strip()
     if required and not value:
         raise bad_input("Required", field)
     if len(value) > limit:

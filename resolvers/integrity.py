@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from core.errors import bad_input, conflict, not_found
+from core.errors import bad_input, conflict, forbidden, not_found
 from core.timeutil import utcnow
 from models.auth import AuthSession
 from models.clinical import Diagnosis, ExamReport, FollowUp, TreatmentPlan, Visit
@@ -14,6 +14,7 @@ from models.integrity import AccessGrant, Amendment, GrantKind, PatientMerge
 from models.patient import Patient
 from models.role import Role, UserRole
 from models.user import User, UserStatus
+from policies.decision import FieldMode
 from policies.roles import PATIENT_ROLE
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
@@ -181,10 +182,15 @@ async def unmerge_patients(ctx: Context, *, merge_record_id: int, reason: str) -
 
 # ---- break-the-glass ---------------------------------------------------------------------------
 
+# field -> (column, the field in the schema, grant kind)
 REVEALABLE = {
-    "PHONE": ("phone", GrantKind.REVEAL_PHONE),
-    "ID_NUMBER": ("id_number", GrantKind.REVEAL_ID_NUMBER),
-    "EMERGENCY_CONTACT_PHONE": ("emergency_contact_phone", GrantKind.REVEAL_EMERGENCY_CONTACT_PHONE),
+    "PHONE": ("phone", "phone", GrantKind.REVEAL_PHONE),
+    "ID_NUMBER": ("id_number", "idNumber", GrantKind.REVEAL_ID_NUMBER),
+    "EMERGENCY_CONTACT_PHONE": (
+        "emergency_contact_phone",
+        "emergencyContactPhone",
+        GrantKind.REVEAL_EMERGENCY_CONTACT_PHONE,
+    ),
 }
 
 
@@ -196,8 +202,14 @@ def _reason(reason: str) -> str:
 
 
 async def reveal_field(ctx: Context, *, patient_id: int, field: str, reason: str) -> str | None:
-    """The whole value of a masked field, for a stated reason: granted, recorded, listed for review."""
-    column, kind = REVEALABLE[field]
+    """The whole value of a masked field, for a stated reason: granted, recorded, listed for review. Only a field
+    the caller's policy shows masked can be revealed: one it hides stays hidden, one it shows needs no reveal."""
+    column, schema_field, kind = REVEALABLE[field]
+    mode = (await ctx.access()).decision.mode("Patient", schema_field)
+    if mode is FieldMode.HIDDEN:
+        raise forbidden("Your role does not see this field at all")
+    if mode is FieldMode.CLEAR:
+        raise bad_input("You see this field in full already", "field")
     text = _reason(reason)
     async with ctx.data.write(operation="revealField", action="reveal", entity_type="Patient") as unit:
         patient = await unit.get(Patient, patient_id)
@@ -257,6 +269,8 @@ async def list_grants(ctx: Context, *, first: int | None, after: str | None, unr
 async def review_grant(ctx: Context, *, grant_id: int, note: str) -> AccessGrant:
     async with ctx.data.write(operation="reviewBreakGlass", action="update", entity_type="AccessGrant") as unit:
         grant = await unit.get(AccessGrant, grant_id, what="Grant")
+        if grant.user_id == ctx.principal.user_id:
+            raise forbidden("Nobody reviews their own emergency access")
         grant.reviewed_at = utcnow()
         grant.reviewed_by_id = ctx.principal.user_id
         grant.review_note = note.strip()[:500] or None

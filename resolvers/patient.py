@@ -30,6 +30,8 @@ from resolvers.data.pagination import Page
 from resolvers.data.projection import Columns
 
 BINDING_CODE_HOURS = 24
+# The events a patient sees in their access log: every way someone else reached their record.
+ACCESS_ACTIONS = ("read", "search", "export", "reveal")
 _BINDING_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
@@ -429,13 +431,14 @@ async def my_patient_id(ctx: Context) -> int | None:
 
 
 async def access_log(ctx: Context, patient_id: int, *, first: int | None, after: str | None) -> Page[Event]:
-    """Who opened this patient's record: reads and searches by anyone but the patient."""
+    """Who opened this patient's record: reads, searches, exports, emergency access and reveals of masked values,
+    by anyone but the patient."""
     me = ctx.principal.user_id
     statement = await ctx.data.select(
         Event,
         then=lambda s: s.where(
             Event.patient_id == patient_id,
-            Event.action.in_(("read", "search")),
+            Event.action.in_(ACCESS_ACTIONS),
             or_(Event.actor_id.is_(None), Event.actor_id != me),
         ),
     )
