@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(100_000, ge=1_000)
     # Documents longer than this run but are never kept in the parse and prepared-document caches.
     cache_document_bytes: int = Field(20_000, ge=100)
+    max_sockets_per_user: int = Field(8, ge=1)  # open websocket connections per account, per instance
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000

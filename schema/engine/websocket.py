@@ -111,6 +111,7 @@ class SocketContext(Context):
     token: str | None = None
     websocket: WebSocket | None = None
     watcher: asyncio.Task[None] | None = None
+    counted: int | None = None  # the user whose open sockets this one counts towards
 
 
 async def _refused(code: ErrorCode, message: str) -> AsyncGenerator[Any, None]:
@@ -169,6 +170,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
     def __init__(self, services: Services, query: type, subscription: type) -> None:
         self.services = services
         self.socket_schemas = SocketSchemas(services, query, subscription)
+        # open sockets per user on this instance (MAX_SOCKETS_PER_USER)
+        self._open: dict[int, int] = {}
         services.socket_schemas = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
             cast(Any, DispatchingSchema(services, self.socket_schemas)),
@@ -193,6 +196,12 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         try:
             return await super().run(request, context=ctx, root_value=root_value)
         finally:
+            if ctx.counted is not None:
+                left = self._open.get(ctx.counted, 1) - 1
+                if left > 0:
+                    self._open[ctx.counted] = left
+                else:
+                    self._open.pop(ctx.counted, None)
             if ctx.watcher is not None:
                 ctx.watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -211,6 +220,13 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
             raise ConnectionRejectionError() from error
         if not self._may_subscribe(ctx.principal.schema_roles):
             raise ConnectionRejectionError()
+        user_id = ctx.principal.user_id
+        limit = self.services.settings.max_sockets_per_user
+        if user_id is not None and self._open.get(user_id, 0) >= limit:
+            raise ConnectionRejectionError({"code": "RATE_LIMITED", "message": f"At most {limit} open connections"})
+        if user_id is not None:
+            self._open[user_id] = self._open.get(user_id, 0) + 1
+            ctx.counted = user_id
         ctx.token = token
         ctx.watcher = asyncio.create_task(self._watch(ctx))
         return UNSET
