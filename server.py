@@ -88,7 +88,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)
     services = Services(settings=settings, db=db, policy=policy, notifier=notifier)
-    registry = SchemaRegistry(query=Query, mutation=Mutation, policy=policy, settings=settings)
+    registry = SchemaRegistry(
+        query=Query, mutation=Mutation, subscription=Subscription, policy=policy, settings=settings
+    )
     services.coordinates = frozenset(registry.coordinates)
     services.registry = registry
     notifier.subscribe(POLICY_CHANNEL, policy.load)

@@ -114,6 +114,24 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims | None:
     return claims
 
 
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+TOKEN_INVALID = "TOKEN_INVALID"
+
+
+def access_token_problem(token: str, *, secret: str) -> str:
+    """Why a token was refused, for the client: TOKEN_EXPIRED (genuine but past its time: refreshing helps) or
+    TOKEN_INVALID (not ours, tampered with, or not an access token: log in again)."""
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"], "verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return TOKEN_INVALID
+    if payload.get("typ") != "access":
+        return TOKEN_INVALID
+    return TOKEN_EXPIRED if int(payload["exp"]) <= int(utcnow().timestamp()) else TOKEN_INVALID
+
+
 def _verify_access_token(token: str, *, secret: str) -> AccessClaims | None:
     try:
         payload = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})

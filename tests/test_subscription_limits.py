@@ -4,6 +4,7 @@ its place."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -46,3 +47,20 @@ async def test_one_socket_too_many_is_refused_until_one_closes(live: str, client
     assert reply == "connection_ack"
     for ws in (second, other, again):
         await ws.close()
+
+
+async def test_errors_on_the_websocket_carry_their_code(live: str, client: GraphQLClient) -> None:
+    ws = await open_socket(live, await client.token("physician"))
+    assert (await receive(ws))["type"] == "connection_ack"
+    bad = {"query": 'subscription { messageAdded(conversationId: "x") { nothingSuch } }'}
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": bad}))
+    reply = await receive(ws)
+    assert reply["type"] == "error"
+    assert reply["payload"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    unknown = {"query": 'subscription { messageAdded(conversationId: "Q29udmVyc2F0aW9uOjk5OTk") { id } }'}
+    await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": unknown}))
+    reply = await receive(ws)
+    assert reply["type"] in ("error", "next")
+    errors = reply["payload"] if reply["type"] == "error" else reply["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND"
+    await ws.close()

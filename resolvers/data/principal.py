@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import unauthenticated
-from core.security import decode_access_token
+from core.errors import AppError, ErrorCode
+from core.security import TOKEN_EXPIRED, access_token_problem, decode_access_token
 from core.timeutil import utcnow
 from models.auth import AuthSession
 from models.role import DataScope, Role, UserRole
@@ -49,6 +49,15 @@ _PRINCIPAL = (
 )
 
 
+# extensions.reason of an UNAUTHENTICATED answer: what the client can do about it
+SESSION_ENDED = "SESSION_ENDED"  # logged out, revoked, idle too long or past its life: log in again
+ACCOUNT_DISABLED = "ACCOUNT_DISABLED"  # an administrator closed the account
+
+
+def _refused(message: str, reason: str) -> AppError:
+    return AppError(ErrorCode.UNAUTHENTICATED, message, reason=reason)
+
+
 async def principal_from_token(
     services: Services,
     token: str,
@@ -62,14 +71,18 @@ async def principal_from_token(
     connection of its own otherwise: the touch below is one statement).
     """
     settings = services.settings
-    claims = decode_access_token(token, secret=settings.jwt_secret.get_secret_value())
+    secret = settings.jwt_secret.get_secret_value()
+    claims = decode_access_token(token, secret=secret)
     if claims is None:
-        raise unauthenticated("Invalid or expired token")
+        problem = access_token_problem(token, secret=secret)
+        if problem == TOKEN_EXPIRED:
+            raise _refused("The access token has expired: refresh it (refreshToken) and retry", problem)
+        raise _refused("The access token is not valid: log in again", problem)
     now = utcnow()
     async with (connection or services.db.connection)() as conn:
         rows = (await conn.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
         if not rows:
-            raise unauthenticated("Session not found")
+            raise _refused("The session has ended: log in again", SESSION_ENDED)
         first = rows[0]
         idle_limit = first.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
         if (
@@ -78,9 +91,9 @@ async def principal_from_token(
             or first.expires_at <= now
             or idle_limit <= now
         ):
-            raise unauthenticated("Session has ended")
+            raise _refused("The session has ended: log in again", SESSION_ENDED)
         if first.status == UserStatus.DISABLED.value:
-            raise unauthenticated("Account disabled")
+            raise _refused("The account is disabled", ACCOUNT_DISABLED)
         if now - first.last_seen_at >= _TOUCH_EVERY:
             await conn.execute(
                 update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]

@@ -70,6 +70,7 @@ class RoleSchema(strawberry.Schema):
         mutation: type | None,
         decision: FieldDecision,
         roles: frozenset[str],
+        subscription: type | None = None,
         extensions: Iterable[Any] = (),
         types: Iterable[type] = (),
         compiled: bool = False,
@@ -84,9 +85,15 @@ class RoleSchema(strawberry.Schema):
         mutation_visible = mutation is not None and self._any_visible(
             mutation.__strawberry_definition__  # type: ignore[attr-defined]
         )
+        # Subscriptions run over the websocket (schema/engine/websocket.py); they are in the HTTP schema too, so
+        # introspection, GraphiQL and code generators see what the role may subscribe to.
+        subscription_visible = subscription is not None and self._any_visible(
+            subscription.__strawberry_definition__  # type: ignore[attr-defined]
+        )
         super().__init__(
             query=query,
             mutation=mutation if mutation_visible else None,
+            subscription=subscription if subscription_visible else None,
             extensions=tuple(extensions),
             config=self._config,
             types=tuple(types),
@@ -139,9 +146,18 @@ class _Everything(FieldDecision):
         return FieldMode.CLEAR
 
 
-def all_coordinates(query: type, mutation: type, types: Iterable[type] = ()) -> set[str]:
+def all_coordinates(
+    query: type, mutation: type, types: Iterable[type] = (), subscription: type | None = None
+) -> set[str]:
     """Every `Type.field` and `Type.*` of the complete schema: what policy lines may name."""
-    full = RoleSchema(query=query, mutation=mutation, decision=_Everything(), roles=frozenset(), types=types)
+    full = RoleSchema(
+        query=query,
+        mutation=mutation,
+        subscription=subscription,
+        decision=_Everything(),
+        roles=frozenset(),
+        types=types,
+    )
     coordinates: set[str] = set()
     for type_name, graphql_type in full._schema.type_map.items():
         if type_name.startswith("__") or not hasattr(graphql_type, "fields"):
@@ -227,14 +243,17 @@ def _extensions(settings: Settings) -> list[Any]:
 class SchemaRegistry:
     """The schema of each distinct role set, built on first use, dropped when the policy changes."""
 
-    def __init__(self, *, query: type, mutation: type, policy: PolicyStore, settings: Settings) -> None:
+    def __init__(
+        self, *, query: type, mutation: type, policy: PolicyStore, settings: Settings, subscription: type | None = None
+    ) -> None:
         self.query = query
         self.mutation = mutation
+        self.subscription = subscription
         self.policy = policy
         self.settings = settings
         self._schemas: dict[frozenset[str], RoleSchema] = {}
         self._lock = threading.Lock()
-        self.coordinates = all_coordinates(query, mutation)
+        self.coordinates = all_coordinates(query, mutation, subscription=subscription)
         policy.on_change(self.clear)
 
     def clear(self) -> None:
@@ -258,6 +277,7 @@ class SchemaRegistry:
         schema = RoleSchema(
             query=self.query,
             mutation=self.mutation,
+            subscription=self.subscription,
             decision=self.policy.decision(roles),
             roles=roles,
             extensions=_extensions(self.settings),

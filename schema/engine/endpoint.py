@@ -24,7 +24,7 @@ from core.errors import AppError, ErrorCode
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import principal_from_token
 from schema.engine.builder import SchemaRegistry
-from schema.engine.errors import PRE_EXECUTION, format_error, request_error
+from schema.engine.errors import PRE_EXECUTION, format_error, hint_unavailable, request_error
 from schema.engine.graphiql import graphiql_page
 from schema.engine.persisted import PersistedQueries, Refused
 from schema.engine.ratelimit import RateLimiter
@@ -139,6 +139,8 @@ class GraphQLEndpoint:
         context.pin_connection()
         contexts.append(context)
         rid = context.request_id
+        if request.method == "GET" and self._wants_ide(request) and self.services.settings.graphiql_enabled:
+            return graphiql_page().response()  # a browser asking for the page (Accept: text/html alone too)
         media_type = _media_type(request)
         if media_type is None:
             return _respond(
@@ -148,10 +150,11 @@ class GraphQLEndpoint:
                 request_id=rid,
             )
 
-        def fail(code: ErrorCode, message: str, status: int, **headers: str) -> Response:
-            return _respond(
-                request_error(code, message), status=status, media_type=media_type, request_id=rid, headers=headers
-            )
+        def fail(
+            code: ErrorCode, message: str, status: int, extensions: dict[str, Any] | None = None, **headers: str
+        ) -> Response:
+            body = request_error(code, message, **(extensions or {}))
+            return _respond(body, status=status, media_type=media_type, request_id=rid, headers=headers)
 
         if request.method == "GET" and self._wants_ide(request):
             if not self.services.settings.graphiql_enabled:
@@ -179,6 +182,7 @@ class GraphQLEndpoint:
                     ErrorCode.UNAUTHENTICATED,
                     "Use 'Authorization: Bearer <token>'",
                     401,
+                    {"reason": "TOKEN_INVALID"},
                     **{"WWW-Authenticate": "Bearer"},
                 )
             try:
@@ -186,7 +190,10 @@ class GraphQLEndpoint:
                     self.services, token.strip(), connection=context.connection
                 )
             except AppError as error:
-                return fail(error.code, error.message, 401, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                reason = {"reason": (error.extensions or {}).get("reason", "TOKEN_INVALID")}
+                return fail(
+                    error.code, error.message, 401, reason, **{"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                )
 
         if context.principal.user_id is not None:
             retry = await self.limiter.hit(
@@ -308,7 +315,13 @@ class GraphQLEndpoint:
                 allowed_operation_types=allowed,
                 operation_extensions=data.get("extensions"),
             )
-        except InvalidOperationTypeError:
+        except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                message = (
+                    "Subscriptions run over a websocket: connect to this same /graphql path (ws:// or wss://) "
+                    "with the graphql-transport-ws protocol and send the token in connection_init"
+                )
+                return request_error(ErrorCode.BAD_USER_INPUT, message), 400, True
             return request_error(ErrorCode.BAD_USER_INPUT, "Mutations need POST"), 405, True
         except CannotGetOperationTypeError:
             message = "Unknown or ambiguous operation; set operationName"
@@ -322,6 +335,10 @@ class GraphQLEndpoint:
         status = 200
         if result.errors:
             errors = [format_error(error, executed=executed, request_id=context.request_id) for error in result.errors]
+            if not executed:
+                anonymous = not principal.is_authenticated
+                coordinates = self.services.coordinates
+                errors = [hint_unavailable(error, coordinates, anonymous=anonymous) for error in errors]
             body["errors"] = errors
             if not executed and all(e["extensions"]["code"] in PRE_EXECUTION for e in errors):
                 status = 400

@@ -79,3 +79,29 @@ def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dic
 
 def request_error(code: ErrorCode, message: str, **extensions: Any) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code.value, **extensions}}]}
+
+
+_CANNOT_QUERY = re.compile(r"^Cannot query field '(\w+)' on type '(\w+)'\.")
+_UNKNOWN_TYPE = re.compile(r"^Unknown type '(\w+)'\.")
+
+
+def hint_unavailable(formatted: dict[str, Any], coordinates: frozenset[str], *, anonymous: bool) -> dict[str, Any]:
+    """A validation error about a field (or type) that exists, only not in the caller's schema, says so instead
+    of reading like a typo: log in (anonymous callers), or not available to your role (never who has it)."""
+    message = str(formatted.get("message", ""))
+    found = _CANNOT_QUERY.match(message)
+    exists = found is not None and f"{found.group(2)}.{found.group(1)}" in coordinates
+    if not exists:
+        unknown = _UNKNOWN_TYPE.match(message)
+        exists = unknown is not None and f"{unknown.group(1)}.*" in coordinates
+    if not exists:
+        return formatted
+    extensions = dict(formatted.get("extensions") or {})
+    if anonymous:
+        formatted["message"] = message.split(".", 1)[0] + ". It needs a logged-in user: log in and send the token."
+        extensions["reason"] = "LOGIN_REQUIRED"
+    else:
+        formatted["message"] = message.split(".", 1)[0] + ". It is not available to your role."
+        extensions["reason"] = "NOT_AVAILABLE_TO_ROLE"
+    formatted["extensions"] = extensions
+    return formatted

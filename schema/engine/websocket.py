@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import strawberry
+from graphql import GraphQLError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -38,16 +39,10 @@ from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import principal_from_token
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
+from schema.engine.errors import format_error
 from schema.engine.sizes import document_too_long
 
 log = logging.getLogger("followup.ws")
-
-
-def subscription_coordinates(subscription: type) -> set[str]:
-    definition = subscription.__strawberry_definition__  # type: ignore[attr-defined]
-    config = StrawberryConfig(auto_camel_case=True)
-    names = {config.name_converter.get_graphql_name(f) for f in definition.fields}
-    return {"Subscription.*", *(f"Subscription.{name}" for name in names)}
 
 
 class SocketRoleSchema(RoleSchema):
@@ -114,6 +109,39 @@ class SocketContext(Context):
     counted: int | None = None  # the user whose open sockets this one counts towards
 
 
+async def _coded(source: Any, request_id: str) -> AsyncGenerator[Any, None]:
+    """The stream's errors as the HTTP endpoint gives them: each with `extensions.code`, anything unexpected
+    masked (the log keeps it, with the request id)."""
+    if not hasattr(source, "__aiter__"):
+        source = _single(source)
+    first = True
+    async for result in source:
+        errors = getattr(result, "errors", None)
+        if errors:
+            executed = not (first and isinstance(result, PreExecutionError))
+            result.errors = [_with_code(error, executed=executed, request_id=request_id) for error in errors]
+        first = False
+        yield result
+
+
+async def _single(result: Any) -> AsyncGenerator[Any, None]:
+    yield result
+
+
+def _with_code(error: GraphQLError, *, executed: bool, request_id: str) -> GraphQLError:
+    formatted = format_error(error, executed=executed, request_id=request_id)
+    if formatted["message"] == error.message:
+        error.extensions = formatted["extensions"]  # the same error (a syntax error keeps closing the socket)
+        return error
+    return GraphQLError(
+        formatted["message"],
+        nodes=error.nodes,
+        path=error.path,
+        original_error=None,
+        extensions=formatted["extensions"],
+    )
+
+
 async def _refused(code: ErrorCode, message: str) -> AsyncGenerator[Any, None]:
     yield PreExecutionError(data=None, errors=[AppError(code, message)])
 
@@ -150,7 +178,7 @@ class DispatchingSchema:
                 if getattr(resolved, "query", None) is None:
                     return _refused(ErrorCode.PERSISTED_QUERY_REQUIRED, "Subscribe with one of this client's documents")
         schema = self.schemas.for_roles(principal.schema_roles)
-        return await schema.stream(
+        source = await schema.stream(
             query,
             variable_values=variable_values,
             context_value=ctx,
@@ -158,6 +186,7 @@ class DispatchingSchema:
             operation_name=operation_name,
             allowed_operation_types=(OperationType.SUBSCRIPTION,),
         )
+        return _coded(source, ctx.request_id)
 
     async def subscribe(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
         return await self.stream(query, *args, **kwargs)
@@ -260,6 +289,5 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
 
 
 def subscription_route(services: Services, registry: SchemaRegistry, subscription: type) -> WebSocketRoute:
-    """The websocket route for /graphql; its Subscription coordinates join the policy's known ones."""
-    registry.coordinates.update(subscription_coordinates(subscription))
+    """The websocket route for /graphql (the Subscription's coordinates are the registry's already)."""
     return WebSocketRoute("/graphql", SubscriptionView(services, registry.query, subscription))
