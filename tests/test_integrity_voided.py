@@ -214,3 +214,24 @@ async def test_a_voided_follow_up_cannot_be_answered(client: GraphQLClient, db: 
             .values(status="scheduled", due_date=clinic_today())
         )
     assert (await client.data(SUBMIT, {"id": others[0]}, as_="patient"))["submitFollowUpResponse"]["id"] == others[0]
+
+
+OUTCOME = """
+mutation ($id: ID!) { recordFollowUpOutcome(followUpId: $id, input: {painScore: 1}, reason: "复诊") { id } }
+"""
+HISTORY = "query ($t: RecordType!, $id: ID!) { history(entityType: $t, entityId: $id) { kind reason } }"
+
+
+async def test_a_voided_records_history_goes_where_the_record_goes(client: GraphQLClient, db: Database) -> None:
+    voided = await _void_one_of_each(client, db, (await patient_pks(db))[0])
+    variables = {"t": "TREATMENT_PLAN", "id": voided["treatmentPlans"]}
+    entries = (await client.data(HISTORY, variables, as_="physician"))["history"]
+    assert entries[-1] == {"kind": "void", "reason": "录入错误 treatmentPlans"}
+    await client.data(REVOKE, {"r": "physician", "o": CAPABILITY, "a": "execute"}, as_="admin")
+    assert error_codes(await client.run(HISTORY, variables, as_="physician")) == ["NOT_FOUND"]
+    # a record that is not void keeps its history
+    record = (await client.data(RECORD, {"id": gid("Patient", (await patient_pks(db))[0])}, as_="physician"))["patient"]
+    kept = record["followUps"][0]["id"]
+    await client.data(OUTCOME, {"id": kept}, as_="physician")
+    entries = (await client.data(HISTORY, {"t": "FOLLOW_UP", "id": kept}, as_="physician"))["history"]
+    assert entries[-1] == {"kind": "update", "reason": "复诊"}
