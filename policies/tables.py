@@ -100,7 +100,8 @@ class CommentOnContent:
 _OF_STAFF_IN_REACH = Via("user_id", User, InDepartments())
 
 REACH: dict[type[SQLModel], TableReach] = {
-    # ---- patients and their records: the patient scope (policies/scope.py)
+    # ---- patients and their records: the patient scope (policies/scope.py). Voided records stay in reach (a merge
+    # moves them, writes and history find them); whether one is shown is policies/voided.py's rule, not the reach.
     Patient: TableReach(read=PatientScope()),
     Visit: TableReach(read=ViaPatient()),
     Diagnosis: TableReach(read=ViaPatient()),
@@ -173,6 +174,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     UserRole: TableReach(read=Everyone()),
     Department: TableReach(read=Everyone()),
     Position: TableReach(read=Everyone()),
+    # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
+    # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
     # ---- sessions and logs
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),

@@ -23,6 +23,7 @@ from models.patient import Gender, IdType, Patient, PatientBindingCode, sync_has
 from models.role import Role, UserRole
 from models.user import User
 from policies.roles import PATIENT_ROLE, may_bind_patient_record
+from policies.voided import shows_voided, voided_hidden
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
@@ -100,7 +101,8 @@ async def list_patients(
         or filters.diagnosis_code
         or filters.has_overdue_follow_up is not None
     )
-    include_voided = filters.include_voided
+    # Voided (and merged) records only for those who see them marked (policies/voided.py).
+    include_voided = filters.include_voided and shows_voided(await data.access(), "Patient")
     statement = await data.select(
         Patient,
         columns=columns,
@@ -131,16 +133,22 @@ async def list_patients(
 async def get_patient(ctx: Context, patient_id: int, *, operation: str = "patient", columns: Columns = None) -> Any:
     """The patient as an ORM object, or, given `columns`, a row of just those columns (to show)."""
     data = ctx.data
+    hidden = voided_hidden(Patient, await data.access())
     if columns is None:
-        row: Any = await data.get(Patient, patient_id, what="Patient")
+        row: Any = await data.first(
+            await data.select(Patient, then=lambda s: s.where(Patient.id == patient_id, *hidden))
+        )
     else:
         by_id = await data.select(
-            Patient, columns=columns, key=("by_id",), then=lambda s: s.where(Patient.id == bindparam("patient_id"))
+            Patient,
+            columns=columns,
+            key=("by_id", bool(hidden)),
+            then=lambda s: s.where(Patient.id == bindparam("patient_id"), *hidden),
         )
         found = await data.rows(by_id, {"patient_id": patient_id})
-        if not found:
-            raise not_found("Patient")
-        row = data.rows_as(Patient, columns, found)[0]
+        row = data.rows_as(Patient, columns, found)[0] if found else None
+    if row is None:
+        raise not_found("Patient")
     await data.record_reads([patient_id], action="read", operation=operation)
     return row
 
@@ -415,7 +423,10 @@ async def bind_record(ctx: Context, code: str) -> Patient:
 
 
 async def my_record(ctx: Context) -> Patient | None:
-    statement = await ctx.data.select(Patient, then=lambda s: s.where(Patient.wechat_user_id == ctx.principal.user_id))
+    hidden = voided_hidden(Patient, await ctx.access())
+    statement = await ctx.data.select(
+        Patient, then=lambda s: s.where(Patient.wechat_user_id == ctx.principal.user_id, *hidden)
+    )
     row: Patient | None = await ctx.data.first(statement)
     if row is not None:
         await ctx.data.record_reads([row.id or 0], action="read", operation="myRecord")
