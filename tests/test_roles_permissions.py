@@ -11,7 +11,7 @@ from models.audit import Event
 from models.policy import CasbinRule
 from models.role import Role
 from models.user import User
-from resolvers.demo.seed import ensure_builtin
+from policies.bootstrap import ensure_builtin
 from tests.conftest import GraphQLClient, error_codes
 
 ROLES = """
