@@ -169,15 +169,24 @@ REACH: dict[type[SQLModel], TableReach] = {
         write=AnyOf(Own("user_id"), Via("task_id", LearningTask, InDepartments())),
     ),
     # ---- people and organisation
-    User: TableReach(read=AnyOf(Own("id"), InDepartments()), purposes={"name": Everyone()}),
+    # Users of the caller's departments, and oneself (one's own account: profile, password, TOTP). Administering
+    # a user (`manage`) reaches the users of one's departments only: a user one creates or moves must land
+    # there, so nobody moves themselves (or anyone) out to a department they do not reach. Display names
+    # (`name`: an attending physician, an author) and whether a username is taken are everyone's.
+    User: TableReach(
+        read=AnyOf(Own("id"), InDepartments()),
+        purposes={"name": Everyone(), "manage": InDepartments()},
+    ),
+    # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
-    UserRole: TableReach(read=Everyone()),
+    UserRole: TableReach(read=Via("user_id", User)),
     Department: TableReach(read=Everyone()),
     Position: TableReach(read=Everyone()),
     # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
     # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
-    # ---- sessions and logs
+    # ---- sessions and logs: one's own, and those of the staff one administers (ended with their account);
+    # logging in, refreshing and the lockout count reach them as system work (resolvers/auth/).
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),

@@ -14,6 +14,7 @@ from core.db import Database
 from core.ids import decode_id
 from core.security import token_digest
 from core.settings import DEMO_JWT_SECRET
+from models.audit import Event
 from models.auth import AuthSession, RefreshToken
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes
 
@@ -134,6 +135,20 @@ async def test_replayed_refresh_token_ends_the_whole_session(client: GraphQLClie
     # The user's other session is untouched.
     assert (await client.data(ME, token=other["accessToken"]))["me"]["username"] == "physician"
     assert "errors" not in await refresh(client, other["refreshToken"])
+    # Each refresh is a write with its event; the replay's is the session it ended. The refusals are recorded.
+    async with db.session() as session:
+        rows = (
+            await session.execute(select(Event).where(Event.operation == "refreshToken").order_by(Event.id))
+        ).scalars()  # type: ignore[arg-type]
+        summary = [(e.action, e.outcome, e.entity_id, e.detail) for e in rows]
+    ended = auth_session.id
+    assert summary == [
+        ("login", "success", ended, None),
+        ("logout", "success", ended, {"reason": "refresh_token_replayed", "ended": True}),
+        ("mutation", "unauthenticated", "", None),
+        ("mutation", "unauthenticated", "", None),
+        ("login", "success", (await session_of(db, other["accessToken"])).id, None),
+    ]
 
 
 async def test_unknown_refresh_token_is_refused(client: GraphQLClient) -> None:

@@ -1,4 +1,8 @@
-"""Data every installation needs (built-in roles, the default policy) and the demo data set."""
+"""The demo data set: departments, positions, accounts and patient histories (demo mode only).
+
+The built-in roles and the default policy are not demo data: policies/bootstrap.py lays them down at every
+migrate, before this runs.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,6 @@ from core.security import hash_password
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
-from policies.roles import BUILTIN_ROLES
-from policies.store import seed_default_policy
 from resolvers.demo.clinical import seed_clinical
 from resolvers.education import seed_demo_engagement
 
@@ -40,16 +42,6 @@ DEMO_USERS = [
     ("patient", "赵患者 Zhao (patient)", None, None, ["patient"]),
 ]
 DEMO_PATIENT_OPENID = "demo-patient-openid"
-
-
-async def ensure_builtin(db: Database) -> int:
-    """Built-in roles and any default-policy lines never seeded before. Safe to run at every start."""
-    async with db.transaction() as session:
-        existing = set((await session.execute(select(Role.key))).scalars().all())
-        for key, name, scope in BUILTIN_ROLES:
-            if key not in existing:
-                session.add(Role(key=key, name=name, data_scope=scope.value, is_builtin=True))
-        return await seed_default_policy(session)
 
 
 async def has_demo_accounts(db: Database) -> bool:
