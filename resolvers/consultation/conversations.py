@@ -8,8 +8,6 @@ their own held ones); a manager who is not a participant sees every message, del
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.errors import bad_input, not_found
 from models.clinical import Visit
 from models.consultation import Conversation, Message
@@ -53,16 +51,17 @@ async def start_consultation(ctx: Context, physician_id: int | None) -> Conversa
     if patient_id is None:
         raise bad_input("Bind your patient record first", "physicianId")
     data = ctx.data
-    attending, patient_department = (
-        await data.rows(
-            await data.select(
-                Patient,
-                Patient.attending_physician_id,
-                Patient.department_id,
-                then=lambda s: s.where(Patient.id == patient_id),
-            )
+    patient = await data.rows(
+        await data.select(
+            Patient,
+            Patient.attending_physician_id,
+            Patient.department_id,
+            then=lambda s: s.where(Patient.id == patient_id),
         )
-    )[0]
+    )
+    if not patient:
+        raise not_found("Patient")
+    attending, patient_department = patient[0]
     seen_by = set(
         await data.scalars(
             await data.select(Visit, Visit.physician_id, then=lambda s: s.where(Visit.patient_id == patient_id))
@@ -142,5 +141,5 @@ async def message_in_conversation(ctx: Context, conversation: Conversation, mess
         purpose=view_of(ctx, conversation),
         then=lambda s: s.where(Message.id == message_id, Message.conversation_id == conversation.id),
     )
-    found: Any = await ctx.data.first(statement)
-    return found  # type: ignore[no-any-return]
+    found: Message | None = await ctx.data.first(statement)
+    return found
