@@ -11,9 +11,11 @@ from schema.consultation import ConsultationMutation, ConsultationQuery, Consult
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.moderation import ModerationMutation, ModerationQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
+from schema.upload import UploadMutation
 from schema.user import UserMutation, UserQuery
 
 
@@ -29,6 +31,7 @@ class Query(
     IntegrityQuery,
     ConsultationQuery,
     EducationQuery,
+    ModerationQuery,
     LearningQuery,
 ):
     pass
@@ -43,8 +46,10 @@ class Mutation(
     PatientMutation,
     ClinicalMutation,
     IntegrityMutation,
+    UploadMutation,
     ConsultationMutation,
     EducationMutation,
+    ModerationMutation,
     LearningMutation,
 ):
     pass

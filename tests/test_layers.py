@@ -25,6 +25,7 @@ UNSCOPED_ALLOWED = {
     "resolvers/auth/sessions.py": "refreshing (the session found by its token); a replayed token ends its session",
     "resolvers/auth/wechat.py": "WeChat login: the account found, or made on first sight, by its openid",
     "resolvers/role.py": "the policy's own tables (policy lines, role links), after the schema and may_assign allowed",
+    "resolvers/learning/assignment.py": "lazy assignment of open learning tasks to a department's joiners",
 }
 
 

@@ -6,18 +6,22 @@ migrate, before this runs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.security import hash_password
+from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
 from resolvers.demo.clinical import seed_clinical
-from resolvers.education import seed_demo_engagement
+from resolvers.demo.consultation import seed_consultation
+from resolvers.demo.education import seed_education
+from resolvers.demo.learning import seed_learning
+from resolvers.demo.moderation import seed_moderation
 
 DEMO_DEPARTMENTS = [
     ("HOSP", "示范医院 Demo Hospital", None),
@@ -82,6 +86,17 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
         await seed_clinical(session, today=today or date.today(), patients=patients)
         await seed_demo_engagement(session, today=today or date.today())
     return True
+
+
+async def seed_demo_engagement(session: AsyncSession, *, today: date) -> None:
+    """Keywords, education content with comments, a consultation and a learning task, days in the past."""
+    users: dict[str, int] = dict((await session.execute(select(User.username, User.id))).all())  # type: ignore[arg-type]
+    crs = (await session.execute(select(Department.id).where(Department.code == "CRS"))).scalar_one()
+    earlier = utcnow() - timedelta(days=7)
+    await seed_moderation(session)
+    article = await seed_education(session, users=users, department_id=crs, earlier=earlier)
+    await seed_consultation(session, users=users, department_id=crs, earlier=earlier)
+    await seed_learning(session, users=users, department_id=crs, today=today, material=article)
 
 
 async def _departments(session: AsyncSession) -> dict[str, Department]:
