@@ -19,7 +19,7 @@ MACHINERY = ("resolvers/data", "resolvers/audit", "resolvers/demo", "schema/engi
 FORBIDDEN_ATTRIBUTES = {"db", "session", "reads", "connection", "transaction"}
 # Modules whose system work may use ctx.data.unscoped(...), and why.
 UNSCOPED_ALLOWED = {
-    "resolvers/patient.py": "a binding code reaches the record it was issued for",
+    "resolvers/patient/own.py": "a binding code reaches the record it was issued for",
     "resolvers/integrity.py": "break the glass; closing one's own account",
     "resolvers/auth/login.py": "logging in (the account found by its username), the lockout count, a TOTP code's claim",
     "resolvers/auth/sessions.py": "refreshing (the session found by its token); a replayed token ends its session",
