@@ -1,5 +1,6 @@
-"""What tests/test_reach_not_found.py needs besides the schema walk: which type each ID argument takes, which
-existing objects lie outside a caller's reach, the few objects the demo lacks, and what was written.
+"""What tests/test_reach_not_found.py needs besides the schema walk (tests/schema_walk.py) and the objects the
+demo lacks (tests/reach_makers.py): which type each ID argument takes, which existing objects lie outside a
+caller's reach, and what was written.
 
 Types of ID arguments come from the server's own `decode_id` calls, watched while the operation runs with a
 distinct probe id in each ID argument (core/ids.py: ids are base64 of `Type:pk`, and an id of another type
