@@ -22,6 +22,7 @@ import asyncio
 import getpass
 import logging
 import os
+import sys
 from pathlib import Path
 
 from core import speedups
@@ -258,10 +259,16 @@ def main(argv: list[str] | None = None) -> None:
     archive = commands.add_parser("archive-audit", help="move old audit events to a JSON Lines file")
     archive.add_argument("--before", required=True, help="YYYY-MM-DD: events before this day (clinic time zone)")
     archive.add_argument("--out", required=True, help="the archive file to write (never overwritten)")
+    commands.add_parser("export-schema", help="each role's schema as SDL (clients/schema/): --all --out DIR [--check]")
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--workers", type=int, default=1)
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["export-schema"]:  # needs no settings or database: the default policy and the types
+        from schema.export import main as export_main
+
+        raise SystemExit(export_main(given[1:]))
     args = parser.parse_args(argv)
     try:
         settings = get_settings()

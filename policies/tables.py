@@ -120,7 +120,7 @@ _MODERATED_CONTENT = Holding(Capability.COMMENTS_MODERATE, InDepartments())
 _CONTENT = TableReach(
     read=AnyOf(_PUBLISHED, _EDITABLE, _MODERATED_CONTENT),
     write=_EDITABLE,
-    purposes={"published": _PUBLISHED, "edit": _EDITABLE},
+    purposes={"published": _PUBLISHED, "edit": _EDITABLE, "moderate": _MODERATED_CONTENT},
 )
 # Under a piece of content: visible comments, and the reader's own held ones (marked held).
 _SHOWN_COMMENT = AnyOf(
@@ -213,7 +213,14 @@ REACH: dict[type[SQLModel], TableReach] = {
     # (`name`: an attending physician, an author) and whether a username is taken are everyone's.
     User: TableReach(
         read=AnyOf(Own("id"), InDepartments()),
-        purposes={"name": Everyone(), "manage": InDepartments()},
+        purposes={
+            "name": Everyone(),
+            "manage": InDepartments(),
+            # whom a filter of a search may name: people of the rows the search itself reaches
+            "sender": ReferencedBy(Message, "sender_id", purpose="manage"),
+            "recipient": ReferencedBy(Message, "recipient_id", purpose="manage"),
+            "commenter": ReferencedBy(Comment, "commenter_id", purpose="moderate"),
+        },
     ),
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),

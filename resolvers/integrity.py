@@ -210,14 +210,14 @@ async def reveal_field(ctx: Context, *, patient_id: int, field: str, reason: str
     """The whole value of a masked field, for a stated reason: granted, recorded, listed for review. Only a field
     the caller's policy shows masked can be revealed: one it hides stays hidden, one it shows needs no reveal."""
     column, schema_field, kind = REVEALABLE[field]
-    mode = (await ctx.access()).decision.mode("Patient", schema_field)
-    if mode is FieldMode.HIDDEN:
-        raise forbidden("Your role does not see this field at all")
-    if mode is FieldMode.CLEAR:
-        raise bad_input("You see this field in full already", "field")
     text = _reason(reason)
     async with ctx.data.write(operation="revealField", action="reveal", entity_type="Patient") as unit:
-        patient = await unit.get(Patient, patient_id)
+        patient = await unit.get(Patient, patient_id)  # out of reach first: NOT_FOUND, whatever the field
+        mode = (await ctx.access()).decision.mode("Patient", schema_field)
+        if mode is FieldMode.HIDDEN:
+            raise forbidden("Your role does not see this field at all")
+        if mode is FieldMode.CLEAR:
+            raise bad_input("You see this field in full already", "field")
         now = utcnow()
         unit.add(
             AccessGrant(

@@ -1,8 +1,9 @@
 """Each role set's schema as SDL, from the default policy (what a freshly migrated server serves).
 
-    python -m schema.export --all --out clients/schema           every role set, one file each
-    python -m schema.export --all --out clients/schema --check   exit 1, with a diff, where a file differs
-    python -m schema.export --role physician                     one role set, to standard output
+    python server.py export-schema --all --out clients/schema           every role set, one file each
+    python server.py export-schema --all --out clients/schema --check   exit 1, with a diff, where a file differs
+    python server.py export-schema --role physician                     one role set, to standard output
+(`python -m schema.export ...` runs the same.)
 
 Role sets and file names: schema/engine/sdl.py (ROLE_SETS). The running server's schemas are compared with
 the checked-in files by tests/test_schema_sdl.py; a policy changed through the admin API changes the running
@@ -20,7 +21,6 @@ from pathlib import Path
 from core.settings import Settings
 from schema.engine.builder import SchemaRegistry
 from schema.engine.sdl import REGENERATE, ROLE_SETS, default_policy, role_sdl
-from schema.engine.websocket import SocketRoleSchema
 from schema.root import Mutation, Query, Subscription
 
 
@@ -28,14 +28,14 @@ from schema.root import Mutation, Query, Subscription
 def render_all() -> dict[str, str]:
     """File name -> SDL for every role set of ROLE_SETS."""
     policy = default_policy()
-    registry = SchemaRegistry(query=Query, mutation=Mutation, policy=policy, settings=Settings(_env_file=None))  # type: ignore[call-arg]
-    rendered = {}
-    for name, roles in ROLE_SETS.items():
-        socket = SocketRoleSchema(
-            query=Query, subscription=Subscription, decision=policy.decision(roles), roles=roles, extensions=()
-        )
-        rendered[f"{name}.graphql"] = role_sdl(registry.for_roles(roles), socket, roles)
-    return rendered
+    registry = SchemaRegistry(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        policy=policy,
+        settings=Settings(_env_file=None),  # type: ignore[call-arg]
+    )
+    return {f"{name}.graphql": role_sdl(registry.for_roles(roles), roles) for name, roles in ROLE_SETS.items()}
 
 
 def differences(expected: str, actual: str, name: str) -> list[str]:

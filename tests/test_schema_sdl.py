@@ -25,10 +25,7 @@ def _diff_against_files(rendered: dict[str, str]) -> str:
 
 async def test_checked_in_sdl_is_the_running_schema(app: Any) -> None:
     services = app.state.services  # the policy as a migrated database holds it, the websocket's Subscription
-    running = {
-        f"{name}.graphql": role_set_sdl(services.registry, services.socket_schemas, roles)
-        for name, roles in ROLE_SETS.items()
-    }
+    running = {f"{name}.graphql": role_set_sdl(services.registry, roles) for name, roles in ROLE_SETS.items()}
     diff = _diff_against_files(running)
     assert not diff, f"the running schema differs from clients/schema:\n{diff}\nregenerate with: {REGENERATE}"
     # each role set's file holds what that role may do, and no more

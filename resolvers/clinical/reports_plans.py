@@ -91,8 +91,10 @@ async def _check_diagnosis(unit: WriteUnit, diagnosis_id: int | None, patient_id
     if diagnosis_id is None:
         return
     diagnosis = await unit.find(Diagnosis, diagnosis_id)
-    if diagnosis is None or diagnosis.patient_id != patient_id:
-        raise bad_input("Unknown diagnosis for this patient", "diagnosisId")
+    if diagnosis is None:
+        raise not_found("Diagnosis")  # out of reach and unknown look the same
+    if diagnosis.patient_id != patient_id:
+        raise bad_input("That diagnosis is another patient's", "diagnosisId")
 
 
 async def create_plan(ctx: Context, patient_id: int, data: PlanInput) -> TreatmentPlan:

@@ -107,6 +107,10 @@ async def search_messages(
 ) -> Page[Message]:
     data = ctx.data
     statement = await data.select(Message, purpose="manage")
+    # ids the filter names: within the reach of this search, else NOT_FOUND
+    await data.reach_or_not_found(User, filters.sender_id, purpose="sender", what="Sender")
+    await data.reach_or_not_found(User, filters.recipient_id, purpose="recipient", what="Recipient")
+    await data.reach_or_not_found(Conversation, filters.conversation_id, purpose="manage")
     if filters.sender_id is not None:
         statement = statement.where(Message.sender_id == filters.sender_id)
     if filters.recipient_id is not None:

@@ -130,6 +130,16 @@ class Data:
             raise not_found(what or model.__name__)
         return found
 
+    async def reach_or_not_found(
+        self, model: Any, row_id: int | None, *, purpose: str = "read", what: str | None = None
+    ) -> None:
+        """An id a client sent to filter by: NOT_FOUND unless it names a row within reach for `purpose`."""
+        if row_id is None:
+            return
+        statement = await self.select(model, model.id, purpose=purpose, then=lambda s: s.where(model.id == row_id))
+        if not await self.scalars(statement):
+            raise not_found(what or model.__name__)
+
     async def page(
         self,
         statement: Any,

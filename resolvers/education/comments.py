@@ -138,6 +138,7 @@ async def search_comments(
     if filters.text and filters.text.strip():
         statement = statement.where(Comment.body.like(like_pattern(filters.text), escape="\\"))
     if filters.commenter_id is not None:
+        await data.reach_or_not_found(User, filters.commenter_id, purpose="commenter", what="Commenter")
         statement = statement.where(Comment.commenter_id == filters.commenter_id)
     if filters.commenter_name and filters.commenter_name.strip():
         pattern = like_pattern(filters.commenter_name)
@@ -148,6 +149,8 @@ async def search_comments(
     if filters.content_kind is not None:
         statement = statement.where(Comment.target_kind == filters.content_kind.value)
         if filters.content_id is not None:
+            content = Article if filters.content_kind is ContentKind.ARTICLE else Video
+            await data.reach_or_not_found(content, filters.content_id, purpose="moderate")
             statement = statement.where(Comment.target_id == filters.content_id)
     if filters.content_title and filters.content_title.strip():
         title = like_pattern(filters.content_title)

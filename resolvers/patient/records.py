@@ -12,6 +12,7 @@ from core.crypto import cipher
 from core.errors import not_found
 from models.clinical import Diagnosis, FollowUp, FollowUpStatus
 from models.patient import Patient
+from models.user import User
 from policies.voided import shows_voided, voided_hidden
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page
@@ -95,6 +96,7 @@ async def list_patients(
     if filters.department_id is not None:
         statement = statement.where(Patient.department_id == filters.department_id)
     if filters.physician_id is not None:
+        await data.reach_or_not_found(User, filters.physician_id, what="Physician")
         statement = statement.where(Patient.attending_physician_id == filters.physician_id)
     if filters.diagnosis_code:
         code = _escape_like(filters.diagnosis_code.strip().upper())
