@@ -89,8 +89,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        await policy.load()
-        await check_startup(services, registry.coordinates)
+        try:
+            await policy.load()
+            await check_startup(services, registry.coordinates)
+        except BaseException:
+            await db.dispose()  # a refused start leaves no pooled connection behind
+            raise
         await notifier.start()
         await sealer.start()
         try:
