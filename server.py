@@ -21,9 +21,9 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -40,11 +40,17 @@ from policies.store import PolicyStore
 from policies.tables import check_tables
 from resolvers.audit.chain import Sealer
 from resolvers.data.context import Services
+from resolvers.data.figures import RequestFigures
+from resolvers.data.health import migration_revision, redis_round_trip
 from resolvers.data.notify import Notifier
 from resolvers.data.tree import DEPARTMENTS_CHANNEL, DepartmentTree
 from resolvers.demo.seed import ensure_builtin, has_demo_accounts, seed_demo
+from resolvers.operations.caches import CacheCatalogue
+from resolvers.operations.monitor import Monitor
+from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
 from schema.engine.builder import SchemaRegistry
+from schema.engine.caches import register_caches
 from schema.engine.endpoint import GraphQLEndpoint
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
@@ -99,6 +105,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     notifier.subscribe(DEPARTMENTS_CHANNEL, department_tree.drop)
     sealer = Sealer(db, interval=settings.audit_seal_interval_seconds)
     services.sealer = sealer
+    services.monitor = monitor = Monitor()
+    figures = RequestFigures(db, instance=notifier.instance, flush_seconds=settings.figures_flush_seconds)
+    services.figures = figures
+    services.scheduler = scheduler = Scheduler(services)
+    services.caches = CacheCatalogue(notifier)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -106,10 +117,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await check_startup(services, registry.coordinates)
         await notifier.start()
         await sealer.start()
+        await monitor.start()
+        await figures.start()
+        await scheduler.start()
         try:
             with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
                 yield
         finally:
+            await scheduler.stop()
+            await figures.stop()
+            await monitor.stop()
             await endpoint.close()
             await sealer.stop()
             await notifier.stop()
@@ -122,13 +139,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return PlainTextResponse("ok")
 
     async def readyz(_request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
         try:
-            async with db.session() as session:
-                await session.execute(text("SELECT 1"))
+            revision = await migration_revision(db)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if revision == migration_head() else "behind"
         except Exception:
             log.warning("readiness check: database unreachable")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            checks["database"] = "unreachable"
+        if settings.redis_url:
+            try:
+                await redis_round_trip(settings.redis_url)
+                checks["redis"] = "ok"
+            except Exception:
+                log.warning("readiness check: Redis unreachable")
+                checks["redis"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values()) and "migrations" in checks
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+        )
 
     async def index(_request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
@@ -157,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             )
         )
+    register_caches(services.caches, services)  # once the endpoint's and the websocket's caches exist
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app
@@ -169,6 +199,17 @@ def app_factory() -> Starlette:
 
 
 # ---- command line --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def migration_head() -> str | None:
+    """The revision `migrate` brings a database to (one head: tests/test_migrations.py keeps it so)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def run_migrations(database_url: str) -> None:

@@ -11,6 +11,7 @@ from schema.consultation import ConsultationMutation, ConsultationQuery, Consult
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
@@ -30,6 +31,7 @@ class Query(
     ConsultationQuery,
     EducationQuery,
     LearningQuery,
+    OperationsQuery,
 ):
     pass
 
@@ -46,6 +48,7 @@ class Mutation(
     ConsultationMutation,
     EducationMutation,
     LearningMutation,
+    OperationsMutation,
 ):
     pass
 

@@ -21,6 +21,10 @@ FORBIDDEN_ATTRIBUTES = {"db", "session", "reads", "connection", "transaction"}
 UNSCOPED_ALLOWED = {
     "resolvers/patient.py": "a binding code reaches the record it was issued for",
     "resolvers/integrity.py": "break the glass; closing one's own account",
+    "resolvers/operations/runs.py": "claiming, marking and finishing job runs: the platform's own work, no caller",
+    "resolvers/operations/scheduler.py": "the scheduler reads every job and creates the system jobs",
+    "resolvers/operations/system.py": "the platform's own jobs (missed follow-ups, expired sessions, old figures)",
+    "resolvers/operations/jobs.py": "a deleted job's runs go with it",
 }
 
 
