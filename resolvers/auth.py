@@ -29,6 +29,7 @@ from resolvers.data.context import Context
 from resolvers.wechat import exchange_code
 
 CONSOLE = "console"
+GRAPHIQL = "graphiql"  # a console session opened from the GraphiQL page (onlineSessions shows it)
 MINI_PROGRAM = "mini-program"
 
 
@@ -196,7 +197,7 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = await hash_password_off_loop(password)
             unit.session.add(user)
-        tokens = await _open_session(ctx, unit.session, user, CONSOLE)
+        tokens = await _open_session(ctx, unit.session, user, GRAPHIQL if ctx.state.graphiql else CONSOLE)
         unit.session.add(
             LoginLog(
                 username=name, user_id=user.id, success=True, reason="ok", ip=ctx.ip, user_agent=ctx.user_agent[:255]

@@ -17,7 +17,7 @@ import uvicorn
 from core.db import Database
 from schema.engine.websocket import SubscriptionView
 from server import create_app
-from tests.conftest import GraphQLClient, error_codes, make_settings, reset_database
+from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes, make_settings, reset_database
 from tests.operations_helpers import events
 from tests.test_consultation_messages import start
 from tests.test_subscription_messages import closed_code, subscribe
@@ -30,8 +30,8 @@ ASSIGN = "mutation ($id: ID!, $keys: [String!]!) { assignRoles(userId: $id, role
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
-async def sessions_seen(client: GraphQLClient, who: str, **filters: Any) -> list[dict[str, Any]]:
-    data = await client.data(SESSIONS, {"filter": filters or None}, as_=who)
+async def sessions_seen(api: GraphQLClient, who: str, **filters: Any) -> list[dict[str, Any]]:
+    data = await api.data(SESSIONS, {"filter": filters or None}, as_=who)
     return [edge["node"] for edge in data["onlineSessions"]["edges"]]
 
 
@@ -88,6 +88,17 @@ async def test_a_department_admin_ends_their_staffs_sessions_only(client: GraphQ
     assert recorded[0].detail is not None and recorded[0].detail["reason"] == "设备遗失 lost laptop"
     assert len(recorded) == 4
     assert [event.outcome for event in await events(db, "forceLogout")].count("not_found") == 5
+
+
+async def test_each_session_says_its_client(client: GraphQLClient) -> None:
+    login = {"query": LOGIN, "variables": {"u": "chief", "p": DEMO_PASSWORD}}
+    response = await client.http.post("/graphql", json=login, headers={"X-Followup-Client": "graphiql"})  # the page's
+    assert response.status_code == 200 and "errors" not in response.json()
+    await client.token("physician")
+    clients = {node["roles"][0]: node["client"] for node in await sessions_seen(client, "admin")}
+    assert clients == {"chief_physician": "GRAPHIQL", "physician": "CONSOLE", "admin": "CONSOLE"}
+    graphiql = await sessions_seen(client, "admin", client="GRAPHIQL")
+    assert [node["roles"] for node in graphiql] == [["chief_physician"]]
 
 
 def _key(session_id: str) -> str:

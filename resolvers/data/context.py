@@ -74,6 +74,7 @@ class RequestState:
     prepared_hit: bool = False
     operation_name: str | None = None  # of a document the server knows (trusted or persisted), for the figures
     counted: bool = False  # the request's figures are recorded
+    graphiql: bool = False  # sent from the GraphiQL page (its login marks the session's client so)
 
 
 @dataclass

@@ -155,6 +155,7 @@ class GraphQLEndpoint:
             request_id=_request_id(request),
         )
         context.pin_connection()
+        context.state.graphiql = request.headers.get("x-followup-client") == "graphiql"
         contexts.append(context)
         rid = context.request_id
         if request.method == "GET" and self._wants_ide(request) and self.services.settings.graphiql_enabled:
