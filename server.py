@@ -21,14 +21,13 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from core import gctune, speedups
@@ -41,7 +40,6 @@ from policies.tables import check_tables
 from resolvers.audit.chain import Sealer
 from resolvers.data.context import Services
 from resolvers.data.figures import RequestFigures
-from resolvers.data.health import migration_revision, redis_round_trip
 from resolvers.data.notify import Notifier
 from resolvers.data.tree import DEPARTMENTS_CHANNEL, DepartmentTree
 from resolvers.demo.seed import ensure_builtin, has_demo_accounts, seed_demo
@@ -54,6 +52,7 @@ from schema.engine.caches import register_caches
 from schema.engine.endpoint import GraphQLEndpoint
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
+from schema.engine.probes import probe_routes
 from schema.engine.websocket import subscription_route
 from schema.root import Mutation, Query, Subscription
 
@@ -135,30 +134,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await message_broker.stop()
             await db.dispose()
 
-    async def healthz(_request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    async def readyz(_request: Request) -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            revision = await migration_revision(db)
-            checks["database"] = "ok"
-            checks["migrations"] = "ok" if revision == migration_head() else "behind"
-        except Exception:
-            log.warning("readiness check: database unreachable")
-            checks["database"] = "unreachable"
-        if settings.redis_url:
-            try:
-                await redis_round_trip(settings.redis_url)
-                checks["redis"] = "ok"
-            except Exception:
-                log.warning("readiness check: Redis unreachable")
-                checks["redis"] = "unreachable"
-        ready = all(value == "ok" for value in checks.values()) and "migrations" in checks
-        return JSONResponse(
-            {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
-        )
-
     async def index(_request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
@@ -167,8 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", index),
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        *probe_routes(services),
         Route("/metrics", metrics_endpoint),
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
@@ -199,17 +173,6 @@ def app_factory() -> Starlette:
 
 
 # ---- command line --------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def migration_head() -> str | None:
-    """The revision `migrate` brings a database to (one head: tests/test_migrations.py keeps it so)."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def run_migrations(database_url: str) -> None:
