@@ -223,3 +223,26 @@ async def test_ids_of_other_kinds_are_not_found(client: GraphQLClient) -> None:
 
     for query, variables in ((JOB, {"id": encode_id("Patient", 1)}), (RUN_NOW, {"id": encode_id("Job", 99999)})):
         assert error_codes(await client.run(query, variables, as_="admin")) == ["NOT_FOUND"]
+
+
+ADMIN_ONLY = {
+    "query": {"jobTargets", "jobs", "job", "jobRuns", "serverStatus", "serviceStats", "cacheStats", "userStats"},
+    "mutation": {"createJob", "updateJob", "pauseJob", "resumeJob", "runJobNow", "deleteJob", "clearCache"},
+}
+SESSIONS = {"query": {"onlineSessions"}, "mutation": {"forceLogout"}}
+ROOTS = "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }"
+
+
+async def test_each_roles_schema_holds_the_operations_its_policy_grants(client: GraphQLClient) -> None:
+    """Admin-only by default; department admins the sessions of their departments; nobody else any of it."""
+    for who, granted in (
+        ("admin", {kind: ADMIN_ONLY[kind] | SESSIONS[kind] for kind in ADMIN_ONLY}),
+        ("deptadmin", SESSIONS),
+        ("chief", {"query": set(), "mutation": set()}),
+        ("physician", {"query": set(), "mutation": set()}),
+        ("patient", {"query": set(), "mutation": set()}),
+    ):
+        schema = (await client.data(ROOTS, as_=who))["__schema"]
+        for kind in ("query", "mutation"):
+            names = {field["name"] for field in (schema[f"{kind}Type"] or {"fields": []})["fields"]}
+            assert names & (ADMIN_ONLY[kind] | SESSIONS[kind]) == granted[kind], (who, kind)

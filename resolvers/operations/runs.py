@@ -246,6 +246,10 @@ async def fail_stale(ctx: Context, *, stale_after: timedelta, instance: str) -> 
                 unit.detail = {"stale": True, "instance": owner}
         except _Undo:
             continue
+        except DBAPIError as error:
+            if lost_race(error):  # another node's sweep failed it first
+                continue
+            raise
         failed += 1
     return failed
 

@@ -21,12 +21,13 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import DBAPIError
 
 import resolvers.operations.system  # noqa: F401  (the platform's own targets register)
 from core.errors import AppError
 from core.timeutil import as_utc, utcnow
 from models.operations import MisfirePolicy, RunStatus, RunTrigger, ScheduledJob
-from resolvers.data.claims import claim
+from resolvers.data.claims import claim, lost_race
 from resolvers.operations import cron
 from resolvers.operations.runs import (
     JOBS_CHANNEL,
@@ -339,5 +340,9 @@ async def ensure_system_jobs(ctx: Context) -> int:
                 unit.detail = {"system": True, "target": name, "cron": target.system_cron}
         except _Exists:
             continue
+        except DBAPIError as error:
+            if lost_race(error):  # Galera: another node's insert certified first
+                continue
+            raise
         created += 1
     return created
