@@ -36,6 +36,8 @@ log = logging.getLogger("followup.figures")
 
 OTHER = "other"
 OPERATION_NAMES = 200  # distinct operation names kept per minute; beyond them: `other`
+METRIC_NAMES = 1000  # distinct operation names /metrics labels since start; beyond them: `other`
+BUFFERED_KEYS = 100_000  # figures kept while the database cannot take them; the oldest minutes go first
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _KEY = ("minute", "instance", "kind", "key", "code")
 _COUNTERS = ("requests", "duration_ms", *BUCKET_COLUMNS)
@@ -86,10 +88,11 @@ class RequestFigures:
         if principal.user_id is not None and is_staff(principal.role_keys):
             user = principal.user_id
             self._add((minute, FigureKind.STAFF.value, str(user), user, code), milliseconds, bucket)
-        self.totals[(operation, code)] = self.totals.get((operation, code), 0) + 1
-        counts = self.latency.setdefault(operation, [0] * len(BUCKET_COLUMNS))
+        label = operation if operation in self.latency or len(self.latency) < METRIC_NAMES else OTHER
+        self.totals[(label, code)] = self.totals.get((label, code), 0) + 1
+        counts = self.latency.setdefault(label, [0] * len(BUCKET_COLUMNS))
         counts[bucket] += 1
-        self.latency_sum[operation] = self.latency_sum.get(operation, 0.0) + seconds
+        self.latency_sum[label] = self.latency_sum.get(label, 0.0) + seconds
 
     def _add(self, key: Key, milliseconds: int, bucket: int) -> None:
         counters = self._buffer.get(key)
@@ -136,6 +139,10 @@ class RequestFigures:
                     for index, value in enumerate(counters[:-1]):
                         mine[index] += value
                     mine[-1] = max(mine[-1], counters[-1])
+                if len(self._buffer) > BUFFERED_KEYS:  # a long outage: keep the newest figures, bounded
+                    newest = sorted(self._buffer, key=lambda key: key[0], reverse=True)[:BUFFERED_KEYS]
+                    self._buffer = {key: self._buffer[key] for key in newest}
+                    log.warning("request figures: the oldest minutes dropped while the database is away")
                 return 0
             return len(taken)
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, Source, TokenKind
+from graphql.language.lexer import Lexer
 
 from core.errors import ErrorCode
 from core.lru import LRU
-from schema.engine.persisted import operation_name_of
+
+_OPERATIONS = {"query", "mutation", "subscription"}
 
 
 def error_code_of(error: Any) -> str:
@@ -48,9 +50,36 @@ class OperationNames:
         if found is None:
             if document is None:
                 return None
-            try:
-                found = (operation_name_of(document) or "",)
-            except GraphQLError:
-                found = ("",)
+            found = (only_operation_name(document) or "",)
             self._names.put(digest, found)
         return found[0] or None
+
+
+def only_operation_name(document: str) -> str | None:
+    """The name of the document's operation when it has exactly one, named; read off the tokens (comments and
+    strings skipped by the lexer) without parsing the document again (it was parsed once, for running it)."""
+    lexer = Lexer(Source(document))
+    names: list[str | None] = []
+    depth, expect_name = 0, False
+    try:
+        token = lexer.advance()
+        while token.kind is not TokenKind.EOF:
+            if token.kind is TokenKind.BRACE_L:
+                if depth == 0 and expect_name:  # `query {`: an operation without a name
+                    names.append(None)
+                depth, expect_name = depth + 1, False
+            elif token.kind is TokenKind.BRACE_R:
+                depth -= 1
+            elif depth == 0 and token.kind is TokenKind.NAME:
+                if expect_name:
+                    names.append(token.value)
+                    expect_name = False
+                else:
+                    expect_name = token.value in _OPERATIONS
+            elif depth == 0 and expect_name:  # `query (` or `query @`: no name
+                names.append(None)
+                expect_name = False
+            token = lexer.advance()
+    except GraphQLError:
+        return None
+    return names[0] if len(names) == 1 else None
