@@ -174,7 +174,7 @@ def migrate_and_seed(patients: int) -> None:
 async def fill(patients: int, seed: int) -> dict[str, int]:
     from core.crypto import cipher
     from core.validation import initials
-    from resolvers import icd10
+    from resolvers.clinical import icd10
     from resolvers.demo.clinical import COMPLAINTS, GIVEN, PROTOCOLS, SURNAMES, TCM, _resident_id
 
     rng = random.Random(seed)  # noqa: S311 (deterministic data, not security)

@@ -12,9 +12,10 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import casbin
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
@@ -178,31 +179,28 @@ def line_problem(line: PolicyLine, known: set[str]) -> str | None:
     return None
 
 
-# ---- writes (called inside the caller's transaction) -------------------------------------------
+# ---- writes (seeding, in the caller's transaction; the API's grants are resolvers/role.py's) ---------------
 
 
-def _rule(line: PolicyLine) -> CasbinRule:
+def rule_row(line: PolicyLine) -> CasbinRule:
+    """The casbin_rule row holding the line."""
     values = [*line.values, "", "", "", "", "", ""][:6]
     return CasbinRule(ptype=line.ptype, v0=values[0], v1=values[1], v2=values[2], v3=values[3])
 
 
 async def add_rule(session: AsyncSession, line: PolicyLine) -> bool:
     """Insert a rule unless present; True when it was new."""
-    existing = await session.execute(select(CasbinRule.id).where(*_match(line)))
+    existing = await session.execute(select(CasbinRule.id).where(*line_conditions(line)))
     if existing.first() is not None:
         return False
-    session.add(_rule(line))
+    session.add(rule_row(line))
     return True
 
 
-async def remove_rule(session: AsyncSession, line: PolicyLine) -> bool:
-    result = await session.execute(delete(CasbinRule).where(*_match(line)))
-    return bool(getattr(result, "rowcount", 0))
-
-
-def _match(line: PolicyLine) -> list[object]:
+def line_conditions(line: PolicyLine) -> list[Any]:
+    """The conditions that find the line's casbin_rule rows."""
     columns = [CasbinRule.v0, CasbinRule.v1, CasbinRule.v2, CasbinRule.v3]
-    conditions: list[object] = [CasbinRule.ptype == line.ptype]
+    conditions: list[Any] = [CasbinRule.ptype == line.ptype]
     conditions += [column == value for column, value in zip(columns, line.values, strict=False)]
     return conditions
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import SQLModel
 
 from models.audit import AuditSealState, Event, EventSeal
@@ -51,6 +51,8 @@ from policies.reach import (
     ViaPatient,
     Where,
     _exists,
+    _is_false,
+    _is_true,
     reach_clause,
 )
 
@@ -73,10 +75,12 @@ def _published(table: Any) -> ColumnElement[bool]:
     return and_(table.status == PublicationStatus.PUBLISHED.value, table.deleted_at.is_(None))
 
 
-_EDITABLE = Holding(
-    Capability.CONTENT_EDIT,
-    AllOf(Where(lambda table: table.deleted_at.is_(None)), AnyOf(InDepartments(), Own("author_id"))),
-)
+def _not_deleted(table: Any) -> ColumnElement[bool]:
+    return table.deleted_at.is_(None)
+
+
+def _status(status: ContentStatus) -> Where:
+    return Where(lambda table: table.status == status.value)
 
 
 class CommentOnContent:
@@ -86,22 +90,55 @@ class CommentOnContent:
         self.rule = rule
 
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
-        return or_(
-            and_(
-                table.target_kind == ContentKind.ARTICLE.value,
-                _exists(Article.id == table.target_id, self.rule.clause(Article, access)),
-            ),
-            and_(
-                table.target_kind == ContentKind.VIDEO.value,
-                _exists(Video.id == table.target_id, self.rule.clause(Video, access)),
-            ),
-        )
+        on_article = self.rule.clause(Article, access)
+        on_video = self.rule.clause(Video, access)
+        if _is_true(on_article) and _is_true(on_video):
+            return true()
+        parts = []
+        for kind, model, inner in ((ContentKind.ARTICLE, Article, on_article), (ContentKind.VIDEO, Video, on_video)):
+            if not _is_false(inner):
+                parts.append(and_(table.target_kind == kind.value, _exists(model.id == table.target_id, inner)))
+        return or_(*parts) if parts else false()
 
+
+# ---- consultations: their two people; managers (capability) the conversations of their departments
+_PARTICIPANT = AnyOf(Own("patient_user_id"), Own("physician_id"))
+_MANAGED = Holding(Capability.CONSULTATION_MANAGE, InDepartments())
+_CONVERSATION = AnyOf(_PARTICIPANT, _MANAGED)
+# What a participant sees of their conversation: messages not deleted, visible or their own held for review.
+_SHOWN_MESSAGE = AllOf(
+    Where(_not_deleted),
+    AnyOf(_status(ContentStatus.VISIBLE), AllOf(_status(ContentStatus.HELD), Own("sender_id"))),
+    Via("conversation_id", Conversation, _PARTICIPANT),
+)
+_MANAGED_MESSAGE = Via("conversation_id", Conversation, _MANAGED)
+
+# ---- health education: published content for anyone logged in; editors (capability) their departments' and
+# their own; moderators (capability) the content of their departments and its comments
+_PUBLISHED = LoggedIn(Where(_published))
+_EDITABLE = Holding(Capability.CONTENT_EDIT, AllOf(Where(_not_deleted), AnyOf(InDepartments(), Own("author_id"))))
+_MODERATED_CONTENT = Holding(Capability.COMMENTS_MODERATE, InDepartments())
+_CONTENT = TableReach(
+    read=AnyOf(_PUBLISHED, _EDITABLE, _MODERATED_CONTENT),
+    write=_EDITABLE,
+    purposes={"published": _PUBLISHED, "edit": _EDITABLE, "moderate": _MODERATED_CONTENT},
+)
+# Under a piece of content: visible comments, and the reader's own held ones (marked held).
+_SHOWN_COMMENT = AnyOf(
+    LoggedIn(_status(ContentStatus.VISIBLE)), AllOf(_status(ContentStatus.HELD), Own("commenter_id"))
+)
+_MODERATED_COMMENT = Holding(Capability.COMMENTS_MODERATE, CommentOnContent(InDepartments()))
+
+# ---- learning: managers the live tasks of their departments (and every assignment of them); staff their own
+_LIVE_TASK = Where(_not_deleted)
+_MANAGED_TASK = AllOf(_LIVE_TASK, InDepartments())
+_OWN_ASSIGNMENT = AllOf(Own("user_id"), Via("task_id", LearningTask, _LIVE_TASK))
 
 _OF_STAFF_IN_REACH = Via("user_id", User, InDepartments())
 
 REACH: dict[type[SQLModel], TableReach] = {
-    # ---- patients and their records: the patient scope (policies/scope.py)
+    # ---- patients and their records: the patient scope (policies/scope.py). Voided records stay in reach (a merge
+    # moves them, writes and history find them); whether one is shown is policies/voided.py's rule, not the reach.
     Patient: TableReach(read=PatientScope()),
     Visit: TableReach(read=ViaPatient()),
     Diagnosis: TableReach(read=ViaPatient()),
@@ -126,56 +163,76 @@ REACH: dict[type[SQLModel], TableReach] = {
             AnyOf(Via("patient_id", Patient, InDepartments()), _OF_STAFF_IN_REACH),
         ),
     ),
-    # ---- consultations: their two people, and managers of their department
+    # ---- consultations
     Conversation: TableReach(
-        read=AnyOf(
-            Own("patient_user_id"),
-            Own("physician_id"),
-            Holding(Capability.CONSULTATION_MANAGE, InDepartments()),
-        ),
-        purposes={"manage": Holding(Capability.CONSULTATION_MANAGE, InDepartments())},
+        read=_CONVERSATION,
+        purposes={
+            "participate": _PARTICIPANT,
+            "manage": _MANAGED,
+            # A system message: by a manager, in a conversation they reach (one they take part in included).
+            "post": Holding(Capability.CONSULTATION_MANAGE, _CONVERSATION),
+        },
     ),
+    # Managers see every message of their conversations (deleted and held ones marked); participants what is
+    # shown to them; only managers change a message, and a recipient marks what was sent to them read.
     Message: TableReach(
-        read=Via("conversation_id", Conversation),
-        purposes={"manage": Via("conversation_id", Conversation, purpose="manage")},
+        read=AnyOf(_SHOWN_MESSAGE, _MANAGED_MESSAGE),
+        write=_MANAGED_MESSAGE,
+        purposes={"shown": _SHOWN_MESSAGE, "manage": _MANAGED_MESSAGE, "recipient": Own("recipient_id")},
     ),
-    # An upload: its owner, and whoever reaches a message showing it.
-    Upload: TableReach(read=AnyOf(Own("owner_id"), ReferencedBy(Message, "image_id")), write=Own("owner_id")),
-    # ---- health education: published content for anyone logged in; editors their departments' and their own
-    Article: TableReach(read=AnyOf(LoggedIn(Where(_published)), _EDITABLE), write=_EDITABLE),
-    Video: TableReach(read=AnyOf(LoggedIn(Where(_published)), _EDITABLE), write=_EDITABLE),
+    # An upload: its owner (the only one who attaches it), and whoever reaches a message showing it.
+    Upload: TableReach(
+        read=AnyOf(Own("owner_id"), ReferencedBy(Message, "image_id")),
+        write=Own("owner_id"),
+        purposes={"attach": Own("owner_id")},
+    ),
+    # ---- health education
+    Article: _CONTENT,
+    Video: _CONTENT,
     Comment: TableReach(
-        read=AnyOf(
-            LoggedIn(
-                AllOf(
-                    Where(lambda table: table.status == ContentStatus.VISIBLE.value),
-                    CommentOnContent(Where(_published)),
-                )
-            ),
-            Own("commenter_id"),
-            Holding(Capability.COMMENTS_MODERATE, CommentOnContent(InDepartments())),
-        ),
-        write=Holding(Capability.COMMENTS_MODERATE, CommentOnContent(InDepartments())),
+        read=AnyOf(_SHOWN_COMMENT, _MODERATED_COMMENT),
+        write=_MODERATED_COMMENT,
+        purposes={"shown": _SHOWN_COMMENT, "moderate": _MODERATED_COMMENT},
     ),
     # The keyword list: every comment and message is checked against all of it, whoever writes.
     ModerationKeyword: TableReach(read=Everyone()),
-    # ---- learning: managers their departments' tasks, staff their own assignments
+    # ---- learning
     LearningTask: TableReach(
-        read=AnyOf(InDepartments(), ReferencedBy(LearningAssignment, "task_id", Own("user_id"))),
-        write=InDepartments(),
+        read=AllOf(_LIVE_TASK, AnyOf(InDepartments(), ReferencedBy(LearningAssignment, "task_id", Own("user_id")))),
+        write=_MANAGED_TASK,
+        purposes={"manage": _MANAGED_TASK},
     ),
     LearningAssignment: TableReach(
-        read=AnyOf(Own("user_id"), Via("task_id", LearningTask, InDepartments())),
-        write=AnyOf(Own("user_id"), Via("task_id", LearningTask, InDepartments())),
+        read=AnyOf(_OWN_ASSIGNMENT, Via("task_id", LearningTask, _MANAGED_TASK)),
+        write=_OWN_ASSIGNMENT,
+        purposes={"own": _OWN_ASSIGNMENT},
     ),
     # ---- people and organisation
-    User: TableReach(read=AnyOf(Own("id"), InDepartments()), purposes={"name": Everyone()}),
+    # Users of the caller's departments, and oneself (one's own account: profile, password, TOTP). Administering
+    # a user (`manage`) reaches the users of one's departments only: a user one creates or moves must land
+    # there, so nobody moves themselves (or anyone) out to a department they do not reach. Display names
+    # (`name`: an attending physician, an author) and whether a username is taken are everyone's.
+    User: TableReach(
+        read=AnyOf(Own("id"), InDepartments()),
+        purposes={
+            "name": Everyone(),
+            "manage": InDepartments(),
+            # whom a filter of a search may name: people of the rows the search itself reaches
+            "sender": ReferencedBy(Message, "sender_id", purpose="manage"),
+            "recipient": ReferencedBy(Message, "recipient_id", purpose="manage"),
+            "commenter": ReferencedBy(Comment, "commenter_id", purpose="moderate"),
+        },
+    ),
+    # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
-    UserRole: TableReach(read=Everyone()),
+    UserRole: TableReach(read=Via("user_id", User)),
     Department: TableReach(read=Everyone()),
     Position: TableReach(read=Everyone()),
+    # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
+    # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
-    # ---- sessions and logs
+    # ---- sessions and logs: one's own, and those of the staff one administers (ended with their account);
+    # logging in, refreshing and the lockout count reach them as system work (resolvers/auth/).
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),

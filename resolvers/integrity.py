@@ -16,6 +16,7 @@ from models.role import Role, UserRole
 from models.user import User, UserStatus
 from policies.decision import FieldMode
 from policies.roles import PATIENT_ROLE
+from policies.voided import voided_hidden
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
@@ -75,7 +76,11 @@ async def void_record(ctx: Context, *, entity_type: str, entity_id: int, reason:
 
 
 async def record_history(ctx: Context, *, entity_type: str, entity_id: int) -> list[Amendment]:
-    row = await ctx.data.get(_model(entity_type), entity_id, what=entity_type)
+    model = _model(entity_type)
+    hidden = voided_hidden(model, await ctx.access())  # a voided record's history goes where the record goes
+    row = await ctx.data.first(await ctx.data.select(model, then=lambda s: s.where(model.id == entity_id, *hidden)))
+    if row is None:
+        raise not_found(entity_type)
     patient_id = row.id if entity_type == "Patient" else row.patient_id
     await ctx.data.record_reads([patient_id], action="read", operation="history")
     return await history.history(ctx, entity_type=entity_type, entity_id=entity_id)
@@ -205,14 +210,14 @@ async def reveal_field(ctx: Context, *, patient_id: int, field: str, reason: str
     """The whole value of a masked field, for a stated reason: granted, recorded, listed for review. Only a field
     the caller's policy shows masked can be revealed: one it hides stays hidden, one it shows needs no reveal."""
     column, schema_field, kind = REVEALABLE[field]
-    mode = (await ctx.access()).decision.mode("Patient", schema_field)
-    if mode is FieldMode.HIDDEN:
-        raise forbidden("Your role does not see this field at all")
-    if mode is FieldMode.CLEAR:
-        raise bad_input("You see this field in full already", "field")
     text = _reason(reason)
     async with ctx.data.write(operation="revealField", action="reveal", entity_type="Patient") as unit:
-        patient = await unit.get(Patient, patient_id)
+        patient = await unit.get(Patient, patient_id)  # out of reach first: NOT_FOUND, whatever the field
+        mode = (await ctx.access()).decision.mode("Patient", schema_field)
+        if mode is FieldMode.HIDDEN:
+            raise forbidden("Your role does not see this field at all")
+        if mode is FieldMode.CLEAR:
+            raise bad_input("You see this field in full already", "field")
         now = utcnow()
         unit.add(
             AccessGrant(

@@ -11,15 +11,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from core.errors import bad_input, not_found
+from core.errors import bad_input
 from core.timeutil import utcnow
 from core.validation import choice
 from models.moderation import ContentStatus, ModerationAction, ModerationKeyword
-from resolvers.audit.unit import write_unit
 from resolvers.data.context import Context
-from resolvers.data.pagination import Page, paginate
+from resolvers.data.pagination import Page
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -87,13 +84,11 @@ def _keyword_text(value: str) -> str:
 async def list_keywords(
     ctx: Context, *, search: str | None, first: int | None, after: str | None
 ) -> Page[ModerationKeyword]:
-    statement = select(ModerationKeyword)
+    statement = await ctx.data.select(ModerationKeyword)
     if search and search.strip():
         term = search.strip().casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         statement = statement.where(ModerationKeyword.keyword.like(f"%{term}%", escape="\\"))
-    return await paginate(
-        ctx.reads, statement, keys=[ModerationKeyword.id], key_of=lambda r: [r.id], first=first, after=after
-    )
+    return await ctx.data.page(statement, keys=[ModerationKeyword.id], first=first, after=after)
 
 
 async def create_keyword(ctx: Context, *, keyword: str, category: str, action: str) -> ModerationKeyword:
@@ -104,15 +99,14 @@ async def create_keyword(ctx: Context, *, keyword: str, category: str, action: s
         action=chosen.value,
         created_by_id=ctx.principal.user_id,
     )
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="createModerationKeyword",
         action="create",
         entity_type="ModerationKeyword",
         conflict_message="That keyword is already listed",
     ) as unit:
-        unit.session.add(row)
-        await unit.session.flush()
+        unit.add(row)
+        await unit.flush()
         unit.entity_id = str(row.id)
         unit.detail = {"keyword": row.keyword, "action": row.action}
     return row
@@ -121,16 +115,13 @@ async def create_keyword(ctx: Context, *, keyword: str, category: str, action: s
 async def update_keyword(
     ctx: Context, keyword_id: int, *, keyword: str | None, category: str | None, action: str | None
 ) -> ModerationKeyword:
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="updateModerationKeyword",
         action="update",
         entity_type="ModerationKeyword",
         conflict_message="That keyword is already listed",
     ) as unit:
-        row = await unit.session.get(ModerationKeyword, keyword_id)
-        if row is None:
-            raise not_found("ModerationKeyword")
+        row = await unit.get(ModerationKeyword, keyword_id)
         if keyword is not None:
             row.keyword = _keyword_text(keyword)
         if category is not None:
@@ -144,13 +135,11 @@ async def update_keyword(
 
 
 async def delete_keyword(ctx: Context, keyword_id: int) -> bool:
-    async with write_unit(
-        ctx, operation="deleteModerationKeyword", action="delete", entity_type="ModerationKeyword"
+    async with ctx.data.write(
+        operation="deleteModerationKeyword", action="delete", entity_type="ModerationKeyword"
     ) as unit:
-        row = await unit.session.get(ModerationKeyword, keyword_id)
-        if row is None:
-            raise not_found("ModerationKeyword")
+        row = await unit.get(ModerationKeyword, keyword_id)
         unit.entity_id = str(row.id)
         unit.detail = {"keyword": row.keyword, "action": row.action}
-        await unit.session.delete(row)
+        await unit.delete(row)
     return True

@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
-from core.errors import bad_input, not_found
+from core.errors import bad_input
 from core.timeutil import utcnow
 from models.organisation import Department, Position
-from resolvers.audit.unit import write_unit
+from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 from resolvers.data.tree import departments_changed
 
@@ -18,15 +16,12 @@ _CODE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
 async def list_departments(ctx: Context) -> list[Department]:
-    async with ctx.db.session() as session:
-        rows = await session.execute(select(Department).order_by(Department.sort_order, Department.id))  # type: ignore[arg-type]
-    return list(rows.scalars().all())
+    statement = await ctx.data.select(Department, then=lambda s: s.order_by(Department.sort_order, Department.id))
+    return await ctx.data.objects(statement)
 
 
 async def list_positions(ctx: Context) -> list[Position]:
-    async with ctx.db.session() as session:
-        rows = await session.execute(select(Position).order_by(Position.id))  # type: ignore[arg-type]
-    return list(rows.scalars().all())
+    return await ctx.data.objects(await ctx.data.select(Position, then=lambda s: s.order_by(Position.id)))
 
 
 def _name(value: str, field: str = "name") -> str:
@@ -50,35 +45,30 @@ async def create_department(ctx: Context, data: DepartmentInput) -> Department:
     code = (data.code or "").strip()
     if not _CODE.match(code):
         raise bad_input("Code: 1-40 letters, digits, '_' or '-'", "code")
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="createDepartment",
         action="create",
         entity_type="Department",
         conflict_message="A department with that code exists",
     ) as unit:
-        if data.parent_id is not None and await unit.session.get(Department, data.parent_id) is None:
+        if data.parent_id is not None and await unit.find(Department, data.parent_id) is None:
             raise bad_input("Unknown parent department", "parentId")
         department = Department(name=name, code=code, parent_id=data.parent_id, sort_order=data.sort_order or 0)
-        unit.session.add(department)
-        await unit.session.flush()
+        unit.add(department)
+        await unit.flush()
         unit.entity_id = str(department.id)
     await departments_changed(ctx)
     return department
 
 
 async def update_department(ctx: Context, department_id: int, data: DepartmentInput) -> Department:
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="updateDepartment",
         action="update",
         entity_type="Department",
         conflict_message="A department with that code exists",
     ) as unit:
-        session = unit.session
-        department = await session.get(Department, department_id)
-        if department is None:
-            raise not_found("Department")
+        department: Department = await unit.get(Department, department_id)
         unit.entity_id = str(department_id)
         if data.name is not None:
             department.name = _name(data.name)
@@ -89,15 +79,15 @@ async def update_department(ctx: Context, department_id: int, data: DepartmentIn
         if data.sort_order is not None:
             department.sort_order = data.sort_order
         if data.set_parent:
-            await _check_parent(session, department_id, data.parent_id)
+            await _check_parent(unit, department_id, data.parent_id)
             department.parent_id = data.parent_id
         department.updated_at = utcnow()
-        session.add(department)
+        unit.add(department)
     await departments_changed(ctx)
     return department
 
 
-async def _check_parent(session: object, department_id: int, parent_id: int | None) -> None:
+async def _check_parent(unit: WriteUnit, department_id: int, parent_id: int | None) -> None:
     """A department cannot move below itself: walk up from the new parent."""
     seen: set[int] = set()
     current = parent_id
@@ -107,43 +97,39 @@ async def _check_parent(session: object, department_id: int, parent_id: int | No
         if current in seen:
             break
         seen.add(current)
-        parent = await session.get(Department, current)  # type: ignore[attr-defined]
+        parent = await unit.find(Department, current)
         if parent is None:
             raise bad_input("Unknown parent department", "parentId")
         current = parent.parent_id
 
 
 async def create_position(ctx: Context, *, name: str, description: str) -> Position:
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="createPosition",
         action="create",
         entity_type="Position",
         conflict_message="A position with that name exists",
     ) as unit:
         position = Position(name=_name(name), description=description.strip()[:255])
-        unit.session.add(position)
-        await unit.session.flush()
+        unit.add(position)
+        await unit.flush()
         unit.entity_id = str(position.id)
     return position
 
 
 async def update_position(ctx: Context, position_id: int, *, name: str | None, description: str | None) -> Position:
-    async with write_unit(
-        ctx,
+    async with ctx.data.write(
         operation="updatePosition",
         action="update",
         entity_type="Position",
         conflict_message="A position with that name exists",
     ) as unit:
-        position = await unit.session.get(Position, position_id)
-        if position is None:
-            raise not_found("Position")
+        position: Position = await unit.get(Position, position_id)
         unit.entity_id = str(position_id)
         if name is not None:
             position.name = _name(name)
         if description is not None:
             position.description = description.strip()[:255]
         position.updated_at = utcnow()
-        unit.session.add(position)
+        unit.add(position)
     return position

@@ -2,8 +2,8 @@
 
 Images arrive base64-encoded in a mutation (GraphQL multipart uploads stay off: they invite cross-site
 requests), are checked for size and for their real type by their first bytes, and are kept in the
-database so every instance serves the same file. They are read back only through what refers to them
-(a message its reader may see), as a data URL.
+database so every instance serves the same file. They are read back by their owner, or through what
+refers to them (a message its reader may see: the upload's reach, policies/tables.py), as a data URL.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from strawberry.dataloader import DataLoader
 
 from core.errors import bad_input, not_found
 from models.upload import Upload
-from resolvers.audit.unit import write_unit
+from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 
 MAX_IMAGE_BYTES = 512 * 1024  # within the request body limit once base64-encoded
@@ -59,29 +58,24 @@ async def upload_image(ctx: Context, *, content_base64: str, content_type: str) 
         sha256=hashlib.sha256(data).hexdigest(),
         data_base64=base64.b64encode(data).decode("ascii"),
     )
-    async with write_unit(ctx, operation="uploadImage", action="create", entity_type="Upload") as unit:
-        unit.session.add(row)
-        await unit.session.flush()
+    async with ctx.data.write(operation="uploadImage", action="create", entity_type="Upload") as unit:
+        unit.add(row)
+        await unit.flush()
         unit.entity_id = str(row.id)
         unit.detail = {"contentType": declared, "bytes": len(data)}
     return row
 
 
-async def own_upload_id(ctx: Context, session: object, upload_id: int) -> int:
-    """An upload the caller may attach: only their own."""
-    found = await session.execute(  # type: ignore[attr-defined]
-        select(Upload.id).where(Upload.id == upload_id, Upload.owner_id == ctx.principal.user_id)
-    )
-    if found.first() is None:
+async def attachable(unit: WriteUnit, upload_id: int) -> int:
+    """An upload the caller may attach to what they write: only their own (else NOT_FOUND)."""
+    if await unit.find(Upload, upload_id, purpose="attach") is None:
         raise not_found("Upload")
     return upload_id
 
 
 class UploadLoaders:
-    """Per request: an upload's metadata and its bytes as a data URL, batched by id.
-
-    Callers reach an upload only through a row they were allowed to read (a message), so these loaders
-    take ids already vetted by that read."""
+    """Per request: an upload's metadata and its bytes as a data URL, batched by id, within the caller's reach
+    for uploads (their own, or shown by a message they may read)."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -89,22 +83,25 @@ class UploadLoaders:
         self.data_url_by_id: DataLoader[int, str | None] = DataLoader(self._data_urls)
 
     async def _meta(self, ids: Sequence[int]) -> list[tuple[str, int] | None]:
-        async with self._ctx.db.session() as session:
-            rows = await session.execute(
-                select(Upload.id, Upload.content_type, Upload.byte_size).where(Upload.id.in_(list(ids)))
-            )
-        found = {pk: (kind, size) for pk, kind, size in rows.all()}
+        data = self._ctx.data
+        statement = await data.select(
+            Upload, Upload.id, Upload.content_type, Upload.byte_size, then=lambda s: s.where(Upload.id.in_(list(ids)))
+        )
+        found = {pk: (kind, size) for pk, kind, size in await data.rows(statement)}
         return [found.get(pk) for pk in ids]
 
     async def _data_urls(self, ids: Sequence[int]) -> list[str | None]:
-        async with self._ctx.db.session() as session:
-            rows = await session.execute(
-                select(Upload.id, Upload.content_type, Upload.data_base64).where(Upload.id.in_(list(ids)))
-            )
-        found = {pk: f"data:{kind};base64,{data}" for pk, kind, data in rows.all()}
+        data = self._ctx.data
+        statement = await data.select(
+            Upload,
+            Upload.id,
+            Upload.content_type,
+            Upload.data_base64,
+            then=lambda s: s.where(Upload.id.in_(list(ids))),
+        )
+        found = {pk: f"data:{kind};base64,{encoded}" for pk, kind, encoded in await data.rows(statement)}
         return [found.get(pk) for pk in ids]
 
 
 def upload_loaders(ctx: Context) -> UploadLoaders:
-    loaders = ctx.loaders_of(UploadLoaders)
-    return loaders  # type: ignore[no-any-return]
+    return ctx.loaders_of(UploadLoaders)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from core.errors import unauthenticated
 from models.user import User
 from resolvers import auth
 from resolvers.data.context import Info
@@ -56,11 +55,7 @@ class CompleteProfileInput:
 
 
 async def _me(info: Info) -> User:
-    async with info.context.db.session() as session:
-        user = await session.get(User, info.context.principal.user_id)
-    if user is None:
-        raise unauthenticated()
-    return user
+    return await auth.current_user(info.context)
 
 
 @strawberry.type

@@ -11,28 +11,16 @@ from core.ids import decode_id, decode_optional_id, encode_id
 from models import consultation as m
 from models.moderation import ContentStatus
 from resolvers import consultation
-from resolvers import upload as uploads
 from resolvers.data.context import Info
 from schema.engine.connection import Connection, connection
+from schema.moderation import ContentStatusEnum
+from schema.upload import UploadedImageType, image_by_id
 
 MessageKindEnum = strawberry.enum(m.MessageKind, name="MessageKind")
-ContentStatusEnum = strawberry.enum(ContentStatus, name="ContentStatus")
 
 
 def _user_id(pk: int | None) -> strawberry.ID | None:
     return None if pk is None else strawberry.ID(encode_id("User", pk))
-
-
-@strawberry.type(name="UploadedImage", description="An image in the platform's own storage.")
-class UploadedImageType:
-    id: strawberry.ID
-    content_type: str
-    byte_size: int
-    _pk: strawberry.Private[int]
-
-    @strawberry.field(description="The image as a data: URL (base64).")
-    async def data_url(self, info: Info) -> str | None:
-        return await uploads.upload_loaders(info.context).data_url_by_id.load(self._pk)
 
 
 @strawberry.type(name="ConsultationMessage", description="Plain text: clients show it as text, never as HTML.")
@@ -75,18 +63,7 @@ class ConsultationMessageType:
 
     @strawberry.field
     async def image(self, info: Info) -> UploadedImageType | None:
-        if self._image is None:
-            return None
-        meta = await uploads.upload_loaders(info.context).meta_by_id.load(self._image)
-        if meta is None:
-            return None
-        content_type, size = meta
-        return UploadedImageType(
-            id=strawberry.ID(encode_id("Upload", self._image)),
-            content_type=content_type,
-            byte_size=size,
-            _pk=self._image,
-        )
+        return None if self._image is None else await image_by_id(info, self._image)
 
 
 @strawberry.type(name="Conversation")
@@ -120,16 +97,12 @@ class ConversationType:
 
     @strawberry.field(description="Messages to you not read yet.")
     async def unread_count(self, info: Info) -> int:
-        return await consultation.consultation_loaders(info.context).unread_by_conversation_id.load(self._row.id)  # type: ignore[arg-type]
+        return await consultation.unread_count(info.context, self._row)
 
     @strawberry.field
     async def last_message(self, info: Info) -> ConsultationMessageType | None:
-        if not self._row.last_message_id:
-            return None
-        row = await consultation.consultation_loaders(info.context).last_message_by_id.load(self._row.last_message_id)
-        if row is None or not consultation.message_visible(info.context, self._row, row):
-            return None
-        return ConsultationMessageType.from_row(row)
+        row = await consultation.last_message(info.context, self._row)
+        return None if row is None else ConsultationMessageType.from_row(row)
 
     @strawberry.field(description="Newest first.")
     async def messages(
@@ -191,18 +164,6 @@ class ConsultationQuery:
 
 @strawberry.type
 class ConsultationMutation:
-    @strawberry.mutation(
-        description="Store an image (PNG, JPEG, GIF or WebP, at most 512 KB, base64) to attach to a message."
-    )
-    async def upload_image(self, info: Info, content_base64: str, content_type: str) -> UploadedImageType:
-        row = await uploads.upload_image(info.context, content_base64=content_base64, content_type=content_type)
-        return UploadedImageType(
-            id=strawberry.ID(encode_id("Upload", row.id)),  # type: ignore[arg-type]
-            content_type=row.content_type,
-            byte_size=row.byte_size,
-            _pk=row.id,  # type: ignore[arg-type]
-        )
-
     @strawberry.mutation(
         description="Open (or return) your conversation with your attending physician, or one who has seen you."
     )

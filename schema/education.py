@@ -1,4 +1,4 @@
-"""Health education (articles, videos), comments on them, and the moderation keyword list."""
+"""Health education: articles, videos and the comments on them."""
 
 from __future__ import annotations
 
@@ -9,15 +9,14 @@ import strawberry
 from core.errors import not_found
 from core.ids import decode_id, decode_optional_id, encode_id
 from models import education as m
-from models.moderation import ContentStatus, ModerationAction, ModerationKeyword
-from resolvers import education, moderation
+from models.moderation import ContentStatus
+from resolvers import education
 from resolvers.data.context import Info
-from schema.consultation import ContentStatusEnum
 from schema.engine.connection import Connection, connection
+from schema.moderation import ContentStatusEnum
 
 PublicationStatusEnum = strawberry.enum(m.PublicationStatus, name="PublicationStatus")
 ContentKindEnum = strawberry.enum(m.ContentKind, name="ContentKind")
-ModerationActionEnum = strawberry.enum(ModerationAction, name="ModerationAction")
 
 _TYPE_NAMES = {m.ContentKind.ARTICLE: "Article", m.ContentKind.VIDEO: "Video"}
 
@@ -184,27 +183,6 @@ class VideoType:
         return connection(page, CommentType.from_row)
 
 
-@strawberry.type(name="ModerationKeyword")
-class ModerationKeywordType:
-    id: strawberry.ID
-    keyword: str
-    category: str
-    action: ModerationActionEnum  # type: ignore[valid-type]
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def from_row(cls, row: ModerationKeyword) -> ModerationKeywordType:
-        return cls(
-            id=strawberry.ID(encode_id("ModerationKeyword", row.id)),  # type: ignore[arg-type]
-            keyword=row.keyword,
-            category=row.category,
-            action=ModerationAction(row.action),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-
 @strawberry.input
 class ArticleInput:
     title: str | None = None
@@ -338,13 +316,6 @@ class EducationQuery:
         page = await education.search_comments(info.context, filters, first=first, after=after)
         return connection(page, CommentType.from_row)
 
-    @strawberry.field
-    async def moderation_keywords(
-        self, info: Info, search: str | None = None, first: int | None = 50, after: str | None = None
-    ) -> Connection[ModerationKeywordType]:
-        page = await moderation.list_keywords(info.context, search=search, first=first, after=after)
-        return connection(page, ModerationKeywordType.from_row)
-
 
 @strawberry.type
 class EducationMutation:
@@ -415,36 +386,3 @@ class EducationMutation:
     @strawberry.mutation(description="Hide a comment (kept).")
     async def delete_comment(self, info: Info, id: strawberry.ID) -> CommentType:
         return CommentType.from_row(await education.delete_comment(info.context, decode_id("Comment", id)))
-
-    @strawberry.mutation
-    async def create_moderation_keyword(
-        self,
-        info: Info,
-        keyword: str,
-        action: ModerationActionEnum,  # type: ignore[valid-type]
-        category: str = "",
-    ) -> ModerationKeywordType:
-        row = await moderation.create_keyword(info.context, keyword=keyword, category=category, action=action.value)
-        return ModerationKeywordType.from_row(row)
-
-    @strawberry.mutation
-    async def update_moderation_keyword(
-        self,
-        info: Info,
-        id: strawberry.ID,
-        keyword: str | None = None,
-        category: str | None = None,
-        action: ModerationActionEnum | None = None,  # type: ignore[valid-type]
-    ) -> ModerationKeywordType:
-        row = await moderation.update_keyword(
-            info.context,
-            decode_id("ModerationKeyword", id),
-            keyword=keyword,
-            category=category,
-            action=None if action is None else action.value,
-        )
-        return ModerationKeywordType.from_row(row)
-
-    @strawberry.mutation
-    async def delete_moderation_keyword(self, info: Info, id: strawberry.ID) -> bool:
-        return await moderation.delete_keyword(info.context, decode_id("ModerationKeyword", id))

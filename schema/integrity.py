@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -30,6 +31,26 @@ class RevealableField(Enum):
     PHONE = "PHONE"
     ID_NUMBER = "ID_NUMBER"
     EMERGENCY_CONTACT_PHONE = "EMERGENCY_CONTACT_PHONE"
+
+
+@strawberry.type(name="VoidInfo")
+class VoidInfoType:
+    """A record entered in error: kept, shown as void, never deleted (to those who see voided records at all:
+    policies/voided.py)."""
+
+    at: datetime
+    reason: str | None
+    _by: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def by(self, info: Info) -> str | None:
+        return None if self._by is None else await info.context.loaders.user_name_by_id.load(self._by)
+
+    @classmethod
+    def of(cls, row: Any) -> VoidInfoType | None:
+        if getattr(row, "voided_at", None) is None:
+            return None
+        return cls(at=row.voided_at, reason=row.void_reason, _by=row.voided_by_id)
 
 
 @strawberry.type(name="Amendment")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,20 +14,22 @@ from models.audit import Event
 from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
 from resolvers.data.context import Info
-from schema.clinical import (
-    DiagnosisType,
-    ExamReportType,
-    FollowUpType,
-    TreatmentPlanType,
-    VisitType,
-    VoidInfoType,
-    shown_rows,
-)
+from resolvers.fhir import patient_bundle
 from schema.engine.builder import FieldMode
 from schema.engine.connection import Connection, connection
-from schema.engine.masking import mask_id_number, mask_phone, shown
+from schema.engine.masking import shown
 from schema.engine.prefetch import history_of, prefetch_history
 from schema.engine.projection import PATIENT, columns_for
+from schema.integrity import VoidInfoType
+
+if TYPE_CHECKING:
+    from schema.clinical.follow_ups import FollowUpType
+    from schema.clinical.records import DiagnosisType, ExamReportType, TreatmentPlanType, VisitType
+
+# A patient's records are the clinical domain's types, which refer back to patients (a follow-up's patient): they
+# are named lazily here, and loaded through the records schema/clinical registers (schema/engine/prefetch.py).
+_RECORDS = "schema.clinical.records"
+_FOLLOW_UPS = "schema.clinical.follow_ups"
 
 GenderEnum = strawberry.enum(Gender, name="Gender")
 IdTypeEnum = strawberry.enum(IdType, name="IdType")
@@ -60,6 +62,7 @@ class PatientType:
     updated_at: datetime
     version: int = strawberry.field(description="Send it back with an update; a stale one gets CONFLICT.")
     _row: strawberry.Private[Patient]
+    _pk: strawberry.Private[int]
     # Filled by a list resolver that looked ahead (schema/engine/prefetch.py): no loader round per patient.
     _prefetched: strawberry.Private[dict[str, list[Any]]] = dataclasses.field(default_factory=dict)
 
@@ -89,6 +92,7 @@ class PatientType:
             updated_at=row.updated_at,
             version=row.version,
             _row=row,
+            _pk=row.id,  # type: ignore[arg-type]
         )
 
     # Sensitive fields: whole for `read`, masked for `read_masked`, absent otherwise (policy).
@@ -126,25 +130,23 @@ class PatientType:
         return department.name if department else None
 
     @strawberry.field(description="Visits, newest last.")
-    def visits(self, info: Info) -> list[VisitType]:
+    def visits(self, info: Info) -> list[Annotated[VisitType, strawberry.lazy(_RECORDS)]]:
         return history_of(info, self, "visits")
 
     @strawberry.field
-    def diagnoses(self, info: Info) -> list[DiagnosisType]:
+    def diagnoses(self, info: Info) -> list[Annotated[DiagnosisType, strawberry.lazy(_RECORDS)]]:
         return history_of(info, self, "diagnoses")
 
     @strawberry.field
-    async def exam_reports(self, info: Info) -> list[ExamReportType]:
-        rows = await info.context.loaders.exam_reports_by_patient_id.load(self._row.id)
-        return [ExamReportType.from_row(r) for r in shown_rows(info, "ExamReport", rows)]
+    def exam_reports(self, info: Info) -> list[Annotated[ExamReportType, strawberry.lazy(_RECORDS)]]:
+        return history_of(info, self, "exam_reports")
 
     @strawberry.field
-    async def treatment_plans(self, info: Info) -> list[TreatmentPlanType]:
-        rows = await info.context.loaders.plans_by_patient_id.load(self._row.id)
-        return [TreatmentPlanType.from_row(r) for r in shown_rows(info, "TreatmentPlan", rows)]
+    def treatment_plans(self, info: Info) -> list[Annotated[TreatmentPlanType, strawberry.lazy(_RECORDS)]]:
+        return history_of(info, self, "treatment_plans")
 
     @strawberry.field
-    def follow_ups(self, info: Info) -> list[FollowUpType]:
+    def follow_ups(self, info: Info) -> list[Annotated[FollowUpType, strawberry.lazy(_FOLLOW_UPS)]]:
         return history_of(info, self, "follow_ups")
 
 
@@ -303,18 +305,8 @@ class PatientQuery:
         description="A patient's record as an HL7 FHIR R4 Bundle (collection); sensitive values as your role sees them."
     )
     async def patient_fhir_bundle(self, info: Info, id: strawberry.ID) -> JSON:
-        from resolvers.fhir import patient_bundle
-
         row = await patients.get_patient(info.context, decode_id("Patient", id), operation="patientFhirBundle")
-
-        def shown_value(field: str, value: str | None) -> str | None:
-            mode = info.schema.field_mode("Patient", field)  # type: ignore[attr-defined]
-            if value is None or mode is FieldMode.HIDDEN:
-                return None
-            mask = mask_phone if field == "phone" else mask_id_number
-            return mask(value) if mode is FieldMode.MASKED else value
-
-        return await patient_bundle(info.context, row, shown_value)  # type: ignore[return-value]
+        return await patient_bundle(info.context, row)  # type: ignore[return-value]
 
     @strawberry.field(description="Your own patient record (mini-program), once bound with a code from the clinic.")
     async def my_record(self, info: Info) -> PatientType | None:

@@ -11,10 +11,12 @@ from schema.consultation import ConsultationMutation, ConsultationQuery, Consult
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.moderation import ModerationMutation, ModerationQuery
 from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
+from schema.upload import UploadMutation
 from schema.user import UserMutation, UserQuery
 
 
@@ -30,6 +32,7 @@ class Query(
     IntegrityQuery,
     ConsultationQuery,
     EducationQuery,
+    ModerationQuery,
     LearningQuery,
     OperationsQuery,
 ):
@@ -45,8 +48,10 @@ class Mutation(
     PatientMutation,
     ClinicalMutation,
     IntegrityMutation,
+    UploadMutation,
     ConsultationMutation,
     EducationMutation,
+    ModerationMutation,
     LearningMutation,
     OperationsMutation,
 ):

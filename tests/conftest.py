@@ -13,11 +13,13 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
+from cli import run_migrations
 from core.db import Database
 from core.settings import Settings
+from policies.bootstrap import ensure_builtin
 from resolvers.audit.chain import restore_append_only, suspend_append_only
-from resolvers.demo.seed import ensure_builtin, seed_demo
-from server import create_app, run_migrations
+from resolvers.demo.seed import seed_demo
+from server import create_app
 
 DEMO_PASSWORD = "Test-Demo#2026"
 # TEST_SPEEDUPS=off: the whole suite with every switchable speed-up off must give the same answers.

@@ -123,5 +123,5 @@ async def test_a_patients_export_holds_their_consultation_messages(client: Graph
     assert len(export["message"]) == len(stored)  # every message of the patient's conversations, none other
     assert "patient_binding_code" not in export  # issued codes mean nothing to the patient
     async with db.session() as session:
-        mine = (await session.execute(select(Patient).where(Patient.id == export["conversation"][0]["patient_id"])))
+        mine = await session.execute(select(Patient).where(Patient.id == export["conversation"][0]["patient_id"]))
     assert mine.scalar_one().name == export["patient"]["name"]

@@ -14,6 +14,7 @@ from core.db import Database
 from core.ids import decode_id
 from core.security import token_digest
 from core.settings import DEMO_JWT_SECRET
+from models.audit import Event
 from models.auth import AuthSession, RefreshToken
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes
 
@@ -134,6 +135,20 @@ async def test_replayed_refresh_token_ends_the_whole_session(client: GraphQLClie
     # The user's other session is untouched.
     assert (await client.data(ME, token=other["accessToken"]))["me"]["username"] == "physician"
     assert "errors" not in await refresh(client, other["refreshToken"])
+    # Each refresh is a write with its event; the replay's is the session it ended. The refusals are recorded.
+    async with db.session() as session:
+        rows = (
+            await session.execute(select(Event).where(Event.operation == "refreshToken").order_by(Event.id))
+        ).scalars()  # type: ignore[arg-type]
+        summary = [(e.action, e.outcome, e.entity_id, e.detail) for e in rows]
+    ended = auth_session.id
+    assert summary == [
+        ("login", "success", ended, None),
+        ("logout", "success", ended, {"reason": "refresh_token_replayed", "ended": True}),
+        ("mutation", "unauthenticated", "", None),
+        ("mutation", "unauthenticated", "", None),
+        ("login", "success", (await session_of(db, other["accessToken"])).id, None),
+    ]
 
 
 async def test_unknown_refresh_token_is_refused(client: GraphQLClient) -> None:
@@ -227,20 +242,22 @@ async def test_a_verified_token_is_not_honoured_past_its_expiry(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A token is verified once and then recognised (core/security.py): its expiry still holds on every use.
-    import asyncio
-
     import core.security as security
 
     login_token = (await client.login("physician"))["accessToken"]
     claims = jwt.decode(login_token, DEMO_JWT_SECRET, algorithms=["HS256"])
-    short = jwt.encode({**claims, "exp": int(datetime.now(UTC).timestamp()) + 2}, DEMO_JWT_SECRET, algorithm="HS256")
+    expires = int(datetime.now(UTC).timestamp()) + 600
+    short = jwt.encode({**claims, "exp": expires}, DEMO_JWT_SECRET, algorithm="HS256")
     me = "{ me { username } }"
     assert (await client.data(me, token=short))["me"]["username"] == "physician"
     assert (short, DEMO_JWT_SECRET) in security._VERIFIED  # recognised from now on
     assert (await client.data(me, token=short))["me"]["username"] == "physician"
-    await asyncio.sleep(2.2)
-    assert (await client.post(me, token=short)).status_code == 401
+    # the clock of the token check moves past its expiry (a sleep would make the test depend on the machine's load)
+    monkeypatch.setattr(security, "utcnow", lambda: datetime.fromtimestamp(expires + 1, UTC))
+    refused = await client.post(me, token=short)
+    assert refused.status_code == 401 and refused.json()["errors"][0]["extensions"]["reason"] == "TOKEN_EXPIRED"
     assert (short, DEMO_JWT_SECRET) not in security._VERIFIED
+    monkeypatch.undo()
 
     # The same with a clock moved past the expiry of a recognised token, and another secret is another key.
     assert security.decode_access_token(login_token, secret=DEMO_JWT_SECRET) is not None

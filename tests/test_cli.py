@@ -16,6 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from cli import main
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.security import verify_password
@@ -24,7 +25,7 @@ from models.policy import CasbinRule
 from models.role import Role, UserRole
 from models.user import User
 from resolvers.demo.seed import seed_demo
-from server import StartupRefused, create_app, main
+from server import StartupRefused, create_app
 from tests.conftest import DEMO_PASSWORD, LOGIN, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ async def test_seed_demo_twice(db_url: str) -> None:
 
 
 def in_process(monkeypatch: pytest.MonkeyPatch, db_url: str, *argv: str, **env: str) -> str:
-    """`server.main(argv)` in this process (no event loop running): the message it exits with."""
+    """`cli.main(argv)` (what `python server.py` runs) in this process (no event loop running): the message it exits with."""
     for key in SECRET_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("DATABASE_URL", db_url)

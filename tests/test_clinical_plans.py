@@ -134,8 +134,6 @@ async def test_plan_bad_input_stores_nothing(client: GraphQLClient, db: Database
     bad_creates: list[dict[str, Any]] = [
         {"startDate": today.isoformat(), "endDate": (today - timedelta(1)).isoformat()},
         {"diagnosisId": other_diagnosis},
-        {"diagnosisId": gid("Diagnosis", gi_diagnosis)},
-        {"diagnosisId": gid("Diagnosis", 999999)},
         {"description": "   "},
         {"planType": "MAGIC"},
         {"status": "DONE"},
@@ -146,6 +144,17 @@ async def test_plan_bad_input_stores_nothing(client: GraphQLClient, db: Database
         }
         result = await client.run(CREATE, variables, as_="physician")
         assert error_codes(result) == ["BAD_USER_INPUT"], (change, result)
+    # a diagnosis out of reach, or none at all: NOT_FOUND, as for every id a client sends
+    for missing in (gid("Diagnosis", gi_diagnosis), gid("Diagnosis", 999999)):
+        variables = {
+            "input": {
+                "patientId": gid("Patient", pks[1]),
+                "planType": "TCM",
+                "description": "中药坐浴",
+                "diagnosisId": missing,
+            }
+        }
+        assert error_codes(await client.run(CREATE, variables, as_="physician")) == ["NOT_FOUND"]
     assert await count(db, TreatmentPlan) == before
     assert await events(db, "createTreatmentPlan", "success") == []
 

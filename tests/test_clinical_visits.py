@@ -16,7 +16,7 @@ from models.audit import Event
 from models.clinical import Diagnosis, ExamReport, Visit
 from models.patient import Patient
 from models.user import User
-from resolvers import icd10
+from resolvers.clinical import icd10
 from tests.conftest import GraphQLClient, error_codes
 
 # Demo population (conftest): index 5 and 11 in GI with physician2, 4 and 9 with chief, the rest with physician.

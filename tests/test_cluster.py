@@ -64,7 +64,7 @@ async def test_a_grant_on_one_instance_reaches_the_other(instances: tuple[GraphQ
     await wait_for(b, physician_on_b, present=True)
     assert b.services.policy.version > version_b
     data = await b.data("{ users { totalCount } }", token=physician_on_b)
-    assert data["users"]["totalCount"] == 0  # the physician's own scope (SELF) reaches no department
+    assert data["users"]["totalCount"] == 1  # the physician's own scope (SELF) reaches no department: only themselves
 
     await a.data(REVOKE, as_="admin")
     await wait_for(b, physician_on_b, present=False)

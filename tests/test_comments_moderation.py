@@ -152,3 +152,32 @@ async def test_keyword_list_blocks_holds_and_replaces(client: GraphQLClient) -> 
     assert (await comment(client, article, "spam here"))["text"] == "**** here"
     assert (await client.data(DELETE_KEYWORD, {"id": made["Spam"]["id"]}, as_="admin"))["deleteModerationKeyword"]
     assert (await comment(client, article, "spam here"))["text"] == "spam here"
+
+
+REVOKE = (
+    "mutation ($r: String!, $o: String!, $a: String!) { revokePermission(roleKey: $r, object: $o, action: $a) { key } }"
+)
+
+
+async def test_moderating_is_a_capability_not_the_review_fields(client: GraphQLClient) -> None:
+    """The review fields let a role ask; `capability:comments.moderate` is what reaches the comments."""
+    await client.data(KEYWORD, {"k": "偏方", "a": "HOLD", "c": "医疗误导"}, as_="admin")
+    article = await published_article(client)
+    held = await comment(client, article, "有个偏方很灵")
+    visible = await comment(client, article, "谢谢医生")
+    queue = (await client.data(SEARCH, {"f": {"status": "HELD", "contentId": article}}, as_="chief"))["comments"]
+    assert [e["node"]["id"] for e in queue["edges"]] == [held["id"]]
+
+    await client.data(
+        REVOKE, {"r": "chief_physician", "o": "capability:comments.moderate", "a": "execute"}, as_="admin"
+    )
+    # without the capability the article is no content of theirs to moderate: the filter's id is NOT_FOUND
+    refused = await client.run(SEARCH, {"f": {"contentId": article}}, as_="chief")
+    assert error_codes(refused) == ["NOT_FOUND"]
+    assert error_codes(await client.run(REVIEW, {"id": held["id"], "a": True}, as_="chief")) == ["NOT_FOUND"]
+    assert error_codes(await client.run(DELETE, {"id": visible["id"]}, as_="chief")) == ["NOT_FOUND"]
+    # Under the article nothing changed: the author sees their held comment, others the visible one.
+    mine = (await client.data(ON_ARTICLE, {"id": article}, as_="patient"))["article"]["comments"]["edges"]
+    assert [e["node"]["status"] for e in mine] == ["HELD", "VISIBLE"]
+    theirs = (await client.data(ON_ARTICLE, {"id": article}, as_="chief"))["article"]
+    assert theirs["commentCount"] == 1 and [e["node"]["id"] for e in theirs["comments"]["edges"]] == [visible["id"]]

@@ -162,3 +162,31 @@ async def test_demo_data_covers_the_modules(client: GraphQLClient) -> None:
     assert [(e["node"]["physicianName"][:3], e["node"]["unreadCount"]) for e in conversations] == [("张主任", 1)]
     tasks = await client.data("{ myLearningTasks { edges { node { status progress } } } }", as_="physician")
     assert [e["node"] for e in tasks["myLearningTasks"]["edges"]] == [{"status": "IN_PROGRESS", "progress": 50}]
+
+
+REVOKE = (
+    "mutation ($r: String!, $o: String!, $a: String!) { revokePermission(roleKey: $r, object: $o, action: $a) { key } }"
+)
+EDITORIAL_ONE = "query ($id: ID!) { editorialArticle(id: $id) { id title status } }"
+
+
+async def test_editing_is_a_capability_not_the_editorial_fields(client: GraphQLClient) -> None:
+    """The editorial fields let a role ask; `capability:content.edit` is what reaches content to edit."""
+    draft = await create(client, "肛周脓肿术后换药")
+    published = await create(client, "便秘的饮食调理")
+    await client.data(STATUS, {"id": published["id"], "s": "PUBLISHED"}, as_="chief")
+    assert (await client.data(EDITORIAL_ONE, {"id": draft["id"]}, as_="chief"))["editorialArticle"]["status"] == "DRAFT"
+
+    await client.data(REVOKE, {"r": "chief_physician", "o": "capability:content.edit", "a": "execute"}, as_="admin")
+    # Still in the chief's schema, but nothing to edit any more: their own draft included.
+    assert (await client.data(DRAFTS, as_="chief"))["editorialArticles"]["totalCount"] == 0
+    assert error_codes(await client.run(EDITORIAL_ONE, {"id": draft["id"]}, as_="chief")) == ["NOT_FOUND"]
+    assert error_codes(await client.run(UPDATE, {"id": draft["id"], "i": {"title": "改"}}, as_="chief")) == [
+        "NOT_FOUND"
+    ]
+    assert error_codes(await client.run(STATUS, {"id": published["id"], "s": "ARCHIVED"}, as_="chief")) == ["NOT_FOUND"]
+    assert error_codes(await client.run(DELETE, {"id": published["id"]}, as_="chief")) == ["NOT_FOUND"]
+    # Published content stays readable, for them and everyone logged in.
+    for who in ("chief", "patient"):
+        assert (await client.data(PUBLIC_ONE, {"id": published["id"]}, as_=who))["article"]["title"] == "便秘的饮食调理"
+    assert error_codes(await client.run(PUBLIC_ONE, {"id": draft["id"]}, as_="chief")) == ["NOT_FOUND"]

@@ -18,9 +18,11 @@ import httpx
 import pytest
 from playwright.async_api import Page, Request, Route, async_playwright, expect
 
+from cli import run_migrations
 from core.db import Database
-from resolvers.demo.seed import ensure_builtin, seed_demo
-from server import ROOT, run_migrations
+from policies.bootstrap import ensure_builtin
+from resolvers.demo.seed import seed_demo
+from server import ROOT
 from tests.conftest import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"

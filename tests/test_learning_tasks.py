@@ -150,3 +150,37 @@ async def test_joiners_are_assigned_open_tasks(client: GraphQLClient, db: Databa
     ]
     tasks = {e["node"]["id"]: e["node"] for e in (await client.data(OVERVIEW, as_="chief"))["learningTasks"]["edges"]}
     assert tasks[open_task["id"]]["progress"]["total"] == 3
+
+
+POLICY = "mutation ($r: String!, $o: String!, $a: String!) { %s(roleKey: $r, object: $o, action: $a) { key } }"
+ASSIGNEE = "capability:learning.assignee"
+
+
+async def test_receiving_tasks_is_a_capability_that_is_not_inherited(client: GraphQLClient, db: Database) -> None:
+    """Members of the department holding `capability:learning.assignee` receive its tasks; a role inheriting
+    from one that holds it does not (an administrator does not take on a physician's duties)."""
+    await client.data(POLICY % "revokePermission", {"r": "chief_physician", "o": ASSIGNEE, "a": "execute"}, as_="admin")
+    task = await create(client, db)
+    assert task["progress"] == {"total": 1, "assigned": 1}  # the physician only, no longer the chief
+    assert task["id"] in [
+        e["node"]["task"]["id"] for e in (await client.data(MINE, as_="physician"))["myLearningTasks"]["edges"]
+    ]
+    assert task["id"] not in [
+        e["node"]["task"]["id"] for e in (await client.data(MINE, as_="chief"))["myLearningTasks"]["edges"]
+    ]
+
+    # Granted to department admins: the one in Colorectal Surgery receives the open task when they next look;
+    # the administrator, whose role inherits theirs, does not.
+    await client.data(POLICY % "grantPermission", {"r": "dept_admin", "o": ASSIGNEE, "a": "execute"}, as_="admin")
+    theirs = (await client.data(MINE, as_="deptadmin"))["myLearningTasks"]["edges"]
+    assert task["id"] in [e["node"]["task"]["id"] for e in theirs]
+    async with db.transaction() as session:  # the administrator joins Colorectal Surgery: still no tasks
+        await session.execute(
+            update(User).where(User.username == "admin").values(department_id=await department(db, "CRS"))
+        )
+    assert (await client.data(MINE, as_="admin"))["myLearningTasks"]["totalCount"] == 0
+    overview = {
+        e["node"]["id"]: e["node"] for e in (await client.data(OVERVIEW, as_="chief"))["learningTasks"]["edges"]
+    }
+    names = {a["node"]["userName"][:3] for a in overview[task["id"]]["assignments"]["edges"]}
+    assert names == {"陈医生", "李科管"}

@@ -60,3 +60,65 @@ async def test_bundle_out_of_scope_or_for_a_patient_role_is_refused(client: Grap
     assert error_codes(await client.run(BUNDLE, {"id": gid("Patient", stranger.id)}, as_="patient")) == [
         "GRAPHQL_VALIDATION_FAILED"
     ]
+
+
+GRANT = (
+    "mutation ($r: String!, $o: String!, $a: String!) { grantPermission(roleKey: $r, object: $o, action: $a) { key } }"
+)
+REVOKE = (
+    "mutation ($r: String!, $o: String!, $a: String!) { revokePermission(roleKey: $r, object: $o, action: $a) { key } }"
+)
+FIELDS = "query ($id: ID!) { patient(id: $id) { address phone idNumber examReports { conclusion } } }"
+WITHOUT_ID_NUMBER = "query ($id: ID!) { patient(id: $id) { address phone examReports { conclusion } } }"
+
+
+async def _bundle(client: GraphQLClient, patient_id: str, as_: str) -> dict[str, Any]:
+    bundle: dict[str, Any] = (await client.data(BUNDLE, {"id": patient_id}, as_=as_))["patientFhirBundle"]
+    Bundle.model_validate(bundle)
+    return bundle
+
+
+async def test_bundle_values_are_the_fields_values(client: GraphQLClient, db: Database) -> None:
+    """The bundle asks the same field decision as the fields: what `patient(id)` shows, the bundle carries."""
+    own = (await patients_of(db, "physician"))[0]
+    pid = gid("Patient", own.id)
+    fields = (await client.data(WITHOUT_ID_NUMBER, {"id": pid}, as_="physician"))["patient"]
+    (fhir_patient,) = _resources(await _bundle(client, pid, "physician"), "Patient")
+    assert fields["address"] and fhir_patient["address"] == [{"text": fields["address"]}]
+    assert "*" in fields["phone"] and fhir_patient["telecom"][0]["value"] == fields["phone"]
+    assert "identifier" not in fhir_patient
+
+    # A policy change reaches both alike: the physician is granted the identity number masked, then the phone whole.
+    await client.data(GRANT, {"r": "physician", "o": "Patient.idNumber", "a": "read_masked"}, as_="admin")
+    await client.data(GRANT, {"r": "physician", "o": "Patient.phone", "a": "read"}, as_="admin")
+    fields = (await client.data(FIELDS, {"id": pid}, as_="physician"))["patient"]
+    (fhir_patient,) = _resources(await _bundle(client, pid, "physician"), "Patient")
+    assert "*" in fields["idNumber"] and fhir_patient["identifier"][0]["value"] == fields["idNumber"]
+    assert fields["phone"] == own.phone and fhir_patient["telecom"][0]["value"] == own.phone
+
+
+async def test_fields_revoked_from_a_role_leave_its_bundle(client: GraphQLClient, db: Database) -> None:
+    own = (await patients_of(db, "physician"))[0]
+    pid = gid("Patient", own.id)
+    before = await _bundle(client, pid, "physician")
+    (fhir_patient,) = _resources(before, "Patient")
+    reports = _resources(before, "DiagnosticReport")
+    assert fhir_patient["address"] == [{"text": own.address}]
+    assert reports and all(report["conclusion"] for report in reports)
+
+    await client.data(REVOKE, {"r": "physician", "o": "Patient.address", "a": "read"}, as_="admin")
+    await client.data(REVOKE, {"r": "physician", "o": "ExamReport.*", "a": "read"}, as_="admin")
+    # The fields are gone from the physician's schema ...
+    refused = await client.run(WITHOUT_ID_NUMBER, {"id": pid}, as_="physician")
+    assert set(error_codes(refused)) == {"GRAPHQL_VALIDATION_FAILED"}
+    # ... and their values from the bundle; the rest stays.
+    after = await _bundle(client, pid, "physician")
+    (fhir_patient,) = _resources(after, "Patient")
+    assert "address" not in fhir_patient and own.address not in str(after)
+    assert _resources(after, "DiagnosticReport") == []
+    assert all("conclusion" not in entry["resource"] for entry in after["entry"])
+    assert fhir_patient["telecom"] and len(_resources(after, "Encounter")) == len(_resources(before, "Encounter"))
+
+    await client.data(GRANT, {"r": "physician", "o": "Patient.address", "a": "read"}, as_="admin")
+    (fhir_patient,) = _resources(await _bundle(client, pid, "physician"), "Patient")
+    assert fhir_patient["address"] == [{"text": own.address}]

@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 from graphql import OperationType, parse, validate
 
-import resolvers.auth
+import resolvers.auth.wechat
+from cli import cmd_load_documents
 from clients.build_manifest import build, render
 from core.db import Database
 from schema.engine.persisted import store_documents
-from server import ROOT, cmd_load_documents
+from server import ROOT
 from tests.conftest import DEMO_PASSWORD, GraphQLClient, error_codes, make_settings
 
 CLIENT_DIR = ROOT / "clients" / "mini-program"
@@ -103,7 +104,7 @@ async def mini(client: GraphQLClient, database_url: str, monkeypatch: pytest.Mon
         assert code == "wx-code-1"
         return "demo-patient-openid"
 
-    monkeypatch.setattr(resolvers.auth, "exchange_code", fake_exchange)
+    monkeypatch.setattr(resolvers.auth.wechat, "exchange_code", fake_exchange)
     digest, _ = by_name("WechatLogin")
     response = await client.http.post(
         "/graphql", json={"extensions": pq(digest), "variables": {"code": "wx-code-1"}, "operationName": "WechatLogin"}

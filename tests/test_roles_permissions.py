@@ -3,7 +3,8 @@ request, with no restart; the casbin_rule table holds the change."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, select
 
 from core.db import Database
 from core.ids import encode_id
@@ -11,8 +12,10 @@ from models.audit import Event
 from models.policy import CasbinRule
 from models.role import Role
 from models.user import User
-from resolvers.demo.seed import ensure_builtin
-from tests.conftest import GraphQLClient, error_codes
+from policies.bootstrap import ensure_builtin
+from policies.capabilities import COORDINATES as CAPABILITIES
+from server import StartupRefused, create_app
+from tests.conftest import GraphQLClient, error_codes, make_settings, reset_database
 
 ROLES = """
 { roles { id key name description builtin dataScope inherits permissions { object action }
@@ -98,9 +101,11 @@ async def test_grant_and_revoke_reshape_the_physicians_schema_without_restart(
     assert ("p", "Query.users", "read") in await rules(db, "physician")
     queries, _ = await schema_fields(client, "physician")  # the same token, the next request
     assert "users" in queries
-    # The physician's data scope (SELF) reaches no department: the list is there, and empty.
-    data = await client.data("{ users { totalCount } }", as_="physician")
-    assert data["users"]["totalCount"] == 0
+    # The physician's data scope (SELF) reaches no department: the list is there, with only themselves in it
+    # (users are reached by department, and oneself: policies/tables.py).
+    data = await client.data("{ users { totalCount edges { node { username } } } }", as_="physician")
+    assert data["users"]["totalCount"] == 1
+    assert [e["node"]["username"] for e in data["users"]["edges"]] == ["physician"]
     # Roles inheriting physician gain it too.
     assert "users" in (await schema_fields(client, "chief"))[0]
     # Granting twice changes nothing.
@@ -290,3 +295,74 @@ async def test_non_admins_cannot_change_permissions(client: GraphQLClient, db: D
             assert set(error_codes(result)) == {"GRAPHQL_VALIDATION_FAILED"}, (username, query)
     assert await rules(db, "physician") == before
     assert await rules(db, "mine") == set()
+
+
+# ---- capabilities: granted like coordinates, checked like them -----------------------------------
+
+
+async def test_a_capability_granted_to_a_custom_role_takes_effect(client: GraphQLClient, db: Database) -> None:
+    objects = (await client.data("{ permissionObjects }", as_="admin"))["permissionObjects"]
+    assert CAPABILITIES <= set(objects)
+    assert "capability:consultation.manage" in objects and "capability:roles.assign_any" in objects
+    physician = await user_id(db, "physician")
+    # Without it, the dept admin may not hand out the admin role.
+    result = await client.run(ASSIGN, {"id": physician, "keys": ["admin"]}, as_="deptadmin")
+    assert error_codes(result) == ["FORBIDDEN"]
+    await client.data(CREATE_ROLE, {"k": "staffing", "n": "Staffing", "s": "SELF"}, as_="admin")
+    data = await client.data(GRANT, {"r": "staffing", "o": "capability:roles.assign_any", "a": "execute"}, as_="admin")
+    assert data["grantPermission"]["permissions"] == [{"object": "capability:roles.assign_any", "action": "execute"}]
+    assert ("p", "capability:roles.assign_any", "execute") in await rules(db, "staffing")
+    await client.data(ASSIGN, {"id": await user_id(db, "deptadmin"), "keys": ["dept_admin", "staffing"]}, as_="admin")
+    # With it (the same token, the next request), any role.
+    data = await client.data(ASSIGN, {"id": physician, "keys": ["physician", "admin"]}, as_="deptadmin")
+    assert {r["key"] for r in data["assignRoles"]["roles"]} == {"physician", "admin"}
+    # Revoked: refused again, and the user keeps what they had.
+    await client.data(REVOKE, {"r": "staffing", "o": "capability:roles.assign_any", "a": "execute"}, as_="admin")
+    chief = await user_id(db, "chief")
+    result = await client.run(ASSIGN, {"id": chief, "keys": ["admin"]}, as_="deptadmin")
+    assert error_codes(result) == ["FORBIDDEN"]
+    assert [e.outcome for e in await events(db, "grantPermission")] == ["success"]
+    assert [e.outcome for e in await events(db, "assignRoles")] == ["forbidden", "success", "success", "forbidden"]
+
+
+async def test_unknown_capabilities_and_wrong_actions_are_bad_input(client: GraphQLClient, db: Database) -> None:
+    await client.data(CREATE_ROLE, {"k": "staffing", "n": "Staffing", "s": "SELF"}, as_="admin")
+    before = await rules(db, "staffing")
+    for obj, action, says in [
+        ("capability:no.such", "execute", "unknown capability"),
+        ("capability:", "execute", "unknown capability"),
+        ("capability:Consultation.Manage", "execute", "unknown capability"),
+        ("capability:consultation.manage", "read", "takes 'execute'"),
+        ("capability:metrics.read", "read_masked", "takes 'execute'"),
+    ]:
+        for mutation in (GRANT, REVOKE):
+            result = await client.run(mutation, {"r": "staffing", "o": obj, "a": action}, as_="admin")
+            assert error_codes(result) == ["BAD_USER_INPUT"], (obj, action, result)
+            assert says in result["errors"][0]["message"], result
+    assert await rules(db, "staffing") == before
+    # Each refusal is recorded, nothing else.
+    assert [e.outcome for e in await events(db, "grantPermission")] == ["bad_user_input"] * 5
+
+
+@pytest.mark.parametrize(
+    "line", [("physician", "capability:no.such", "execute"), ("physician", "capability:metrics.read", "read")]
+)
+async def test_a_stored_line_naming_an_unknown_capability_refuses_start_up(
+    database_url: str, db: Database, line: tuple[str, str, str]
+) -> None:
+    await reset_database(database_url)
+    async with db.transaction() as session:
+        session.add(CasbinRule(ptype="p", v0=line[0], v1=line[1], v2=line[2]))
+    app = create_app(make_settings(database_url))
+    try:
+        with pytest.raises(StartupRefused, match=line[1]):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        await app.state.services.db.dispose()  # a refused start-up leaves its pool open (server.py's lifespan)
+    # Without that line the same database starts.
+    async with db.transaction() as session:
+        await session.execute(delete(CasbinRule).where(CasbinRule.v1 == line[1], CasbinRule.v2 == line[2]))
+    app = create_app(make_settings(database_url))
+    async with app.router.lifespan_context(app):
+        assert (line[1], line[2]) not in app.state.services.policy.permissions(line[0])

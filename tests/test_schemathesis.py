@@ -22,8 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cli import run_migrations
 from core.errors import ErrorCode
-from server import create_app, run_migrations
+from server import create_app
 from tests.conftest import DEMO_PASSWORD, LOGIN, error_codes, make_settings, reset_database
 
 ROLES: list[str | None] = [None, "admin", "deptadmin", "chief", "physician", "patient"]

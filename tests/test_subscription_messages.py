@@ -162,7 +162,7 @@ async def test_the_mini_program_subscribes_with_its_trusted_document(
     live: str, client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The mini-program runs registered documents only: over the socket too, by the document's exact text."""
-    import resolvers.auth
+    import resolvers.auth.wechat
     from clients.build_manifest import HERE, build, document_of
     from schema.engine.persisted import store_documents
 
@@ -172,7 +172,7 @@ async def test_the_mini_program_subscribes_with_its_trusted_document(
     async def fake_exchange(_settings: Any, code: str) -> str:
         return "demo-patient-openid"
 
-    monkeypatch.setattr(resolvers.auth, "exchange_code", fake_exchange)
+    monkeypatch.setattr(resolvers.auth.wechat, "exchange_code", fake_exchange)
     login = next(doc for doc in manifest.values() if doc.startswith("mutation WechatLogin"))
     token = (await client.data(login, {"code": "wx-code"}))["wechatLogin"]["accessToken"]
     conversation = await start(client)

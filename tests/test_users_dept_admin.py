@@ -269,3 +269,29 @@ async def _check_cannot_administer(client: GraphQLClient, db: Database, username
         # Nothing ran: no write succeeded but the logins.
         done = select(Event).where(Event.operation != "login", Event.outcome == "success")
         assert (await session.execute(done)).first() is None
+
+
+async def test_dept_admin_moves_users_within_reach_only_and_not_themselves(client: GraphQLClient, db: Database) -> None:
+    """A user moved by a dept admin must stay among the users they administer: within CRS and below, yes;
+    out to GI, no; and a dept admin cannot move themselves out either (which would widen their own reach)."""
+    ano, gi, crs = [await department_id(db, code) for code in ("CRS-ANO", "GI", "CRS")]
+    physician = await user_id(db, "physician")
+    data = await client.data(
+        "mutation ($id: ID!, $d: ID) { updateUser(id: $id, input: {departmentId: $d}) { department { code } } }",
+        {"id": physician, "d": ano},
+        as_="deptadmin",
+    )
+    assert data["updateUser"]["department"] == {"code": "CRS-ANO"}
+    me = await user_id(db, "deptadmin")
+    for department in (gi, None):
+        result = await client.run(UPDATE, {"id": me, "input": {"departmentId": department}}, as_="deptadmin")
+        assert error_codes(result) == ["FORBIDDEN"], department
+    row = await stored_user(db, "deptadmin")
+    assert row is not None and encode_id("Department", row.department_id) == crs  # type: ignore[arg-type]
+    # The admin moves anyone anywhere, no department included.
+    result = await client.data(UPDATE, {"id": me, "input": {"departmentId": None}}, as_="admin")
+    assert result["updateUser"]["id"] == me
+    row = await stored_user(db, "deptadmin")
+    assert row is not None and row.department_id is None
+    outcomes = [e.outcome for e in await events(db, "updateUser")]
+    assert outcomes == ["success", "forbidden", "forbidden", "success"]

@@ -115,6 +115,11 @@ class WriteUnit:
     def add(self, row: Any) -> None:
         self.session.add(row)
 
+    async def delete(self, row: Any) -> None:
+        """Remove a row loaded through `get` (so within the caller's write reach). Only for lists that are
+        configuration, not records (a moderation keyword): records are voided, never deleted."""
+        await self.session.delete(row)
+
     def add_all(self, rows: Any) -> None:
         self.session.add_all(rows)
 

@@ -14,8 +14,8 @@ from models.organisation import Department, Position
 from models.patient import Patient
 from models.role import Role, UserRole
 from models.user import User
-from resolvers.data.projection import Columns, as_rows, select_columns
-from resolvers.data.statements import reused
+from policies.voided import voided_hidden
+from resolvers.data.projection import Columns
 
 if TYPE_CHECKING:
     from resolvers.data.context import Context
@@ -38,9 +38,10 @@ class Loaders:
         self.department_by_id: DataLoader[int, Department | None] = DataLoader(self._by_id(Department))
         self.position_by_id: DataLoader[int, Position | None] = DataLoader(self._by_id(Position))
         self.user_name_by_id: DataLoader[int, str | None] = DataLoader(self._user_names)
-        # A patient's records: each loader applies the caller's patient scope itself, so batching
-        # can never reach a patient the caller could not open directly. These load every column;
-        # `of_patients` / `diagnoses_of_visits` load the columns a selection needs (one loader per set).
+        # A patient's records: each loader starts from the repository (ctx.data), so the table's reach applies
+        # and batching can never reach a record the caller could not open directly; voided records come back
+        # only to those who see them (policies/voided.py). These load every column; `of_patients` /
+        # `diagnoses_of_visits` load the columns a selection needs (one loader per set).
         self._projected: dict[tuple[Any, Columns], DataLoader[int, list[Any]]] = {}
         self.visits_by_patient_id = self.of_patients(Visit, None)
         self.diagnoses_by_patient_id = self.of_patients(Diagnosis, None)
@@ -95,17 +96,20 @@ class Loaders:
 
     def _by_patient(self, model: Any, columns: Columns) -> Any:
         async def load(patient_ids: Sequence[int]) -> list[list[Any]]:
-            scope = await self._ctx.data.clause(Patient)
-
-            def build() -> Any:
-                in_scope = select(Patient.id).where(Patient.id.in_(bindparam("patient_ids", expanding=True)), scope)
-                return select_columns(model, columns).where(model.patient_id.in_(in_scope)).order_by(*_ORDER[model])
-
-            statement = reused(("by_patient", model, columns), build, keep=(scope,))
-            async with self._ctx.connection() as connection:
-                result = (await connection.execute(statement, {"patient_ids": list(patient_ids)})).all()
+            data = self._ctx.data
+            hidden = voided_hidden(model, await data.access())
+            # The reach (policies/tables.py) and the voided rule are in the statement, built once per shape.
+            statement = await data.select(
+                model,
+                columns=True if columns is None else columns,
+                key=("by_patient", bool(hidden)),
+                then=lambda s: s.where(
+                    model.patient_id.in_(bindparam("patient_ids", expanding=True)), *hidden
+                ).order_by(*_ORDER[model]),
+            )
+            found = await data.rows(statement, {"patient_ids": list(patient_ids)})
             grouped: dict[int, list[Any]] = defaultdict(list)
-            for row in as_rows(model, columns, result):
+            for row in data.rows_as(model, columns, found):
                 grouped[row.patient_id].append(row)
             return [grouped.get(pid, []) for pid in patient_ids]
 
@@ -113,31 +117,27 @@ class Loaders:
 
     def _diagnoses_by_visit(self, columns: Columns) -> Any:
         async def load(visit_ids: Sequence[int]) -> list[list[Any]]:
-            scope = await self._ctx.data.clause(Patient)
-
-            def build() -> Any:
-                ids: Any = bindparam("visit_ids", expanding=True)
-                in_scope = (
-                    select(Patient.id).join(Visit, Visit.patient_id == Patient.id).where(Visit.id.in_(ids), scope)
-                )
-                return (
-                    select_columns(Diagnosis, columns)
-                    .where(Diagnosis.visit_id.in_(ids), Diagnosis.patient_id.in_(in_scope))
-                    .order_by(Diagnosis.id)
-                )
-
-            statement = reused(("diagnoses_by_visit", columns), build, keep=(scope,))
-            async with self._ctx.connection() as connection:
-                result = (await connection.execute(statement, {"visit_ids": list(visit_ids)})).all()
+            data = self._ctx.data
+            hidden = voided_hidden(Diagnosis, await data.access())
+            statement = await data.select(
+                Diagnosis,
+                columns=True if columns is None else columns,
+                key=("by_visit", bool(hidden)),
+                then=lambda s: s.where(
+                    Diagnosis.visit_id.in_(bindparam("visit_ids", expanding=True)), *hidden
+                ).order_by(Diagnosis.id),
+            )
+            found = await data.rows(statement, {"visit_ids": list(visit_ids)})
             grouped: dict[int, list[Any]] = defaultdict(list)
-            for row in as_rows(Diagnosis, columns, result):
+            for row in data.rows_as(Diagnosis, columns, found):
                 grouped[row.visit_id].append(row)
             return [grouped.get(vid, []) for vid in visit_ids]
 
         return load
 
     async def _patients(self, ids: Sequence[int]) -> list[Patient | None]:
-        statement = select(Patient).where(Patient.id.in_(list(ids)), await self._ctx.data.clause(Patient))
-        async with self._ctx.reads() as session:
-            found = {row.id: row for row in (await session.execute(statement)).scalars().all()}
+        data = self._ctx.data
+        hidden = voided_hidden(Patient, await data.access())
+        statement = await data.select(Patient, then=lambda s: s.where(Patient.id.in_(list(ids)), *hidden))
+        found = {row.id: row for row in await data.objects(statement)}
         return [found.get(pk) for pk in ids]

@@ -130,6 +130,16 @@ class Data:
             raise not_found(what or model.__name__)
         return found
 
+    async def reach_or_not_found(
+        self, model: Any, row_id: int | None, *, purpose: str = "read", what: str | None = None
+    ) -> None:
+        """An id a client sent to filter by: NOT_FOUND unless it names a row within reach for `purpose`."""
+        if row_id is None:
+            return
+        statement = await self.select(model, model.id, purpose=purpose, then=lambda s: s.where(model.id == row_id))
+        if not await self.scalars(statement):
+            raise not_found(what or model.__name__)
+
     async def page(
         self,
         statement: Any,
@@ -176,6 +186,19 @@ class Data:
             conflict_message=conflict_message,
         ) as unit:
             yield unit
+
+    async def increment(self, model: Any, row_id: int, column: str, *, purpose: str = "read") -> int:
+        """Add one to a counter column of a row within reach, as one statement on the request's connection and
+        without an event: only for counters nobody answers for (an article's views), never for data. How many
+        rows changed (0: none in reach)."""
+        counter = getattr(model, column)
+        statement = mark(
+            update(model).where(model.id == row_id, await self.clause(model, purpose)).values({column: counter + 1}),
+            purpose,
+        )
+        async with self._ctx.connection() as connection:
+            result: Any = await connection.execute(statement)
+        return int(result.rowcount or 0)
 
     async def record_reads(self, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
         await record_reads(self._ctx, patient_ids, action=action, operation=operation)

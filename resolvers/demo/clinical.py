@@ -13,7 +13,7 @@ from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, T
 from models.organisation import Department
 from models.patient import Patient
 from models.user import User
-from resolvers import icd10
+from resolvers.clinical import icd10
 
 PROTOCOLS = [
     ("痔术后随访 Post-haemorrhoidectomy", "7,30,90", "Wound healing, pain, bleeding, continence after surgery"),

@@ -1,21 +1,27 @@
-"""Data every installation needs (built-in roles, the default policy) and the demo data set."""
+"""The demo data set: departments, positions, accounts and patient histories (demo mode only).
+
+The built-in roles and the default policy are not demo data: policies/bootstrap.py lays them down at every
+migrate, before this runs.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.security import hash_password
+from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
-from policies.roles import BUILTIN_ROLES
-from policies.store import seed_default_policy
 from resolvers.demo.clinical import seed_clinical
-from resolvers.education import seed_demo_engagement
+from resolvers.demo.consultation import seed_consultation
+from resolvers.demo.education import seed_education
+from resolvers.demo.learning import seed_learning
+from resolvers.demo.moderation import seed_moderation
 
 DEMO_DEPARTMENTS = [
     ("HOSP", "示范医院 Demo Hospital", None),
@@ -40,16 +46,6 @@ DEMO_USERS = [
     ("patient", "赵患者 Zhao (patient)", None, None, ["patient"]),
 ]
 DEMO_PATIENT_OPENID = "demo-patient-openid"
-
-
-async def ensure_builtin(db: Database) -> int:
-    """Built-in roles and any default-policy lines never seeded before. Safe to run at every start."""
-    async with db.transaction() as session:
-        existing = set((await session.execute(select(Role.key))).scalars().all())
-        for key, name, scope in BUILTIN_ROLES:
-            if key not in existing:
-                session.add(Role(key=key, name=name, data_scope=scope.value, is_builtin=True))
-        return await seed_default_policy(session)
 
 
 async def has_demo_accounts(db: Database) -> bool:
@@ -90,6 +86,17 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
         await seed_clinical(session, today=today or date.today(), patients=patients)
         await seed_demo_engagement(session, today=today or date.today())
     return True
+
+
+async def seed_demo_engagement(session: AsyncSession, *, today: date) -> None:
+    """Keywords, education content with comments, a consultation and a learning task, days in the past."""
+    users: dict[str, int] = dict((await session.execute(select(User.username, User.id))).all())  # type: ignore[arg-type]
+    crs = (await session.execute(select(Department.id).where(Department.code == "CRS"))).scalar_one()
+    earlier = utcnow() - timedelta(days=7)
+    await seed_moderation(session)
+    article = await seed_education(session, users=users, department_id=crs, earlier=earlier)
+    await seed_consultation(session, users=users, department_id=crs, earlier=earlier)
+    await seed_learning(session, users=users, department_id=crs, today=today, material=article)
 
 
 async def _departments(session: AsyncSession) -> dict[str, Department]:

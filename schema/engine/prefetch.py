@@ -1,76 +1,105 @@
-"""A patient's records of one kind, to show: through the loaders, or looked ahead for a whole page.
+"""Records shown under an object (a patient's visits, a visit's diagnoses): through the loaders, or looked ahead
+for a whole page.
 
 Without look-ahead, each patient's `visits` (and each visit's `diagnoses`) is its own async resolver: a
 DataLoader future, a task and an awaited completion per object, batched into one query per kind in the
 end anyway. The list resolver knows the selection, so `prefetch_history` loads the same batches up front
-(through the same scoped, projected loaders) and hands every object its records; those fields then
-resolve as plain lists. Objects reached any other way load through `history_of`.
+(through the same scoped, projected loaders) and hands every object its records, and theirs in turn; those
+fields then resolve as plain lists. Objects reached any other way load through `history_of`.
+
+This module is machinery: the domain types it fills are handed to it (`register`) by the domain modules
+that define them, it imports none of them. An owner object carries `_pk` (its id, the loaders' key) and a
+`_prefetched` dict (attribute name -> shown records).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from strawberry.dataloader import DataLoader
+
 from core.speedups import SPEEDUPS
-from models.clinical import Diagnosis, FollowUp, Visit
 from resolvers.data.context import Info
-from schema.clinical import DiagnosisType, FollowUpType, VisitType, shown_rows
-from schema.engine.projection import DIAGNOSIS, FOLLOW_UP, VISIT, Projection, columns_for, names_at
+from resolvers.data.loaders import Loaders
+from resolvers.data.projection import Columns
+from schema.engine.projection import Projection, columns_for, names_at
 
 
 @dataclass(frozen=True)
-class Kind:
-    field: str  # the GraphQL field on Patient
-    model: Any
-    projection: Projection
+class Records:
+    """Records of one kind under an owner type: how to load them and the type that shows them."""
+
+    attribute: str  # the owner's Python field name, the key in its `_prefetched`
+    field: str  # the GraphQL field name on the owner
     type: Any  # the strawberry type, with from_row
+    loader: Callable[[Loaders, Columns], DataLoader[int, list[Any]]]  # the rows by owner id, with those columns
+    projection: Projection | None = None  # which columns a selection reads (None: every column)
 
-    def shown(self, info: Info, rows: Sequence[Any]) -> list[Any]:
-        return [self.type.from_row(row) for row in shown_rows(info, self.model.__name__, list(rows))]
+    def columns(self, names: set[str]) -> Columns:
+        return None if self.projection is None or not SPEEDUPS.projection else self.projection.columns(names)
 
-
-KINDS = {
-    "visits": Kind("visits", Visit, VISIT, VisitType),
-    "diagnoses": Kind("diagnoses", Diagnosis, DIAGNOSIS, DiagnosisType),
-    "follow_ups": Kind("followUps", FollowUp, FOLLOW_UP, FollowUpType),
-}
+    def shown(self, rows: Sequence[Any]) -> list[Any]:
+        return [self.type.from_row(row) for row in rows]
 
 
-def history_of(info: Info, patient: Any, attribute: str) -> list[Any]:
-    """A PatientType's records of one kind: the prefetched list, or an awaitable (GraphQL execution awaits it)."""
-    if attribute in patient._prefetched:
-        return cast(list[Any], patient._prefetched[attribute])
-    return cast(list[Any], _load(info, KINDS[attribute], patient._row.id))
+# owner GraphQL type name -> attribute -> records
+_REGISTRY: dict[str, dict[str, Records]] = {}
+_OWNER_NAMES: dict[type, str] = {}
 
 
-async def _load(info: Info, kind: Kind, patient_id: int) -> list[Any]:
-    loader = info.context.loaders.of_patients(kind.model, columns_for(info, kind.projection))
-    return kind.shown(info, await loader.load(patient_id))
+def register(owner: str, records: Records) -> None:
+    """Records of `owner` (a GraphQL type name) that lists look ahead for and `history_of` loads."""
+    _REGISTRY.setdefault(owner, {})[records.attribute] = records
 
 
-async def prefetch_history(info: Info, patients: Sequence[Any], path: tuple[str, ...]) -> None:
-    """Fill `_prefetched` of these PatientType objects (found at `path` below the current field)."""
-    if not patients or not SPEEDUPS.prefetch:
+def _owner_name(owner: Any) -> str:
+    kind = type(owner)
+    name = _OWNER_NAMES.get(kind)
+    if name is None:
+        name = _OWNER_NAMES[kind] = kind.__strawberry_definition__.name
+    return name
+
+
+def _records(owner: Any, attribute: str) -> Records:
+    found = _REGISTRY.get(_owner_name(owner), {}).get(attribute)
+    if found is None:
+        raise LookupError(f"no records {attribute!r} registered for {_owner_name(owner)} (schema/engine/prefetch.py)")
+    return found
+
+
+def history_of(info: Info, owner: Any, attribute: str) -> list[Any]:
+    """An owner's records of one kind: the prefetched list, or an awaitable (GraphQL execution awaits it)."""
+    if attribute in owner._prefetched:
+        return cast(list[Any], owner._prefetched[attribute])
+    return cast(list[Any], _load(info, _records(owner, attribute), owner._pk))
+
+
+async def _load(info: Info, records: Records, owner_id: int) -> list[Any]:
+    columns = None if records.projection is None else columns_for(info, records.projection)
+    return records.shown(await records.loader(info.context.loaders, columns).load(owner_id))
+
+
+async def prefetch_history(info: Info, owners: Sequence[Any], path: tuple[str, ...]) -> None:
+    """Fill `_prefetched` of these owner objects (found at `path` below the current field), and of the
+    records found in turn, as far as the selection and the registered records go."""
+    if not owners or not SPEEDUPS.prefetch:
+        return
+    registered = _REGISTRY.get(_owner_name(owners[0]))
+    if not registered:
         return
     names = names_at(info, path)
     loaders = info.context.loaders
-    ids = [patient._row.id for patient in patients]
-    for attribute, kind in KINDS.items():
-        if kind.field not in names:
+    ids = [owner._pk for owner in owners]
+    for attribute, records in registered.items():
+        if records.field not in names:
             continue
-        kind_path = (*path, kind.field)
-        kind_names = names_at(info, kind_path)
+        records_path = (*path, records.field)
         # the loader's batch function itself: one query, without a future per key
-        groups = await loaders.of_patients(kind.model, kind.projection.columns(kind_names)).load_fn(ids)
-        for patient, rows in zip(patients, groups, strict=True):
-            patient._prefetched[attribute] = kind.shown(info, rows)
-        if kind is KINDS["visits"] and "diagnoses" in kind_names:
-            visits = [visit for patient in patients for visit in patient._prefetched[attribute]]
-            if not visits:
-                continue
-            visit_columns = DIAGNOSIS.columns(names_at(info, (*kind_path, "diagnoses")))
-            by_visit = await loaders.diagnoses_of_visits(visit_columns).load_fn([visit._pk for visit in visits])
-            for visit, rows in zip(visits, by_visit, strict=True):
-                visit._prefetched["diagnoses"] = KINDS["diagnoses"].shown(info, rows)
+        groups = await records.loader(loaders, records.columns(names_at(info, records_path))).load_fn(ids)
+        found: list[Any] = []
+        for owner, rows in zip(owners, groups, strict=True):
+            owner._prefetched[attribute] = shown = records.shown(rows)
+            found.extend(shown)
+        await prefetch_history(info, found, records_path)

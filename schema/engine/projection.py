@@ -7,7 +7,7 @@ column, so a field added to a type without a map entry is slower, never wrong; t
 tests/test_projection.py asks every field alone and compares it with the full read.
 
 Columns in `always` are loaded whatever the selection: keys (for cursors and loaders) and `voided_at`,
-which decides whether a record is shown at all (schema/clinical.py shown_rows).
+which says whether a record is void (policies/voided.py decides whether the caller gets it at all).
 """
 
 from __future__ import annotations

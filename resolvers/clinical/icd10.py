@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import bad_input
 
-_TABLE = Path(__file__).with_name("data") / "icd10_colorectal.csv"
+_TABLE = Path(__file__).with_name("icd10_colorectal.csv")
 _CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
 
 

@@ -1,4 +1,5 @@
-"""WeChat mini-program login: `jscode2session` turns a login code into the user's openid."""
+"""WeChat mini-program login: `jscode2session` turns a login code into the user's openid, and the openid into
+an account (created, with no role, on first sight: system work, the caller is nobody yet)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import logging
 
 import httpx
 
-from core.errors import AppError, ErrorCode, bad_input
+from core.errors import AppError, ErrorCode, bad_input, unauthenticated
 from core.settings import Settings
+from models.user import User, UserStatus
+from resolvers.audit import logins
+from resolvers.auth.sessions import MINI_PROGRAM, Tokens, open_session
+from resolvers.data.context import Context
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +53,25 @@ async def exchange_code(settings: Settings, code: str) -> str:
         log.warning("WeChat jscode2session refused the code (errcode %s)", errcode)
         raise AppError(ErrorCode.INTERNAL, "WeChat login failed; try again later")
     return openid
+
+
+async def wechat_login(ctx: Context, *, code: str) -> Tokens:
+    try:
+        openid = await exchange_code(ctx.settings, code)
+    except AppError as error:
+        await logins.record_failure(ctx, username="", user_id=None, reason=error.code.lower(), method="wechat")
+        raise
+    system = ctx.data.unscoped("WeChat login: the account is found (or made) by its openid, before anyone is logged in")
+    async with ctx.data.write(operation="wechatLogin", action="login", entity_type="User") as unit:
+        user = await unit.first(system.select(User).where(User.wechat_openid == openid))
+        if user is None:
+            user = User(wechat_openid=openid, status=UserStatus.ACTIVE.value)
+            unit.add(user)
+            await unit.flush()
+            unit.detail["created"] = True
+        if user.status == UserStatus.DISABLED.value:
+            raise unauthenticated("This account is disabled")
+        unit.entity_id = str(user.id)
+        tokens = await open_session(ctx, unit, user, MINI_PROGRAM)
+        unit.add(logins.entry(ctx, username="", user_id=user.id, success=True, reason="ok", method="wechat"))
+    return tokens
