@@ -53,7 +53,8 @@ async def online_sessions(
 ) -> Page[AuthSession]:
     """Sessions that have not ended (not revoked, not expired, used within SESSION_IDLE_MINUTES)."""
     statement = await ctx.data.select(AuthSession, then=lambda s: s.where(*_online(ctx)))
-    if filters.user_id is not None:
+    if filters.user_id is not None:  # a user out of reach is NOT_FOUND, as everywhere (not an empty page)
+        await ctx.data.get(User, filters.user_id, what="User")
         statement = statement.where(AuthSession.user_id == filters.user_id)
     if filters.client:
         statement = statement.where(AuthSession.client == filters.client)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from enum import Enum
 
 import strawberry
 
-from core.errors import not_found
-from core.ids import decode_optional_id, encode_id
+from core.ids import decode_key, decode_optional_id, encode_id
 from models.auth import AuthSession
 from resolvers.data.context import Info
 from resolvers.operations import sessions
@@ -22,18 +19,6 @@ class SessionClient(Enum):
     CONSOLE = "console"
     GRAPHIQL = "graphiql"
     MINI_PROGRAM = "mini-program"
-
-
-def session_id_of(value: str) -> str:
-    """The session key of an opaque `Session` id; anything else is NOT_FOUND, as an unknown id is."""
-    try:
-        raw = base64.urlsafe_b64decode((value + "=" * (-len(value) % 4)).encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise not_found("Session") from None
-    kind, _, key = raw.partition(":")
-    if kind != "Session" or not key or len(key) > 32 or not all(c in "0123456789abcdef" for c in key):
-        raise not_found("Session")
-    return key
 
 
 @strawberry.type(name="OnlineSession")
@@ -61,7 +46,7 @@ class OnlineSessionType:
     def from_row(cls, row: AuthSession) -> OnlineSessionType:
         client = {item.value: item for item in SessionClient}.get(row.client, SessionClient.CONSOLE)
         return cls(
-            id=strawberry.ID(encode_id("Session", row.id)),
+            id=strawberry.ID(encode_id("OnlineSession", row.id)),
             user_id=strawberry.ID(encode_id("User", row.user_id)),
             client=client,
             ip=row.ip,
@@ -103,5 +88,7 @@ class SessionsMutation:
         description="End a session at once, on every instance: its next request fails, its websockets close."
     )
     async def force_logout(self, info: Info, session_id: strawberry.ID, reason: str) -> OnlineSessionType:
-        row = await sessions.force_logout(info.context, session_id=session_id_of(session_id), reason=reason)
+        row = await sessions.force_logout(
+            info.context, session_id=decode_key("OnlineSession", session_id), reason=reason
+        )
         return OnlineSessionType.from_row(row)
