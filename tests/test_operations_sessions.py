@@ -55,6 +55,10 @@ async def test_who_sees_whose_sessions(client: GraphQLClient) -> None:
     assert len(await sessions_seen(client, "deptadmin")) == 3
     for who in ("chief", "physician", "patient"):
         assert set(error_codes(await client.run(SESSIONS, as_=who))) == {"GRAPHQL_VALIDATION_FAILED"}, who
+    outsider = (await client.data(ME, as_="physician2"))["me"]["id"]
+    named = await client.run(SESSIONS, {"filter": {"userId": outsider}}, as_="deptadmin")
+    assert error_codes(named) == ["NOT_FOUND"]  # a user out of reach, named in a filter
+    assert len(await sessions_seen(client, "admin", userId=outsider)) == 1
     searched = await sessions_seen(client, "admin", search="physician2")
     assert [node["roles"] for node in searched] == [["physician"]] and len(searched) == 1
 
