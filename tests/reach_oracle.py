@@ -264,8 +264,9 @@ def outside(who: Caller, admin: Caller, layout: Layout, kind: str) -> tuple[list
 # ---- what was written -------------------------------------------------------------------------------
 
 # Not domain data: the event table is checked call by call (a refusal at most); the chain's seals follow
-# the events; sessions, tokens and login logs belong to logging in, done before the checks begin.
-UNWATCHED = {"event", "event_seal", "audit_seal_state", "auth_session", "refresh_token", "login_log"}
+# the events; sessions, tokens and login logs belong to logging in, done before the checks begin; request
+# figures are counted for every request, refused ones too, and written in the background.
+UNWATCHED = {"event", "event_seal", "audit_seal_state", "auth_session", "refresh_token", "login_log", "request_minute"}
 
 
 async def table_rows(db: Database) -> dict[str, list[str]]:
