@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from core import gctune, speedups
@@ -27,14 +26,20 @@ from policies.store import PolicyStore
 from policies.tables import check_tables
 from resolvers.audit.chain import Sealer
 from resolvers.data.context import Services
+from resolvers.data.figures import RequestFigures
 from resolvers.data.notify import Notifier
 from resolvers.data.tree import DEPARTMENTS_CHANNEL, DepartmentTree
 from resolvers.demo.seed import has_demo_accounts
+from resolvers.operations.caches import CacheCatalogue
+from resolvers.operations.monitor import Monitor
+from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
 from schema.engine.builder import SchemaRegistry
+from schema.engine.caches import register_caches
 from schema.engine.endpoint import GraphQLEndpoint
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
+from schema.engine.probes import probe_routes
 from schema.engine.websocket import subscription_route
 from schema.root import Mutation, Query, Subscription
 
@@ -86,6 +91,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     notifier.subscribe(DEPARTMENTS_CHANNEL, department_tree.drop)
     sealer = Sealer(db, interval=settings.audit_seal_interval_seconds)
     services.sealer = sealer
+    services.monitor = monitor = Monitor()
+    figures = RequestFigures(db, instance=notifier.instance, flush_seconds=settings.figures_flush_seconds)
+    services.figures = figures
+    services.scheduler = scheduler = Scheduler(services)
+    services.caches = CacheCatalogue(notifier)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -97,10 +107,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             raise
         await notifier.start()
         await sealer.start()
+        await monitor.start()
+        await figures.start()
+        await scheduler.start()
         try:
             with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
                 yield
         finally:
+            await scheduler.stop()
+            await figures.stop()
+            await monitor.stop()
             await endpoint.close()
             await sealer.stop()
             await notifier.stop()
@@ -108,18 +124,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if message_broker is not None:  # the consultation fan-out, started on first use
                 await message_broker.stop()
             await db.dispose()
-
-    async def healthz(_request: Request) -> PlainTextResponse:
-        return PlainTextResponse("ok")
-
-    async def readyz(_request: Request) -> JSONResponse:
-        try:
-            async with db.session() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            log.warning("readiness check: database unreachable")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
 
     async def index(_request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
@@ -129,8 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", index),
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
+        *probe_routes(services),
         Route("/metrics", metrics_endpoint),
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             )
         )
+    register_caches(services.caches, services)  # once the endpoint's and the websocket's caches exist
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
     return app

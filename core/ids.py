@@ -28,5 +28,18 @@ def decode_id(type_name: str, value: str) -> int:
     raise not_found(type_name)
 
 
+def decode_key(type_name: str, value: str) -> str:
+    """The key of an id of a type keyed by a token rather than a number (a session: 32 hex digits); any other
+    string is NOT_FOUND."""
+    try:
+        raw = base64.urlsafe_b64decode((value + "=" * (-len(value) % 4)).encode("ascii")).decode("ascii")
+        kind, _, key = raw.partition(":")
+        if kind == type_name and 0 < len(key) <= 64 and all(c in "0123456789abcdef" for c in key):
+            return key
+    except (binascii.Error, UnicodeError, ValueError):
+        pass
+    raise not_found(type_name)
+
+
 def decode_optional_id(type_name: str, value: str | None) -> int | None:
     return None if value is None else decode_id(type_name, value)

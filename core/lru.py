@@ -34,11 +34,16 @@ class LRU(Generic[K, V]):
         self._items: OrderedDict[K, V] = OrderedDict()
         self._weights: dict[K, int] = {}
         self.bytes = 0
+        self.hits = 0  # look-ups since start (cacheStats, /metrics)
+        self.misses = 0
 
     def get(self, key: K) -> V | None:
         value = self._items.get(key)
         if value is not None:
             self._items.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
         return value
 
     def put(self, key: K, value: V) -> None:
@@ -54,6 +59,11 @@ class LRU(Generic[K, V]):
         while len(self._items) > self.size or (self.max_bytes is not None and self.bytes > self.max_bytes):
             oldest, _ = self._items.popitem(last=False)
             self.bytes -= self._weights.pop(oldest, 0)
+
+    @property
+    def weighed_bytes(self) -> int | None:
+        """Estimated bytes held, for a map that weighs its entries (None for one that does not)."""
+        return self.bytes if self._weigh is not None else None
 
     def pop(self, key: K) -> None:
         if self._items.pop(key, None) is not None or key in self._weights:

@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     rate_limit_login_per_ip: int = Field(20, ge=1)  # login / refreshToken / wechatLogin per window per address
     cors_origins: Annotated[list[str], NoDecode] = []  # console origins allowed cross-origin
 
+    # ---- operations: the scheduler, request figures (resolvers/operations/) ----
+    scheduler_enabled: bool = True  # this instance fires scheduled jobs (each firing runs once, on one instance)
+    job_heartbeat_seconds: float = Field(15.0, gt=0, le=600)  # a running run's liveness mark; stale runs looked for
+    job_stale_seconds: float = Field(120.0, gt=0)  # a running run unmarked this long is failed by whoever finds it
+    job_misfire_grace_seconds: int = Field(60, ge=1)  # a firing later than this is missed (skipped or caught up)
+    follow_up_missed_after_days: int = Field(14, ge=0, le=365)  # a scheduled follow-up this far past due: missed
+    audit_archive_enabled: bool = False  # the audit.archive job moves old events to JSON Lines files
+    audit_archive_after_days: int = Field(365, ge=30)  # events older than this are archived
+    audit_archive_dir: str = "./audit-archive"
+    figures_flush_seconds: float = Field(10.0, gt=0, le=300)  # request figures buffered this long, then written
+
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:

@@ -59,3 +59,8 @@ def may_bind_patient_record(role_keys: Iterable[str]) -> bool:
     """Only an account with no role but the patient's may be linked to a patient record: a staff account linked
     to one would reach it for good (through the link), whatever its grants said."""
     return set(role_keys) <= {PATIENT_ROLE}
+
+
+def is_staff(role_keys: Iterable[str]) -> bool:
+    """An account holding any role but the patient's (whose use of the service is counted per staff member)."""
+    return bool(set(role_keys) - {PATIENT_ROLE})

@@ -23,6 +23,7 @@ from models.education import Article, Comment, ContentKind, PublicationStatus, V
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
 from models.moderation import ContentStatus, ModerationKeyword
+from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.organisation import Department, Position
 from models.patient import Patient, PatientBindingCode
 from models.persisted import PersistedDocument
@@ -243,6 +244,11 @@ REACH: dict[type[SQLModel], TableReach] = {
     CasbinRule: TableReach(read=Nobody()),
     SeededPolicyLine: TableReach(read=Nobody()),
     PersistedDocument: TableReach(read=Nobody()),
+    # ---- operations: jobs are the platform's (whoever the policy shows them to sees them all); request figures
+    # per staff member reach like that staff member, the other groupings (operation, role) whoever sees them
+    ScheduledJob: TableReach(read=Everyone()),
+    JobRun: TableReach(read=Everyone()),
+    RequestMinute: TableReach(read=AnyOf(Where(lambda table: table.user_id.is_(None)), Via("user_id", User))),
 }
 
 

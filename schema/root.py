@@ -12,6 +12,7 @@ from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.moderation import ModerationMutation, ModerationQuery
+from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
@@ -33,6 +34,7 @@ class Query(
     EducationQuery,
     ModerationQuery,
     LearningQuery,
+    OperationsQuery,
 ):
     pass
 
@@ -51,6 +53,7 @@ class Mutation(
     EducationMutation,
     ModerationMutation,
     LearningMutation,
+    OperationsMutation,
 ):
     pass
 

@@ -96,6 +96,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         # Each test builds an app: frozen objects would never be collected (tests/test_gctune.py tests it once).
         "gc_freeze": False,
         "gc_threshold0": 0,
+        # No job fires on its own in the middle of another module's test (tests/test_operations_* switch it on).
+        "scheduler_enabled": False,
         **SPEEDUPS_OFF,
         **overrides,
     }

@@ -89,22 +89,26 @@ async def harvest(client: GraphQLClient, who: Caller) -> None:
 
 
 class DecodeRecorder:
-    """Every (type, value) the server's `decode_id` is asked for while installed."""
+    """Every (type, value) the server's `decode_id` (and `decode_key`, for ids keyed by a token: sessions) is
+    asked for while installed."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[tuple[str, str]] = []
-        original = ids.decode_id
+        for original in (ids.decode_id, ids.decode_key):
+            recording = self._recording(original)
+            for name, module in list(sys.modules.items()):
+                if module is None or not (name == "core.ids" or name.startswith(("schema.", "resolvers."))):
+                    continue
+                for attribute, value in list(vars(module).items()):
+                    if value is original:
+                        monkeypatch.setattr(module, attribute, recording)
 
-        def recording(type_name: str, value: str) -> int:
+    def _recording(self, original: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+        def recording(type_name: str, value: str) -> Any:
             self.calls.append((type_name, value))
             return original(type_name, value)
 
-        for name, module in list(sys.modules.items()):
-            if module is None or not (name == "core.ids" or name.startswith(("schema.", "resolvers."))):
-                continue
-            for attribute, value in list(vars(module).items()):
-                if value is original:
-                    monkeypatch.setattr(module, attribute, recording)
+        return recording
 
 
 @dataclass(frozen=True)
@@ -260,8 +264,9 @@ def outside(who: Caller, admin: Caller, layout: Layout, kind: str) -> tuple[list
 # ---- what was written -------------------------------------------------------------------------------
 
 # Not domain data: the event table is checked call by call (a refusal at most); the chain's seals follow
-# the events; sessions, tokens and login logs belong to logging in, done before the checks begin.
-UNWATCHED = {"event", "event_seal", "audit_seal_state", "auth_session", "refresh_token", "login_log"}
+# the events; sessions, tokens and login logs belong to logging in, done before the checks begin; request
+# figures are counted for every request, refused ones too, and written in the background.
+UNWATCHED = {"event", "event_seal", "audit_seal_state", "auth_session", "refresh_token", "login_log", "request_minute"}
 
 
 async def table_rows(db: Database) -> dict[str, list[str]]:

@@ -26,6 +26,10 @@ UNSCOPED_ALLOWED = {
     "resolvers/auth/wechat.py": "WeChat login: the account found, or made on first sight, by its openid",
     "resolvers/role.py": "the policy's own tables (policy lines, role links), after the schema and may_assign allowed",
     "resolvers/learning/assignment.py": "lazy assignment of open learning tasks to a department's joiners",
+    "resolvers/operations/runs.py": "claiming, marking and finishing job runs: the platform's own work, no caller",
+    "resolvers/operations/scheduler.py": "the scheduler reads every job and creates the system jobs",
+    "resolvers/operations/system.py": "the platform's own jobs (missed follow-ups, expired sessions, old figures)",
+    "resolvers/operations/jobs.py": "a deleted job's runs go with it",
 }
 
 

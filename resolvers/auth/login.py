@@ -25,7 +25,7 @@ from models.user import User, UserStatus
 from resolvers.audit import logins
 from resolvers.audit.unit import WriteUnit
 from resolvers.auth.profile import current_user, own_account_for_write
-from resolvers.auth.sessions import CONSOLE, Tokens, open_session, revoke_sessions
+from resolvers.auth.sessions import CONSOLE, GRAPHIQL, Tokens, open_session, revoke_sessions
 from resolvers.auth.totp import totp_step
 from resolvers.data.context import Context
 from resolvers.data.repository import Unscoped_
@@ -102,7 +102,7 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
             if account.password_hash and needs_rehash(account.password_hash):
                 account.password_hash = await hash_password_off_loop(password)
                 unit.add(account)
-            tokens = await open_session(ctx, unit, account, CONSOLE)
+            tokens = await open_session(ctx, unit, account, GRAPHIQL if ctx.state.graphiql else CONSOLE)
             unit.add(logins.entry(ctx, username=name, user_id=account.id, success=True, reason="ok"))
     except _CodeUsed:
         raise await _code_refused(ctx, name, user.id) from None

@@ -19,6 +19,7 @@ from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 
 CONSOLE = "console"
+GRAPHIQL = "graphiql"  # a console session opened from the GraphiQL page (onlineSessions shows it)
 MINI_PROGRAM = "mini-program"
 REPLAYED = "refresh_token_replayed"
 

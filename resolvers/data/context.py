@@ -27,8 +27,12 @@ from resolvers.data.repository import Data
 from resolvers.data.tree import access_for
 
 if TYPE_CHECKING:
+    from resolvers.data.figures import RequestFigures
     from resolvers.data.notify import Notifier
     from resolvers.data.tree import DepartmentTree
+    from resolvers.operations.caches import CacheCatalogue
+    from resolvers.operations.monitor import Monitor
+    from resolvers.operations.scheduler import Scheduler
 
 __all__ = ["ANONYMOUS_PRINCIPAL", "Context", "Info", "Principal", "RequestState", "Services"]
 
@@ -53,6 +57,11 @@ class Services:
     ratelimiter: Any = None
     socket_schemas: Any = None
     message_broker: Any = None
+    # Operations (resolvers/operations/): the job scheduler, request figures, process figures, the caches' list.
+    scheduler: Scheduler | None = None
+    figures: RequestFigures | None = None
+    monitor: Monitor | None = None
+    caches: CacheCatalogue | None = None
 
 
 @dataclass
@@ -63,6 +72,9 @@ class RequestState:
     rate_limited: int | None = None  # seconds until the window ends
     persisted_digest: str | None = None
     prepared_hit: bool = False
+    operation_name: str | None = None  # of a document the server knows (trusted or persisted), for the figures
+    counted: bool = False  # the request's figures are recorded
+    graphiql: bool = False  # sent from the GraphiQL page (its login marks the session's client so)
 
 
 @dataclass

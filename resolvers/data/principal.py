@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from resolvers.data.context import Services
 
 _TOUCH_EVERY = timedelta(seconds=60)
+# A session was ended by someone else (forceLogout): every instance's open websockets check theirs at once.
+SESSIONS_CHANNEL = "sessions"
 
 
 # Built once (its SQL compiled once): the session, its account and the account's roles, by session id.

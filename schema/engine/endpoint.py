@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -22,9 +23,11 @@ from strawberry.types.graphql import OperationType
 
 from core.errors import AppError, ErrorCode
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
+from resolvers.data.figures import operation_label
 from resolvers.data.principal import principal_from_token
 from schema.engine.builder import SchemaRegistry
 from schema.engine.errors import PRE_EXECUTION, format_error, hint_unavailable, request_error
+from schema.engine.figures import OperationNames, first_error_code, response_error_code
 from schema.engine.graphiql import graphiql_page
 from schema.engine.persisted import PersistedQueries, Refused
 from schema.engine.ratelimit import RateLimiter
@@ -115,6 +118,7 @@ class GraphQLEndpoint:
         services.persisted = self.persisted
         self.limiter = RateLimiter(services.settings)
         services.ratelimiter = self.limiter
+        self._names = OperationNames()
 
     async def close(self) -> None:
         await self.persisted.close()
@@ -122,11 +126,25 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         contexts: list[Context] = []
+        started = time.perf_counter()
         try:
-            return await self._handle(request, contexts)
+            response = await self._handle(request, contexts)
         finally:
             for context in contexts:
                 await context.release()
+        if response.status_code >= 400 and contexts and not any(c.state.counted for c in contexts):
+            # refused before any operation ran (a bad token, a rate limit, a body too large): counted as `other`
+            self._count(contexts[0], response_error_code(response.body), time.perf_counter() - started)
+        return response
+
+    def _count(self, context: Context, code: str, seconds: float) -> None:
+        """The request's figures, in memory (written in the background: resolvers/data/figures.py)."""
+        figures = self.services.figures
+        if figures is None:
+            return
+        context.state.counted = True
+        name = context.state.operation_name if context.state.executed else None
+        figures.record(operation=operation_label(name), principal=context.principal, code=code, seconds=seconds)
 
     async def _handle(self, request: Request, contexts: list[Context]) -> Response:
         context = Context(
@@ -137,6 +155,7 @@ class GraphQLEndpoint:
             request_id=_request_id(request),
         )
         context.pin_connection()
+        context.state.graphiql = request.headers.get("x-followup-client") == "graphiql"
         contexts.append(context)
         rid = context.request_id
         if request.method == "GET" and self._wants_ide(request) and self.services.settings.graphiql_enabled:
@@ -295,12 +314,22 @@ class GraphQLEndpoint:
     async def _execute_one(
         self, request: Request, data: dict[str, Any], context: Context
     ) -> tuple[dict[str, Any], int, bool]:
+        started = time.perf_counter()
+        body, status, request_level = await self._run_one(request, data, context)
+        self._count(context, first_error_code(body), time.perf_counter() - started)
+        return body, status, request_level
+
+    async def _run_one(
+        self, request: Request, data: dict[str, Any], context: Context
+    ) -> tuple[dict[str, Any], int, bool]:
         """The response body, its status under graphql-response+json, and whether it is a request error."""
         principal = context.principal
         resolved = await self.persisted.resolve(data, principal)
         if isinstance(resolved, Refused):
             return request_error(resolved.code, resolved.message), resolved.status, resolved.request_level
         context.state.persisted_digest = resolved.digest
+        if resolved.digest is not None:  # a document the server knows: its operation is counted by name
+            context.state.operation_name = self._names.name(resolved.digest, resolved.query, data.get("operationName"))
         limit = self.services.settings.max_document_bytes
         if resolved.query is not None and document_too_long(resolved.query, limit):
             return request_error(ErrorCode.QUERY_TOO_COMPLEX, f"The document is longer than {limit} bytes"), 413, True

@@ -7,8 +7,9 @@ Subscription type, built once per role set and dropped when the policy changes).
 
 The socket is subscriptions only (queries and mutations stay on HTTP, with its limits and persisted
 documents); a mini-program token may subscribe only with one of its trusted documents, sent as text.
-While open, the session and roles are checked again every few seconds: a session that has ended, a
-change of roles, or a policy that leaves the role set no subscription closes it with 4403.
+While open, the session and roles are checked again every few seconds, and at once when a session is ended
+by someone else (forceLogout's notice, from any instance): a session that has ended, a change of roles, or a
+policy that leaves the role set no subscription closes it with 4403.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from strawberry.types.unset import UNSET
 from core.errors import AppError, ErrorCode
 from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
-from resolvers.data.principal import principal_from_token
+from resolvers.data.principal import SESSIONS_CHANNEL, principal_from_token
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
 from schema.engine.errors import format_error
 from schema.engine.sizes import document_too_long
@@ -201,6 +202,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         self.socket_schemas = SocketSchemas(services, query, subscription)
         # open sockets per user on this instance (MAX_SOCKETS_PER_USER)
         self._open: dict[int, int] = {}
+        self._wakes: set[asyncio.Event] = set()  # one per open socket's watcher: "check your session now"
+        services.notifier.subscribe(SESSIONS_CHANNEL, self._sessions_ended)
         services.socket_schemas = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
             cast(Any, DispatchingSchema(services, self.socket_schemas)),
@@ -264,11 +267,25 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         """Whether the role set's socket schema holds any subscription at all."""
         return self.socket_schemas.for_roles(roles)._schema.subscription_type is not None
 
+    async def _sessions_ended(self) -> None:
+        for wake in list(self._wakes):
+            wake.set()
+
     async def _watch(self, ctx: SocketContext) -> None:
+        wake = asyncio.Event()
+        self._wakes.add(wake)
+        try:
+            await self._revalidate(ctx, wake)
+        finally:
+            self._wakes.discard(wake)
+
+    async def _revalidate(self, ctx: SocketContext, wake: asyncio.Event) -> None:
         """Close the socket (4403) once the session ends, the roles change or the permission goes."""
         assert ctx.token is not None and ctx.websocket is not None
         while True:
-            await asyncio.sleep(self.revalidate_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self.revalidate_seconds)
+            wake.clear()
             reason = None
             try:
                 current = await principal_from_token(self.services, ctx.token)

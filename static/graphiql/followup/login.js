@@ -32,7 +32,8 @@
     fetch(endpoint, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      // Marks the session as GraphiQL's in onlineSessions (a label only: it grants nothing).
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-Followup-Client": "graphiql" },
       body: JSON.stringify({
         query: LOGIN,
         operationName: "GraphiQLLogin",

@@ -1,0 +1,29 @@
+"""The audit chain's periodic steps as scheduled jobs call them: the one place that knows where they live.
+
+The sealer (resolvers/audit/chain.py today) seals events no write has sealed yet and archives old ones; the
+jobs in resolvers/operations/system.py call these two functions only, so when the sealer moves, this adapter
+is all that changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from resolvers.audit.chain import AuditChainError, archive_events, seal_pending
+
+if TYPE_CHECKING:
+    from resolvers.data.context import Context
+
+__all__ = ["AuditChainError", "archive_before", "seal_unsealed"]
+
+
+async def seal_unsealed(ctx: Context, *, batch_size: int) -> int:
+    """Link the events no write has sealed yet (reads' events) into the chain; how many were sealed."""
+    return await seal_pending(ctx.db, batch_size=batch_size)
+
+
+async def archive_before(ctx: Context, *, before: datetime, out: Path) -> int:
+    """Move the sealed events older than `before` to the JSON Lines file `out`; how many moved."""
+    return (await archive_events(ctx.db, before=before, out=out)).count

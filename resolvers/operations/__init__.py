@@ -1,0 +1,1 @@
+"""Operations: the job scheduler and its registered targets, monitoring figures, online sessions."""
