@@ -64,3 +64,16 @@ async def test_errors_on_the_websocket_carry_their_code(live: str, client: Graph
     errors = reply["payload"] if reply["type"] == "error" else reply["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND"
     await ws.close()
+
+
+async def test_logging_out_closes_the_sessions_sockets_at_once(
+    live: str, client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schema.engine.websocket import SubscriptionView
+
+    monkeypatch.setattr(SubscriptionView, "revalidate_seconds", 3600.0)  # no periodic check would catch it
+    login = await client.login("physician")
+    ws = await open_socket(live, login["accessToken"])
+    assert (await receive(ws))["type"] == "connection_ack"
+    await client.data("mutation { logout }", token=login["accessToken"])
+    assert await closed_code(ws) == 4403

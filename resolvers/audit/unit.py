@@ -7,7 +7,7 @@ while nothing of the attempted write is.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,12 @@ class WriteUnit:
     entity_id: str = ""
     patient_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    # run once the unit has committed (change notices to other instances): never for a refused write
+    committed: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        if action not in self.committed:
+            self.committed.append(action)
 
     def _data(self) -> Any:
         assert self.ctx is not None
@@ -205,6 +211,11 @@ async def write_unit(
         refusal = AppError(ErrorCode.BAD_USER_INPUT, "A value is too long or out of range for its field")
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
+    for after in unit.committed:
+        try:
+            await after()
+        except Exception:  # the write stands; a notice lost costs the periodic re-check's delay
+            log.exception("an after-commit action of %s failed", operation)
     # committed: link the new events into the audit chain (in the background, or inline without a sealer task)
     sealer: Sealer | None = ctx.services.sealer
     await (sealer or Sealer(ctx.db, interval=0)).after_write()

@@ -7,6 +7,7 @@ Refreshing is system work: the caller is nobody yet, the session is found by its
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,6 +18,7 @@ from models.auth import AuthSession, RefreshToken
 from models.user import User, UserStatus
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
+from resolvers.data.principal import SESSIONS_CHANNEL
 
 CONSOLE = "console"
 GRAPHIQL = "graphiql"  # a console session opened from the GraphiQL page (onlineSessions shows it)
@@ -71,7 +73,19 @@ async def revoke_sessions(ctx: Context, unit: WriteUnit, *, user_id: int, reason
     )
     if keep is not None:
         statement = statement.where(AuthSession.id != keep)
-    return await unit.execute(statement.values(revoked_at=utcnow(), revoke_reason=reason))
+    ended = await unit.execute(statement.values(revoked_at=utcnow(), revoke_reason=reason))
+    if ended:
+        unit.on_commit(_sessions_ended(ctx))
+    return ended
+
+
+def _sessions_ended(ctx: Context) -> Callable[[], Awaitable[None]]:
+    """After the commit: every instance's open websockets re-check their sessions at once."""
+
+    async def notice() -> None:
+        await ctx.services.notifier.publish(SESSIONS_CHANNEL)
+
+    return notice
 
 
 async def logout(ctx: Context) -> bool:
@@ -83,6 +97,7 @@ async def logout(ctx: Context) -> bool:
             AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
         )
         await unit.execute(statement.values(revoked_at=utcnow(), revoke_reason="logout"))
+        unit.on_commit(_sessions_ended(ctx))
     return True
 
 
