@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from core.background import stop_task
 from resolvers.data.context import Services
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,8 @@ class MessageBroker:
             delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

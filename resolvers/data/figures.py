@@ -15,7 +15,6 @@ audit trail with itself). Operation names are bounded (OPERATION_NAMES per minut
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from bisect import bisect_left
@@ -26,6 +25,7 @@ from typing import Any
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from core.background import stop_task
 from core.db import Database
 from core.timeutil import utcnow
 from models.operations import BUCKET_COLUMNS, LATENCY_BUCKETS_MS, FigureKind, RequestMinute
@@ -111,10 +111,7 @@ class RequestFigures:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         await self.flush()
 
     async def _run(self) -> None:

@@ -9,6 +9,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.background import stop_task
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], Awaitable[None]]
@@ -95,11 +97,8 @@ class Notifier:
         await self._deliver(channel.removeprefix(_PREFIX))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

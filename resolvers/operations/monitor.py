@@ -8,7 +8,6 @@ samples is kept for the lag's current value, mean and maximum, and for the CPU s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import resource
 import time
@@ -16,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.background import stop_task
 from core.timeutil import utcnow
 
 LAG_SAMPLE_SECONDS = 0.5
@@ -63,10 +63,7 @@ class Monitor:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
 
     async def _sample(self) -> None:
         loop = asyncio.get_running_loop()
