@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
+from core.background import stop_task
 from core.db import Database
 from resolvers.audit.seal import needs_sealing, seal_pending
 
@@ -93,6 +94,8 @@ class Sealer:
 
     async def start(self) -> None:
         if not self.inline and self._task is None:
+            # the child is spawned now, from a thread: starting a process holds its caller for milliseconds
+            await asyncio.to_thread(self._executor().submit, int)
             self._task = asyncio.create_task(self._run(), name="audit-sealer")
 
     async def after_write(self) -> None:
@@ -148,9 +151,7 @@ class Sealer:
         """Stop the task, then seal what the last requests left (shutdown) and end the child."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
             await self.seal_now()
         pool, self._pool = self._pool, None
         if pool is not None:
