@@ -8,6 +8,7 @@ from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
+from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
@@ -35,6 +36,7 @@ class Query(
     ModerationQuery,
     LearningQuery,
     OperationsQuery,
+    DictionaryQuery,
 ):
     pass
 
@@ -54,6 +56,7 @@ class Mutation(
     ModerationMutation,
     LearningMutation,
     OperationsMutation,
+    DictionaryMutation,
 ):
     pass
 
