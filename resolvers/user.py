@@ -23,6 +23,7 @@ from resolvers.audit.unit import WriteUnit
 from resolvers.auth import revoke_sessions
 from resolvers.auth.profile import check_display_name, check_phone, check_username
 from resolvers.data.context import Context
+from resolvers.data.matching import matching
 from resolvers.data.pagination import Page
 from resolvers.role import give_roles, replace_roles, roles_of, roles_within_reach
 
@@ -75,13 +76,14 @@ async def list_users(ctx: Context, *, first: int | None, after: str | None, filt
     if filters.search and filters.search.strip():
         term = filters.search.strip()
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
-            or_(
-                User.username.like(like, escape="\\"),  # type: ignore[union-attr]
-                User.display_name.like(like, escape="\\"),  # type: ignore[attr-defined]
-                User.phone == term,
-            )
-        )
+        conditions = [
+            User.username.like(like, escape="\\"),  # type: ignore[union-attr]
+            User.display_name.like(like, escape="\\"),  # type: ignore[attr-defined]
+        ]
+        same_phone = await matching(ctx, "User", "phone", User.phone, term, term, operation="users")
+        if same_phone is not None:
+            conditions.append(same_phone)
+        statement = statement.where(or_(*conditions))
     return await ctx.data.page(statement, keys=[User.id], first=first, after=after)
 
 
