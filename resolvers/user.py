@@ -8,7 +8,7 @@ one the caller may assign (resolvers/role.py), and a user created or moved must 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, or_
@@ -25,6 +25,7 @@ from resolvers.auth.profile import check_display_name, check_phone, check_userna
 from resolvers.data.context import Context
 from resolvers.data.matching import matching
 from resolvers.data.pagination import Page
+from resolvers.data.principal import SESSIONS_CHANNEL
 from resolvers.role import give_roles, replace_roles, roles_of, roles_within_reach
 
 __all__ = ["check_display_name", "check_phone", "check_username"]  # the account rules, for other domains too
@@ -182,8 +183,16 @@ async def update_user(ctx: Context, user_id: int, changes: UserChanges) -> User:
         unit.add(user)
         if changes.set_department:
             await _still_within_reach(unit, user)
+            unit.on_commit(_reach_changed(ctx))  # their open websockets re-check scope at once
         unit.detail = {"changed": changed}
     return user
+
+
+def _reach_changed(ctx: Context) -> Callable[[], Awaitable[None]]:
+    async def notice() -> None:
+        await ctx.services.notifier.publish(SESSIONS_CHANNEL)
+
+    return notice
 
 
 async def set_status(ctx: Context, user_id: int, status: UserStatus) -> User:

@@ -147,6 +147,17 @@ class Context:
         """After a change that widens or narrows this request's reach (an emergency grant)."""
         self._access = None
 
+    async def refresh(self) -> None:
+        """Decide again who the caller is and what they reach, as of now, with no loader's cached answer.
+
+        A subscription calls it before each delivery (and then reloads what it delivers from through
+        `ctx.data`): a socket lives for hours, and a scope that held when it subscribed may not hold any
+        more (a chief moved to another department, a patient reassigned). The websocket's context also
+        checks the session and the roles again (schema/engine/websocket.py)."""
+        self._access = None
+        self._loaders = None
+        self._domain_loaders = {}
+
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
