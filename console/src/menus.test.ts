@@ -40,13 +40,14 @@ describe('buildTree', () => {
 
 describe('routePath and normaliseEntry', () => {
   it('uses the entry path, made absolute, else the key', () => {
+    expect(routePath(entry({ path: '/clinical/patients' }))).toBe('/clinical/patients')
     expect(routePath(entry({ path: 'patients' }))).toBe('/patients')
     expect(routePath(entry({ path: '/system/users' }))).toBe('/system/users')
     expect(routePath(entry({ key: 'jobs', path: null }))).toBe('/jobs')
   })
 
   it('reads myMenus entries: enum kinds in lower case, ids as strings', () => {
-    const read = normaliseEntry({ id: 7, parentId: null, key: 'patients', titleZh: '患者', titleEn: 'Patients', path: '/patients', icon: 'user', order: 3, kind: 'PAGE' })
+    const read = normaliseEntry({ id: 7, parentId: null, key: 'patients', titleZh: '患者', titleEn: 'Patients', path: '/patients', icon: 'user', sortOrder: 3, kind: 'PAGE' })
     expect(read).toEqual(entry({ id: '7', key: 'patients', titleZh: '患者', titleEn: 'Patients', path: '/patients', icon: 'user', order: 3 }))
   })
 })

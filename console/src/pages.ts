@@ -8,7 +8,7 @@ import { routePath } from '@/menus'
 type Loader = () => Promise<RouteComponent | { default: RouteComponent }>
 
 export const PAGES: Record<string, { component: Loader; children?: { path: string; name: string; component: Loader }[] }> = {
-  patients: {
+  'clinical.patients': {
     component: () => import('@/pages/PatientsPage.vue'),
     children: [{ path: ':id', name: 'patient', component: () => import('@/pages/PatientPage.vue') }],
   },

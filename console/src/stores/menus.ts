@@ -55,9 +55,9 @@ export function normaliseEntry(raw: unknown): MenuEntry {
     key: String(entry.key),
     titleZh: String(entry.titleZh ?? entry.key),
     titleEn: String(entry.titleEn ?? entry.key),
-    path: entry.path == null ? null : String(entry.path),
-    icon: entry.icon == null ? null : String(entry.icon),
-    order: Number(entry.order ?? 0),
+    path: entry.path ? String(entry.path) : null,
+    icon: entry.icon ? String(entry.icon) : null,
+    order: Number(entry.sortOrder ?? 0),
     kind: String(entry.kind ?? 'page').toLowerCase() as MenuEntry['kind'],
   }
 }
