@@ -36,6 +36,7 @@ from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
 from schema.engine.builder import SchemaRegistry
 from schema.engine.caches import register_caches
+from schema.engine.console import console_routes
 from schema.engine.endpoint import GraphQLEndpoint
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
         *probe_routes(services),
         Route("/metrics", metrics_endpoint),
+        *console_routes(),  # the admin console's build (console/dist) at /admin/
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
         routes.append(Mount(ASSETS_URL, app=StaticAssets(directory=ASSETS_DIR), name="graphiql-assets"))
