@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import SQLModel
 
 from models.audit import AuditSealState, Event, EventSeal
-from models.auth import AuthSession, LoginLog, RefreshToken
+from models.auth import AuthSession, LoginGate, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
 from models.dictionary import DictionaryEntry
@@ -242,6 +242,7 @@ REACH: dict[type[SQLModel], TableReach] = {
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
+    LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
     Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
     # ---- the platform's machinery: system code only
