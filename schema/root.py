@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
@@ -35,6 +36,7 @@ class Query(
     ModerationQuery,
     LearningQuery,
     OperationsQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -54,6 +56,7 @@ class Mutation(
     ModerationMutation,
     LearningMutation,
     OperationsMutation,
+    AppointmentMutation,
 ):
     pass
 
