@@ -236,6 +236,7 @@ REACH: dict[type[SQLModel], TableReach] = {
             "sender": ReferencedBy(Message, "sender_id", purpose="manage"),
             "recipient": ReferencedBy(Message, "recipient_id", purpose="manage"),
             "commenter": ReferencedBy(Comment, "commenter_id", purpose="moderate"),
+            "scheduled": ReferencedBy(Schedule, "physician_id"),  # physicians of the timetable
         },
     ),
     # Roles and the organisation are reference data; a user's role links are seen with the user.

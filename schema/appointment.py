@@ -17,7 +17,6 @@ from models import appointment as m
 from resolvers import appointment as appointments
 from resolvers.appointment import appointment_loaders
 from resolvers.data.context import Info
-from schema.clinical.follow_ups import FollowUpType
 from schema.engine.connection import Connection, connection
 from schema.patient import PatientType
 
@@ -138,7 +137,9 @@ class AppointmentType:
     reason: str | None = strawberry.field(description="Why the patient comes.")
     status: AppointmentStatusEnum = strawberry.field(description="Where it stands.")  # type: ignore[valid-type]
     booked_via: BookedViaEnum = strawberry.field(description="The patient (mini-program) or staff.")  # type: ignore[valid-type]
-    follow_up_id: strawberry.ID | None = strawberry.field(description="The follow-up this visit serves, if any.")
+    follow_up_id: strawberry.ID | None = strawberry.field(
+        description="The follow-up this visit serves, if any: once completed, record its outcome there."
+    )
     cancel_reason: str | None = strawberry.field(description="Why it was cancelled.")
     created_at: datetime = strawberry.field(description="When it was made.")
     version: int = strawberry.field(description="Changes with every status change.")
@@ -179,13 +180,6 @@ class AppointmentType:
     async def schedule(self, info: Info) -> ScheduleType | None:
         row = await appointment_loaders(info.context).schedule_by_id.load(self._schedule)
         return ScheduleType.from_row(row) if row else None
-
-    @strawberry.field(description="The follow-up this visit serves: record its outcome with recordFollowUpOutcome.")
-    async def follow_up(self, info: Info) -> FollowUpType | None:
-        if self._follow_up is None:
-            return None
-        row = await appointment_loaders(info.context).follow_up_by_id.load(self._follow_up)
-        return FollowUpType.from_row(row) if row else None
 
     @strawberry.field(description="Who made it (a staff member's name, or the patient).")
     async def booked_by(self, info: Info) -> str | None:
@@ -479,7 +473,7 @@ class AppointmentMutation:
         return AppointmentType.from_row(row)
 
     @strawberry.mutation(
-        description="The visit is done; a linked follow-up (followUp) then takes its outcome (recordFollowUpOutcome)."
+        description="The visit is done; a linked follow-up (followUpId) then takes its outcome (recordFollowUpOutcome)."
     )
     async def complete_appointment(
         self,

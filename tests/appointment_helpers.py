@@ -27,9 +27,7 @@ BOOK = (
 CANCEL_MINE = "mutation ($id: ID!, $r: String) { cancelMyAppointment(id: $id, reason: $r) { id status cancelReason } }"
 CONFIRM = "mutation ($id: ID!) { confirmAppointment(id: $id) { id status version } }"
 CHECK_IN = "mutation ($id: ID!) { checkInAppointment(id: $id) { id status } }"
-COMPLETE = (
-    "mutation ($id: ID!, $n: String) { completeAppointment(id: $id, note: $n) { id status followUp { id status } } }"
-)
+COMPLETE = "mutation ($id: ID!, $n: String) { completeAppointment(id: $id, note: $n) { id status followUpId } }"
 CANCEL = "mutation ($id: ID!, $r: String!) { cancelAppointment(id: $id, reason: $r) { id status cancelReason } }"
 MISSED = "mutation ($id: ID!) { markAppointmentMissed(id: $id) { id status } }"
 CANCEL_SCHEDULE = (

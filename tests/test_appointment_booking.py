@@ -114,7 +114,7 @@ async def test_transitions_follow_the_rules_with_history(client: GraphQLClient, 
     assert error_codes(await client.run(CANCEL, {"id": aid, "r": "x"}, as_="physician")) == ["CONFLICT"]
     assert error_codes(await client.run(MISSED, {"id": aid}, as_="physician")) == ["CONFLICT"]
     done = (await client.data(COMPLETE, {"id": aid, "n": "术后恢复好"}, as_="physician"))["completeAppointment"]
-    assert done["status"] == "COMPLETED" and done["followUp"] is None
+    assert done["status"] == "COMPLETED" and done["followUpId"] is None
     assert await history_count(db, int(_pk(aid))) == 3
     # a finished appointment moves no more; its place stays counted
     assert error_codes(await client.run(CHECK_IN, {"id": aid}, as_="physician")) == ["CONFLICT"]

@@ -13,7 +13,6 @@ from strawberry.dataloader import DataLoader
 
 from core.errors import bad_input
 from models.appointment import Appointment, AppointmentStatus, AppointmentStatusChange, Schedule, ScheduleStatus
-from models.clinical import FollowUp
 from models.organisation import Department
 from models.patient import Patient
 from models.user import User
@@ -47,7 +46,7 @@ async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | 
     _range(filters.since, filters.until)
     data = ctx.data
     await data.reach_or_not_found(Department, filters.department_id, what="Department")
-    await data.reach_or_not_found(User, filters.physician_id, purpose="name", what="Physician")
+    await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = []
     if filters.department_id is not None:
         conditions.append(Schedule.department_id == filters.department_id)
@@ -130,7 +129,7 @@ async def list_appointments(
     _range(filters.since, filters.until)
     data = ctx.data
     await data.reach_or_not_found(Patient, filters.patient_id, what="Patient")
-    await data.reach_or_not_found(User, filters.physician_id, purpose="name", what="Physician")
+    await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     await data.reach_or_not_found(Department, filters.department_id, what="Department")
     zone = ctx.settings.clinic_tz
     conditions: list[Any] = []
@@ -179,22 +178,15 @@ async def schedules_by_ids(ctx: Context, ids: list[int]) -> dict[int, Schedule]:
 
 
 class AppointmentLoaders:
-    """Per request, within the caller's reach: sessions, linked follow-ups and status histories by id."""
+    """Per request, within the caller's reach: sessions and status histories by id."""
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self.schedule_by_id: DataLoader[int, Schedule | None] = DataLoader(self._schedules)
-        self.follow_up_by_id: DataLoader[int, FollowUp | None] = DataLoader(self._follow_ups)
         self.history_by_appointment_id: DataLoader[int, list[AppointmentStatusChange]] = DataLoader(self._history)
 
     async def _schedules(self, ids: Sequence[int]) -> list[Schedule | None]:
         found = await schedules_by_ids(self._ctx, list(ids))
-        return [found.get(pk) for pk in ids]
-
-    async def _follow_ups(self, ids: Sequence[int]) -> list[FollowUp | None]:
-        data = self._ctx.data
-        rows = await data.objects(await data.select(FollowUp, then=lambda s: s.where(FollowUp.id.in_(list(ids)))))
-        found = {row.id: row for row in rows}
         return [found.get(pk) for pk in ids]
 
     async def _history(self, ids: Sequence[int]) -> list[list[AppointmentStatusChange]]:

@@ -371,7 +371,7 @@ async def export_schedules(ctx: Context, filters: ExportFilter, file_format: str
     changes nothing."""
     data = ctx.data
     await data.reach_or_not_found(Department, filters.department_id, what="Department")
-    await data.reach_or_not_found(User, filters.physician_id, purpose="name", what="Physician")
+    await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = [Schedule.status != ScheduleStatus.CANCELLED.value]
     if filters.department_id is not None:
         conditions.append(Schedule.department_id == filters.department_id)
