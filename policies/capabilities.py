@@ -24,6 +24,7 @@ class Capability(StrEnum):
     CONTENT_EDIT = "content.edit"
     COMMENTS_MODERATE = "comments.moderate"
     BREAK_GLASS_REVIEW = "break_glass.review"
+    SCHEDULE_MANAGE = "schedule.manage"
 
     @property
     def coordinate(self) -> str:
@@ -49,6 +50,8 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.COMMENTS_MODERATE: "Review comments on content of the departments in your data scope",
     Capability.BREAK_GLASS_REVIEW: "Review emergency (break-the-glass) access to patients or by staff of the "
     "departments in your data scope",
+    Capability.SCHEDULE_MANAGE: "Import, export and cancel the doctor schedules of the departments in your data scope "
+    "(and your own)",
 }
 
 # The domain each capability belongs to in the permission catalogue (schema/engine/catalog.py): the schema
