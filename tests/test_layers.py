@@ -30,6 +30,7 @@ UNSCOPED_ALLOWED = {
     "resolvers/operations/scheduler.py": "the scheduler reads every job and creates the system jobs",
     "resolvers/operations/system.py": "the platform's own jobs (missed follow-ups, expired sessions, old figures)",
     "resolvers/operations/jobs.py": "a deleted job's runs go with it",
+    "resolvers/fhir/jobs.py": "the export job picks up every waiting export (each then runs as its requester)",
 }
 
 
