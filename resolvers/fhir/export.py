@@ -64,13 +64,15 @@ def parse_since(raw: str | None) -> datetime | None:
     return as_utc(moment)
 
 
-async def kick_off(ctx: Context, request: ExportRequest) -> FhirExport:
-    """Queue an export and start the job on it; the new export."""
+async def kick_off(ctx: Context, request: ExportRequest, *, command_line: bool = False) -> FhirExport:
+    """Queue an export and start the job on it; the new export. From the operator's command line (which then runs
+    it in the foreground) the export belongs to no session, and the job leaves it alone."""
     principal = ctx.principal
     async with ctx.data.write(operation="fhirBulkExport", action="create", entity_type="FhirExport") as unit:
         access = await ctx.access()
         needed = Capability.FHIR_EXPORT if request.level is ExportLevel.GROUP else Capability.FHIR_EXPORT_ALL
-        if principal.user_id is None or principal.session_id is None or not access.can(needed):
+        session_id = "" if command_line else principal.session_id
+        if principal.user_id is None or session_id is None or not access.can(needed):
             raise forbidden("Your role may not export FHIR bulk data at this level")
         if request.output_format is not None and request.output_format not in OUTPUT_FORMATS:
             raise bad_input("_outputFormat: only application/fhir+ndjson", "_outputFormat")
@@ -85,7 +87,7 @@ async def kick_off(ctx: Context, request: ExportRequest) -> FhirExport:
         export = FhirExport(
             id=secrets.token_hex(16),
             requested_by_id=principal.user_id,
-            session_id=principal.session_id,
+            session_id=session_id,
             ip=ctx.ip[:64],
             level=request.level.value,
             department_id=request.department_id,
@@ -101,7 +103,7 @@ async def kick_off(ctx: Context, request: ExportRequest) -> FhirExport:
         unit.entity_id = export.id
         unit.detail = {"level": export.level, "departmentId": export.department_id, "types": types}
     scheduler = ctx.services.scheduler
-    if scheduler is not None:
+    if scheduler is not None and not command_line:
         await scheduler.run_target_now(ctx, TARGET)
     return export
 

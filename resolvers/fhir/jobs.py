@@ -49,7 +49,7 @@ async def save_progress(ctx: Context, export: FhirExport, **values: Any) -> bool
     return True
 
 
-async def _fail(ctx: Context, export_id: str, message: str) -> None:
+async def fail(ctx: Context, export_id: str, message: str) -> None:
     system = ctx.data.unscoped("the export job records why an export failed")
     async with ctx.data.write(operation="fhirBulkExportFailed", action="update", entity_type="FhirExport") as unit:
         await unit.execute(
@@ -112,5 +112,5 @@ async def run_exports(run: RunContext) -> int:
             raise
         except Exception as error:
             log.warning("FHIR export %s failed (%s)", export.id, type(error).__name__)
-            await _fail(ctx, export.id, refusal_message(error))
+            await fail(ctx, export.id, refusal_message(error))
     return exported
