@@ -12,6 +12,7 @@ from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.menu import MenuMutation, MenuQuery
 from schema.moderation import ModerationMutation, ModerationQuery
 from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
@@ -37,6 +38,7 @@ class Query(
     LearningQuery,
     OperationsQuery,
     DictionaryQuery,
+    MenuQuery,
 ):
     pass
 
@@ -57,6 +59,7 @@ class Mutation(
     LearningMutation,
     OperationsMutation,
     DictionaryMutation,
+    MenuMutation,
 ):
     pass
 

@@ -114,4 +114,5 @@ DEFAULT_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "ID_NUMBER": ("证件号", "Identity number"),
         "EMERGENCY_CONTACT_PHONE": ("紧急联系人电话", "Emergency contact phone"),
     },
+    "MenuKind": {"DIRECTORY": ("目录", "Directory"), "PAGE": ("页面", "Page"), "BUTTON": ("按钮", "Button")},
 }
