@@ -22,6 +22,7 @@ from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, T
 from models.consultation import Conversation, Message
 from models.dictionary import DictionaryEntry
 from models.education import Article, Comment, ContentKind, PublicationStatus, Video
+from models.fhir import FhirExport
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
 from models.menu import Menu
@@ -267,6 +268,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     CasbinRule: TableReach(read=Nobody()),
     SeededPolicyLine: TableReach(read=Nobody()),
     PersistedDocument: TableReach(read=Nobody()),
+    # ---- FHIR bulk exports: the requester's own (their status URL, files and cancellation)
+    FhirExport: TableReach(read=Own("requested_by_id")),
     # ---- operations: jobs are the platform's (whoever the policy shows them to sees them all); request figures
     # per staff member reach like that staff member, the other groupings (operation, role) whoever sees them
     ScheduledJob: TableReach(read=Everyone()),
