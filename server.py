@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core import gctune, speedups
+from core import gctune, logredact, speedups
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -68,6 +68,7 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    logredact.install(logredact.settings_secrets(settings))  # before anything can log
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
     speedups.configure(
         projection=settings.projection, prefetch=settings.prefetch, statement_reuse=settings.statement_reuse

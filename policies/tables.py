@@ -19,9 +19,11 @@ from models.audit import AuditSealState, Event, EventSeal
 from models.auth import AuthSession, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
+from models.dictionary import DictionaryEntry
 from models.education import Article, Comment, ContentKind, PublicationStatus, Video
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
+from models.menu import Menu
 from models.moderation import ContentStatus, ModerationKeyword
 from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.organisation import Department, Position
@@ -228,6 +230,10 @@ REACH: dict[type[SQLModel], TableReach] = {
     UserRole: TableReach(read=Via("user_id", User)),
     Department: TableReach(read=Everyone()),
     Position: TableReach(read=Everyone()),
+    # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
+    # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.
+    DictionaryEntry: TableReach(read=Everyone()),
+    Menu: TableReach(read=Everyone()),
     # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
     # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
