@@ -344,3 +344,82 @@ async def test_a_refused_session_returns_to_login_and_comes_back(live_server: st
     assert urlsplit(page.url).path == f"/admin{redirect}".rstrip("/") or urlsplit(page.url).path == "/admin/"
     if HAS_MENUS:
         await expect(page.locator("[data-test=patients-table]")).to_be_visible()
+
+
+async def _confirm_box(page: Page, reason: str | None = None) -> None:
+    """Element Plus's confirmation box: the reason asked for (when it asks), then OK."""
+    box = page.locator(".el-message-box")
+    await expect(box).to_be_visible()
+    if reason is not None:
+        await box.locator("input").fill(reason)
+    await box.locator(".el-message-box__btns .el-button--primary").click()
+    await expect(box).to_have_count(0)
+
+
+@needs_menus
+async def test_an_admin_forces_a_physicians_session_out(live_server: str, browser: Browser) -> None:
+    doctor = await _session(browser)
+    await _login(doctor, live_server, "physician")
+    sessions = _api(
+        live_server,
+        "admin",
+        '{ onlineSessions(first: 100, filter: {search: "physician"}) { edges { node { id userName loggedInAt } } } }',
+    )["onlineSessions"]["edges"]
+    newest = max((e["node"] for e in sessions), key=lambda s: s["loggedInAt"])
+
+    admin = await _session(browser)
+    page = admin.page
+    await _login(admin, live_server, "admin", "/admin/operations/sessions")
+    button = page.locator(f'[data-test="force-logout-{newest["id"]}"]')
+    await expect(button).to_be_visible()
+    await _shot(page, "sessions")
+    await button.click()
+    await _confirm_box(page, "设备遗失，结束会话")
+    await expect(button).to_have_count(0)  # ended sessions leave the list
+
+    # the physician's next request is refused and the refresh token with it: back to login, keeping the page
+    await doctor.page.click(".el-sub-menu[data-menu-key=clinical] > .el-sub-menu__title")
+    await doctor.page.click("[data-menu-key='clinical.patients']")
+    await doctor.page.wait_for_selector("[data-test=username]")
+    assert urlsplit(doctor.page.url).path == "/admin/login"
+    assert "clinical%2Fpatients" in doctor.page.url or "clinical/patients" in doctor.page.url
+    assert not admin.problems and not admin.foreign, (admin.problems, admin.foreign)
+
+
+@needs_menus
+async def test_an_admin_runs_a_job_and_sees_the_roles_matrix_and_the_department_tree(
+    live_server: str, browser: Browser
+) -> None:
+    jobs = _api(live_server, "admin", "{ jobs(first: 50) { edges { node { id target executionCount } } } }")
+    purge = next(e["node"] for e in jobs["jobs"]["edges"] if e["node"]["target"] == "sessions.purge_expired")
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin", "/admin/operations/jobs")
+    await page.click(f'[data-test="run-now-{purge["id"]}"]')
+    await _confirm_box(page)
+    runs = _api(
+        live_server,
+        "admin",
+        "query($id: ID!) { jobRuns(jobId: $id, first: 5) { edges { node { trigger requestedBy } } } }",
+        {"id": purge["id"]},
+    )["jobRuns"]["edges"]
+    assert any(e["node"]["trigger"] == "MANUAL" for e in runs), runs
+    await _shot(page, "jobs")
+
+    await page.click(".el-sub-menu[data-menu-key=system] > .el-sub-menu__title")
+    await page.click("[data-menu-key='system.roles']")
+    matrix = page.locator("[data-test=permission-matrix]")
+    await expect(matrix).to_contain_text("AuditEvent.*")  # the first domain, audit
+    await page.fill("[data-test=permission-filter]", "Patient.phone")
+    await expect(matrix).to_contain_text("Patient.phone")
+    # the physician's own line for a masked phone, and the chief's, inherited from it
+    await expect(page.locator('[data-test="perm-physician-Patient.phone-read_masked"]')).to_be_visible()
+    await _shot(page, "roles")
+
+    await page.click("[data-menu-key='system.departments']")
+    tree = page.locator("[data-test=departments-tree]")
+    departments = _api(live_server, "admin", "{ departments { name } }")["departments"]
+    for department in departments:
+        await expect(tree).to_contain_text(department["name"])
+    await _shot(page, "departments")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
