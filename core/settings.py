@@ -104,10 +104,23 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(120.0, gt=0)  # a running run unmarked this long is failed by whoever finds it
     job_misfire_grace_seconds: int = Field(60, ge=1)  # a firing later than this is missed (skipped or caught up)
     follow_up_missed_after_days: int = Field(14, ge=0, le=365)  # a scheduled follow-up this far past due: missed
+    # ---- appointments (resolvers/appointment/) ----
+    appointment_cancel_hours: int = Field(24, ge=0, le=720)  # a patient cancels online until this long before
+    schedule_import_max_bytes: int = Field(5_000_000, ge=1_000)  # largest schedule file (multipart upload)
+    schedule_import_max_rows: int = Field(20_000, ge=1)  # most rows in one schedule file
     audit_archive_enabled: bool = False  # the audit.archive job moves old events to JSON Lines files
     audit_archive_after_days: int = Field(365, ge=30)  # events older than this are archived
     audit_archive_dir: str = "./audit-archive"
     figures_flush_seconds: float = Field(10.0, gt=0, le=300)  # request figures buffered this long, then written
+
+    # ---- FHIR (resolvers/fhir/): local code and identifier systems, bulk data exports ----
+    # The installation's namespace for its own code systems, identifier systems and bundle entry URLs: set once,
+    # before the first export leaves the house, and never changed (other systems keep these URIs).
+    fhir_system_base: str = "https://followup.example.org/fhir"
+    fhir_export_dir: str = "./fhir-exports"  # NDJSON files of bulk exports (shared storage with several instances)
+    fhir_export_keep_hours: int = Field(24, ge=1, le=24 * 90)  # a finished export's files are deleted after this
+    fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
+    fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod

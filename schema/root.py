@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
@@ -12,6 +13,7 @@ from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.menu import MenuMutation, MenuQuery
 from schema.moderation import ModerationMutation, ModerationQuery
 from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
@@ -37,6 +39,8 @@ class Query(
     LearningQuery,
     OperationsQuery,
     DictionaryQuery,
+    MenuQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -57,6 +61,8 @@ class Mutation(
     LearningMutation,
     OperationsMutation,
     DictionaryMutation,
+    MenuMutation,
+    AppointmentMutation,
 ):
     pass
 

@@ -17,10 +17,12 @@ from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
+from resolvers.demo.appointment import seed_appointments
 from resolvers.demo.clinical import seed_clinical
 from resolvers.demo.consultation import seed_consultation
 from resolvers.demo.education import seed_education
 from resolvers.demo.learning import seed_learning
+from resolvers.demo.menu import seed_menu
 from resolvers.demo.moderation import seed_moderation
 
 DEMO_DEPARTMENTS = [
@@ -85,6 +87,7 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
         await session.flush()
         await seed_clinical(session, today=today or date.today(), patients=patients)
         await seed_demo_engagement(session, today=today or date.today())
+        await seed_menu(session)
     return True
 
 
@@ -97,6 +100,7 @@ async def seed_demo_engagement(session: AsyncSession, *, today: date) -> None:
     article = await seed_education(session, users=users, department_id=crs, earlier=earlier)
     await seed_consultation(session, users=users, department_id=crs, earlier=earlier)
     await seed_learning(session, users=users, department_id=crs, today=today, material=article)
+    await seed_appointments(session, users=users, today=today)
 
 
 async def _departments(session: AsyncSession) -> dict[str, Department]:
