@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo clean bench browser
+.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo documents clean bench browser
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ migrate: install
 seed-demo: migrate
 	$(PY) server.py seed-demo
 
-run: seed-demo
+# The mini-program's trusted documents (clients/mini-program/manifest.json), so its sessions can run them.
+documents: migrate
+	$(PY) server.py load-documents --client mini-program clients/mini-program/manifest.json
+
+run: seed-demo documents
 	$(PY) server.py serve --host $(HOST) --port $(PORT)
 
 lint: install-dev
