@@ -172,7 +172,7 @@ class DispatchingSchema:
         persisted = self.services.persisted
         if persisted is not None and query is not None:
             digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
-            if principal.client == "mini-program":
+            if principal.trusted_documents_only:
                 resolved = await persisted.resolve(
                     {"query": query, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}, principal
                 )
