@@ -25,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from core import speedups
+from core import logredact, speedups
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = get_settings()
     except ValueError as error:
         raise SystemExit(f"configuration refused: {error}") from None
+    logredact.install(logredact.settings_secrets(settings))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "migrate":
         cmd_migrate(settings)

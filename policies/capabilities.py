@@ -51,6 +51,20 @@ DESCRIPTIONS: dict[Capability, str] = {
     "departments in your data scope",
 }
 
+# The domain each capability belongs to in the permission catalogue (schema/engine/catalog.py): the schema
+# module whose data it concerns.
+DOMAINS: dict[Capability, str] = {
+    Capability.CONSULTATION_MANAGE: "consultation",
+    Capability.RECORDS_VOIDED: "integrity",
+    Capability.ROLES_ASSIGN_ANY: "role",
+    Capability.METRICS_READ: "operations",
+    Capability.SCHEMA_INTROSPECT: "platform",
+    Capability.LEARNING_ASSIGNEE: "learning",
+    Capability.CONTENT_EDIT: "education",
+    Capability.COMMENTS_MODERATE: "moderation",
+    Capability.BREAK_GLASS_REVIEW: "integrity",
+}
+
 COORDINATES: frozenset[str] = frozenset(capability.coordinate for capability in Capability)
 
 

@@ -16,12 +16,14 @@ from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import SQLModel
 
 from models.audit import AuditSealState, Event, EventSeal
-from models.auth import AuthSession, LoginLog, RefreshToken
+from models.auth import AuthSession, LoginGate, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
+from models.dictionary import DictionaryEntry
 from models.education import Article, Comment, ContentKind, PublicationStatus, Video
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
+from models.menu import Menu
 from models.moderation import ContentStatus, ModerationKeyword
 from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.organisation import Department, Position
@@ -228,6 +230,10 @@ REACH: dict[type[SQLModel], TableReach] = {
     UserRole: TableReach(read=Via("user_id", User)),
     Department: TableReach(read=Everyone()),
     Position: TableReach(read=Everyone()),
+    # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
+    # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.
+    DictionaryEntry: TableReach(read=Everyone()),
+    Menu: TableReach(read=Everyone()),
     # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
     # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
@@ -236,6 +242,7 @@ REACH: dict[type[SQLModel], TableReach] = {
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
+    LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
     Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
     # ---- the platform's machinery: system code only
