@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo clean bench browser console console-unit
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench browser console console-unit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ migrate: install
 seed-demo: migrate
 	$(PY) server.py seed-demo
 
-run: seed-demo console
+# The mini-program's trusted documents (clients/mini-program/manifest.json), so its sessions can run them.
+documents: migrate
+	$(PY) server.py load-documents --client mini-program clients/mini-program/manifest.json
+
+run: seed-demo documents console
 	$(PY) server.py serve --host $(HOST) --port $(PORT)
 
 # The admin console (console/README.md), served at /admin/ from console/dist: built with Node 20 and npm when the
