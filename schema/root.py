@@ -10,6 +10,7 @@ from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
 from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
+from schema.engine.oplog import note_mutation_calls
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.menu import MenuMutation, MenuQuery
@@ -62,6 +63,10 @@ class Mutation(
     MenuMutation,
 ):
     pass
+
+
+# Every mutation notes its call for the operation log (schema/engine/oplog.py).
+note_mutation_calls(Mutation)
 
 
 @strawberry.type
