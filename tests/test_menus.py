@@ -63,6 +63,7 @@ async def test_the_demo_menu_covers_every_module_and_names_real_coordinates(clie
         "system.roles",
         "system.dictionaries",
         "system.menus",
+        "system.operation-log",
     }
     assert {"integrity.audit", "integrity.logins", "operations.jobs", "clinical.patients"} <= set(menus)
     known = client.services.coordinates | CAPABILITIES
@@ -79,7 +80,7 @@ async def test_each_role_gets_the_entries_its_schema_holds(client: GraphQLClient
     assert not {"system", "system.menus", "integrity.audit", "operations", "operations.jobs"} & set(physician)
     assert "clinical.patients.register" in physician  # a button whose mutation the physician may run
     dept_admin = await my_keys(client, "deptadmin")
-    assert {"system", "system.users", "system.users.create"} <= set(dept_admin)
+    assert {"system", "system.users", "system.users.create", "system.operation-log"} <= set(dept_admin)
     assert not {"system.menus", "system.roles", "integrity.audit"} & set(dept_admin)
     patient = await my_keys(client, "patient")
     assert not {"system", "clinical", "integrity"} & set(patient)

@@ -81,6 +81,9 @@ DEMO_MENU: list[tuple[int, Entry]] = [
         ("system.dictionaries", P, "数据字典", "Dictionaries", "/system/dictionaries", "book",
          ["Query.dictionaries", "Mutation.updateDictionaryEntry"], []),
         ("system.menus", P, "菜单管理", "Menus", "/system/menus", "menu", ["Query.menus"], []),
+        ("system.operation-log", P, "操作日志", "Operation log", "/system/operation-log", "history", ["Query.operationLogs"], [
+            ("system.operation-log.export", B, "导出 CSV", "Export CSV", "", "", ["Query.operationLogCsv"], []),
+        ]),
     ])),
 ]  # fmt: skip
 
