@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
@@ -40,6 +41,7 @@ class Query(
     OperationsQuery,
     DictionaryQuery,
     MenuQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -61,6 +63,7 @@ class Mutation(
     OperationsMutation,
     DictionaryMutation,
     MenuMutation,
+    AppointmentMutation,
 ):
     pass
 

@@ -23,6 +23,7 @@ DELETE = "mutation ($id: ID!) { deleteMenu(id: $id) { key } }"
 
 MODULES = {
     "clinical",
+    "appointments",
     "patients",
     "consultations",
     "education",
@@ -76,7 +77,8 @@ async def test_each_role_gets_the_entries_its_schema_holds(client: GraphQLClient
     admin = await my_keys(client, "admin")
     assert {"system", "system.menus", "system.roles", "integrity.audit", "operations.jobs"} <= set(admin)
     physician = await my_keys(client, "physician")
-    assert {"clinical", "clinical.patients", "clinical.follow-ups"} <= set(physician)
+    assert {"clinical", "clinical.patients", "clinical.follow-ups", "appointments.list"} <= set(physician)
+    assert "appointments.schedules.import" not in physician  # chief physicians manage schedules
     assert not {"system", "system.menus", "integrity.audit", "operations", "operations.jobs"} & set(physician)
     assert "clinical.patients.register" in physician  # a button whose mutation the physician may run
     dept_admin = await my_keys(client, "deptadmin")

@@ -47,7 +47,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-# Columns added after the chain began (the operation log's, migration 0014): hashed when they hold something, so
+# Columns added after the chain began (the operation log's, migration 0017): hashed when they hold something, so
 # an event made before them keeps the hash it was sealed with.
 LATER_FIELDS = ("is_mutation", "user_agent", "duration_ms", "variables")
 
