@@ -242,7 +242,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
     UserRole: TableReach(read=Via("user_id", User)),
-    Department: TableReach(read=Everyone()),
+    # A filter of the timetable names a department holding sessions.
+    Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),
     # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
     # mutation's permission).

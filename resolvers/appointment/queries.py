@@ -45,7 +45,7 @@ class ScheduleFilter:
 async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | None, after: str | None) -> Page[Any]:
     _range(filters.since, filters.until)
     data = ctx.data
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = []
     if filters.department_id is not None:
@@ -88,7 +88,7 @@ async def availability(ctx: Context, department_id: int, since: date, until: dat
     not mixed in: each department books its own)."""
     _range(since, until)
     data = ctx.data
-    await data.reach_or_not_found(Department, department_id, what="Department")
+    await data.reach_or_not_found(Department, department_id, purpose="scheduled", what="Department")
     statement = await data.select(
         Schedule,
         Schedule.day,
@@ -130,7 +130,7 @@ async def list_appointments(
     data = ctx.data
     await data.reach_or_not_found(Patient, filters.patient_id, what="Patient")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     zone = ctx.settings.clinic_tz
     conditions: list[Any] = []
     if filters.status is not None:

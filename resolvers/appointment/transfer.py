@@ -16,6 +16,7 @@ from typing import Any
 
 from core.errors import bad_input, conflict
 from core.files import FileUpload
+from core.timeutil import utcnow
 from models.appointment import SESSION_HOURS, ClinicSession, Schedule, ScheduleStatus
 from models.organisation import Department
 from models.user import User
@@ -312,22 +313,30 @@ async def _write(
             )
             if changed != 1:
                 raise conflict(f"Row {row.number}: the session changed while importing (places booked?); import again")
-        unit.add_all(
+        now = utcnow()
+        await unit.insert_many(
+            Schedule,
             [
-                Schedule(
-                    physician_id=row.physician_id,
-                    department_id=row.department_id,
-                    day=row.day,
-                    period=row.period,
-                    start_time=row.start,
-                    end_time=row.end,
-                    slot_minutes=row.slot_minutes,
-                    capacity=row.capacity,
-                    location=row.location,
-                    created_by_id=me,
-                )
+                {
+                    "physician_id": row.physician_id,
+                    "department_id": row.department_id,
+                    "day": row.day,
+                    "period": row.period,
+                    "start_time": row.start,
+                    "end_time": row.end,
+                    "slot_minutes": row.slot_minutes,
+                    "capacity": row.capacity,
+                    "booked": 0,
+                    "status": ScheduleStatus.OPEN.value,
+                    "location": row.location,
+                    "cancel_reason": None,
+                    "created_by_id": me,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
                 for row in creates
-            ]
+            ],
         )
         unit.detail = {
             "file": upload.filename,
@@ -370,7 +379,7 @@ async def export_schedules(ctx: Context, filters: ExportFilter, file_format: str
     """The sessions managed by the caller in the plan's own format (cancelled ones left out): imported back, it
     changes nothing."""
     data = ctx.data
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = [Schedule.status != ScheduleStatus.CANCELLED.value]
     if filters.department_id is not None:
