@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo clean bench bench-import browser
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo clean bench bench-import browser console console-unit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,29 @@ migrate: install
 seed-demo: migrate
 	$(PY) server.py seed-demo
 
-run: seed-demo
+run: seed-demo console
 	$(PY) server.py serve --host $(HOST) --port $(PORT)
+
+# The admin console (console/README.md), served at /admin/ from console/dist: built with Node 20 and npm when the
+# build is missing or older than its sources (its code, its documents, the per-role SDL it is checked against).
+CONSOLE_SOURCES := $(shell find console/src console/scripts console/public -type f -not -path 'console/src/gql/*' 2>/dev/null) \
+	console/index.html console/vite.config.ts console/tsconfig.json console/tsconfig.app.json console/package.json \
+	$(wildcard clients/schema/*.graphql)
+
+console/node_modules/.package-lock.json: console/package-lock.json
+	@command -v npm >/dev/null || { echo "the admin console needs Node 20 and npm (apt-get install nodejs npm, or nodejs.org)"; exit 1; }
+	cd console && npm ci --no-audit --no-fund
+	touch $@
+
+console/dist/index.html: console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run build
+	touch $@
+
+console: console/dist/index.html
+
+# The console's unit tests (Vitest), with the document check against every role's SDL (npm run codegen).
+console-unit: console/node_modules/.package-lock.json
+	cd console && npm run codegen && npm test
 
 lint: install-dev
 	$(PY) -m ruff check .
@@ -42,17 +63,23 @@ lint: install-dev
 typecheck: install-dev
 	$(PY) -m mypy .
 
-# Debian's Chromium for the GraphiQL browser test (Playwright drives it; it never downloads a browser).
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser), and a Chinese font
+# so the console's screenshots show its text.
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	@if [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-wqy-microhei >/dev/null 2>&1; then \
+		echo "installing Debian's chromium and a CJK font for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
 	fi
 
-pytest: install-dev browser
+# The console's browser test (tests/test_console_browser.py) serves its build: built first, unit-tested first.
+pytest: install-dev browser console console-unit
 	$(PY) -m pytest -q
 
 test: lint typecheck pytest
+
+# Tests that take minutes (a FHIR bulk export of a generated department of 10,000 patients): not in `make test`.
+test-slow: install-dev
+	RUN_SLOW=1 $(PY) -m pytest -q -m slow
 
 # Benchmarks (bench/README.md): our API against a hand-written floor and a tutorial-style peer on MariaDB.
 # BENCH_SCALE=full (100k patients, about 20 minutes) or small (10k); wrk comes from Debian when missing.

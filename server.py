@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from core import gctune, speedups
+from core import gctune, logredact, speedups
 from core.crypto import configure as configure_cipher
 from core.db import Database
 from core.settings import Settings, get_settings
@@ -36,7 +36,9 @@ from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
 from schema.engine.builder import SchemaRegistry
 from schema.engine.caches import register_caches
+from schema.engine.console import console_routes
 from schema.engine.endpoint import GraphQLEndpoint
+from schema.engine.fhir import fhir_routes
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
 from schema.engine.probes import probe_routes
@@ -67,6 +69,7 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    logredact.install(logredact.settings_secrets(settings))  # before anything can log
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
     speedups.configure(
         projection=settings.projection, prefetch=settings.prefetch, statement_reuse=settings.statement_reuse
@@ -134,7 +137,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
         *probe_routes(services),
+        *fhir_routes(services),  # FHIR bulk data export
         Route("/metrics", metrics_endpoint),
+        *console_routes(),  # the admin console's build (console/dist) at /admin/
     ]
     if settings.graphiql_enabled:  # GraphiQL's own assets, shipped in the repository (no CDN)
         routes.append(Mount(ASSETS_URL, app=StaticAssets(directory=ASSETS_DIR), name="graphiql-assets"))

@@ -76,20 +76,34 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         if ours and floor:
             ratio = _ratio(floor["rps"], ours["rps"])
             out["targets"].append(
-                {"target": f"{query} c=10: floor/ours throughput <= {limit}", "value": ratio, "met": ratio <= limit}
+                {
+                    "target": f"{query} c=10: floor/ours throughput <= {limit}",
+                    "value": ratio,
+                    "met": ratio is not None and ratio <= limit,
+                }
             )
     for query in ("Q2", "Q3", "Q4"):
         ours, peer = cells.get(("ours", query, 10)), cells.get(("peer", query, 10))
         if ours and peer:
             ratio = _ratio(ours["rps"], peer["rps"])
             out["targets"].append(
-                {"target": f"{query} c=10: ours/peer throughput >= 2", "value": ratio, "met": ratio >= 2}
+                {
+                    "target": f"{query} c=10: ours/peer throughput >= 2",
+                    "value": ratio,
+                    "met": ratio is not None and ratio >= 2,
+                }
             )
     for query in ("Q1", "Q2", "Q3", "Q4"):
         ours, floor = cells.get(("ours", query, 50)), cells.get(("floor", query, 50))
         if ours and floor:
             ratio = _ratio(ours["p99_ms"], floor["p99_ms"])
-            out["targets"].append({"target": f"{query} c=50: ours/floor p99 <= 2", "value": ratio, "met": ratio <= 2})
+            out["targets"].append(
+                {
+                    "target": f"{query} c=50: ours/floor p99 <= 2",
+                    "value": ratio,
+                    "met": ratio is not None and ratio <= 2,
+                }
+            )
     sizes: dict[str, dict[int, float]] = {}
     for row in results.get("page_size", []):
         if row["server"] == "ours" and "statements_per_request" in row:

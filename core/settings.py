@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     audit_archive_dir: str = "./audit-archive"
     figures_flush_seconds: float = Field(10.0, gt=0, le=300)  # request figures buffered this long, then written
 
+    # ---- FHIR (resolvers/fhir/): local code and identifier systems, bulk data exports ----
+    # The installation's namespace for its own code systems, identifier systems and bundle entry URLs: set once,
+    # before the first export leaves the house, and never changed (other systems keep these URIs).
+    fhir_system_base: str = "https://followup.example.org/fhir"
+    fhir_export_dir: str = "./fhir-exports"  # NDJSON files of bulk exports (shared storage with several instances)
+    fhir_export_keep_hours: int = Field(24, ge=1, le=24 * 90)  # a finished export's files are deleted after this
+    fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
+    fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
+
     @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:

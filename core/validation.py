@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from enum import StrEnum
 from typing import TypeVar
@@ -47,6 +48,32 @@ def initials(name: str) -> str:
 # Characters no text a person writes contains: C0 and C1 controls (tab and line breaks aside) and the Unicode
 # directional overrides and isolates, which can make a name read as something else (U+202E reverses what follows).
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+# Characters that show nothing (or nothing of their own) and so can hide a word from a filter while it reads the
+# same: the Unicode format characters (zero-width space and joiners, soft hyphen, word joiner, byte-order mark,
+# directional marks, tags), variation selectors, the combining grapheme joiner and the Hangul and Khmer fillers.
+INVISIBLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\U000e0000-\U000e0fff"
+)
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+
+
+def without_invisible(value: str) -> str:
+    """The text without invisible characters (those listed above, and any other Unicode format character)."""
+    value = _INVISIBLE.sub("", value)
+    if value.isascii():
+        return value
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+
+
+def folded(value: str) -> str:
+    """What words are matched against (moderation keywords, staff titles): invisible characters out, NFKC
+    (full-width letters, ligatures and compatibility forms become ordinary ones), case-folded. The text itself
+    is kept as written; only the comparison uses this form."""
+    text = unicodedata.normalize("NFKC", without_invisible(value)).casefold()
+    return without_invisible(text)  # NFKC can itself produce a format character (rare, but cheap to drop)
 
 
 def check_characters(value: str, field: str) -> str:

@@ -18,6 +18,8 @@ class Department(SQLModel, table=True):
     code: str = Field(max_length=40, unique=True)
     parent_id: int | None = Field(default=None, foreign_key="department.id", index=True)
     sort_order: int = 0
+    # A disabled department takes no new users or patients and leaves the pickers; what it holds stays.
+    disabled: bool = False
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
 

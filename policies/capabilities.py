@@ -25,6 +25,8 @@ class Capability(StrEnum):
     COMMENTS_MODERATE = "comments.moderate"
     BREAK_GLASS_REVIEW = "break_glass.review"
     SCHEDULE_MANAGE = "schedule.manage"
+    FHIR_EXPORT = "fhir.export"
+    FHIR_EXPORT_ALL = "fhir.export_all"
 
     @property
     def coordinate(self) -> str:
@@ -52,6 +54,26 @@ DESCRIPTIONS: dict[Capability, str] = {
     "departments in your data scope",
     Capability.SCHEDULE_MANAGE: "Import, export and cancel the doctor schedules of the departments in your data scope "
     "(and your own)",
+    Capability.FHIR_EXPORT: "Export a department's patients in your data scope as FHIR bulk data (Group/$export): "
+    "your own department, or those your data scope reaches",
+    Capability.FHIR_EXPORT_ALL: "Export every patient in your data scope at once as FHIR bulk data (Patient/$export)",
+}
+
+# The domain each capability belongs to in the permission catalogue (schema/engine/catalog.py): the schema
+# module whose data it concerns.
+DOMAINS: dict[Capability, str] = {
+    Capability.CONSULTATION_MANAGE: "consultation",
+    Capability.RECORDS_VOIDED: "integrity",
+    Capability.ROLES_ASSIGN_ANY: "role",
+    Capability.METRICS_READ: "operations",
+    Capability.SCHEMA_INTROSPECT: "platform",
+    Capability.LEARNING_ASSIGNEE: "learning",
+    Capability.CONTENT_EDIT: "education",
+    Capability.COMMENTS_MODERATE: "moderation",
+    Capability.BREAK_GLASS_REVIEW: "integrity",
+    Capability.SCHEDULE_MANAGE: "appointment",
+    Capability.FHIR_EXPORT: "export",
+    Capability.FHIR_EXPORT_ALL: "export",
 }
 
 COORDINATES: frozenset[str] = frozenset(capability.coordinate for capability in Capability)

@@ -46,6 +46,7 @@ PRIVILEGED: tuple[tuple[str, str], ...] = (
     ("Mutation.grantPermission", "execute"),
     ("Mutation.revokePermission", "execute"),
     ("Mutation.createRole", "execute"),
+    ("Mutation.updateRole", "execute"),
     (Capability.ROLES_ASSIGN_ANY.coordinate, "execute"),
 )
 

@@ -17,12 +17,15 @@ from sqlmodel import SQLModel
 
 from models.appointment import Appointment, AppointmentStatusChange, Schedule, ScheduleStatus
 from models.audit import AuditSealState, Event, EventSeal
-from models.auth import AuthSession, LoginLog, RefreshToken
+from models.auth import AuthSession, LoginGate, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
+from models.dictionary import DictionaryEntry
 from models.education import Article, Comment, ContentKind, PublicationStatus, Video
+from models.fhir import FhirExport
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
+from models.menu import Menu
 from models.moderation import ContentStatus, ModerationKeyword
 from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.organisation import Department, Position
@@ -245,6 +248,10 @@ REACH: dict[type[SQLModel], TableReach] = {
     # A filter of the timetable names a department holding sessions.
     Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),
+    # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
+    # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.
+    DictionaryEntry: TableReach(read=Everyone()),
+    Menu: TableReach(read=Everyone()),
     # Protocols are shared reference data: anyone whose schema reaches them reads every one (creating one is a
     # mutation's permission).
     FollowUpProtocol: TableReach(read=Everyone()),
@@ -253,6 +260,7 @@ REACH: dict[type[SQLModel], TableReach] = {
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
+    LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
     Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
     # ---- the platform's machinery: system code only
@@ -261,6 +269,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     CasbinRule: TableReach(read=Nobody()),
     SeededPolicyLine: TableReach(read=Nobody()),
     PersistedDocument: TableReach(read=Nobody()),
+    # ---- FHIR bulk exports: the requester's own (their status URL, files and cancellation)
+    FhirExport: TableReach(read=Own("requested_by_id")),
     # ---- operations: jobs are the platform's (whoever the policy shows them to sees them all); request figures
     # per staff member reach like that staff member, the other groupings (operation, role) whoever sees them
     ScheduledJob: TableReach(read=Everyone()),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.errors import bad_input
 from core.timeutil import utcnow
-from core.validation import choice
+from core.validation import INVISIBLE, choice, folded
 from models.moderation import ContentStatus, ModerationAction, ModerationKeyword
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page
@@ -26,9 +26,10 @@ def normalise(value: str) -> str:
     return _CONTROL.sub("", unicodedata.normalize("NFC", value)).strip()
 
 
-def folded(value: str) -> str:
-    """What keywords are matched against: NFKC (full-width letters become ordinary ones), case-folded."""
-    return unicodedata.normalize("NFKC", value).casefold()
+def _in_place(keyword: str) -> re.Pattern[str]:
+    """The keyword as written in the text, invisible characters allowed between its letters, any case."""
+    gap = f"[{INVISIBLE}]*"
+    return re.compile(gap.join(re.escape(ch) for ch in keyword), flags=re.IGNORECASE)
 
 
 def plain_text(value: str | None, field: str, *, limit: int, required: bool = True) -> str:
@@ -55,7 +56,8 @@ async def _keywords(ctx: Context) -> list[ModerationKeyword]:
 async def moderate(ctx: Context, text: str, field: str) -> Moderated:
     """Apply the keyword list: block raises, hold marks for review, replace masks with asterisks.
 
-    Matching ignores case and full-width disguises; a replace keyword that can only be found in
+    Matching ignores case, invisible characters and full-width disguises (core/validation.py `folded`); the
+    text is stored as written. A replace keyword that can only be found in
     disguise (so cannot be masked in place) holds the text for review instead."""
     held: list[str] = []
     for keyword in await _keywords(ctx):
@@ -65,7 +67,8 @@ async def moderate(ctx: Context, text: str, field: str) -> Moderated:
         if keyword.action == ModerationAction.BLOCK.value:
             raise bad_input(f"Refused: the text contains the blocked word {label}", field)
         if keyword.action == ModerationAction.REPLACE.value:
-            text = re.sub(re.escape(keyword.keyword), lambda m: "*" * len(m.group(0)), text, flags=re.IGNORECASE)
+            stars = "*" * len(keyword.keyword)
+            text = _in_place(keyword.keyword).sub(stars, text)
             if keyword.keyword not in folded(text):
                 continue
         held.append(label)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from core.errors import bad_input, forbidden, not_found
+from sqlalchemy import func
+
+from core.errors import bad_input, conflict, forbidden, not_found
+from core.timeutil import utcnow
 from models.policy import CasbinRule
 from models.role import DataScope, Role, UserRole
-from policies.capabilities import is_capability
+from policies.capabilities import Capability, is_capability
 from policies.roles import may_assign
 from policies.store import ACTIONS, ANONYMOUS, AUTHENTICATED, PolicyLine, line_conditions, line_problem, rule_row
 from resolvers.audit.unit import WriteUnit
@@ -156,3 +160,145 @@ async def create_role(
         unit.detail = {"inherits": list(inherits), "dataScope": data_scope.value}
     await _policy_changed(ctx)
     return role
+
+
+# ---- a role's life cycle ---------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise bad_input("Name must be 1 to 100 characters", "name")
+    return name
+
+
+def _parents(ctx: Context, key: str) -> list[str]:
+    """The roles a role inherits by its own lines (the pseudo-role every role inherits left out)."""
+    rules = ctx.services.policy.enforcer.get_filtered_grouping_policy(0, key)
+    return [rule[1] for rule in rules if rule[1] != AUTHENTICATED]
+
+
+async def _check_parents(ctx: Context, unit: WriteUnit, key: str, parents: Sequence[str]) -> None:
+    """Every parent a role, and none of them the role itself or below it (no cycle)."""
+    if parents:
+        found = set(
+            await unit.scalars(
+                await ctx.data.select(Role, Role.key, then=lambda s: s.where(Role.key.in_(list(parents))))
+            )
+        )  # type: ignore[attr-defined]
+        missing = [parent for parent in parents if parent not in found]
+        if missing:
+            raise bad_input(f"Unknown role: {', '.join(missing)}", "inherits")
+    policy = ctx.services.policy
+    for parent in parents:
+        if parent == key or key in policy.inherited_roles(parent):
+            raise bad_input(f"{key} cannot inherit {parent}: {parent} already inherits {key} (a cycle)", "inherits")
+
+
+async def update_role(
+    ctx: Context,
+    *,
+    key: str,
+    name: str | None,
+    description: str | None,
+    data_scope: DataScope | None,
+    inherits: Sequence[str] | None,
+) -> Role:
+    """Rename a role, change its data scope or the roles it inherits (no cycles; a built-in role's place in the
+    hierarchy is the platform's and stays)."""
+    new_name = _check_name(name) if name is not None else None
+    parents = list(dict.fromkeys(inherits)) if inherits is not None else None
+    async with ctx.data.write(operation="updateRole", action="update", entity_type="Role") as unit:
+        role = await _role(ctx, unit, key)
+        unit.entity_id = str(role.id)
+        changes: dict[str, object] = {}
+        if new_name is not None and new_name != role.name:
+            changes["name"] = {"from": role.name, "to": new_name}
+            role.name = new_name
+        if description is not None and description.strip()[:255] != role.description:
+            role.description = description.strip()[:255]
+            changes["description"] = True
+        if data_scope is not None and data_scope.value != role.data_scope:
+            changes["dataScope"] = {"from": role.data_scope, "to": data_scope.value}
+            role.data_scope = data_scope.value
+        if parents is not None and set(parents) != set(_parents(ctx, key)):
+            if role.is_builtin:
+                raise forbidden("A built-in role's place in the role hierarchy cannot be changed")
+            await _check_parents(ctx, unit, key, parents)
+            before = _parents(ctx, key)
+            for parent in before:
+                if parent not in parents:
+                    await _remove_line(ctx, unit, PolicyLine("g", (key, parent)))
+            for parent in parents:
+                await _add_line(ctx, unit, PolicyLine("g", (key, parent)))
+            changes["inherits"] = {"from": before, "to": parents}
+        role.updated_at = utcnow()
+        unit.add(role)
+        unit.detail = changes
+    await _policy_changed(ctx)  # a role's data scope is read with the session on every request
+    return role
+
+
+async def delete_role(ctx: Context, *, key: str) -> Role:
+    """Delete a custom role nobody holds and no role inherits, with its policy lines. Built-in roles stay."""
+    system = ctx.data.unscoped(_POLICY_TABLES)
+    async with ctx.data.write(operation="deleteRole", action="delete", entity_type="Role") as unit:
+        role = await _role(ctx, unit, key)
+        unit.entity_id = str(role.id)
+        if role.is_builtin:
+            raise forbidden("Built-in roles cannot be deleted")
+        holders = await unit.scalars(
+            system.select(func.count()).select_from(UserRole).where(UserRole.role_id == role.id)
+        )
+        if holders and holders[0]:
+            raise conflict(f"{holders[0]} user(s) hold the role {key}: take it from them first")
+        heirs = await unit.scalars(system.select(CasbinRule.v0).where(CasbinRule.ptype == "g", CasbinRule.v1 == key))
+        if heirs:
+            raise conflict(f"The roles {', '.join(sorted(heirs))} inherit {key}: change them first")
+        lines = await unit.execute(
+            system.delete(CasbinRule).where(CasbinRule.ptype.in_(["p", "g"]), CasbinRule.v0 == key)  # type: ignore[attr-defined]
+        )
+        unit.detail = {"key": key, "name": role.name, "policyLines": lines}
+        await unit.delete(role)
+    await _policy_changed(ctx)
+    return role
+
+
+# ---- what a role may do ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeldPermission:
+    object: str
+    action: str
+    origin: str  # the role whose own line grants it
+
+    def inherited_by(self, key: str) -> bool:
+        return self.origin != key
+
+
+async def role_permissions(ctx: Context, key: str) -> list[HeldPermission]:
+    """A role's own permissions, then those it inherits, each once, with the nearest role that grants it.
+    Capabilities that do not pass down the hierarchy (policies/capabilities.py) are not inherited."""
+    found = await ctx.data.first(await ctx.data.select(Role, then=lambda s: s.where(Role.key == key)))
+    if found is None:
+        raise not_found("Role")
+    policy = ctx.services.policy
+    order: list[str] = [key]
+    queue = [key]
+    while queue:  # breadth first: the nearest origin wins
+        for parent in (rule[1] for rule in policy.enforcer.get_filtered_grouping_policy(0, queue.pop(0))):
+            if parent not in order:
+                order.append(parent)
+                queue.append(parent)
+    held: dict[tuple[str, str], HeldPermission] = {}
+    for origin in order:
+        for obj, action in sorted(policy.direct_permissions(origin)):
+            if origin != key and is_capability(obj) and not _inherited_capability(obj):
+                continue
+            held.setdefault((obj, action), HeldPermission(obj, action, origin))
+    return list(held.values())
+
+
+def _inherited_capability(coordinate: str) -> bool:
+    return any(capability.coordinate == coordinate and capability.inherited for capability in Capability)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from core.version import VERSION
 from models.user import User
 from resolvers import auth
 from resolvers.data.context import Info
 from schema.user import UserType
-
-VERSION = "0.1.0"
 
 
 @strawberry.type

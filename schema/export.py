@@ -3,22 +3,33 @@
     python server.py export-schema --all --out clients/schema           every role set, one file each
     python server.py export-schema --all --out clients/schema --check   exit 1, with a diff, where a file differs
     python server.py export-schema --role physician                     one role set, to standard output
+    python server.py export-schema --release --out clients/schema       the release baseline (released/)
 (`python -m schema.export ...` runs the same.)
 
 Role sets and file names: schema/engine/sdl.py (ROLE_SETS). The running server's schemas are compared with
 the checked-in files by tests/test_schema_sdl.py; a policy changed through the admin API changes the running
 schema, not these files.
+
+Releases: clients/schema/released/ holds each role set's SDL as of the last released version (pyproject.toml's
+version, core/version.py), written by `--release` when a version is released. tests/test_schema_versions.py
+compares the schema with it through graphql-core's `find_breaking_changes`: a breaking change needs a new version
+(major, or minor before 1.0) with its CHANGELOG.md entry. The procedure is in CHANGELOG.md's head.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import sys
 from functools import cache
 from pathlib import Path
 
+from graphql import BreakingChange, build_schema, find_breaking_changes
+from packaging.version import Version
+
 from core.settings import Settings
+from core.version import VERSION
 from schema.engine.builder import SchemaRegistry
 from schema.engine.sdl import REGENERATE, ROLE_SETS, default_policy, role_sdl
 from schema.root import Mutation, Query, Subscription
@@ -47,11 +58,56 @@ def differences(expected: str, actual: str, name: str) -> list[str]:
     )
 
 
+RELEASED = "released"
+_RELEASE_HEADER = re.compile(r"^# Released in version (\S+)\.", re.MULTILINE)
+
+
+def release_header(version: str) -> str:
+    return (
+        f"# Released in version {version}. The baseline of tests/test_schema_versions.py; written by\n"
+        "# python server.py export-schema --release --out clients/schema (see CHANGELOG.md: releasing).\n"
+    )
+
+
+def released_version(text: str) -> str | None:
+    """The version a released SDL file was released in (its header), or None."""
+    found = _RELEASE_HEADER.search(text)
+    return found.group(1) if found else None
+
+
+def breaking_changes(released: str, current: str) -> list[BreakingChange]:
+    """What a client built against `released` (SDL) would find broken in `current` (SDL): graphql-core's
+    find_breaking_changes (a type, field, argument or enum value removed, a type changed, an argument made
+    required...)."""
+    return find_breaking_changes(build_schema(released), build_schema(current))
+
+
+def allows_breaking(released: str, current: str) -> bool:
+    """Whether version `current` may break clients of `released`: a higher major number (semantic versioning),
+    or, before 1.0.0, a higher minor one."""
+    old, new = Version(released), Version(current)
+    if new.major != old.major:
+        return new.major > old.major
+    return old.major == 0 and new.minor > old.minor
+
+
+def write_release(out: Path, rendered: dict[str, str], version: str = VERSION) -> Path:
+    """Each role set's SDL as released in `version`, under `out`/released/."""
+    target = out / RELEASED
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (target / name).write_text(release_header(version) + text, encoding="utf-8")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every role set, one file each (needs --out)")
     which.add_argument("--role", choices=sorted(ROLE_SETS), help="one role set, to standard output")
+    which.add_argument(
+        "--release", action="store_true", help=f"every role set as released in version {VERSION} (OUT/released/)"
+    )
     parser.add_argument("--out", type=Path, help="the directory of the .graphql files")
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing them")
     args = parser.parse_args(argv)
@@ -60,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(rendered[f"{args.role}.graphql"])
         return 0
     if args.out is None:
-        parser.error("--all needs --out DIRECTORY")
+        parser.error("--all and --release need --out DIRECTORY")
+    if args.release:
+        print(f"{write_release(args.out, rendered)}: {len(rendered)} schemas released in version {VERSION}")
+        return 0
     if args.check:
         diff: list[str] = []
         for name, text in rendered.items():

@@ -9,9 +9,11 @@ from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
+from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
+from schema.menu import MenuMutation, MenuQuery
 from schema.moderation import ModerationMutation, ModerationQuery
 from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
@@ -36,6 +38,8 @@ class Query(
     ModerationQuery,
     LearningQuery,
     OperationsQuery,
+    DictionaryQuery,
+    MenuQuery,
     AppointmentQuery,
 ):
     pass
@@ -56,6 +60,8 @@ class Mutation(
     ModerationMutation,
     LearningMutation,
     OperationsMutation,
+    DictionaryMutation,
+    MenuMutation,
     AppointmentMutation,
 ):
     pass

@@ -20,12 +20,12 @@ from core.timeutil import utcnow
 from models.audit import AuditSealState, Event, EventSeal
 from resolvers.audit.chain import (
     GAP_GRACE,
-    _advance_scan,
     maintenance,
     needs_sealing,
     seal_pending,
     verify_chain,
 )
+from resolvers.audit.seal import _advance_scan
 from tests.conftest import GraphQLClient
 
 ROOT = Path(__file__).resolve().parent.parent

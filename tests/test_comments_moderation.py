@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from core.db import Database
+from models.education import Comment
 from tests.clinical_helpers import gid, user_id
 from tests.conftest import GraphQLClient, error_codes
 from tests.test_education_content import CREATE, STATUS, VIDEO, VIDEO_STATUS
@@ -181,3 +184,29 @@ async def test_moderating_is_a_capability_not_the_review_fields(client: GraphQLC
     assert [e["node"]["status"] for e in mine] == ["HELD", "VISIBLE"]
     theirs = (await client.data(ON_ARTICLE, {"id": article}, as_="chief"))["article"]
     assert theirs["commentCount"] == 1 and [e["node"]["id"] for e in theirs["comments"]["edges"]] == [visible["id"]]
+
+
+INVISIBLE = ["\u200b", "\u200d", "\u00ad", "\u2060", "\ufeff", "\ufe0f", "\u200c", "\u180e", "\U000e0041"]
+
+
+async def test_invisible_characters_do_not_hide_a_keyword(client: GraphQLClient, db: Database) -> None:
+    for keyword, action in (("spam", "BLOCK"), ("偏方", "HOLD"), ("笨蛋", "REPLACE")):
+        await client.data(KEYWORD, {"k": keyword, "a": action}, as_="admin")
+    article = await published_article(client)
+    for mark in INVISIBLE:
+        blocked = await client.run(ADD, {"c": article, "t": f"buy s{mark}p{mark}a{mark}m now"}, as_="patient")
+        assert error_codes(blocked) == ["BAD_USER_INPUT"], repr(mark)
+        # full-width and invisible together
+        blocked = await client.run(ADD, {"c": article, "t": f"ＳＰ{mark}ＡＭ"}, as_="patient")
+        assert error_codes(blocked) == ["BAD_USER_INPUT"], repr(mark)
+
+        written = f"我有祖传偏{mark}方"
+        held = await comment(client, article, written)
+        assert held["status"] == "HELD" and held["text"] == written  # kept as written, held for review
+
+        replaced = await comment(client, article, f"你们是笨{mark}蛋!")
+        assert replaced["text"] == "你们是**!" and replaced["status"] == "VISIBLE", repr(mark)
+    # no comment with a blocked word was stored, in any disguise
+    async with db.session() as session:
+        bodies = (await session.execute(select(Comment.body))).scalars().all()
+    assert not [body for body in bodies if "s" in body.casefold() and "m" in body.casefold() and "now" in body]

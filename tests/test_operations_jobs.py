@@ -35,6 +35,7 @@ SYSTEM_JOBS = {
     "appointments.remind",
     "audit.archive",
     "audit.seal_pending",
+    "fhir.export",
     "followups.mark_missed",
     "operations.purge_history",
     "sessions.purge_expired",

@@ -1,8 +1,8 @@
 """The audit chain's periodic steps as scheduled jobs call them: the one place that knows where they live.
 
-The sealer (resolvers/audit/chain.py today) seals events no write has sealed yet and archives old ones; the
-jobs in resolvers/operations/system.py call these two functions only, so when the sealer moves, this adapter
-is all that changes.
+The audit chain (resolvers/audit/) seals events no write has sealed yet and archives old ones; the jobs in
+resolvers/operations/system.py call these two functions only, so when the sealer moves, this adapter is all that
+changes. Sealing goes through the app's own sealer (in its process, off the event loop) when there is one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resolvers.audit.chain import AuditChainError, archive_events, seal_pending
+from resolvers.audit.chain import AuditChainError, Sealer, archive_events, seal_pending
 
 if TYPE_CHECKING:
     from resolvers.data.context import Context
@@ -21,6 +21,9 @@ __all__ = ["AuditChainError", "archive_before", "seal_unsealed"]
 
 async def seal_unsealed(ctx: Context, *, batch_size: int) -> int:
     """Link the events no write has sealed yet (reads' events) into the chain; how many were sealed."""
+    sealer: Sealer | None = ctx.services.sealer
+    if sealer is not None:
+        return await sealer.seal(batch_size=batch_size)
     return await seal_pending(ctx.db, batch_size=batch_size)
 
 

@@ -22,6 +22,7 @@ from resolvers.demo.clinical import seed_clinical
 from resolvers.demo.consultation import seed_consultation
 from resolvers.demo.education import seed_education
 from resolvers.demo.learning import seed_learning
+from resolvers.demo.menu import seed_menu
 from resolvers.demo.moderation import seed_moderation
 
 DEMO_DEPARTMENTS = [
@@ -86,6 +87,7 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
         await session.flush()
         await seed_clinical(session, today=today or date.today(), patients=patients)
         await seed_demo_engagement(session, today=today or date.today())
+        await seed_menu(session)
     return True
 
 

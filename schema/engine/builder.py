@@ -146,17 +146,30 @@ class _Everything(FieldDecision):
         return FieldMode.CLEAR
 
 
+@lru_cache(maxsize=4)
+def full_schema(query: type, mutation: type, subscription: type | None = None) -> RoleSchema:
+    """The complete schema (every field in clear), built once per process: what policy lines may name, the
+    dictionaries (its enums) and the permission catalogue are read off it."""
+    return RoleSchema(
+        query=query, mutation=mutation, subscription=subscription, decision=_Everything(), roles=frozenset()
+    )
+
+
 def all_coordinates(
     query: type, mutation: type, types: Iterable[type] = (), subscription: type | None = None
 ) -> set[str]:
     """Every `Type.field` and `Type.*` of the complete schema: what policy lines may name."""
-    full = RoleSchema(
-        query=query,
-        mutation=mutation,
-        subscription=subscription,
-        decision=_Everything(),
-        roles=frozenset(),
-        types=types,
+    full = (
+        full_schema(query, mutation, subscription)
+        if not types
+        else RoleSchema(
+            query=query,
+            mutation=mutation,
+            subscription=subscription,
+            decision=_Everything(),
+            roles=frozenset(),
+            types=types,
+        )
     )
     coordinates: set[str] = set()
     for type_name, graphql_type in full._schema.type_map.items():
@@ -254,6 +267,7 @@ class SchemaRegistry:
         self._schemas: dict[frozenset[str], RoleSchema] = {}
         self._lock = threading.Lock()
         self.coordinates = all_coordinates(query, mutation, subscription=subscription)
+        self.full = full_schema(query, mutation, subscription)
         policy.on_change(self.clear)
 
     def clear(self) -> None:

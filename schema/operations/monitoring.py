@@ -9,11 +9,11 @@ from typing import Annotated
 import strawberry
 
 from core.ids import encode_id
+from core.version import VERSION
 from models.operations import FigureKind
 from resolvers.data.context import Info
 from resolvers.data.health import database_figures, redis_round_trip
 from resolvers.operations import caches, stats, users
-from schema.auth import VERSION
 
 
 @strawberry.type(name="DatabasePool")

@@ -1,7 +1,7 @@
 """appointment: schedules, appointments, status history
 
-Revision ID: 0013_appointment
-Revises: 0012_operations
+Revision ID: 0015_appointment
+Revises: 0014_login_gate
 Create Date: 2026-12-01 10:37:49.935571
 """
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from sqlalchemy.dialects import mysql
 
 import models.base
 
-revision: str = '0013_appointment'
-down_revision: str | None = '0012_operations'
+revision: str = '0015_appointment'
+down_revision: str | None = '0014_login_gate'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,37 @@
+import type { RouteComponent, RouteRecordRaw } from 'vue-router'
+import type { MenuEntry } from '@/menus'
+import { routePath } from '@/menus'
+
+// The console's pages by menu key: what a myMenus page entry opens. Each page is its own chunk (route-split);
+// a menu key the console has no page for opens a "not built yet" page. Pages not in the role's myMenus are never
+// added to the router, so typing their URL finds nothing.
+type Loader = () => Promise<RouteComponent | { default: RouteComponent }>
+
+export const PAGES: Record<string, { component: Loader; children?: { path: string; name: string; component: Loader }[] }> = {
+  'clinical.patients': {
+    component: () => import('@/pages/PatientsPage.vue'),
+    children: [{ path: ':id', name: 'patient', component: () => import('@/pages/PatientPage.vue') }],
+  },
+  'system.users': { component: () => import('@/pages/UsersPage.vue') },
+  'system.roles': { component: () => import('@/pages/RolesPage.vue') },
+  'system.departments': { component: () => import('@/pages/DepartmentsPage.vue') },
+  'operations.sessions': { component: () => import('@/pages/SessionsPage.vue') },
+  'operations.jobs': { component: () => import('@/pages/JobsPage.vue') },
+}
+
+const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')
+
+/** The routes of the role's menu pages, children of the layout route. */
+export function menuRoutes(pages: readonly MenuEntry[]): RouteRecordRaw[] {
+  const routes: RouteRecordRaw[] = []
+  for (const entry of pages) {
+    const page = PAGES[entry.key]
+    const path = routePath(entry)
+    if (path === '/' || path === '/dashboard') continue // the dashboard is always there
+    routes.push({ path, name: `menu:${entry.key}`, component: page?.component ?? NOT_BUILT, meta: { menuKey: entry.key } })
+    for (const child of page?.children ?? []) {
+      routes.push({ path: `${path}/${child.path}`, name: child.name, component: child.component, meta: { menuKey: entry.key } })
+    }
+  }
+  return routes
+}

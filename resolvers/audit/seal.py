@@ -1,0 +1,242 @@
+"""Sealing: new events linked into the hash chain in id order, in short steps under a lock on the state row.
+
+Events are inserted unchained, so concurrent writers never wait for each other. A seal step links the next
+`batch_size` unsealed events: content_hash = sha256(canonical JSON of the event), chain_hash =
+sha256(prev_chain_hash + content_hash), `seq` = position in the chain.
+
+A step hashes the events' content first, with no lock (an event row never changes: the triggers refuse it),
+and only then takes the lock on the single `audit_seal_state` row to link them: the lock is held for a select of
+ids, one cheap link hash per event, one insert and one update. On SQLite that lock is the database's write
+lock, which every request's read events wait for; on MariaDB a row lock nobody else takes.
+
+Who calls it: the background sealer (resolvers/audit/sealer.py, in its own process), each write when the
+background sealer is off (tests), `verify-audit` / `archive-audit` (a full sweep), the `audit.seal_pending` job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from core.timeutil import as_utc, utcnow
+from resolvers.audit.records import EVENT, SEAL, STATE, AuditChainError, content_hash, event_record, link_hash
+
+# An id gap below sealed events is an insert still in flight (MariaDB commits out of id order) or a rolled-back
+# one. The sealer looks back over a gap this long before treating it as permanent; a late event after that is
+# still sealed by the full sweep of verify-audit / archive-audit.
+GAP_GRACE = timedelta(seconds=120)
+
+
+@asynccontextmanager
+async def _locked_state(db: Database) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
+    """A transaction holding the lock on the seal state row (created on first use).
+
+    The first statement is an UPDATE of that row: on MariaDB a row lock, on SQLite the database write lock
+    taken at once (a transaction that starts with a write behaves as BEGIN IMMEDIATE). Released at commit."""
+    async with db.sessionmaker() as session:
+        if db.dialect != "sqlite":  # read what others committed before we got the lock (this begins the transaction)
+            await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        try:
+            now = utcnow()
+            result = await session.execute(update(STATE).where(STATE.c.id == 1).values(updated_at=now))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                if (await session.execute(select(SEAL.c.seq).limit(1))).first() is not None:
+                    raise AuditChainError("the seal state row is missing while seals exist; run verify-audit")
+                # ids need not start at 1 (MariaDB keeps its counter): watch for gaps from the first event on
+                first = (await session.execute(select(func.min(EVENT.c.id)))).scalar_one()
+                await session.execute(insert(STATE).values(id=1, updated_at=now, scan_from_id=max(0, (first or 1) - 1)))
+            state = dict((await session.execute(select(STATE).where(STATE.c.id == 1))).mappings().one())
+            yield session, state
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def _advance_scan(
+    scan_from: int, sealed_ids: Sequence[int], gap_seen_at: datetime | None, now: datetime
+) -> tuple[int, datetime | None]:
+    """Move the scan position over contiguously sealed ids; wait GAP_GRACE at a gap before stepping over it."""
+    expected = scan_from + 1
+    stopped = False
+    for event_id in sealed_ids:
+        if event_id < expected:
+            continue
+        if event_id == expected:
+            expected += 1
+            continue
+        if gap_seen_at is not None and now - as_utc(gap_seen_at) >= GAP_GRACE:
+            expected, gap_seen_at = event_id + 1, None  # a rolled-back insert: nothing will fill it
+            continue
+        stopped = True
+        break
+    position = expected - 1
+    if not stopped:
+        return position, None
+    if position == scan_from and gap_seen_at is not None:
+        return position, gap_seen_at
+    return position, now
+
+
+def _pending(columns: Sequence[Any], low: int, batch_size: int) -> Any:
+    """The first `batch_size` unsealed events above id `low`, in id order."""
+    return (
+        select(*columns)
+        .select_from(EVENT.outerjoin(SEAL, SEAL.c.event_id == EVENT.c.id))
+        .where(EVENT.c.id > low, SEAL.c.event_id.is_(None))
+        .order_by(EVENT.c.id)
+        .limit(batch_size)
+    )
+
+
+async def _content_hashes(session: AsyncSession, statement: Any) -> dict[int, str]:
+    rows = (await session.execute(statement)).mappings().all()
+    return {int(row["id"]): content_hash(event_record(row)) for row in rows}
+
+
+async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> dict[int, str]:
+    """The content hashes of the events the next step will link, computed before its lock is taken."""
+    async with db.session() as session:
+        low = 0
+        if not full:
+            low = int((await session.execute(select(STATE.c.scan_from_id).where(STATE.c.id == 1))).scalar() or 0)
+        return await _content_hashes(session, _pending(list(EVENT.c), low, batch_size))
+
+
+_SEAL_INSERTS: dict[str, tuple[str, tuple[str, ...], Any]] = {}
+
+
+async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> None:
+    """One executemany of the driver's own INSERT: this runs under the lock, and routing hundreds of rows through
+    SQLAlchemy's per-row parameter processing cost most of the lock's hold. Only `sealed_at` needs processing
+    (the same instant for every row), so it is processed once, as SQLAlchemy would."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    cached = _SEAL_INSERTS.get(dialect.name)
+    if cached is None:
+        compiled = insert(SEAL).values({name: bindparam(name) for name in SEAL.c.keys()}).compile(dialect=dialect)
+        order = tuple(compiled.positiontup or ())
+        assert sorted(order) == sorted(SEAL.c.keys())  # positional parameters, one per column
+        cached = _SEAL_INSERTS[dialect.name] = (compiled.string, order, SEAL.c.sealed_at.type.bind_processor(dialect))
+    sql, order, process_instant = cached
+    sealed_at = seals[0]["sealed_at"]
+    shared = {"sealed_at": process_instant(sealed_at) if process_instant else sealed_at}
+    await connection.exec_driver_sql(sql, [tuple({**seal, **shared}[name] for name in order) for seal in seals])
+
+
+async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
+    hashed = await _hash_ahead(db, batch_size=batch_size, full=full)
+    async with _locked_state(db) as (session, state):
+        now = utcnow()
+        low = 0 if full else int(state["scan_from_id"])
+        ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
+        late = [event_id for event_id in ids if event_id not in hashed]
+        if late:  # committed (with a lower id, or past the read-ahead's end) after the read ahead
+            hashed.update(await _content_hashes(session, select(*EVENT.c).where(EVENT.c.id.in_(late))))
+        seq, prev = int(state["last_seq"]), str(state["last_chain_hash"])
+        seals = []
+        for event_id in ids:
+            digest = hashed[event_id]
+            chain = link_hash(prev, digest)
+            seq += 1
+            seals.append(
+                {
+                    "event_id": event_id,
+                    "seq": seq,
+                    "content_hash": digest,
+                    "prev_hash": prev,
+                    "chain_hash": chain,
+                    "sealed_at": now,
+                }
+            )
+            prev = chain
+        if seals:
+            await _insert_seals(session, seals)
+        scan_from = int(state["scan_from_id"])
+        if scan_from == int(state["max_sealed_event_id"]) and ids == list(
+            range(scan_from + 1, scan_from + 1 + len(ids))
+        ):
+            sealed_ids: Sequence[int] = ids  # the usual case: no gap watched, the new ids follow on
+        else:
+            sealed_ids = (
+                (
+                    await session.execute(
+                        select(SEAL.c.event_id).where(SEAL.c.event_id > scan_from).order_by(SEAL.c.event_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        new_scan_from, gap_seen_at = _advance_scan(scan_from, sealed_ids, state["gap_seen_at"], now)
+        max_sealed = max([int(state["max_sealed_event_id"]), *ids])
+        await session.execute(
+            update(STATE)
+            .where(STATE.c.id == 1)
+            .values(
+                last_seq=seq,
+                last_chain_hash=prev,
+                max_sealed_event_id=max_sealed,
+                scan_from_id=new_scan_from,
+                gap_seen_at=gap_seen_at,
+            )
+        )
+        return len(seals)
+
+
+async def needs_sealing(db: Database) -> bool:
+    """Cheap, no lock: is there an event past the sealed ones (or an id gap still being watched)?"""
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(
+                    STATE.c.max_sealed_event_id,
+                    STATE.c.scan_from_id,
+                    select(func.max(EVENT.c.id)).scalar_subquery(),
+                ).where(STATE.c.id == 1)
+            )
+        ).first()
+        if row is None:
+            return (await session.execute(select(EVENT.c.id).limit(1))).first() is not None
+    max_sealed, scan_from, max_event = row
+    return max_event is not None and (max_event > max_sealed or scan_from < max_sealed)
+
+
+def count_unsealed() -> Any:
+    """How many events have no seal yet (a full count: for verify-audit and benchmarks, not for every pass)."""
+    return (
+        select(func.count())
+        .select_from(EVENT.outerjoin(SEAL, SEAL.c.event_id == EVENT.c.id))
+        .where(SEAL.c.event_id.is_(None))
+    )
+
+
+async def unsealed_count(db: Database) -> int:
+    async with db.session() as session:
+        return int((await session.execute(count_unsealed())).scalar_one())
+
+
+async def seal_pending(
+    db: Database, *, batch_size: int = 1000, max_batches: int | None = None, full: bool = False
+) -> int:
+    """Seal unsealed events in id order, `batch_size` per short locked step; returns how many were sealed.
+
+    `full` sweeps the whole table for unsealed events (late inserts past the grace period included)."""
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        try:
+            sealed = await _seal_step(db, batch_size=batch_size, full=full)
+        except IntegrityError:  # another instance created the state row (or sealed) at the same moment
+            sealed = await _seal_step(db, batch_size=batch_size, full=full)
+        total += sealed
+        batches += 1
+        if sealed < batch_size:
+            break
+    return total

@@ -1,0 +1,176 @@
+"""Verification: walk the chain from the archived cut and report every broken link, first one first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import Database
+from models.audit import GENESIS_HASH
+from resolvers.audit.records import EVENT, SEAL, STATE, content_hash, event_record, link_fault
+from resolvers.audit.seal import count_unsealed
+
+ARCHIVE_ACTION = "audit_archive"
+CHAIN_PAGE = 2000
+
+
+@dataclass
+class Problem:
+    kind: str  # content changed | link changed | event missing | seal missing | chain tail | state | archive cut
+    message: str
+    event_id: int | None = None
+    seq: int | None = None
+
+
+@dataclass
+class Verification:
+    events: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    archived_seq: int = 0
+    unsealed: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def report(self) -> str:
+        if self.ok:
+            line = f"ok: {self.events} events verified (chain head #{self.head_seq} {self.head_hash}"
+            line += f", archived through #{self.archived_seq})" if self.archived_seq else ")"
+            if self.unsealed:
+                line += f"; {self.unsealed} events not sealed yet"
+            return line
+        first = self.problems[0]
+        lines = [f"BROKEN: {first.message}"]
+        lines += [f"  also: {problem.message}" for problem in self.problems[1:20]]
+        if len(self.problems) > 20:
+            lines.append(f"  ... {len(self.problems) - 20} more")
+        lines.append(f"{len(self.problems)} problems; {self.events} seals walked")
+        return "\n".join(lines)
+
+
+async def chain_pages(source: Database | AsyncSession, after_seq: int) -> AsyncIterator[list[Mapping[str, Any]]]:
+    """The chain after `after_seq` in seq order, a page at a time: each seal with its event's columns (None
+    when the event row is gone). From one session, or from a database a short session per page."""
+    while True:
+        statement = (
+            select(
+                SEAL.c.seq,
+                SEAL.c.event_id.label("seal_event_id"),
+                SEAL.c.content_hash,
+                SEAL.c.prev_hash,
+                SEAL.c.chain_hash,
+                SEAL.c.sealed_at,
+                *EVENT.c,
+            )
+            .select_from(SEAL.outerjoin(EVENT, EVENT.c.id == SEAL.c.event_id))
+            .where(SEAL.c.seq > after_seq)
+            .order_by(SEAL.c.seq)
+            .limit(CHAIN_PAGE)
+        )
+        rows: list[Mapping[str, Any]]
+        if isinstance(source, AsyncSession):
+            rows = list((await source.execute(statement)).mappings().all())
+        else:
+            async with source.session() as session:
+                rows = list((await session.execute(statement)).mappings().all())
+        if rows:
+            yield rows
+        if len(rows) < CHAIN_PAGE:
+            return
+        after_seq = int(rows[-1]["seq"])
+
+
+def _check_link(
+    row: Mapping[str, Any], expected_seq: int, expected_prev: str, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """Check one chain position; returns the event's record (None when the event row is gone)."""
+    seq, event_id = int(row["seq"]), int(row["seal_event_id"])
+    if seq != expected_seq:
+        problems.append(
+            Problem(
+                "seal missing",
+                f"event {event_id}: seals #{expected_seq}..#{seq - 1} before it are missing (deleted seal rows)",
+                event_id,
+                seq,
+            )
+        )
+    record = None
+    if row["id"] is None:
+        problems.append(
+            Problem("event missing", f"event {event_id}: missing (sealed as #{seq}, the row is gone)", event_id, seq)
+        )
+    else:
+        record = event_record(row)
+        if content_hash(record) != row["content_hash"]:
+            problems.append(
+                Problem(
+                    "content changed", f"event {event_id}: content changed since it was sealed (#{seq})", event_id, seq
+                )
+            )
+    fault = link_fault(row["content_hash"], row["prev_hash"], row["chain_hash"], expected_prev)
+    if fault is not None:
+        separator = " " if fault.startswith("does") else ": "
+        problems.append(
+            Problem("link changed", f"event {event_id}: link changed (seal #{seq}{separator}{fault})", event_id, seq)
+        )
+    return record
+
+
+async def verify_chain(db: Database) -> Verification:
+    """Walk the chain from the archived cut; every broken link is listed, in chain order."""
+    result = Verification()
+    async with db.session() as session:
+        state = (await session.execute(select(STATE).where(STATE.c.id == 1))).mappings().first()
+        result.unsealed = int((await session.execute(count_unsealed())).scalar_one())
+        if state is None:
+            if (await session.execute(select(SEAL.c.seq).limit(1))).first() is not None:
+                result.problems.append(Problem("state", "the seal state row is missing while seals exist"))
+            return result
+        result.archived_seq = int(state["archived_seq"])
+        expected_seq, expected_prev = result.archived_seq + 1, str(state["archived_chain_hash"])
+        # seals missing at the start show up as "seal missing" on the first row
+        async for rows in chain_pages(session, result.archived_seq):
+            for row in rows:
+                _check_link(row, expected_seq, expected_prev, result.problems)
+                expected_seq, expected_prev = int(row["seq"]) + 1, str(row["chain_hash"])
+                result.events += 1
+        result.head_seq, result.head_hash = expected_seq - 1, expected_prev
+        if int(state["last_seq"]) != result.head_seq or state["last_chain_hash"] != result.head_hash:
+            result.problems.append(
+                Problem(
+                    "chain tail",
+                    f"the chain ends at #{result.head_seq} but the seal state says #{state['last_seq']}: "
+                    "seals at the end were removed or added",
+                    seq=result.head_seq,
+                )
+            )
+        if result.archived_seq:
+            await _check_archive_cut(session, state, result)
+    return result
+
+
+async def _check_archive_cut(session: AsyncSession, state: Mapping[str, Any], result: Verification) -> None:
+    """The archived cut in the state row must be the one the latest archive event recorded."""
+    detail = (
+        await session.execute(
+            select(EVENT.c.detail).where(EVENT.c.action == ARCHIVE_ACTION).order_by(EVENT.c.id.desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    if (
+        not isinstance(detail, dict)
+        or detail.get("through_seq") != state["archived_seq"]
+        or detail.get("chain_hash") != state["archived_chain_hash"]
+    ):
+        result.problems.append(
+            Problem(
+                "archive cut",
+                f"the archived cut (#{state['archived_seq']}) is not the one recorded by the latest archive event",
+            )
+        )

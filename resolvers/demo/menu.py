@@ -1,0 +1,114 @@
+# ruff: noqa: E501 - one line per menu entry reads as a table
+"""The demo menu: a directory per module of the platform, its pages and a few buttons, each naming the schema
+coordinates (and capabilities) its page uses, so every demo user's myMenus follows their role's schema.
+
+(key, kind, 中文, English, path, icon, needs, children). Top-level entries are ordered in tens; the slot at 20
+is kept for the appointments module (its helper adds `appointments` there with its pages).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.menu import Menu, MenuKind
+
+D, P, B = MenuKind.DIRECTORY, MenuKind.PAGE, MenuKind.BUTTON
+
+Entry = tuple[str, MenuKind, str, str, str, str, list[str], list[Any]]
+
+DEMO_MENU: list[tuple[int, Entry]] = [
+    (10, ("clinical", D, "临床管理", "Clinical", "", "stethoscope", [], [
+        ("clinical.patients", P, "患者档案", "Patients", "/clinical/patients", "user", ["Query.patients"], [
+            ("clinical.patients.register", B, "登记患者", "Register patient", "", "", ["Mutation.registerPatient"], []),
+            ("clinical.patients.visit", B, "记录就诊", "Record visit", "", "", ["Mutation.recordVisit"], []),
+        ]),
+        ("clinical.follow-ups", P, "随访管理", "Follow-ups", "/clinical/follow-ups", "calendar", ["Query.overdueFollowUps"], [
+            ("clinical.follow-ups.outcome", B, "记录随访结果", "Record outcome", "", "", ["Mutation.recordFollowUpOutcome"], []),
+        ]),
+        ("clinical.protocols", P, "随访方案", "Follow-up protocols", "/clinical/protocols", "list", ["Query.followUpProtocols"], []),
+        ("clinical.outcomes", P, "疗效统计", "Outcomes", "/clinical/outcomes", "chart", ["Query.outcomeSummary"], []),
+        ("clinical.icd", P, "ICD-10 编码", "ICD-10 codes", "/clinical/icd", "book", ["Query.icd10Codes"], []),
+    ])),
+    # 20: appointments (预约挂号) — added by the appointments module next to the clinical pages.
+    (30, ("patients", D, "患者服务", "Patient services", "", "heart", [], [
+        ("patients.binding", P, "绑定码", "Binding codes", "/patients/binding", "link", ["Mutation.issuePatientBindingCode"], []),
+        ("patients.export", P, "健康档案导出", "Record export (FHIR)", "/patients/export", "download", ["Query.patientFhirBundle"], []),
+    ])),
+    (40, ("consultations", D, "在线咨询", "Consultations", "", "message", [], [
+        ("consultations.mine", P, "我的咨询", "My conversations", "/consultations", "chat", ["Query.myConversations"], []),
+        ("consultations.review", P, "消息审核", "Message review", "/consultations/review", "eye",
+         ["Query.consultationMessages", "capability:consultation.manage"], []),
+    ])),
+    (50, ("education", D, "健康宣教", "Health education", "", "read", [], [
+        ("education.articles", P, "文章", "Articles", "/education/articles", "file", ["Query.editorialArticles"], []),
+        ("education.videos", P, "视频", "Videos", "/education/videos", "video", ["Query.editorialVideos"], []),
+    ])),
+    (60, ("learning", D, "学习任务", "Learning", "", "school", [], [
+        ("learning.tasks", P, "任务管理", "Learning tasks", "/learning/tasks", "task", ["Query.learningTasks"], []),
+        ("learning.mine", P, "我的学习", "My learning", "/learning/mine", "user", ["Query.myLearningTasks"], []),
+    ])),
+    (70, ("moderation", D, "内容审核", "Moderation", "", "shield", [], [
+        ("moderation.comments", P, "评论审核", "Comments", "/moderation/comments", "comment",
+         ["Query.comments", "capability:comments.moderate"], []),
+        ("moderation.keywords", P, "敏感词", "Keywords", "/moderation/keywords", "filter", ["Query.moderationKeywords"], []),
+    ])),
+    (80, ("integrity", D, "数据安全与审计", "Integrity and audit", "", "lock", [], [
+        ("integrity.break-glass", P, "紧急访问", "Break-the-glass", "/integrity/break-glass", "alert", ["Query.breakGlassAccesses"], []),
+        ("integrity.audit", P, "审计日志", "Audit log", "/integrity/audit", "audit", ["Query.auditEvents"], []),
+        ("integrity.logins", P, "登录日志", "Login log", "/integrity/logins", "login", ["Query.loginLogs"], []),
+    ])),
+    (90, ("operations", D, "运维监控", "Operations", "", "monitor", [], [
+        ("operations.jobs", P, "定时任务", "Scheduled jobs", "/operations/jobs", "clock", ["Query.jobs"], []),
+        ("operations.server", P, "服务状态", "Server status", "/operations/server", "server", ["Query.serverStatus"], []),
+        ("operations.stats", P, "服务统计", "Service figures", "/operations/stats", "chart", ["Query.serviceStats"], []),
+        ("operations.caches", P, "缓存", "Caches", "/operations/caches", "database", ["Query.cacheStats"], []),
+        ("operations.users", P, "用户统计", "User figures", "/operations/users", "team", ["Query.userStats"], []),
+        ("operations.sessions", P, "在线用户", "Online sessions", "/operations/sessions", "wifi", ["Query.onlineSessions"], []),
+    ])),
+    (100, ("system", D, "系统管理", "Administration", "", "setting", [], [
+        ("system.users", P, "用户管理", "Users", "/system/users", "user", ["Query.users"], [
+            ("system.users.create", B, "新建用户", "Create user", "", "", ["Mutation.createUser"], []),
+            ("system.users.roles", B, "分配角色", "Assign roles", "", "", ["Mutation.assignRoles"], []),
+        ]),
+        ("system.departments", P, "科室管理", "Departments", "/system/departments", "apartment",
+         ["Query.departments", "Mutation.updateDepartment"], []),
+        ("system.positions", P, "岗位管理", "Positions", "/system/positions", "idcard",
+         ["Query.positions", "Mutation.updatePosition"], []),
+        ("system.roles", P, "角色权限", "Roles and permissions", "/system/roles", "key",
+         ["Query.roles", "Query.rolePermissions", "Query.permissionCatalog"], []),
+        ("system.dictionaries", P, "数据字典", "Dictionaries", "/system/dictionaries", "book",
+         ["Query.dictionaries", "Mutation.updateDictionaryEntry"], []),
+        ("system.menus", P, "菜单管理", "Menus", "/system/menus", "menu", ["Query.menus"], []),
+    ])),
+]  # fmt: skip
+
+
+async def seed_menu(session: AsyncSession) -> int:
+    """Lay down the demo menu; how many entries."""
+    count = 0
+
+    async def add(entry: Entry, parent_id: int | None, order: int) -> None:
+        nonlocal count
+        key, kind, zh, en, path, icon, needs, children = entry
+        menu = Menu(
+            key=key,
+            kind=kind.value,
+            title_zh=zh,
+            title_en=en,
+            path=path,
+            icon=icon,
+            needs=needs,
+            parent_id=parent_id,
+            sort_order=order,
+        )
+        session.add(menu)
+        await session.flush()
+        count += 1
+        for index, child in enumerate(children):
+            await add(child, menu.id, (index + 1) * 10)
+
+    for order, entry in DEMO_MENU:
+        await add(entry, None, order)
+    return count
