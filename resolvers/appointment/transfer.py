@@ -22,10 +22,12 @@ from models.organisation import Department
 from models.user import User
 from policies.capabilities import Capability
 from resolvers.appointment import spreadsheet as sheet
+from resolvers.appointment.queries import check_range
 from resolvers.appointment.spreadsheet import PlanError, PlanRow, Problem
 from resolvers.data.context import Context
 
 MAX_CAPACITY = 500
+MAX_DAYS_AHEAD = 366
 SESSION_WORDS = {
     "上午": ClinicSession.MORNING,
     "下午": ClinicSession.AFTERNOON,
@@ -144,6 +146,8 @@ class _Checker:
             self.fail(row.number, "Date", "Not a date (YYYY-MM-DD)")
         elif day < today:
             self.fail(row.number, "Date", "The date is in the past")
+        elif day > today + timedelta(days=MAX_DAYS_AHEAD):
+            self.fail(row.number, "Date", f"More than {MAX_DAYS_AHEAD} days ahead")
         physician = users.get(sheet.text_cell(cells.get("physician")))
         if physician is None:
             self.fail(row.number, "Physician", "Unknown physician (give the account's username)")
@@ -379,6 +383,7 @@ async def export_schedules(ctx: Context, filters: ExportFilter, file_format: str
     """The sessions managed by the caller in the plan's own format (cancelled ones left out): imported back, it
     changes nothing."""
     data = ctx.data
+    check_range(filters.since, filters.until, limit=False)
     await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = [Schedule.status != ScheduleStatus.CANCELLED.value]
