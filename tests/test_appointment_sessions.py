@@ -259,3 +259,19 @@ async def test_merge_moves_appointments_and_the_export_holds_them(client: GraphQ
     await client.data(UNMERGE, {"id": merged["id"], "r": "误合并，撤销"}, as_="chief")
     rows = {row.id: row.patient_id for row in await appointments_of(db, schedule)}
     assert rows == {int(_pk(mine["id"])): me, int(_pk(kept["id"])): keep}
+
+
+async def test_the_demo_month_counts_its_places(client: GraphQLClient, db: Database) -> None:
+    """The demo's schedules span a month around today, and each session's count is its places held."""
+    async with db.session() as session:
+        schedules = (await session.execute(select(Schedule))).scalars().all()
+        appointments = (await session.execute(select(Appointment))).scalars().all()
+    days = sorted({row.day for row in schedules})
+    assert days[0] <= today() - timedelta(days=10) and days[-1] >= today() + timedelta(days=10)
+    held: dict[int, int] = {}
+    for row in appointments:
+        held[row.schedule_id] = held.get(row.schedule_id, 0) + (1 if row.active else 0)
+        assert (row.status == "cancelled") == (row.active is None)
+    assert all(row.booked == held.get(row.id, 0) <= row.capacity for row in schedules)
+    past = {row.status for row in appointments if row.slot_at < datetime.now(UTC) - timedelta(days=1)}
+    assert past <= {"completed", "missed", "cancelled"} and "completed" in past
