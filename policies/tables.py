@@ -245,7 +245,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
     UserRole: TableReach(read=Via("user_id", User)),
-    Department: TableReach(read=Everyone()),
+    # A filter of the timetable names a department holding sessions.
+    Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),
     # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
     # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.

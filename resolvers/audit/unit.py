@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,6 +129,13 @@ class WriteUnit:
 
     def add_all(self, rows: Any) -> None:
         self.session.add_all(rows)
+
+    async def insert_many(self, model: Any, rows: list[dict[str, Any]]) -> int:
+        """New rows of `model` (every column given, defaults included) in one executemany: for bulk imports, where
+        building and flushing thousands of ORM objects costs most of the time. No ids come back."""
+        if rows:
+            await self.session.execute(mark(insert(model), "insert"), rows)
+        return len(rows)
 
     async def flush(self) -> None:
         await self.session.flush()
