@@ -16,7 +16,7 @@ from sqlalchemy import exists, or_
 from core.errors import bad_input, forbidden
 from core.security import check_password_policy, hash_password_off_loop
 from core.timeutil import utcnow
-from models.organisation import Department, Position
+from models.organisation import Position
 from models.role import Role, UserRole
 from models.user import User, UserStatus
 from resolvers.audit.unit import WriteUnit
@@ -24,6 +24,7 @@ from resolvers.auth import revoke_sessions
 from resolvers.auth.profile import check_display_name, check_phone, check_username
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page
+from resolvers.organisation import open_department
 from resolvers.role import give_roles, replace_roles, roles_of, roles_within_reach
 
 __all__ = ["check_display_name", "check_phone", "check_username"]  # the account rules, for other domains too
@@ -106,8 +107,8 @@ class NewUser:
 
 
 async def _check_references(unit: WriteUnit, department_id: int | None, position_id: int | None) -> None:
-    if department_id is not None and await unit.find(Department, department_id) is None:
-        raise bad_input("Unknown department", "departmentId")
+    if department_id is not None:
+        await open_department(unit, department_id)  # known, and taking new members
     if position_id is not None and await unit.find(Position, position_id) is None:
         raise bad_input("Unknown position", "positionId")
 
@@ -168,7 +169,7 @@ async def update_user(ctx: Context, user_id: int, changes: UserChanges) -> User:
         if changes.phone is not None:
             user.phone = check_phone(changes.phone)
             changed.append("phone")
-        if changes.set_department:
+        if changes.set_department and changes.department_id != user.department_id:
             await _check_references(unit, changes.department_id, None)
             user.department_id = changes.department_id
             changed.append("departmentId")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
@@ -39,6 +40,7 @@ class Query(
     OperationsQuery,
     DictionaryQuery,
     MenuQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -60,6 +62,7 @@ class Mutation(
     OperationsMutation,
     DictionaryMutation,
     MenuMutation,
+    AppointmentMutation,
 ):
     pass
 

@@ -13,12 +13,12 @@ from core.errors import AppError, ErrorCode, bad_input, conflict, forbidden, not
 from core.ids import encode_id
 from core.timeutil import utcnow
 from core.validation import check_resident_id, choice, initials, text
-from models.organisation import Department
 from models.patient import Gender, IdType, Patient, sync_hashes
 from models.user import User
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
+from resolvers.organisation import open_department
 
 # ---- writes ------------------------------------------------------------------------------------
 
@@ -143,8 +143,8 @@ async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate:
                 candidates=[{"id": encode_id("Patient", c.id or 0), "name": c.name} for c in candidates],
             )
     async with ctx.data.write(operation="registerPatient", action="create", entity_type="Patient") as unit:
-        if department_id is not None and await unit.find(Department, department_id) is None:
-            raise bad_input("Unknown department", "departmentId")
+        if department_id is not None:
+            await open_department(unit, department_id)  # known, and taking new patients
         unit.add(patient)
         await unit.flush()
         unit.entity_id = str(patient.id)
@@ -164,7 +164,10 @@ async def update_patient(
         unit.entity_id = str(patient_id)
         unit.patient_id = patient_id
         if "department_id" in data.given:
-            patient.department_id = await _department_for(ctx, data.department_id)
+            department_id = await _department_for(ctx, data.department_id)
+            if department_id is not None and department_id != patient.department_id:
+                await open_department(unit, department_id)
+            patient.department_id = department_id
             data.given.discard("department_id")
         changed = _apply(patient, data)
         await _bump(ctx, unit, patient, version)
