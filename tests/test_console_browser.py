@@ -332,6 +332,15 @@ async def test_a_chief_reveals_a_masked_identity_number_with_a_reason(live_serve
     )["auditEvents"]["edges"]
     assert {"operation": "revealField", "detail": {"field": "ID_NUMBER"}} in [e["node"] for e in events]
     assert whole not in str(events)  # the audit log says what was revealed, never the number
+    # and the admin sees it in the console's audit log
+    admin = await _session(browser)
+    await _login(admin, live_server, "admin", "/admin/integrity/audit")
+    await admin.page.click("[data-test=audit-action]")
+    await admin.page.click(".el-select-dropdown__item:has-text('reveal')")
+    await admin.page.click("[data-test=audit-search]")
+    audit = admin.page.locator("[data-test=audit-table] .el-table__row", has_text="revealField")
+    await expect(audit.first).to_contain_text("ID_NUMBER")
+    await _shot(admin.page, "audit")
     grants = _api(live_server, "deptadmin", "{ breakGlassAccesses(first: 20) { edges { node { patientId reason } } } }")
     assert {"patientId": patient["id"], "reason": reason} in [e["node"] for e in grants["breakGlassAccesses"]["edges"]]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
