@@ -104,7 +104,6 @@ bench-import: $(VENV)/.deps-run
 	$(PY) bench/import_schedules.py
 	$(PY) bench/import_schedules.py --mysql
 
-
 # The FHIR bulk export alone (resources per second beside a raw-SQL floor, peak memory): bench/results/fhir-*.md
 bench-fhir: $(VENV)/.deps-bench
 	$(PY) bench/fhir_export.py --scale $(BENCH_SCALE)
