@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.errors import bad_input, unauthenticated
+from core.errors import bad_input, forbidden, unauthenticated
 from core.security import check_password_policy, hash_password_off_loop, normalise_username
 from core.timeutil import utcnow
 from core.validation import poses_as_staff
 from models.user import User, UserStatus
+from policies.roles import may_request_console_account
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 
@@ -90,6 +91,8 @@ async def complete_profile(ctx: Context, data: ProfileInput) -> User:
         if data.phone is not None:
             user.phone = check_phone(data.phone)
         if data.console_username is not None:
+            if not may_request_console_account(ctx.principal.role_keys):
+                raise forbidden("A patient's account is the mini-program's: it gets no console credentials")
             if user.username is not None:
                 raise bad_input("This account already has a console username", "consoleUsername")
             username = check_username(data.console_username)

@@ -75,6 +75,8 @@ class RequestState:
     operation_name: str | None = None  # of a document the server knows (trusted or persisted), for the figures
     counted: bool = False  # the request's figures are recorded
     graphiql: bool = False  # sent from the GraphiQL page (its login marks the session's client so)
+    # the root mutation fields run so far, in order (resolvers/audit/oplog.py MutationCall): the operation log's
+    calls: list[Any] = field(default_factory=list)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import SESSIONS_CHANNEL, principal_from_token
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
+from schema.engine.descriptions import describe
 from schema.engine.errors import format_error
 from schema.engine.sizes import document_too_long
 
@@ -70,6 +71,7 @@ class SocketRoleSchema(RoleSchema):
             extensions=tuple(extensions),
             config=self._config,
         )
+        describe(self._schema)  # introspected over the socket too
 
 
 class SocketSchemas:
@@ -182,7 +184,7 @@ class DispatchingSchema:
         persisted = self.services.persisted
         if persisted is not None and query is not None:
             digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
-            if principal.client == "mini-program":
+            if principal.trusted_documents_only:
                 resolved = await persisted.resolve(
                     {"query": query, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}, principal
                 )

@@ -119,6 +119,14 @@ const zh = {
   inheritedHint: '继承而来：在被继承的角色上修改',
   grantQuestion: '授予角色 {role} 权限 {object}？',
   revokeQuestion: '撤销角色 {role} 的权限 {object}？',
+  action: '操作类型',
+  operation: '接口',
+  entity: '对象',
+  actor: '操作人 ID',
+  outcome: '结果',
+  detail: '详情',
+  from: '开始日期',
+  to: '结束日期',
 }
 
 export type MessageKey = keyof typeof zh
@@ -240,6 +248,14 @@ const en: Record<MessageKey, string> = {
   inheritedHint: 'Inherited: change it on the role it comes from',
   grantQuestion: 'Grant {role} the permission {object}?',
   revokeQuestion: 'Revoke {object} from {role}?',
+  action: 'Action',
+  operation: 'Operation',
+  entity: 'Record',
+  actor: 'Actor id',
+  outcome: 'Outcome',
+  detail: 'Detail',
+  from: 'From',
+  to: 'To',
 }
 
 export const MESSAGES: Record<Locale, Record<MessageKey, string>> = { 'zh-CN': zh, en }
