@@ -122,7 +122,13 @@ class Settings(BaseSettings):
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
-    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
+    # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from
+    # anywhere else is dropped from the rendered article (a tracking pixel would tell its host who read what).
+    content_image_hosts: Annotated[list[str], NoDecode] = []
+    # Bytes of uploads one account may keep; unattached uploads are removed by the uploads.purge_unattached job.
+    upload_quota_bytes: int = Field(20 * 1024 * 1024, ge=0)
+
+    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", "content_image_hosts", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):
