@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test lint typecheck pytest install install-dev migrate seed-demo documents clean bench browser console console-unit
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench browser console console-unit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +80,10 @@ pytest: install-dev browser console console-unit
 	$(PY) -m pytest -q
 
 test: lint typecheck pytest
+
+# Tests that take minutes (a FHIR bulk export of a generated department of 10,000 patients): not in `make test`.
+test-slow: install-dev
+	RUN_SLOW=1 $(PY) -m pytest -q -m slow
 
 # Benchmarks (bench/README.md): our API against a hand-written floor and a tutorial-style peer on MariaDB.
 # BENCH_SCALE=full (100k patients, about 20 minutes) or small (10k); wrk comes from Debian when missing.

@@ -10,6 +10,8 @@ python server.py verify-audit [--no-seal]
                                       walk the audit hash chain; exit 1 at the first broken link
 python server.py archive-audit --before YYYY-MM-DD --out FILE
                                       move old audit events (with their hashes) to a JSON Lines file
+python server.py export-fhir --department ID --out DIR [--user NAME] [--type T,...] [--since INSTANT]
+                                      a FHIR bulk export of a department, as that account, with a progress bar
 python server.py serve [--workers N]  run uvicorn (serving server.py's app)
 """
 
@@ -243,6 +245,81 @@ def cmd_archive_audit(settings: Settings, before: str, out: str) -> None:
     print(f"archived {count} events to {out}" if count else f"no sealed events before {before}: nothing archived")
 
 
+def cmd_export_fhir(settings: Settings, args: argparse.Namespace) -> None:
+    """The bulk export of resolvers/fhir/ in the foreground: the same steps, scope, masking and audit as the job,
+    as the named account, its files in --out with a manifest.json."""
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from sqlalchemy import select
+
+    from core.errors import AppError
+    from models.fhir import ExportLevel
+    from models.user import User
+    from resolvers.data.context import Context
+    from resolvers.data.principal import principal_of_account
+    from resolvers.fhir.export import ExportRequest, kick_off, manifest
+    from resolvers.fhir.jobs import fail, save_progress
+    from resolvers.fhir.runner import run_export
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise SystemExit(f"export-fhir: {out} is not empty")
+    department = args.department
+    where = str(out.resolve())
+
+    async def export() -> dict[str, object]:
+        db = Database(settings.database_url)
+        policy = PolicyStore(db)
+        try:
+            await policy.load()
+            services = Services(settings=settings, db=db, policy=policy, notifier=Notifier())
+            async with db.session() as session:
+                found = (
+                    await session.execute(select(User.id).where(User.username == args.user))  # type: ignore[call-overload]
+                ).scalar_one_or_none()
+            if found is None:
+                raise SystemExit(f"export-fhir: no account {args.user}")
+            principal = await principal_of_account(services, user_id=found)
+            ctx = Context(services=services, principal=principal, ip="cli", user_agent="server.py export-fhir")
+            request = ExportRequest(
+                level=ExportLevel.GROUP,
+                department_id=int(department),
+                types=args.type,
+                since=args.since,
+                output_format=None,
+                request_url=f"server.py export-fhir --department {department}",
+            )
+            row = await kick_off(ctx, request, command_line=True)
+            with Progress(
+                TextColumn("[bold]FHIR export"), BarColumn(), MofNCompleteColumn(), TextColumn("patients"),
+                TimeRemainingColumn(),
+            ) as bar:  # fmt: skip
+                task = bar.add_task("export", total=None)
+                try:
+                    await run_export(
+                        services,
+                        row,
+                        save=save_progress,
+                        folder=out,
+                        progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    )
+                except BaseException as error:
+                    await fail(ctx, row.id, f"the command line stopped ({type(error).__name__})")
+                    raise
+            return manifest(row, where)
+        finally:
+            await db.dispose()
+
+    try:
+        result = asyncio.run(export())
+    except AppError as error:
+        raise SystemExit(f"export-fhir refused: {error.message}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifest.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    files = ", ".join(f"{item['type']} {item['count']}" for item in result["output"])  # type: ignore[attr-defined]
+    print(f"exported to {out}: {files or 'nothing'}")
+
+
 def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -283,6 +360,12 @@ def main(argv: list[str] | None = None) -> None:
     archive.add_argument("--before", required=True, help="YYYY-MM-DD: events before this day (clinic time zone)")
     archive.add_argument("--out", required=True, help="the archive file to write (never overwritten)")
     commands.add_parser("export-schema", help="each role's schema as SDL (clients/schema/): --all --out DIR [--check]")
+    fhir = commands.add_parser("export-fhir", help="a FHIR bulk export of a department into a directory")
+    fhir.add_argument("--department", required=True, help="the department's number")
+    fhir.add_argument("--out", required=True, help="an empty or new directory for the NDJSON files")
+    fhir.add_argument("--user", default="admin", help="the account whose scope and masking apply (default admin)")
+    fhir.add_argument("--type", help="_type: resource types, comma-separated")
+    fhir.add_argument("--since", help="_since: an instant with its zone")
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -313,5 +396,7 @@ def main(argv: list[str] | None = None) -> None:
         cmd_verify_audit(settings, seal=not args.no_seal)
     elif args.command == "archive-audit":
         cmd_archive_audit(settings, args.before, args.out)
+    elif args.command == "export-fhir":
+        cmd_export_fhir(settings, args)
     elif args.command == "serve":
         cmd_serve(settings, args.host, args.port, args.workers)

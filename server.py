@@ -38,6 +38,7 @@ from schema.engine.builder import SchemaRegistry
 from schema.engine.caches import register_caches
 from schema.engine.console import console_routes
 from schema.engine.endpoint import GraphQLEndpoint
+from schema.engine.fhir import fhir_routes
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
 from schema.engine.probes import probe_routes
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
         *probe_routes(services),
+        *fhir_routes(services),  # FHIR bulk data export
         Route("/metrics", metrics_endpoint),
         *console_routes(),  # the admin console's build (console/dist) at /admin/
     ]

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(120.0, gt=0)  # a running run unmarked this long is failed by whoever finds it
     job_misfire_grace_seconds: int = Field(60, ge=1)  # a firing later than this is missed (skipped or caught up)
     follow_up_missed_after_days: int = Field(14, ge=0, le=365)  # a scheduled follow-up this far past due: missed
+    # ---- appointments (resolvers/appointment/) ----
+    appointment_cancel_hours: int = Field(24, ge=0, le=720)  # a patient cancels online until this long before
+    schedule_import_max_bytes: int = Field(5_000_000, ge=1_000)  # largest schedule file (multipart upload)
+    schedule_import_max_rows: int = Field(20_000, ge=1)  # most rows in one schedule file
     audit_archive_enabled: bool = False  # the audit.archive job moves old events to JSON Lines files
     audit_archive_after_days: int = Field(365, ge=30)  # events older than this are archived
     audit_archive_dir: str = "./audit-archive"

@@ -95,6 +95,14 @@ class Access:
             return requested if requested == self.principal.department_id else None
         return requested if self.reaches_department(requested) else None
 
+    def reaches_group(self, department_id: int) -> bool:
+        """Whether this caller may ask for a department's patients as a group (a FHIR Group export): a department
+        their data scope reaches, or, for a caller who reaches only their own patients, their own department (they
+        then get their own patients of it)."""
+        if self.principal.data_scope is DataScope.SELF:
+            return department_id == self.principal.department_id
+        return self.reaches_department(department_id)
+
     def scope_covers(self, scope: DataScope) -> bool:
         """Whether a role of that data scope reaches no further than this caller."""
         return scope.rank <= self.principal.data_scope.rank

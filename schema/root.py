@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
@@ -41,6 +42,7 @@ class Query(
     OperationsQuery,
     DictionaryQuery,
     MenuQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -62,6 +64,7 @@ class Mutation(
     OperationsMutation,
     DictionaryMutation,
     MenuMutation,
+    AppointmentMutation,
 ):
     pass
 

@@ -33,6 +33,7 @@ from tests.operations_helpers import (
 SYSTEM_JOBS = {
     "audit.archive",
     "audit.seal_pending",
+    "fhir.export",
     "followups.mark_missed",
     "operations.purge_history",
     "sessions.purge_expired",

@@ -126,3 +126,57 @@ async def principal_from_token(
         restricted_reason=restricted,
         trusted_documents_only=held_to_trusted_documents(first.client, role_keys),
     )
+
+
+async def principal_of_session(services: Services, *, session_id: str, user_id: int) -> Principal:
+    """The principal a session stands for now, for work it asked for that runs after its request (a FHIR bulk
+    export): its account's current roles and department, UNAUTHENTICATED once the session is revoked, past its
+    life or its account disabled. Idleness does not end such work (the request that asked for it was live), and
+    the session is not touched."""
+    async with services.db.connection() as conn:
+        rows = (await conn.execute(_PRINCIPAL, {"session_id": session_id})).all()
+    now = utcnow()
+    if not rows or rows[0].user_id != user_id or rows[0].revoked_at is not None or rows[0].expires_at <= now:
+        raise _refused("The session that asked for this has ended", SESSION_ENDED)
+    first = rows[0]
+    if first.status == UserStatus.DISABLED.value:
+        raise _refused("The account is disabled", ACCOUNT_DISABLED)
+    roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
+    return Principal(
+        user_id=user_id,
+        session_id=session_id,
+        username=first.username,
+        role_keys=tuple(sorted(key for key, _scope in roles)),
+        department_id=first.department_id,
+        data_scope=widest_scope(DataScope(scope) for _key, scope in roles),
+        client=first.client,
+        restricted_reason="password_change_required" if first.must_change_password else None,
+    )
+
+
+_ACCOUNT = (
+    select(User.username, User.status, User.department_id, Role.key, Role.data_scope)
+    .outerjoin(UserRole, UserRole.user_id == User.id)  # type: ignore[arg-type]
+    .outerjoin(Role, Role.id == UserRole.role_id)  # type: ignore[arg-type]
+    .where(User.id == bindparam("user_id"))
+)
+
+
+async def principal_of_account(services: Services, *, user_id: int) -> Principal:
+    """An account's principal without a session: for the operator's command line acting as a named account (its
+    roles, department and data scope), never for anything a client sends."""
+    async with services.db.connection() as conn:
+        rows = (await conn.execute(_ACCOUNT, {"user_id": user_id})).all()
+    if not rows:
+        raise _refused("No such account", SESSION_ENDED)
+    if rows[0].status == UserStatus.DISABLED.value:
+        raise _refused("The account is disabled", ACCOUNT_DISABLED)
+    roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
+    return Principal(
+        user_id=user_id,
+        username=rows[0].username,
+        role_keys=tuple(sorted(key for key, _scope in roles)),
+        department_id=rows[0].department_id,
+        data_scope=widest_scope(DataScope(scope) for _key, scope in roles),
+        client="command-line",
+    )

@@ -10,8 +10,18 @@ resource types.
 
 from __future__ import annotations
 
-from resolvers.fhir import clinical, consultation, patient, provenance
+from resolvers.fhir import clinical, consultation, export, jobs, patient, provenance
 from resolvers.fhir.build import patient_bundle, resources_of
 from resolvers.fhir.registry import resource_types
 
-__all__ = ["clinical", "consultation", "patient", "patient_bundle", "provenance", "resource_types", "resources_of"]
+__all__ = [
+    "clinical",
+    "consultation",
+    "export",
+    "jobs",
+    "patient",
+    "patient_bundle",
+    "provenance",
+    "resource_types",
+    "resources_of",
+]

@@ -24,7 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import DBAPIError
 
 import resolvers.operations.system  # noqa: F401  (the platform's own targets register)
-from core.errors import AppError
+from core.errors import AppError, ErrorCode
 from core.timeutil import as_utc, utcnow
 from models.operations import MisfirePolicy, RunStatus, RunTrigger, ScheduledJob
 from resolvers.data.claims import claim, lost_race
@@ -245,6 +245,28 @@ class Scheduler:
         task = asyncio.create_task(self.execute(claimed), name=f"run-{claimed.run_id}")
         self._running.setdefault(claimed.run_id, task)
         return claimed.run_id
+
+    async def run_target_now(self, ctx: Context, target: str) -> int | None:
+        """Start a system target's job now, here, claimed under the caller (as runJobNow): for work the caller has
+        just queued (a FHIR export). None when its previous run still runs: that run, or the next firing, takes the
+        new work."""
+        system = system_context(self.services, "kick")
+        finder = system.data.unscoped("the system job of a target")
+        statement = finder.select(ScheduledJob.id, ScheduledJob.active_run_id).where(
+            ScheduledJob.target == target, ScheduledJob.system.is_(True)
+        )
+        found = await system.data.rows(statement)
+        if not found:
+            await ensure_system_jobs(system)  # a scheduler switched off here has not made them
+            found = await system.data.rows(statement)
+        if not found or found[0].active_run_id is not None:
+            return None
+        try:
+            return await self.run_now(ctx, found[0].id)
+        except AppError as error:
+            if error.code == ErrorCode.CONFLICT:  # started at this very moment by someone else
+                return None
+            raise
 
     async def execute(self, claimed: Claimed) -> None:
         task = asyncio.current_task()
