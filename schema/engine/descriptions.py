@@ -197,3 +197,6 @@ def _describe_fields(type_name: str, graphql_type: GraphQLObjectType | GraphQLIn
                 argument.description = CATALOGUE.get(f"{coordinate}({name}:)") or _argument_rule(
                     field_name, name, argument, returns
                 )
+            elif name in ("first", "last") and str(MAX_PAGE_SIZE) not in argument.description:
+                # the page-size limit and the cost are stated on every page size, whoever described it
+                argument.description = f"{argument.description.rstrip()} {PAGE_ARGUMENTS[name]}"

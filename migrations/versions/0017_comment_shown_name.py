@@ -1,7 +1,7 @@
 """comments keep the name and staff title they showed when written
 
-Revision ID: 0018_comment_shown_name
-Revises: 0017_operation_log
+Revision ID: 0017_comment_shown_name
+Revises: 0016_fhir_export
 Create Date: 2026-12-01 11:40:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '0018_comment_shown_name'
-down_revision: str | None = '0017_operation_log'
+revision: str = '0017_comment_shown_name'
+down_revision: str | None = '0016_fhir_export'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
