@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     clinic_tz: str = "Asia/Shanghai"
     break_glass_minutes: int = Field(60, ge=5, le=1440)
+    # Searches or duplicate checks on a value the caller sees only masked (a chief's identity numbers, a
+    # physician's phones): each one (every alias and batch item, hits and misses) is recorded, and no more
+    # than this many are answered per account in 24 hours (policies/decision.py `match_mode`).
+    masked_lookups_per_day: int = Field(20, ge=0, le=1000)
     graphiql_enabled: bool = True
     max_request_bytes: int = 1_000_000
     # A GraphQL document's own size (comments and strings count): longer ones are refused before parsing.

@@ -31,6 +31,8 @@ from tests.operations_helpers import (
 )
 
 SYSTEM_JOBS = {
+    "appointments.mark_missed",
+    "appointments.remind",
     "audit.archive",
     "audit.seal_pending",
     "fhir.export",
