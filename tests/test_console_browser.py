@@ -233,6 +233,11 @@ async def test_each_role_sees_its_own_sidebar(live_server: str, browser: Browser
     else:
         await expect(page.locator("[data-test=menus-unavailable]")).to_be_visible()
     await _shot(page, f"dashboard-{username}")
+    if username == "physician" and HAS_MENUS:  # English from the header: Element Plus and the menu titles follow
+        await page.click("[data-test=locale]")
+        await expect(page.locator("[data-test=sidebar]")).to_contain_text("Clinical")
+        await expect(page.locator("[data-test=card-overdue]")).to_contain_text("Overdue follow-ups")
+        await _shot(page, "dashboard-physician-en")
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
 
