@@ -185,7 +185,7 @@ class AuditQuery:
         self,
         info: Info,
         filter: Annotated[OperationLogFilter | None, strawberry.argument(description="Which entries.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = 20,
+        first: int | None = 20,
         after: Annotated[str | None, strawberry.argument(description="The cursor to continue after.")] = None,
     ) -> Connection[OperationLogType]:
         page = await oplog.list_operation_logs(info.context, first=first, after=after, filters=_oplog_filter(filter))

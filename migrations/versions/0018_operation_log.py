@@ -1,7 +1,7 @@
 """operation log: the event table records a mutation's client, duration and allow-listed variables
 
-Revision ID: 0017_operation_log
-Revises: 0016_fhir_export
+Revision ID: 0018_operation_log
+Revises: 0017_comment_shown_name
 Create Date: 2026-12-01 11:10:00
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 from resolvers.audit.chain import create_trigger_statements, drop_trigger_statements
 
-revision: str = '0017_operation_log'
-down_revision: str | None = '0016_fhir_export'
+revision: str = '0018_operation_log'
+down_revision: str | None = '0017_comment_shown_name'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
