@@ -123,7 +123,9 @@ class Appointment(SQLModel, table=True):
     kind: str = Field(default=AppointmentKind.FIRST_VISIT.value, max_length=24)
     reason: str | None = Field(default=None, sa_type=LongText)
     status: str = Field(default=AppointmentStatus.BOOKED.value, max_length=16, index=True)
-    active: int | None = 1  # 1 while it holds its place, NULL once cancelled (see the module's docstring)
+    # 1 while it holds its place, NULL once cancelled (see the module's docstring); no default: the ORM would put
+    # a default in place of a None given, so every insert says which it is
+    active: int | None = None
     follow_up_id: int | None = Field(default=None, foreign_key="follow_up.id", index=True)
     booked_via: str = Field(default=BookedVia.STAFF.value, max_length=16)
     booked_by_id: int | None = Field(default=None, foreign_key="app_user.id")

@@ -245,7 +245,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
     UserRole: TableReach(read=Via("user_id", User)),
-    Department: TableReach(read=Everyone()),
+    # A filter of the timetable names a department holding sessions.
+    Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),
     # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
     # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.
@@ -261,7 +262,11 @@ REACH: dict[type[SQLModel], TableReach] = {
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
-    Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
+    # The operation log (mutations): one's own, and those of the staff of one's departments.
+    Event: TableReach(
+        read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord()),
+        purposes={"oplog": AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()))},
+    ),
     # ---- the platform's machinery: system code only
     EventSeal: TableReach(read=Nobody()),
     AuditSealState: TableReach(read=Nobody()),

@@ -13,6 +13,7 @@ from schema.descriptions import catalogue
 from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.engine.descriptions import register
+from schema.engine.oplog import note_mutation_calls
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.menu import MenuMutation, MenuQuery
@@ -67,6 +68,10 @@ class Mutation(
     AppointmentMutation,
 ):
     pass
+
+
+# Every mutation notes its call for the operation log (schema/engine/oplog.py).
+note_mutation_calls(Mutation)
 
 
 @strawberry.type

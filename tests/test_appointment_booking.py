@@ -287,3 +287,14 @@ async def test_closed_cancelled_and_past_sessions_take_no_booking(client: GraphQ
             await session.execute(select(Appointment.id).where(Appointment.schedule_id.in_([schedule, past])))
         ).all()
     assert count == []
+
+
+async def test_implausible_dates_and_a_file_sent_as_json_are_bad_input(client: GraphQLClient) -> None:
+    far = await client.run(APPOINTMENTS, {"f": {"from": "2026-01-01", "to": "9999-12-31"}}, as_="admin")
+    assert error_codes(far) == ["BAD_USER_INPUT"]
+    long = await client.run(APPOINTMENTS, {"f": {"from": "2026-01-01", "to": "2026-12-31"}}, as_="admin")
+    assert error_codes(long) == ["BAD_USER_INPUT"]
+    not_a_file = await client.run(
+        "mutation ($f: Upload!) { importSchedules(file: $f) { written } }", {"f": "plan.csv"}, as_="admin"
+    )
+    assert error_codes(not_a_file) == ["BAD_USER_INPUT"]

@@ -8,6 +8,7 @@ schedule plan's import, export and template; jobs.py: the scheduler's targets (m
 
 from __future__ import annotations
 
+import resolvers.appointment.jobs  # noqa: F401  (the module's scheduled targets register)
 from resolvers.appointment.booking import BookInput, book_follow_up, cancel_mine, move, patient_book, staff_book
 from resolvers.appointment.queries import (
     AppointmentFilter,

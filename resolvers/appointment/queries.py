@@ -25,11 +25,18 @@ MAX_RANGE_DAYS = 92
 _MIDNIGHT = time(0, 0)
 
 
-def _range(since: date | None, until: date | None) -> None:
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)
+
+
+def check_range(since: date | None, until: date | None, *, limit: bool = True) -> None:
+    """Dates of a filter: plausible, in order, and (for lists) at most MAX_RANGE_DAYS apart."""
+    for value, field in ((since, "from"), (until, "to")):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise bad_input("Date out of range", field)
     if since is not None and until is not None:
         if until < since:
             raise bad_input("`to` is before `from`", "to")
-        if (until - since).days > MAX_RANGE_DAYS:
+        if limit and (until - since).days > MAX_RANGE_DAYS:
             raise bad_input(f"At most {MAX_RANGE_DAYS} days at a time", "to")
 
 
@@ -43,9 +50,9 @@ class ScheduleFilter:
 
 
 async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | None, after: str | None) -> Page[Any]:
-    _range(filters.since, filters.until)
+    check_range(filters.since, filters.until)
     data = ctx.data
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = []
     if filters.department_id is not None:
@@ -86,9 +93,9 @@ class Availability:
 async def availability(ctx: Context, department_id: int, since: date, until: date) -> list[Availability]:
     """Free places per day and session of a department's open sessions (the department and those below it are
     not mixed in: each department books its own)."""
-    _range(since, until)
+    check_range(since, until)
     data = ctx.data
-    await data.reach_or_not_found(Department, department_id, what="Department")
+    await data.reach_or_not_found(Department, department_id, purpose="scheduled", what="Department")
     statement = await data.select(
         Schedule,
         Schedule.day,
@@ -126,11 +133,11 @@ class AppointmentFilter:
 async def list_appointments(
     ctx: Context, filters: AppointmentFilter, *, first: int | None, after: str | None
 ) -> Page[Appointment]:
-    _range(filters.since, filters.until)
+    check_range(filters.since, filters.until)
     data = ctx.data
     await data.reach_or_not_found(Patient, filters.patient_id, what="Patient")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     zone = ctx.settings.clinic_tz
     conditions: list[Any] = []
     if filters.status is not None:

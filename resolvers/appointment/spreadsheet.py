@@ -192,28 +192,17 @@ def _read_xlsx(data: bytes, max_rows: int) -> list[PlanRow]:
         book.close()
 
 
-class _Formula(str):
-    """A cell that was a formula in the workbook (refused on import, whatever it computes)."""
-
-    __slots__ = ()
-
-
-def _xlsx_records(sheet: Any) -> Iterator[list[Any]]:
-    for row in sheet.iter_rows():
-        record: list[Any] = []
-        for cell in row:
-            value = cell.value
-            if getattr(cell, "data_type", None) == "f":
-                value = _Formula(str(value))
-            record.append(value)
-        yield record
+def _xlsx_records(sheet: Any) -> Iterator[Sequence[Any]]:
+    """The sheet's rows as values. Read with data_only=False, a formula cell's value is its formula text ("=...")
+    whatever it computes, so is_formula() catches it like formula-like text in a CSV."""
+    yield from sheet.iter_rows(values_only=True)
 
 
 # ---- cells -------------------------------------------------------------------------------------
 
 
 def is_formula(value: Any) -> bool:
-    return isinstance(value, _Formula) or (isinstance(value, str) and value.startswith(FORMULA_START))
+    return isinstance(value, str) and value.startswith(FORMULA_START)
 
 
 def text_cell(value: Any) -> str:

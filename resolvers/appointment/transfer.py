@@ -16,15 +16,18 @@ from typing import Any
 
 from core.errors import bad_input, conflict
 from core.files import FileUpload
+from core.timeutil import utcnow
 from models.appointment import SESSION_HOURS, ClinicSession, Schedule, ScheduleStatus
 from models.organisation import Department
 from models.user import User
 from policies.capabilities import Capability
 from resolvers.appointment import spreadsheet as sheet
+from resolvers.appointment.queries import check_range
 from resolvers.appointment.spreadsheet import PlanError, PlanRow, Problem
 from resolvers.data.context import Context
 
 MAX_CAPACITY = 500
+MAX_DAYS_AHEAD = 366
 SESSION_WORDS = {
     "上午": ClinicSession.MORNING,
     "下午": ClinicSession.AFTERNOON,
@@ -125,8 +128,21 @@ class _Checker:
                 self.fail(row.number, "Physician", "This physician's schedule is outside your scope")
                 continue
             planned.append(found)
+        planned = await self._open_departments(planned)
         self._duplicates_and_overlaps(planned)
         return planned
+
+    async def _open_departments(self, planned: list[Planned]) -> list[Planned]:
+        """A disabled department takes no new schedules (resolvers/organisation.py open_department's rule)."""
+        ids = sorted({row.department_id for row in planned})
+        statement = await self.ctx.data.select(
+            Department, Department.id, then=lambda s: s.where(Department.id.in_(ids), Department.disabled.is_(True))
+        )
+        disabled = set(await self.ctx.data.scalars(statement)) if ids else set()
+        for row in planned:
+            if row.department_id in disabled:
+                self.fail(row.number, "Department", "That department is disabled: it takes no new schedules")
+        return [row for row in planned if row.department_id not in disabled]
 
     def _row(
         self, row: PlanRow, users: dict[str, tuple[int, int | None]], departments: dict[str, int], today: date
@@ -143,6 +159,8 @@ class _Checker:
             self.fail(row.number, "Date", "Not a date (YYYY-MM-DD)")
         elif day < today:
             self.fail(row.number, "Date", "The date is in the past")
+        elif day > today + timedelta(days=MAX_DAYS_AHEAD):
+            self.fail(row.number, "Date", f"More than {MAX_DAYS_AHEAD} days ahead")
         physician = users.get(sheet.text_cell(cells.get("physician")))
         if physician is None:
             self.fail(row.number, "Physician", "Unknown physician (give the account's username)")
@@ -312,22 +330,30 @@ async def _write(
             )
             if changed != 1:
                 raise conflict(f"Row {row.number}: the session changed while importing (places booked?); import again")
-        unit.add_all(
+        now = utcnow()
+        await unit.insert_many(
+            Schedule,
             [
-                Schedule(
-                    physician_id=row.physician_id,
-                    department_id=row.department_id,
-                    day=row.day,
-                    period=row.period,
-                    start_time=row.start,
-                    end_time=row.end,
-                    slot_minutes=row.slot_minutes,
-                    capacity=row.capacity,
-                    location=row.location,
-                    created_by_id=me,
-                )
+                {
+                    "physician_id": row.physician_id,
+                    "department_id": row.department_id,
+                    "day": row.day,
+                    "period": row.period,
+                    "start_time": row.start,
+                    "end_time": row.end,
+                    "slot_minutes": row.slot_minutes,
+                    "capacity": row.capacity,
+                    "booked": 0,
+                    "status": ScheduleStatus.OPEN.value,
+                    "location": row.location,
+                    "cancel_reason": None,
+                    "created_by_id": me,
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                }
                 for row in creates
-            ]
+            ],
         )
         unit.detail = {
             "file": upload.filename,
@@ -370,7 +396,8 @@ async def export_schedules(ctx: Context, filters: ExportFilter, file_format: str
     """The sessions managed by the caller in the plan's own format (cancelled ones left out): imported back, it
     changes nothing."""
     data = ctx.data
-    await data.reach_or_not_found(Department, filters.department_id, what="Department")
+    check_range(filters.since, filters.until, limit=False)
+    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
     conditions: list[Any] = [Schedule.status != ScheduleStatus.CANCELLED.value]
     if filters.department_id is not None:

@@ -130,25 +130,24 @@ def _book(
     if kind is AppointmentKind.FOLLOW_UP and schedule.day >= today and open_follow_ups.get(patient_id):
         follow_up = open_follow_ups[patient_id].pop(0)
     made = datetime.combine(schedule.day - timedelta(days=rng.randint(2, 10)), time(9, 0), tzinfo=DEMO_ZONE)
-    session.add(
-        Appointment(
-            patient_id=patient_id,
-            booked_for_id=patient_id,
-            schedule_id=schedule.id,  # type: ignore[arg-type]
-            place=place,
-            slot_at=_slot(schedule, place),
-            kind=kind.value,
-            reason=rng.choice(REASONS),
-            status=status.value,
-            active=None if status is AppointmentStatus.CANCELLED else 1,
-            follow_up_id=follow_up,
-            booked_via=via.value,
-            booked_by_id=users.get("patient") if via is BookedVia.PATIENT else schedule.physician_id,
-            cancel_reason="患者临时有事 (the patient cannot come)" if status is AppointmentStatus.CANCELLED else None,
-            created_at=made,
-            updated_at=made,
-        )
+    appointment = Appointment(
+        patient_id=patient_id,
+        booked_for_id=patient_id,
+        schedule_id=schedule.id,  # type: ignore[arg-type]
+        place=place,
+        slot_at=_slot(schedule, place),
+        kind=kind.value,
+        reason=rng.choice(REASONS),
+        status=status.value,
+        follow_up_id=follow_up,
+        booked_via=via.value,
+        booked_by_id=users.get("patient") if via is BookedVia.PATIENT else schedule.physician_id,
+        cancel_reason="患者临时有事 (the patient cannot come)" if status is AppointmentStatus.CANCELLED else None,
+        created_at=made,
+        updated_at=made,
     )
+    appointment.active = None if status is AppointmentStatus.CANCELLED else 1
+    session.add(appointment)
 
 
 _PATHS = {

@@ -111,6 +111,16 @@ class SocketContext(Context):
     watcher: asyncio.Task[None] | None = None
     counted: int | None = None  # the user whose open sockets this one counts towards
 
+    async def refresh(self) -> None:
+        """The session, roles, department and scope as they are now (not as when the socket opened): an
+        ended session or changed roles end the delivery (the watcher then closes the socket)."""
+        if self.token is not None:
+            current = await principal_from_token(self.services, self.token)
+            if current.schema_roles != self.principal.schema_roles:
+                raise AppError(ErrorCode.FORBIDDEN, "Your roles changed: subscribe again")
+            self.principal = current
+        await super().refresh()
+
 
 async def _coded(source: Any, request_id: str) -> AsyncGenerator[Any, None]:
     """The stream's errors as the HTTP endpoint gives them: each with `extensions.code`, anything unexpected
@@ -282,7 +292,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
             self._wakes.discard(wake)
 
     async def _revalidate(self, ctx: SocketContext, wake: asyncio.Event) -> None:
-        """Close the socket (4403) once the session ends, the roles change or the permission goes."""
+        """Close the socket (4403) once the session ends, the roles, department or scope change, or the
+        permission goes (each delivery also re-checks them itself: `SocketContext.refresh`)."""
         assert ctx.token is not None and ctx.websocket is not None
         while True:
             with contextlib.suppress(TimeoutError):
@@ -301,6 +312,11 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
                     reason = "Roles changed"
                 elif not self._may_subscribe(current.schema_roles):
                     reason = "Permission revoked"
+                elif (current.department_id, current.data_scope) != (
+                    ctx.principal.department_id,
+                    ctx.principal.data_scope,
+                ):
+                    reason = "Scope changed"  # what every subscription reaches may have changed: subscribe again
             if reason is not None:
                 with contextlib.suppress(Exception):
                     await ctx.websocket.close(code=4403, reason=reason)
