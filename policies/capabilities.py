@@ -68,6 +68,9 @@ DOMAINS: dict[Capability, str] = {
     Capability.CONTENT_EDIT: "education",
     Capability.COMMENTS_MODERATE: "moderation",
     Capability.BREAK_GLASS_REVIEW: "integrity",
+    # the bulk export serves the patient's record (patientFhirBundle's domain) to other systems
+    Capability.FHIR_EXPORT: "patient",
+    Capability.FHIR_EXPORT_ALL: "patient",
 }
 
 COORDINATES: frozenset[str] = frozenset(capability.coordinate for capability in Capability)
