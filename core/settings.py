@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     clinic_tz: str = "Asia/Shanghai"
     break_glass_minutes: int = Field(60, ge=5, le=1440)
+    # Searches or duplicate checks on a value the caller sees only masked (a chief's identity numbers, a
+    # physician's phones): each one (every alias and batch item, hits and misses) is recorded, and no more
+    # than this many are answered per account in 24 hours (policies/decision.py `match_mode`).
+    masked_lookups_per_day: int = Field(20, ge=0, le=1000)
     graphiql_enabled: bool = True
     max_request_bytes: int = 1_000_000
     # A GraphQL document's own size (comments and strings count): longer ones are refused before parsing.
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(120.0, gt=0)  # a running run unmarked this long is failed by whoever finds it
     job_misfire_grace_seconds: int = Field(60, ge=1)  # a firing later than this is missed (skipped or caught up)
     follow_up_missed_after_days: int = Field(14, ge=0, le=365)  # a scheduled follow-up this far past due: missed
+    # ---- appointments (resolvers/appointment/) ----
+    appointment_cancel_hours: int = Field(24, ge=0, le=720)  # a patient cancels online until this long before
+    schedule_import_max_bytes: int = Field(5_000_000, ge=1_000)  # largest schedule file (multipart upload)
+    schedule_import_max_rows: int = Field(20_000, ge=1)  # most rows in one schedule file
     audit_archive_enabled: bool = False  # the audit.archive job moves old events to JSON Lines files
     audit_archive_after_days: int = Field(365, ge=30)  # events older than this are archived
     audit_archive_dir: str = "./audit-archive"
@@ -114,7 +122,13 @@ class Settings(BaseSettings):
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
-    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
+    # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from
+    # anywhere else is dropped from the rendered article (a tracking pixel would tell its host who read what).
+    content_image_hosts: Annotated[list[str], NoDecode] = []
+    # Bytes of uploads one account may keep; unattached uploads are removed by the uploads.purge_unattached job.
+    upload_quota_bytes: int = Field(20 * 1024 * 1024, ge=0)
+
+    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", "content_image_hosts", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):

@@ -48,3 +48,17 @@ class LoginLog(SQLModel, table=True):
     ip: str = Field(default="", max_length=64)
     user_agent: str = Field(default="", max_length=255)
     created_at: datetime = created_at_field()
+
+
+class LoginGate(SQLModel, table=True):
+    """One row per account name and client address: taken (row-locked by an upsert) while an attempt is counted,
+    so counting it and reading the lockout are one step however many attempts arrive at once
+    (resolvers/audit/logins.py `claim_attempt`)."""
+
+    __tablename__ = "login_gate"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    username: str = Field(primary_key=True, max_length=128)
+    ip: str = Field(primary_key=True, max_length=64)
+    attempts: int = 0  # every attempt ever counted here (the lockout itself reads the login log)
+    updated_at: datetime = created_at_field()

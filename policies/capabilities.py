@@ -24,6 +24,7 @@ class Capability(StrEnum):
     CONTENT_EDIT = "content.edit"
     COMMENTS_MODERATE = "comments.moderate"
     BREAK_GLASS_REVIEW = "break_glass.review"
+    SCHEDULE_MANAGE = "schedule.manage"
     FHIR_EXPORT = "fhir.export"
     FHIR_EXPORT_ALL = "fhir.export_all"
 
@@ -51,6 +52,8 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.COMMENTS_MODERATE: "Review comments on content of the departments in your data scope",
     Capability.BREAK_GLASS_REVIEW: "Review emergency (break-the-glass) access to patients or by staff of the "
     "departments in your data scope",
+    Capability.SCHEDULE_MANAGE: "Import, export and cancel the doctor schedules of the departments in your data scope "
+    "(and your own)",
     Capability.FHIR_EXPORT: "Export a department's patients in your data scope as FHIR bulk data (Group/$export): "
     "your own department, or those your data scope reaches",
     Capability.FHIR_EXPORT_ALL: "Export every patient in your data scope at once as FHIR bulk data (Patient/$export)",
@@ -68,9 +71,9 @@ DOMAINS: dict[Capability, str] = {
     Capability.CONTENT_EDIT: "education",
     Capability.COMMENTS_MODERATE: "moderation",
     Capability.BREAK_GLASS_REVIEW: "integrity",
-    # the bulk export serves the patient's record (patientFhirBundle's domain) to other systems
-    Capability.FHIR_EXPORT: "patient",
-    Capability.FHIR_EXPORT_ALL: "patient",
+    Capability.SCHEDULE_MANAGE: "appointment",
+    Capability.FHIR_EXPORT: "export",
+    Capability.FHIR_EXPORT_ALL: "export",
 }
 
 COORDINATES: frozenset[str] = frozenset(capability.coordinate for capability in Capability)

@@ -28,6 +28,7 @@ OWNS: frozenset[tuple[str, str]] = frozenset(
         ("follow_up", "patient_id"),
         ("patient_binding_code", "patient_id"),
         ("conversation", "patient_id"),
+        ("appointment", "patient_id"),
     }
 )
 
@@ -38,6 +39,8 @@ REFERS: dict[tuple[str, str], str] = {
     ("patient_merge", "merged_id"): "the merge record names both of its sides, as they were",
     ("access_grant", "patient_id"): "a grant stays with the record it was given for (and ends with it)",
     ("amendment", "patient_id"): "history says which record was changed; it is never rewritten",
+    ("appointment", "booked_for_id"): "the record a place was booked for keeps one place per record and session "
+    "(a unique key); a merge moves the appointment, not whose booking it was",
     ("event", "patient_id"): "the audit trail says whose record was read or changed; it is never rewritten",
 }
 

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import SQLModel
 
+from models.appointment import Appointment, AppointmentStatusChange, Schedule, ScheduleStatus
 from models.audit import AuditSealState, Event, EventSeal
-from models.auth import AuthSession, LoginLog, RefreshToken
+from models.auth import AuthSession, LoginGate, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
 from models.dictionary import DictionaryEntry
@@ -139,6 +140,11 @@ _OWN_ASSIGNMENT = AllOf(Own("user_id"), Via("task_id", LearningTask, _LIVE_TASK)
 
 _OF_STAFF_IN_REACH = Via("user_id", User, InDepartments())
 
+# ---- schedules: the clinic's timetable is anyone's to read (a patient picks a session from it); managers
+# (capability) change the schedules of their departments and their own; a place is taken in an open session
+_MANAGED_SCHEDULE = Holding(Capability.SCHEDULE_MANAGE, AnyOf(InDepartments(), Own("physician_id")))
+_OPEN_SCHEDULE = Where(lambda table: table.status == ScheduleStatus.OPEN.value)
+
 REACH: dict[type[SQLModel], TableReach] = {
     # ---- patients and their records: the patient scope (policies/scope.py). Voided records stay in reach (a merge
     # moves them, writes and history find them); whether one is shown is policies/voided.py's rule, not the reach.
@@ -150,6 +156,15 @@ REACH: dict[type[SQLModel], TableReach] = {
     FollowUp: TableReach(read=ViaPatient()),
     PatientBindingCode: TableReach(read=ViaPatient()),
     Amendment: TableReach(read=ViaPatient()),
+    # Appointments are the patient's records; their status history goes with them.
+    # Which places of a session are taken is no patient's data: booking reads the place numbers of everyone's.
+    Appointment: TableReach(read=ViaPatient(), purposes={"places": Everyone()}),
+    AppointmentStatusChange: TableReach(read=Via("appointment_id", Appointment)),
+    Schedule: TableReach(
+        read=Everyone(),
+        write=_MANAGED_SCHEDULE,
+        purposes={"manage": _MANAGED_SCHEDULE, "book": _OPEN_SCHEDULE, "release": Everyone()},
+    ),
     # Both patients of a merge must be in reach, to read it and to undo it.
     PatientMerge: TableReach(read=AllOf(Via("keep_id", Patient), Via("merged_id", Patient))),
     # Break-the-glass grants: the holder's own, and for reviewers those of patients or staff in their departments.
@@ -224,12 +239,14 @@ REACH: dict[type[SQLModel], TableReach] = {
             "sender": ReferencedBy(Message, "sender_id", purpose="manage"),
             "recipient": ReferencedBy(Message, "recipient_id", purpose="manage"),
             "commenter": ReferencedBy(Comment, "commenter_id", purpose="moderate"),
+            "scheduled": ReferencedBy(Schedule, "physician_id"),  # physicians of the timetable
         },
     ),
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
     UserRole: TableReach(read=Via("user_id", User)),
-    Department: TableReach(read=Everyone()),
+    # A filter of the timetable names a department holding sessions.
+    Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),
     # Labels of coded values and the console's menu are reference data too: which dictionaries and entries a
     # caller is shown is decided by their schema (schema/dictionary.py, resolvers/menu.py), not by row.
@@ -243,8 +260,13 @@ REACH: dict[type[SQLModel], TableReach] = {
     AuthSession: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     RefreshToken: TableReach(read=Nobody()),
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
+    LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
-    Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
+    # The operation log (mutations): one's own, and those of the staff of one's departments.
+    Event: TableReach(
+        read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord()),
+        purposes={"oplog": AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()))},
+    ),
     # ---- the platform's machinery: system code only
     EventSeal: TableReach(read=Nobody()),
     AuditSealState: TableReach(read=Nobody()),

@@ -14,6 +14,7 @@ from models.integrity import AccessGrant, Amendment, PatientMerge
 from resolvers import integrity
 from resolvers.data.context import Info
 from schema.engine.connection import Connection, connection
+from schema.history import api_changes
 
 
 @strawberry.enum(name="RecordType")
@@ -58,7 +59,11 @@ class AmendmentType:
     at: datetime
     kind: str = strawberry.field(description="create, update, void, merge or unmerge")
     changes: JSON = strawberry.field(
-        description='{field: {"before": ..., "after": ...}}; encrypted fields show only that they changed.'
+        description='{field: {"before": ..., "after": ...}} in API terms: keys are the GraphQL fields of the record '
+        "type (`painScore`, `voided.reason`; a reference is its opaque id, `physicianId`), values as the field "
+        "shows them to you (enum values by name, masked where your role sees the field masked); fields your role "
+        'does not see are left out; encrypted fields show only that they changed ("(set)", "(changed)"). A merge '
+        "entry holds mergeId, keepId, mergedId and movedRecords (opaque ids by record type)."
     )
     reason: str | None
     _actor_id: strawberry.Private[int | None]
@@ -68,8 +73,11 @@ class AmendmentType:
         return None if self._actor_id is None else await info.context.loaders.user_name_by_id.load(self._actor_id)
 
     @classmethod
-    def from_row(cls, row: Amendment) -> AmendmentType:
-        return cls(at=row.at, kind=row.kind, changes=row.changes or {}, reason=row.reason, _actor_id=row.actor_id)
+    def from_row(cls, row: Amendment, info: Info) -> AmendmentType:
+        """The amendment as the caller's schema shows it (schema/history.py)."""
+        schema = info.schema
+        changes = api_changes(schema._schema, schema.decision, row.entity_type, row.kind, row.changes or {})
+        return cls(at=row.at, kind=row.kind, changes=changes, reason=row.reason, _actor_id=row.actor_id)
 
 
 @strawberry.type(name="VoidResult")
@@ -143,7 +151,7 @@ class IntegrityQuery:
         rows = await integrity.record_history(
             info.context, entity_type=entity_type.value, entity_id=decode_id(entity_type.value, entity_id)
         )
-        return [AmendmentType.from_row(row) for row in rows]
+        return [AmendmentType.from_row(row, info) for row in rows]
 
     @strawberry.field(description="Break-the-glass reveals and emergency accesses, for review, newest first.")
     async def break_glass_accesses(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from core.ids import decode_id, decode_optional_id, encode_id
@@ -17,6 +19,9 @@ class DepartmentType:
     code: str
     parent_id: strawberry.ID | None
     sort_order: int
+    disabled: bool = strawberry.field(
+        description="Takes no new users or patients and is left out of pickers; what it holds stays in reach."
+    )
 
     @classmethod
     def from_row(cls, row: Department) -> DepartmentType:
@@ -26,6 +31,7 @@ class DepartmentType:
             code=row.code,
             parent_id=strawberry.ID(encode_id("Department", row.parent_id)) if row.parent_id else None,
             sort_order=row.sort_order,
+            disabled=row.disabled,
         )
 
 
@@ -54,13 +60,23 @@ class UpdateDepartmentInput:
     code: str | None = None
     parent_id: strawberry.ID | None = strawberry.UNSET
     sort_order: int | None = None
+    disabled: bool | None = strawberry.field(
+        default=None, description="Disable (true) or enable (false) the department; left out: unchanged."
+    )
 
 
 @strawberry.type
 class OrganisationQuery:
     @strawberry.field(description="Every department as a flat list; build the tree from parentId.")
-    async def departments(self, info: Info) -> list[DepartmentType]:
-        return [DepartmentType.from_row(row) for row in await org.list_departments(info.context)]
+    async def departments(
+        self,
+        info: Info,
+        include_disabled: Annotated[
+            bool, strawberry.argument(description="Disabled departments too (the tree page); pickers leave them out.")
+        ] = False,
+    ) -> list[DepartmentType]:
+        rows = await org.list_departments(info.context, include_disabled=include_disabled)
+        return [DepartmentType.from_row(row) for row in rows]
 
     @strawberry.field
     async def positions(self, info: Info) -> list[PositionType]:
@@ -88,8 +104,21 @@ class OrganisationMutation:
             sort_order=input.sort_order,
             set_parent=set_parent,
             parent_id=decode_optional_id("Department", input.parent_id) if set_parent else None,  # type: ignore[arg-type]
+            disabled=input.disabled,
         )
         return DepartmentType.from_row(await org.update_department(info.context, decode_id("Department", id), data))
+
+    @strawberry.mutation(description="Delete a department nothing refers to (no user, patient, sub-department, ...).")
+    async def delete_department(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The department.")]
+    ) -> DepartmentType:
+        return DepartmentType.from_row(await org.delete_department(info.context, decode_id("Department", id)))
+
+    @strawberry.mutation(description="Delete a position no user holds.")
+    async def delete_position(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The position.")]
+    ) -> PositionType:
+        return PositionType.from_row(await org.delete_position(info.context, decode_id("Position", id)))
 
     @strawberry.mutation
     async def create_position(self, info: Info, name: str, description: str = "") -> PositionType:

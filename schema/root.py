@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.appointment import AppointmentMutation, AppointmentQuery
 from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
+from schema.descriptions import catalogue
 from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
+from schema.engine.descriptions import register
+from schema.engine.oplog import note_mutation_calls
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.menu import MenuMutation, MenuQuery
@@ -39,6 +43,7 @@ class Query(
     OperationsQuery,
     DictionaryQuery,
     MenuQuery,
+    AppointmentQuery,
 ):
     pass
 
@@ -60,10 +65,18 @@ class Mutation(
     OperationsMutation,
     DictionaryMutation,
     MenuMutation,
+    AppointmentMutation,
 ):
     pass
+
+
+# Every mutation notes its call for the operation log (schema/engine/oplog.py).
+note_mutation_calls(Mutation)
 
 
 @strawberry.type
 class Subscription(ConsultationSubscription):
     pass
+
+
+register(catalogue())  # descriptions the code cannot carry beside the fields (schema/descriptions/)

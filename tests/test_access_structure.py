@@ -125,3 +125,11 @@ async def test_a_patients_export_holds_their_consultation_messages(client: Graph
     async with db.session() as session:
         mine = await session.execute(select(Patient).where(Patient.id == export["conversation"][0]["patient_id"]))
     assert mine.scalar_one().name == export["patient"]["name"]
+
+
+def test_every_capability_has_a_description_and_a_catalogue_domain() -> None:
+    """A capability added by a module shows in the permission catalogue (it needs both to be listed there)."""
+    from policies.capabilities import DESCRIPTIONS, DOMAINS, Capability
+
+    assert set(DESCRIPTIONS) == set(Capability)
+    assert set(DOMAINS) == set(Capability)

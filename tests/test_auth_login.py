@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -201,3 +202,31 @@ async def test_forwarded_for_is_ignored_from_an_untrusted_peer(client: GraphQLCl
     locked = await attempt(client, "chief", DEMO_PASSWORD, forwarded_for="198.51.100.23")
     assert error_codes(locked) == ["RATE_LIMITED"]
     assert {e.ip for e in await login_log(db, "chief")} == {"127.0.0.1"}
+
+
+async def test_parallel_wrong_passwords_are_counted_before_any_is_checked(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """15 wrong passwords at once against a limit of 5: at most 5 reach the password check."""
+    import importlib
+
+    login_module = importlib.import_module("resolvers.auth.login")  # the package exports a function `login`
+
+    checked: list[str] = []
+    verify = login_module.verify_password_off_loop
+
+    async def counted(stored: str | None, password: str) -> bool:
+        checked.append(password)
+        await asyncio.sleep(0.05)  # a slow hash: every request is in flight before the first one is answered
+        return await verify(stored, password)
+
+    monkeypatch.setattr(login_module, "verify_password_off_loop", counted)
+    results = await asyncio.gather(*(attempt(client, "chief", f"Wrong-password#{i:02d}") for i in range(15)))
+    codes = sorted(code for result in results for code in error_codes(result))
+    assert len(checked) <= 5, f"{len(checked)} passwords checked"
+    assert codes == ["RATE_LIMITED"] * 10 + ["UNAUTHENTICATED"] * 5
+    reasons = sorted(entry.reason for entry in await login_log(db, "chief"))
+    assert reasons == ["bad_credentials"] * 5 + ["locked"] * 10  # none left pending
+    # and the right password is refused now too, without being checked
+    assert error_codes(await attempt(client, "chief", DEMO_PASSWORD)) == ["RATE_LIMITED"]
+    assert len(checked) == 5

@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from core.db import Database
+from models.appointment import Appointment
 from models.clinical import Diagnosis, FollowUp, TreatmentPlan, Visit
 from models.patient import Patient
 from models.user import User
@@ -49,6 +50,8 @@ async def seed(db: Database) -> dict[Any, int]:
     pks = await patient_pks(db)
     keys: dict[Any, int] = dict(enumerate(pks))
     async with db.transaction() as session:
+        # demo appointments serving a follow-up stay, unlinked from the follow-ups replaced
+        await session.execute(update(Appointment).values(follow_up_id=None))
         await session.execute(delete(FollowUp))
         await session.execute(delete(TreatmentPlan))
         physician2 = (await session.execute(select(User).where(User.username == "physician2"))).scalar_one()

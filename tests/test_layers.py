@@ -30,6 +30,9 @@ UNSCOPED_ALLOWED = {
     "resolvers/operations/scheduler.py": "the scheduler reads every job and creates the system jobs",
     "resolvers/operations/system.py": "the platform's own jobs (missed follow-ups, expired sessions, old figures)",
     "resolvers/operations/jobs.py": "a deleted job's runs go with it",
+    "resolvers/appointment/notify.py": "a booked patient's conversation with the session's physician, to tell them",
+    "resolvers/appointment/sessions.py": "a cancelled session's appointments, whoever's patients they are",
+    "resolvers/appointment/jobs.py": "the platform's appointment jobs (missed appointments, reminders)",
     "resolvers/fhir/jobs.py": "the export job picks up every waiting export (each then runs as its requester)",
 }
 

@@ -31,12 +31,15 @@ from tests.operations_helpers import (
 )
 
 SYSTEM_JOBS = {
+    "appointments.mark_missed",
+    "appointments.remind",
     "audit.archive",
     "audit.seal_pending",
     "fhir.export",
     "followups.mark_missed",
     "operations.purge_history",
     "sessions.purge_expired",
+    "uploads.purge_unattached",
 }
 TARGETS = "{ jobTargets { name description systemSchedule parameters { name type required default minimum maximum } } }"
 

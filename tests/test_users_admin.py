@@ -409,10 +409,10 @@ async def test_assign_roles_changes_the_users_schema_on_their_next_request(clien
     assert await stored_roles(db, await user_pk(db, "deptadmin")) == {"dept_admin", "physician"}
     queries, _ = await query_fields(client, token)
     assert "users" in queries
-    # No roles at all: only what anyone logged in has.
+    # No roles at all: only what anyone logged in has (their profile, the labels of what they see, their menu).
     await client.data(ASSIGN, {"id": deptadmin, "keys": []}, as_="admin")
     queries, mutations = await query_fields(client, token)
-    assert queries == {"me", "serverInfo"}
+    assert queries == {"me", "serverInfo", "dictionaries", "myMenus"}
     assert await stored_roles(db, await user_pk(db, "deptadmin")) == set()
     outcomes = [(e.outcome, e.detail) for e in await events(db, "assignRoles")]
     assert outcomes == [

@@ -20,12 +20,13 @@ export function analyse({ files, schemas, validate, parse }) {
   const seenOperations = new Set()
   for (const { name, text } of files) {
     const family = name.replace(/\.graphql$/, '')
-    const match = /^#\s*requires:\s*(\S+)/m.exec(text)
+    const match = /^#\s*requires:\s*(.+)$/m.exec(text)
     if (!match) {
       problems.push(`${name}: no "# requires: Type.field" line naming the page's root field`)
       continue
     }
-    const requires = match[1]
+    // One coordinate, or several (the page's menu entry needs them all): `Query.roles Query.permissionCatalog`.
+    const requires = match[1].trim().split(/[\s,]+/).join(' ')
     let document
     try {
       document = parse(text)
@@ -47,7 +48,7 @@ export function analyse({ files, schemas, validate, parse }) {
       variants.push({ name: opName, document: { kind: 'Document', definitions: [op, ...fragments] } })
     }
     if (!variants.length) continue
-    const roles = Object.keys(schemas).filter((role) => hasCoordinate(schemas[role], requires))
+    const roles = Object.keys(schemas).filter((role) => requires.split(' ').every((c) => hasCoordinate(schemas[role], c)))
     const entry = {
       name: family,
       file: name,

@@ -40,3 +40,16 @@ describe('the console document check', () => {
     expect(result.families[0].pending).toBe(true)
   })
 })
+
+describe('a page needing several fields', () => {
+  it('is checked for the roles whose schema has them all', () => {
+    const result = analyse({
+      files: [{ name: 'Roles.graphql', text: '# requires: Query.patient Query.serverInfo\nquery Roles { serverInfo }' }],
+      schemas: { ...schemas, both: buildSchema('type Query { patient: String serverInfo: String }') },
+      validate,
+      parse,
+    })
+    expect(result.problems).toEqual([])
+    expect(Object.keys(result.families[0].byRole)).toEqual(['both'])
+  })
+})

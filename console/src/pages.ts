@@ -12,6 +12,13 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
     component: () => import('@/pages/PatientsPage.vue'),
     children: [{ path: ':id', name: 'patient', component: () => import('@/pages/PatientPage.vue') }],
   },
+  'system.users': { component: () => import('@/pages/UsersPage.vue') },
+  'system.roles': { component: () => import('@/pages/RolesPage.vue') },
+  'system.departments': { component: () => import('@/pages/DepartmentsPage.vue') },
+  'operations.sessions': { component: () => import('@/pages/SessionsPage.vue') },
+  'operations.jobs': { component: () => import('@/pages/JobsPage.vue') },
+  'integrity.audit': { component: () => import('@/pages/AuditPage.vue') },
+  'operations.server': { component: () => import('@/pages/ServerPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

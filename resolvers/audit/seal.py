@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,6 +110,27 @@ async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> dict[int,
         return await _content_hashes(session, _pending(list(EVENT.c), low, batch_size))
 
 
+_SEAL_INSERTS: dict[str, tuple[str, tuple[str, ...], Any]] = {}
+
+
+async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> None:
+    """One executemany of the driver's own INSERT: this runs under the lock, and routing hundreds of rows through
+    SQLAlchemy's per-row parameter processing cost most of the lock's hold. Only `sealed_at` needs processing
+    (the same instant for every row), so it is processed once, as SQLAlchemy would."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    cached = _SEAL_INSERTS.get(dialect.name)
+    if cached is None:
+        compiled = insert(SEAL).values({name: bindparam(name) for name in SEAL.c.keys()}).compile(dialect=dialect)
+        order = tuple(compiled.positiontup or ())
+        assert sorted(order) == sorted(SEAL.c.keys())  # positional parameters, one per column
+        cached = _SEAL_INSERTS[dialect.name] = (compiled.string, order, SEAL.c.sealed_at.type.bind_processor(dialect))
+    sql, order, process_instant = cached
+    sealed_at = seals[0]["sealed_at"]
+    shared = {"sealed_at": process_instant(sealed_at) if process_instant else sealed_at}
+    await connection.exec_driver_sql(sql, [tuple({**seal, **shared}[name] for name in order) for seal in seals])
+
+
 async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
     hashed = await _hash_ahead(db, batch_size=batch_size, full=full)
     async with _locked_state(db) as (session, state):
@@ -137,7 +158,7 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
             )
             prev = chain
         if seals:
-            await session.execute(insert(SEAL), seals)
+            await _insert_seals(session, seals)
         scan_from = int(state["scan_from_id"])
         if scan_from == int(state["max_sealed_event_id"]) and ids == list(
             range(scan_from + 1, scan_from + 1 + len(ids))

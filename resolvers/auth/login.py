@@ -7,8 +7,6 @@ every attempt goes to the login log (resolvers/audit/logins.py).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import or_
 
 from core.errors import AppError, ErrorCode, bad_input, unauthenticated
@@ -20,7 +18,6 @@ from core.security import (
     verify_password_off_loop,
 )
 from core.timeutil import utcnow
-from models.auth import LoginLog
 from models.user import User, UserStatus
 from resolvers.audit import logins
 from resolvers.audit.unit import WriteUnit
@@ -30,35 +27,6 @@ from resolvers.auth.totp import totp_step
 from resolvers.data.context import Context
 from resolvers.data.repository import Unscoped_
 
-_LOCKOUT = "the lockout counts an address's recent failures on an account, whoever is asking"
-
-
-async def locked_for(ctx: Context, username: str) -> int:
-    """Seconds until this source may try this account again (0: not locked)."""
-    settings = ctx.settings
-    now = utcnow()
-    limit = settings.login_max_failures
-    horizon = now - timedelta(minutes=settings.login_failure_window_minutes + settings.login_lockout_minutes)
-    system = ctx.data.unscoped(_LOCKOUT)
-    rows = await ctx.data.rows(
-        system.select(LoginLog.success, LoginLog.created_at)
-        .where(
-            LoginLog.username == username,
-            LoginLog.ip == ctx.ip,
-            LoginLog.reason != "locked",
-            LoginLog.created_at >= horizon,
-        )
-        .order_by(LoginLog.created_at.desc(), LoginLog.id.desc())  # type: ignore[union-attr]
-        .limit(limit)
-    )
-    if len(rows) < limit or any(success for success, _ in rows):
-        return 0
-    newest, oldest = rows[0][1], rows[-1][1]
-    if newest - oldest > timedelta(minutes=settings.login_failure_window_minutes):
-        return 0
-    until = newest + timedelta(minutes=settings.login_lockout_minutes)
-    return max(0, int((until - now).total_seconds()) + 1) if until > now else 0
-
 
 class _CodeUsed(Exception):
     """The one-time code's step was claimed by another login first: nothing of this login is written (the
@@ -67,32 +35,33 @@ class _CodeUsed(Exception):
 
 async def login(ctx: Context, *, username: str, password: str, totp: str | None) -> Tokens:
     name = normalise_username(username)[:128]
-    wait = await locked_for(ctx, name)
-    if wait:
-        await logins.record_failure(ctx, username=name, user_id=None, reason="locked")
+    # Counted before the password is checked, in one step with reading the lockout (resolvers/audit/logins.py):
+    # parallel guesses cannot all be checked against a lockout none of them has been counted in yet.
+    attempt = await logins.claim_attempt(ctx, username=name)
+    if attempt.wait:
         raise AppError(
             ErrorCode.RATE_LIMITED,
-            f"Too many failed logins from this address; try again in {wait} seconds",
-            retryAfter=wait,
+            f"Too many failed logins from this address; try again in {attempt.wait} seconds",
+            retryAfter=attempt.wait,
         )
     system = ctx.data.unscoped("logging in: the caller is nobody yet, the account is found by its username")
     user: User | None = await ctx.data.first(system.select(User).where(User.username == name))
     password_ok = await verify_password_off_loop(user.password_hash if user else None, password)
     if user is None or not password_ok:
         user_id = user.id if user else None
-        await logins.record_failure(ctx, username=name, user_id=user_id, reason="bad_credentials")
+        await logins.settle(ctx, attempt, user_id=user_id, success=False, reason="bad_credentials")
         raise unauthenticated("Invalid username or password")
     if user.status == UserStatus.DISABLED.value:
-        await logins.record_failure(ctx, username=name, user_id=user.id, reason="disabled")
+        await logins.settle(ctx, attempt, user_id=user.id, success=False, reason="disabled")
         raise unauthenticated("This account is disabled")
     step: int | None = None
     if user.totp_enabled:
         if not totp:
-            await logins.record_failure(ctx, username=name, user_id=user.id, reason="totp_missing")
+            await logins.settle(ctx, attempt, user_id=user.id, success=False, reason="totp_missing")
             raise AppError(ErrorCode.UNAUTHENTICATED, "A one-time code is required", totpRequired=True)
         step = totp_step(user.totp_secret or "", totp)
         if step is None:
-            raise await _code_refused(ctx, name, user.id)
+            raise await _code_refused(ctx, attempt, user.id)
     try:
         async with ctx.data.write(operation="login", action="login", entity_type="User") as unit:
             unit.entity_id = str(user.id)
@@ -103,14 +72,18 @@ async def login(ctx: Context, *, username: str, password: str, totp: str | None)
                 account.password_hash = await hash_password_off_loop(password)
                 unit.add(account)
             tokens = await open_session(ctx, unit, account, GRAPHIQL if ctx.state.graphiql else CONSOLE)
-            unit.add(logins.entry(ctx, username=name, user_id=account.id, success=True, reason="ok"))
+            await logins.settle_in(unit, attempt, user_id=account.id)
     except _CodeUsed:
-        raise await _code_refused(ctx, name, user.id) from None
+        raise await _code_refused(ctx, attempt, user.id) from None
+    except Exception:
+        # the unit rolled back its settling: the attempt must not stay "pending" (it would count as a failure)
+        await logins.settle(ctx, attempt, user_id=user.id, success=False, reason="failed")
+        raise
     return tokens
 
 
-async def _code_refused(ctx: Context, name: str, user_id: int | None) -> AppError:
-    await logins.record_failure(ctx, username=name, user_id=user_id, reason="totp_invalid")
+async def _code_refused(ctx: Context, attempt: logins.Attempt, user_id: int | None) -> AppError:
+    await logins.settle(ctx, attempt, user_id=user_id, success=False, reason="totp_invalid")
     return AppError(ErrorCode.UNAUTHENTICATED, "Invalid or already used one-time code", totpRequired=True)
 
 
@@ -131,15 +104,18 @@ async def _claim_step(unit: WriteUnit, system: Unscoped_, account: User, step: i
 async def change_password(ctx: Context, *, old_password: str, new_password: str) -> User:
     # Guessing the current password here counts like failed logins, and meets the same lockout.
     name = ctx.principal.username or f"user-{ctx.principal.user_id}"
-    wait = await locked_for(ctx, name)
-    if wait:
+    attempt = await logins.claim_attempt(ctx, username=name)
+    if attempt.wait:
         raise AppError(
-            ErrorCode.RATE_LIMITED, f"Too many wrong passwords; try again in {wait} seconds", retryAfter=wait
+            ErrorCode.RATE_LIMITED,
+            f"Too many wrong passwords; try again in {attempt.wait} seconds",
+            retryAfter=attempt.wait,
         )
     current = await current_user(ctx)
     if not await verify_password_off_loop(current.password_hash, old_password):
-        await logins.record_failure(ctx, username=name, user_id=current.id, reason="bad_old_password")
+        await logins.settle(ctx, attempt, user_id=current.id, success=False, reason="bad_old_password")
         raise bad_input("The current password is wrong", "oldPassword")
+    await logins.settle(ctx, attempt, user_id=current.id, success=True, reason="password_confirmed")
     async with ctx.data.write(operation="changePassword", action="update", entity_type="User") as unit:
         user = await own_account_for_write(ctx, unit)
         check_password_policy(new_password, username=user.username, min_length=ctx.settings.password_min_length)

@@ -17,6 +17,7 @@ from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
+from resolvers.demo.appointment import seed_appointments
 from resolvers.demo.clinical import seed_clinical
 from resolvers.demo.consultation import seed_consultation
 from resolvers.demo.education import seed_education
@@ -99,6 +100,7 @@ async def seed_demo_engagement(session: AsyncSession, *, today: date) -> None:
     article = await seed_education(session, users=users, department_id=crs, earlier=earlier)
     await seed_consultation(session, users=users, department_id=crs, earlier=earlier)
     await seed_learning(session, users=users, department_id=crs, today=today, material=article)
+    await seed_appointments(session, users=users, today=today)
 
 
 async def _departments(session: AsyncSession) -> dict[str, Department]:

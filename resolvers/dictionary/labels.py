@@ -115,4 +115,32 @@ DEFAULT_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "EMERGENCY_CONTACT_PHONE": ("紧急联系人电话", "Emergency contact phone"),
     },
     "MenuKind": {"DIRECTORY": ("目录", "Directory"), "PAGE": ("页面", "Page"), "BUTTON": ("按钮", "Button")},
+    # Appointments and doctor schedules.
+    "ClinicSession": {
+        "MORNING": ("上午", "Morning"),
+        "AFTERNOON": ("下午", "Afternoon"),
+        "EVENING": ("晚间", "Evening"),
+        "CUSTOM": ("自定义时段", "Custom hours"),
+    },
+    "ScheduleStatus": {"OPEN": ("开放", "Open"), "CLOSED": ("停止预约", "Closed"), "CANCELLED": ("停诊", "Cancelled")},
+    "AppointmentKind": {
+        "FIRST_VISIT": ("初诊", "First visit"),
+        "FOLLOW_UP": ("复诊", "Follow-up"),
+        "TELECONSULTATION": ("远程问诊", "Teleconsultation"),
+    },
+    "AppointmentStatus": {
+        "REQUESTED": ("待确认", "Requested"),
+        "BOOKED": ("已预约", "Booked"),
+        "CHECKED_IN": ("已签到", "Checked in"),
+        "COMPLETED": ("已完成", "Completed"),
+        "CANCELLED": ("已取消", "Cancelled"),
+        "MISSED": ("爽约", "Missed"),
+    },
+    "BookedVia": {"PATIENT": ("患者自助", "Patient"), "STAFF": ("工作人员", "Staff")},
+    "SchedulePlanFormat": {"XLSX": ("Excel 工作簿", "Excel workbook"), "CSV": ("CSV 文件", "CSV file")},
+    "SchedulePlanLanguage": {
+        "BOTH": ("中英双语", "Chinese and English"),
+        "ZH": ("中文", "Chinese"),
+        "EN": ("英文", "English"),
+    },
 }

@@ -29,6 +29,7 @@ from schema.engine.builder import SchemaRegistry
 from schema.engine.errors import PRE_EXECUTION, format_error, hint_unavailable, request_error
 from schema.engine.figures import OperationNames, first_error_code, response_error_code
 from schema.engine.graphiql import graphiql_page
+from schema.engine.multipart import MULTIPART, body_limit, read_multipart
 from schema.engine.persisted import PersistedQueries, Refused
 from schema.engine.ratelimit import RateLimiter
 from schema.engine.sizes import document_too_long
@@ -271,7 +272,9 @@ class GraphQLEndpoint:
                         return (ErrorCode.BAD_USER_INPUT, f"'{key}' is not valid JSON", 400)
             return self._check_shape(data)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != JSON:
+        if content_type == MULTIPART:  # a file upload (schema/engine/multipart.py)
+            limit = body_limit(self.services.settings.schedule_import_max_bytes)
+        elif content_type != JSON:
             return (ErrorCode.BAD_USER_INPUT, "Send the request as application/json", 415)
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -281,6 +284,9 @@ class GraphQLEndpoint:
             raw.extend(chunk)
             if len(raw) > limit:
                 return (ErrorCode.QUERY_TOO_COMPLEX, f"Request body larger than {limit} bytes", 413)
+        if content_type == MULTIPART:
+            operations = await read_multipart(request, bytes(raw))
+            return operations if isinstance(operations, tuple) else self._check_shape(operations)
         try:
             payload = orjson.loads(bytes(raw))
         except orjson.JSONDecodeError:

@@ -25,7 +25,12 @@ export function createConsoleRouter(): Router {
     ],
   })
 
+  let navigating = false
+  router.afterEach(() => {
+    navigating = false
+  })
   router.beforeEach(async (to) => {
+    navigating = true
     const auth = useAuth()
     const menus = useMenus()
     if (to.meta.public) return true
@@ -48,6 +53,7 @@ export function createConsoleRouter(): Router {
     const auth = useAuth()
     auth.forget()
     resetRoutes()
+    if (navigating) return // the guard sees the session gone and sends the navigation to login itself
     const here = router.currentRoute.value
     if (!here.meta.public) void router.push({ name: 'login', query: { redirect: here.fullPath } })
   })

@@ -1,7 +1,7 @@
 """FHIR bulk data exports: one row per export, its progress saved after each step (a restart resumes it)
 
-Revision ID: 0014_fhir_export
-Revises: 0013_admin_data
+Revision ID: 0016_fhir_export
+Revises: 0015_appointment
 Create Date: 2026-12-01 10:49:13.402734
 """
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from alembic import op
 import models.base
 from sqlalchemy.dialects import mysql
 
-revision: str = '0014_fhir_export'
-down_revision: str | None = '0013_admin_data'
+revision: str = '0016_fhir_export'
+down_revision: str | None = '0015_appointment'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
