@@ -277,6 +277,14 @@ def report(scale: str, results: dict[str, Any]) -> None:
         "every record kind the registry knows (plans, reports, answers, messages, amendments are empty or sparse in "
         "this data set, but each is queried), and the process's start-up (policy load, models) is in its time.",
         "",
+        "Resources by type, largest department: "
+        + "; ".join(
+            f"{kind} {ours['by_type'].get(kind, 0):,} (floor {floor_run['by_type'].get(kind, 0):,})"
+            for kind in sorted(set(ours["by_type"]) | set(floor_run["by_type"]))
+        )
+        + ". A type the floor lacks comes from records it does not read (amendments of the main benchmark's Q5 "
+        "writes become Provenance).",
+        "",
         f"Memory: ours peaks at {ours['peak_rss_mib']:.0f} MiB exporting {ours['patients']:,} patients and at "
         f"{results['runs']['ours, smallest']['peak_rss_mib']:.0f} MiB exporting "
         f"{results['runs']['ours, smallest']['patients']:,}: it streams (one step of {BATCH} patients in memory).",
