@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo clean bench bench-import browser console console-unit
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir browser console console-unit
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,11 @@ migrate: install
 seed-demo: migrate
 	$(PY) server.py seed-demo
 
-run: seed-demo console
+# The mini-program's trusted documents (clients/mini-program/manifest.json), so its sessions can run them.
+documents: migrate
+	$(PY) server.py load-documents --client mini-program clients/mini-program/manifest.json
+
+run: seed-demo documents console
 	$(PY) server.py serve --host $(HOST) --port $(PORT)
 
 # The admin console (console/README.md), served at /admin/ from console/dist: built with Node 20 and npm when the
@@ -93,11 +97,16 @@ bench: $(VENV)/.deps-bench
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) bench/run.py --scale $(BENCH_SCALE)
 	$(PY) bench/import_schedules.py --mysql
+	$(PY) bench/fhir_export.py --scale $(BENCH_SCALE)
 
 # importSchedules alone: a 10,000-row plan (CSV and XLSX) through the API, rows per second (bench/results/import.md).
 bench-import: $(VENV)/.deps-run
 	$(PY) bench/import_schedules.py
 	$(PY) bench/import_schedules.py --mysql
+
+# The FHIR bulk export alone (resources per second beside a raw-SQL floor, peak memory): bench/results/fhir-*.md
+bench-fhir: $(VENV)/.deps-bench
+	$(PY) bench/fhir_export.py --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

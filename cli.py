@@ -144,6 +144,8 @@ def cmd_load_documents(settings: Settings, client: str, manifest_path: str, repl
     ):
         raise SystemExit(f"{manifest_path} is not a manifest (an object of sha256 -> document)")
 
+    where = _database_named(settings.database_url)
+
     async def load() -> tuple[int, int, int]:
         db = Database(settings.database_url)
         try:
@@ -155,7 +157,28 @@ def cmd_load_documents(settings: Settings, client: str, manifest_path: str, repl
         added, unchanged, removed = asyncio.run(load())
     except ValueError as error:
         raise SystemExit(f"manifest refused: {error}") from None
-    print(f"{client}: {added} documents added, {unchanged} already present, {removed} removed")
+    except Exception as error:  # the database: unreachable, or not migrated (one line, never the statement)
+        raise SystemExit(
+            f"load-documents: cannot store documents in {where} ({type(error).__name__}); "
+            "is DATABASE_URL right, and has `python server.py migrate` run?"
+        ) from None
+    print(f"{client}: {added} documents added, {unchanged} already present, {removed} removed ({where})")
+
+
+def _database_named(database_url: str) -> str:
+    """The database a command will use, as it can be printed (no password); an SQLite file that does not exist
+    is refused first, so a mistyped URL leaves no empty database behind."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database)
+        if not path.exists():
+            raise SystemExit(
+                f"load-documents: no database at {path} (DATABASE_URL={url.render_as_string(hide_password=True)}); "
+                "run `python server.py migrate` first"
+            )
+    return url.render_as_string(hide_password=True)
 
 
 def cmd_rotate_keys(settings: Settings) -> None:

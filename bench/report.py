@@ -218,8 +218,9 @@ def markdown(results: dict[str, Any], digest: dict[str, Any]) -> str:
             "",
             f"Linking {sealing['events']:,} read events into the hash chain (the app's `seal_pending`, one process): "
             f"{_fmt(sealing['cpu_us_per_event'])} µs CPU per event, {sealing['events_per_second']:,} events/s. "
-            "In production the background sealer adds this to each read of a patient: for a page of 50 patients "
-            f"(Q2) about {_fmt(50 * sealing['cpu_us_per_event'] / 1000)} ms CPU.",
+            "In production the background sealer adds this to each read of a patient, in its own process (not on the "
+            "server's event loop): for a page of 50 patients (Q2) about "
+            f"{_fmt(50 * sealing['cpu_us_per_event'] / 1000)} ms CPU.",
         ]
     peak = results.get("peak_rss_mb", {})
     if peak:

@@ -33,6 +33,7 @@ def run(kind: str, minutes: float, concurrency: int, sample: float) -> dict[str,
     prepare(kind)
     seal_all(kind)
     samples: list[dict[str, Any]] = []
+    load_before = os.getloadavg()[0]
     with Ours(kind, PORT) as server:
         token = server.token()
         env = dict(os.environ, BENCH_BODIES=str(bodies(QUERY)), BENCH_TOKEN=token)
@@ -82,6 +83,7 @@ def run(kind: str, minutes: float, concurrency: int, sample: float) -> dict[str,
         "max_unsealed_last_minute": max(s["unsealed"] for s in last_minute),
         "sealer_cpu": round(sum(s["sealer_cpu"] for s in under_load) / max(1, len(under_load)), 2),
         "drained_after_load_s": None if drained_at is None else round(drained_at - seconds, 1),
+        "load_average": f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end",
         "samples": samples,
     }
 
@@ -98,14 +100,15 @@ def write(results: dict[str, Any]) -> None:
         f"`{QUERY}` as the chief (one read event per patient listed). 2 shared cores.",
         "",
         "| database | minutes | req/s | read events/s | sealed/s | max unsealed | max unsealed, last minute "
-        "| sealer CPU (cores) | drained after the load |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| sealer CPU (cores) | drained after the load | machine load average (2 cores) |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for kind, r in results.items():
         drained = "not within 60 s" if r["drained_after_load_s"] is None else f"{r['drained_after_load_s']} s"
         lines.append(
             f"| {names[kind]} | {r['minutes']:g} | {r['rps']:,} | {r['events_per_s']:,} | {r['sealed_per_s']:,} | "
-            f"{r['max_unsealed']:,} | {r['max_unsealed_last_minute']:,} | {r['sealer_cpu']} | {drained} |"
+            f"{r['max_unsealed']:,} | {r['max_unsealed_last_minute']:,} | {r['sealer_cpu']} | {drained} | "
+            f"{r.get('load_average', 'not recorded')} |"
         )
     for kind, r in results.items():
         lines += [

@@ -15,6 +15,7 @@ Results: bench/results/seal-latency.json and .md (the target: p99 with the defau
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from typing import Any
@@ -58,7 +59,9 @@ def measure(kinds: list[str], seconds: float, rounds: int) -> dict[str, Any]:
 
 def write(summary: dict[str, Any], kinds: list[str], seconds: float, rounds: int) -> None:
     RESULTS.mkdir(exist_ok=True)
-    document = {"seconds": seconds, "rounds": rounds, "query": PATIENTS_QUERY, "cells": summary}
+    load = os.getloadavg()[0]
+    document = {"seconds": seconds, "rounds": rounds, "query": PATIENTS_QUERY, "load_average_at_end": load}
+    document["cells"] = summary
     (RESULTS / "seal-latency.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     lines = [
         "# Latency with the audit sealer at its defaults, against periodic sealing off",
@@ -68,6 +71,7 @@ def write(summary: dict[str, Any], kinds: list[str], seconds: float, rounds: int
         "alternating within a round. *defaults*: the production defaults (background sealer on, every 2 s, in its own",
         "process). *sealing off* (reference): AUDIT_SEAL_INTERVAL_SECONDS=3600. 2 cores shared with other work:",
         "read the ratios (same run), not the absolute figures. Target: p99 with the defaults within 1.5x.",
+        f"Machine load average (1 min) at the end of the run: {load:.1f}.",
         "",
         "| database | c | setting | req/s | p50 ms | p90 ms | p99 ms | max ms | errors |",
         "|---|--:|---|--:|--:|--:|--:|--:|--:|",

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
+    NOT_CONFIGURED = "NOT_CONFIGURED"  # the server lacks a setting this operation needs (extensions.settings)
     INTERNAL = "INTERNAL"
 
 

@@ -34,6 +34,7 @@ _SECRET_NAMES = (
     r"binding_?code|id_?number|idNumber|accessToken|refreshToken|sessionKey|newPassword|oldPassword|"
     r"consolePassword|bindingCode"
 )
+_SECRET_NAME = re.compile(rf"(?i)^(?:{_SECRET_NAMES})$")
 _QUERY_PARAMETER = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_SECRET_NAMES})=([^&\s\"'#;,)]+)")
 _JSON_VALUE = re.compile(rf"(?i)([\"']({_SECRET_NAMES})[\"']\s*:\s*)([\"'])((?:\\.|(?!\3).)*)\3")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
@@ -56,6 +57,12 @@ def remember_secrets(values: Iterable[str | None]) -> None:
                 _secrets.add(value)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field or argument of that name carries a secret (a password, token, code, identity number):
+    its value is never logged nor recorded (the operation log's variables included)."""
+    return bool(_SECRET_NAME.match(name))
 
 
 def redact(text: str) -> str:

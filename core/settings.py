@@ -61,6 +61,10 @@ class Settings(BaseSettings):
 
     clinic_tz: str = "Asia/Shanghai"
     break_glass_minutes: int = Field(60, ge=5, le=1440)
+    # Searches or duplicate checks on a value the caller sees only masked (a chief's identity numbers, a
+    # physician's phones): each one (every alias and batch item, hits and misses) is recorded, and no more
+    # than this many are answered per account in 24 hours (policies/decision.py `match_mode`).
+    masked_lookups_per_day: int = Field(20, ge=0, le=1000)
     graphiql_enabled: bool = True
     max_request_bytes: int = 1_000_000
     # A GraphQL document's own size (comments and strings count): longer ones are refused before parsing.
@@ -118,7 +122,13 @@ class Settings(BaseSettings):
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
-    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", mode="before")
+    # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from
+    # anywhere else is dropped from the rendered article (a tracking pixel would tell its host who read what).
+    content_image_hosts: Annotated[list[str], NoDecode] = []
+    # Bytes of uploads one account may keep; unattached uploads are removed by the uploads.purge_unattached job.
+    upload_quota_bytes: int = Field(20 * 1024 * 1024, ge=0)
+
+    @field_validator("trusted_proxies", "cors_origins", "metrics_networks", "content_image_hosts", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):

@@ -76,6 +76,26 @@ def folded(value: str) -> str:
     return without_invisible(text)  # NFKC can itself produce a format character (rare, but cheap to drop)
 
 
+# Titles only staff hold: shown from the role (never from a name a person picks), so a self-chosen name may not
+# carry one ("张主任", "Dr Zhang", "Zhang (chief physician)"). Matched on the folded name (invisible characters,
+# full-width letters and case cannot hide one); Latin ones as whole words ("Andrew" is no "dr").
+_STAFF_TITLES_CJK = (
+    "主任", "医生", "医师", "大夫", "护士", "护师", "院长", "主治", "教授", "专家", "药师", "技师",
+    "管理员", "客服", "官方", "医院", "科室", "大夫",
+)  # fmt: skip
+_STAFF_TITLES_LATIN = re.compile(
+    r"(?<![a-z])(dr|doctor|doc|chief|physician|nurse|surgeon|professor|prof|admin|administrator|staff|official|"
+    r"md|rn|clinician|hospital|moderator)(?![a-z])"
+)
+
+
+def poses_as_staff(name: str) -> bool:
+    """Whether a name carries a staff title (Chinese or English), in any disguise."""
+    text = folded(name)
+    compact = "".join(ch for ch in text if not ch.isspace() and ch not in "·.-_()（）[]【】")
+    return any(title in compact for title in _STAFF_TITLES_CJK) or bool(_STAFF_TITLES_LATIN.search(text))
+
+
 def check_characters(value: str, field: str) -> str:
     """Refuse control characters and directional overrides (BAD_USER_INPUT naming the field)."""
     if _FORBIDDEN.search(value):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, String, false
 from sqlmodel import Field, SQLModel
 
 from models.base import MYSQL_TABLE_ARGS, big_primary_key, created_at_field, instant_field
@@ -18,7 +18,8 @@ from models.base import MYSQL_TABLE_ARGS, big_primary_key, created_at_field, ins
 
 class Event(SQLModel, table=True):
     __tablename__ = "event"
-    __table_args__ = (MYSQL_TABLE_ARGS,)
+    # the operation log reads mutations newest first: one index range, however many read events lie between
+    __table_args__ = (Index("ix_event_mutation_id", "is_mutation", "id"), MYSQL_TABLE_ARGS)
 
     id: int | None = big_primary_key()
     occurred_at: datetime = created_at_field()
@@ -32,6 +33,13 @@ class Event(SQLModel, table=True):
     ip: str = Field(default="", max_length=64)
     outcome: str = Field(default="success", max_length=32)
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The operation log (a view of this table): the event of a mutation the API ran, with the caller's client, how
+    # long the mutation had run, and its variables as the allow-list kept them (resolvers/audit/oplog.py).
+    # (server defaults only: the multi-row insert of read events, resolvers/data/events.py, names its columns)
+    is_mutation: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    user_agent: str = Field(default="", sa_column=Column(String(255), nullable=False, server_default=""))
+    duration_ms: int | None = None
+    variables: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 GENESIS_HASH = "0" * 64

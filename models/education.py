@@ -82,6 +82,10 @@ class Comment(SQLModel, table=True):
     target_id: int
     parent_id: int | None = Field(default=None, foreign_key="comment.id")  # a staff reply
     commenter_id: int = Field(foreign_key="app_user.id", index=True)
+    # What the comment showed of its writer when written (a later change of name relabels nothing), and the
+    # staff title of their role then (None for patients): titles come from roles, never from names.
+    commenter_name: str | None = Field(default=None, max_length=100)
+    commenter_title: str | None = Field(default=None, max_length=100)
     body: str = Field(sa_type=LongText)  # plain text, never rendered as HTML
     status: str = Field(default=ContentStatus.VISIBLE.value, max_length=16, index=True)
     moderation_reason: str | None = Field(default=None, max_length=200)

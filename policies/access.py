@@ -31,8 +31,10 @@ class Principal:
     department_id: int | None = None
     data_scope: DataScope = DataScope.SELF
     client: str = "console"
-    # Set when the account must first change its password or enrol TOTP: its roles are withheld.
+    # Set when the account must first change its password or enrol TOTP, or is pending: its roles are withheld.
     restricted_reason: str | None = None
+    # Runs only its client's trusted documents, by hash (policies/roles.py held_to_trusted_documents).
+    trusted_documents_only: bool = False
 
     @property
     def is_authenticated(self) -> bool:

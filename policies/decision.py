@@ -2,7 +2,8 @@
 
 Every path that hands out record data asks it: the GraphQL schema (which fields exist for a role), masked
 fields, the FHIR bundle, the amendment history, exports, subscriptions, search candidates. A value the caller
-sees masked may not be searched or matched on as if it were clear (`matchable`).
+sees masked may not be searched or matched on as if it were clear (`match_mode`: every search path asks it
+through resolvers/data/matching.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ class FieldMode(Enum):
     HIDDEN = 0
     MASKED = 1
     CLEAR = 2
+
+
+class MatchMode(Enum):
+    """How a search or a duplicate check may compare a value with what a caller typed."""
+
+    NONE = 0  # hidden from the caller: never compared (no answer may depend on it)
+    LOOKUP = 1  # seen masked: a recorded lookup, strictly limited per account (resolvers/data/matching.py)
+    EXACT = 2  # seen in clear: compared freely
 
 
 Permissions = frozenset[tuple[str, str]]
@@ -78,5 +87,13 @@ class FieldDecision:
         return self.mode(type_name, field_name) is not FieldMode.HIDDEN
 
     def matchable(self, type_name: str, field_name: str) -> bool:
-        """Whether a search or a duplicate check may compare this value: only where it is seen in clear."""
+        """Whether a search or a duplicate check may compare this value freely: only where it is seen in clear."""
         return self.mode(type_name, field_name) is FieldMode.CLEAR
+
+    def match_mode(self, type_name: str, field_name: str) -> MatchMode:
+        """The one rule for matching on a value: freely where it is seen in clear, as a recorded and limited
+        lookup where it is seen masked (a hit would give the masked value back whole), never where hidden."""
+        mode = self.mode(type_name, field_name)
+        if mode is FieldMode.CLEAR:
+            return MatchMode.EXACT
+        return MatchMode.LOOKUP if mode is FieldMode.MASKED else MatchMode.NONE

@@ -27,3 +27,22 @@ MASKS: dict[str, Callable[[str], str]] = {
     "Patient.idNumber": mask_id_number,
     "Patient.emergencyContactPhone": mask_phone,
 }
+
+
+# What a typed search term must look like to be compared with a masked value at all: a name search ("张",
+# "ZSF") is never a lookup of an identity number, so it spends nothing of the caller's lookups.
+def looks_like_phone(term: str) -> bool:
+    digits = term.strip().replace(" ", "").replace("-", "").removeprefix("+")
+    return digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15
+
+
+def looks_like_id_number(term: str) -> bool:
+    text = term.strip().upper()
+    return text.isascii() and len(text) in (15, 18) and text[:-1].isdigit() and (text[-1].isdigit() or text[-1] == "X")
+
+
+SHAPES: dict[str, Callable[[str], bool]] = {
+    "Patient.phone": looks_like_phone,
+    "Patient.idNumber": looks_like_id_number,
+    "Patient.emergencyContactPhone": looks_like_phone,
+}

@@ -26,6 +26,8 @@ BUILTIN_ROLES: tuple[tuple[str, str, DataScope], ...] = (
 # The role of a mini-program account bound to its patient record (bindPatientRecord), taken away when the
 # account is closed (deleteMyAccount).
 PATIENT_ROLE = "patient"
+# The client a mini-program session is opened for (wechatLogin); its trusted documents are registered under it.
+MINI_PROGRAM_CLIENT = "mini-program"
 # The role of the operator's own principal on the command line (`server.py create-admin` and the like).
 OPERATOR_ROLE = "admin"
 
@@ -54,6 +56,19 @@ PRIVILEGED: tuple[tuple[str, str], ...] = (
 def needs_second_factor(policy: PolicyStore, role_keys: Iterable[str]) -> bool:
     held = policy.permissions_of(role_keys)
     return any(grants(held, coordinate, action) for coordinate, action in PRIVILEGED)
+
+
+def held_to_trusted_documents(client: str, role_keys: Iterable[str]) -> bool:
+    """Whether a session runs only the mini-program's trusted documents: every mini-program session, and every
+    session of an account holding the patient role however it began (a password login included), so "patients
+    run only the mini-program's documents" holds for the account, not for one way of logging in."""
+    return client == MINI_PROGRAM_CLIENT or PATIENT_ROLE in role_keys
+
+
+def may_request_console_account(role_keys: Iterable[str]) -> bool:
+    """Whether `completeProfile` may give the account console credentials: not to a patient (their account is
+    the mini-program's; a password login would only add a second way into the same trusted documents)."""
+    return PATIENT_ROLE not in role_keys
 
 
 def may_bind_patient_record(role_keys: Iterable[str]) -> bool:

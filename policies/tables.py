@@ -262,7 +262,11 @@ REACH: dict[type[SQLModel], TableReach] = {
     LoginLog: TableReach(read=AnyOf(Own("user_id"), _OF_STAFF_IN_REACH)),
     LoginGate: TableReach(read=Nobody()),
     # Events: by the caller, by staff in their departments, or about the caller's own record.
-    Event: TableReach(read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord())),
+    # The operation log (mutations): one's own, and those of the staff of one's departments.
+    Event: TableReach(
+        read=AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()), OwnRecord()),
+        purposes={"oplog": AnyOf(Own("actor_id"), Via("actor_id", User, InDepartments()))},
+    ),
     # ---- the platform's machinery: system code only
     EventSeal: TableReach(read=Nobody()),
     AuditSealState: TableReach(read=Nobody()),

@@ -193,6 +193,3 @@ async def delete_menu(ctx: Context, menu_id: int) -> Menu:
 def known_needs(coordinates: Collection[str]) -> frozenset[str]:
     """What an entry may need: any schema coordinate or capability."""
     return frozenset(coordinates) | frozenset(c.coordinate for c in Capability)
-
-
-__all__ = ["MenuInput", "create_menu", "delete_menu", "known_needs", "list_menus", "move_menu", "my_menus", "not_found"]

@@ -2,7 +2,9 @@
 
 Images arrive base64-encoded in a mutation (GraphQL multipart uploads stay off: they invite cross-site
 requests), are checked for size and for their real type by their first bytes, and are kept in the
-database so every instance serves the same file. They are read back by their owner, or through what
+database so every instance serves the same file. An account keeps at most UPLOAD_QUOTA_BYTES; an upload that
+nothing refers to is removed after a while by the `uploads.purge_unattached` system job
+(resolvers/operations/system.py). They are read back by their owner, or through what
 refers to them (a message its reader may see: the upload's reach, policies/tables.py), as a data URL.
 """
 
@@ -13,6 +15,7 @@ import binascii
 import hashlib
 from collections.abc import Sequence
 
+from sqlalchemy import func
 from strawberry.dataloader import DataLoader
 
 from core.errors import bad_input, not_found
@@ -58,9 +61,24 @@ async def upload_image(ctx: Context, *, content_base64: str, content_type: str) 
         sha256=hashlib.sha256(data).hexdigest(),
         data_base64=base64.b64encode(data).decode("ascii"),
     )
+    quota = ctx.settings.upload_quota_bytes
     async with ctx.data.write(operation="uploadImage", action="create", entity_type="Upload") as unit:
         unit.add(row)
         await unit.flush()
+        # Counted after the insert, in its transaction: what the account keeps, this upload included. Uploads
+        # never attached are removed by the uploads.purge_unattached job, which frees the quota again.
+        kept = await unit.scalars(
+            await ctx.data.select(
+                Upload,
+                func.coalesce(func.sum(Upload.byte_size), 0),
+                purpose="attach",  # the caller's own
+            )
+        )
+        if int(kept[0] if kept else 0) > quota:
+            raise bad_input(
+                f"Your uploads would exceed {quota // 1024} KB; attach or wait for unattached ones to expire",
+                "contentBase64",
+            )
         unit.entity_id = str(row.id)
         unit.detail = {"contentType": declared, "bytes": len(data)}
     return row

@@ -8,7 +8,7 @@ one the caller may assign (resolvers/role.py), and a user created or moved must 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, or_
@@ -23,7 +23,9 @@ from resolvers.audit.unit import WriteUnit
 from resolvers.auth import revoke_sessions
 from resolvers.auth.profile import check_display_name, check_phone, check_username
 from resolvers.data.context import Context
+from resolvers.data.matching import matching
 from resolvers.data.pagination import Page
+from resolvers.data.principal import SESSIONS_CHANNEL
 from resolvers.organisation import open_department
 from resolvers.role import give_roles, replace_roles, roles_of, roles_within_reach
 
@@ -76,13 +78,14 @@ async def list_users(ctx: Context, *, first: int | None, after: str | None, filt
     if filters.search and filters.search.strip():
         term = filters.search.strip()
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        statement = statement.where(
-            or_(
-                User.username.like(like, escape="\\"),  # type: ignore[union-attr]
-                User.display_name.like(like, escape="\\"),  # type: ignore[attr-defined]
-                User.phone == term,
-            )
-        )
+        conditions = [
+            User.username.like(like, escape="\\"),  # type: ignore[union-attr]
+            User.display_name.like(like, escape="\\"),  # type: ignore[attr-defined]
+        ]
+        same_phone = await matching(ctx, "User", "phone", User.phone, term, term, operation="users")
+        if same_phone is not None:
+            conditions.append(same_phone)
+        statement = statement.where(or_(*conditions))
     return await ctx.data.page(statement, keys=[User.id], first=first, after=after)
 
 
@@ -181,8 +184,16 @@ async def update_user(ctx: Context, user_id: int, changes: UserChanges) -> User:
         unit.add(user)
         if changes.set_department:
             await _still_within_reach(unit, user)
+            unit.on_commit(_reach_changed(ctx))  # their open websockets re-check scope at once
         unit.detail = {"changed": changed}
     return user
+
+
+def _reach_changed(ctx: Context) -> Callable[[], Awaitable[None]]:
+    async def notice() -> None:
+        await ctx.services.notifier.publish(SESSIONS_CHANNEL)
+
+    return notice
 
 
 async def set_status(ctx: Context, user_id: int, status: UserStatus) -> User:

@@ -293,7 +293,7 @@ class AppointmentQuery:
         self,
         info: Info,
         filter: Annotated[ScheduleFilter | None, strawberry.argument(description="Which sessions.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = 20,
+        first: int | None = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor of the previous page.")] = None,
     ) -> Connection[ScheduleType]:
         given = filter or ScheduleFilter()
@@ -332,7 +332,7 @@ class AppointmentQuery:
         self,
         info: Info,
         filter: Annotated[AppointmentFilter | None, strawberry.argument(description="Which appointments.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = 20,
+        first: int | None = 20,
         after: Annotated[str | None, strawberry.argument(description="Cursor of the previous page.")] = None,
     ) -> Connection[AppointmentType]:
         given = filter or AppointmentFilter()

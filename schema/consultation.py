@@ -222,6 +222,10 @@ class ConsultationSubscription:
         async with consultation.broker(ctx.services).listen(row.id) as queue:  # type: ignore[arg-type]
             while True:
                 message_id = await queue.get()
-                message = await consultation.message_in_conversation(ctx, row, message_id)
+                # Scope as it is now, not as it was when the socket subscribed: out of reach ends the stream
+                # (NOT_FOUND) before anything more is delivered.
+                await ctx.refresh()
+                row = await consultation.get_conversation(ctx, row.id)  # type: ignore[arg-type]
+                message = await consultation.delivered_message(ctx, row, message_id)
                 if message is not None:
                     yield ConsultationMessageType.from_row(message)

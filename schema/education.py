@@ -62,9 +62,19 @@ class CommentType:
             _row=row,
         )
 
-    @strawberry.field
+    @strawberry.field(
+        description="The writer's name as the comment showed it when written (a later change relabels nothing)."
+    )
     async def commenter_name(self, info: Info) -> str | None:
+        if self._row.commenter_name is not None:
+            return self._row.commenter_name
         return await info.context.loaders.user_name_by_id.load(self._row.commenter_id)
+
+    @strawberry.field(
+        description="The writer's staff title, from their role when they wrote (null for patients): never from a name."
+    )
+    def commenter_title(self) -> str | None:
+        return self._row.commenter_title
 
     @strawberry.field
     async def content_title(self, info: Info) -> str | None:

@@ -15,7 +15,6 @@ from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
 from resolvers.data.context import Info
 from resolvers.fhir import patient_bundle
-from schema.engine.builder import FieldMode
 from schema.engine.connection import Connection, connection
 from schema.engine.masking import shown
 from schema.engine.prefetch import history_of, prefetch_history
@@ -263,18 +262,17 @@ def _patient_input(source: Any) -> patients.PatientInput:
     return data
 
 
-def _search_mode(info: Info, field: str) -> str:
-    mode = info.schema.field_mode("Patient", field)  # type: ignore[attr-defined]
-    return patients.SearchMode.NONE if mode is FieldMode.HIDDEN else patients.SearchMode.EXACT
-
-
 # ---- operations ----------------------------------------------------------------------------------
 
 
 @strawberry.type
 class PatientQuery:
     @strawberry.field(
-        description="Patients in your scope. Phone and identity numbers (encrypted at rest) match only exactly."
+        description=(
+            "Patients in your scope. Phone and identity numbers (encrypted at rest) match only exactly, and only as"
+            " you see them: freely in clear; where you see them masked, each search is recorded and limited per day"
+            " (RATE_LIMITED past it); where hidden, never."
+        )
     )
     async def patients(
         self, info: Info, first: int | None = 20, after: str | None = None, filter: PatientFilter | None = None
@@ -287,8 +285,6 @@ class PatientQuery:
             diagnosis_code=f.diagnosis_code,
             has_overdue_follow_up=f.has_overdue_follow_up,
             include_voided=f.include_voided,
-            phone_search=_search_mode(info, "phone"),
-            id_number_search=_search_mode(info, "idNumber"),
         )
         columns = columns_for(info, PATIENT, ("edges", "node"))
         page = await patients.list_patients(info.context, first=first, after=after, filters=filters, columns=columns)

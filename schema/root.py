@@ -9,8 +9,11 @@ from schema.audit import AuditQuery
 from schema.auth import AuthMutation, AuthQuery
 from schema.clinical import ClinicalMutation, ClinicalQuery
 from schema.consultation import ConsultationMutation, ConsultationQuery, ConsultationSubscription
+from schema.descriptions import catalogue
 from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
+from schema.engine.descriptions import register
+from schema.engine.oplog import note_mutation_calls
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.menu import MenuMutation, MenuQuery
@@ -67,6 +70,13 @@ class Mutation(
     pass
 
 
+# Every mutation notes its call for the operation log (schema/engine/oplog.py).
+note_mutation_calls(Mutation)
+
+
 @strawberry.type
 class Subscription(ConsultationSubscription):
     pass
+
+
+register(catalogue())  # descriptions the code cannot carry beside the fields (schema/descriptions/)

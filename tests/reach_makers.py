@@ -74,8 +74,10 @@ async def _account(client: GraphQLClient) -> str:
     """A new mini-program account with the patient role, past its first-login password change."""
     await _as_admin(client, CREATE_USER, {"u": ACCOUNT, "p": DEMO_PASSWORD})
     first = await client.data(LOGIN, {"u": ACCOUNT, "p": DEMO_PASSWORD})
+    client.hold_to_trusted(first["login"]["accessToken"])  # a patient: runs only the mini-program's documents
     await client.data(CHANGE_PASSWORD, {"o": DEMO_PASSWORD, "n": NEW_PASSWORD}, token=first["login"]["accessToken"])
     token: str = (await client.data(LOGIN, {"u": ACCOUNT, "p": NEW_PASSWORD}))["login"]["accessToken"]
+    client.hold_to_trusted(token)
     return token
 
 

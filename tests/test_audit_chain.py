@@ -20,6 +20,7 @@ from core.timeutil import utcnow
 from models.audit import AuditSealState, Event, EventSeal
 from resolvers.audit.chain import (
     GAP_GRACE,
+    link_hash,
     maintenance,
     needs_sealing,
     seal_pending,
@@ -283,6 +284,54 @@ async def test_seals_removed_at_the_end_are_found(client: GraphQLClient, db: Dat
         await session.execute(text("DELETE FROM event_seal WHERE event_id = :id"), {"id": ids[-1]})
     result = await verify_chain(db)
     assert [p.kind for p in result.problems] == ["chain tail"]
+
+
+async def test_seals_added_at_the_end_are_found(client: GraphQLClient, db: Database) -> None:
+    ids = await sealed_events(client, db)
+    [extra] = await add_events(db, 1)
+    async with db.session() as session:
+        head = (await session.execute(select(EventSeal).order_by(EventSeal.seq.desc()).limit(1))).scalar_one()  # type: ignore[attr-defined]
+    async with maintenance(db, reason="test: an intruder appends a seal but not the state") as session:
+        digest = "f" * 64
+        await session.execute(
+            text(
+                "INSERT INTO event_seal (event_id, seq, content_hash, prev_hash, chain_hash, sealed_at) "
+                "VALUES (:id, :seq, :c, :p, :h, :at)"
+            ),
+            {
+                "id": extra,
+                "seq": head.seq + 1,
+                "c": digest,
+                "p": head.chain_hash,
+                "h": link_hash(head.chain_hash, digest),
+                "at": head.sealed_at,
+            },
+        )
+    result = await verify_chain(db)
+    assert ids and [p.kind for p in result.problems] == ["chain tail"]
+    assert f"ends at #{head.seq + 1} but the seal state says #{head.seq}" in result.problems[0].message
+
+
+async def test_verification_ignores_seals_committed_while_it_walks(client: GraphQLClient, db: Database) -> None:
+    """verify-audit runs beside live servers: a seal step committing during the walk is not a broken tail."""
+    from resolvers.audit import verify
+
+    await sealed_events(client, db)
+    await add_events(db, 30)
+    pages = verify.chain_pages
+
+    async def sealing_meanwhile(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        await seal_pending(db)  # a server's sealer commits between the state read and the walk
+        async for rows in pages(*args, **kwargs):  # type: ignore[arg-type]
+            yield rows
+
+    verify.chain_pages = sealing_meanwhile  # type: ignore[assignment]
+    try:
+        result = await verify_chain(db)
+    finally:
+        verify.chain_pages = pages
+    assert result.ok, result.report()
+    assert (await verify_chain(db)).unsealed == 0
 
 
 @pytest.mark.parametrize("settings_overrides", [{"audit_seal_interval_seconds": 0.2}])

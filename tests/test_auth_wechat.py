@@ -232,7 +232,7 @@ async def test_console_account_waits_for_an_admin(client: GraphQLClient, db: Dat
     weak = await mini(
         client,
         COMPLETE,
-        {"in": {"displayName": "Nurse Li", "consoleUsername": "nurse.li", "consolePassword": "short"}},
+        {"in": {"displayName": "Li Na", "consoleUsername": "nurse.li", "consolePassword": "short"}},
         token=token,
     )
     assert error_codes(weak) == ["BAD_USER_INPUT"]
@@ -241,7 +241,7 @@ async def test_console_account_waits_for_an_admin(client: GraphQLClient, db: Dat
     taken = await mini(
         client,
         COMPLETE,
-        {"in": {"displayName": "Nurse Li", "consoleUsername": "Physician", "consolePassword": CONSOLE_PASSWORD}},
+        {"in": {"displayName": "Li Na", "consoleUsername": "Physician", "consolePassword": CONSOLE_PASSWORD}},
         token=token,
     )
     assert error_codes(taken)[0] in ("CONFLICT", "BAD_USER_INPUT")
@@ -250,7 +250,7 @@ async def test_console_account_waits_for_an_admin(client: GraphQLClient, db: Dat
     result = await mini_data(
         client,
         COMPLETE,
-        {"in": {"displayName": "Nurse Li", "consoleUsername": "Nurse.Li", "consolePassword": CONSOLE_PASSWORD}},
+        {"in": {"displayName": "Li Na", "consoleUsername": "Nurse.Li", "consolePassword": CONSOLE_PASSWORD}},
         token=token,
     )
     assert result["completeProfile"]["status"] == "PENDING"
@@ -262,7 +262,7 @@ async def test_console_account_waits_for_an_admin(client: GraphQLClient, db: Dat
     again = await mini(
         client,
         COMPLETE,
-        {"in": {"displayName": "Nurse Li", "consoleUsername": "nurse.two", "consolePassword": CONSOLE_PASSWORD}},
+        {"in": {"displayName": "Li Na", "consoleUsername": "nurse.two", "consolePassword": CONSOLE_PASSWORD}},
         token=token,
     )
     assert error_codes(again) == ["BAD_USER_INPUT"]

@@ -208,3 +208,21 @@ async def test_a_record_kind_hidden_from_a_role_leaves_its_references_out(client
     assert of_type(resources, "Encounter") == []
     assert of_type(resources, "Condition") and all("encounter" not in c for c in of_type(resources, "Condition"))
     assert "Encounter/" not in str(resources)
+
+
+async def test_appointments_become_appointment_and_slot(client: GraphQLClient, db: Database) -> None:
+    from models.appointment import Appointment
+
+    async with db.session() as session:
+        booked = (await session.execute(select(Appointment).order_by(Appointment.id))).scalars().first()
+    assert booked is not None
+    resources = await _bundle(client, booked.patient_id, "admin")
+    appointments = {a["id"]: a for a in of_type(resources, "Appointment")}
+    slots = {s["id"]: s for s in of_type(resources, "Slot")}
+    appointment = appointments[str(booked.id)]
+    assert appointment["slot"] == [{"reference": f"Slot/{booked.id}"}]
+    assert appointment["participant"][0]["actor"] == {"reference": f"Patient/{booked.patient_id}"}
+    assert slots[str(booked.id)]["schedule"]["identifier"] == {
+        "system": f"{BASE}/sid/schedule",
+        "value": str(booked.schedule_id),
+    }

@@ -99,3 +99,38 @@ async def test_an_export_resumes_after_a_restart(
     files = await download(client, done.json(), "chief")
     check_files(files)  # unique ids: nothing written twice
     assert {int(p["id"]) for p in files["Patient"]} == expected
+
+
+LOGOUT = "mutation { logout }"
+
+
+async def test_an_export_stops_when_its_session_ends(
+    app: Any, client: GraphQLClient, db: Database, monkeypatch: Any
+) -> None:
+    """The export reads as its requester's session: logging out (or a revoked session) stops it at its next run."""
+    services = app.state.services
+
+    async def not_now(_ctx: Any, _target: str) -> None:
+        return None
+
+    monkeypatch.setattr(services.scheduler, "run_target_now", not_now)
+    async with db.session() as session:
+        department = (await session.execute(select(User.department_id).where(User.username == "chief"))).scalar_one()
+    response = await kick_off(client, f"/fhir/Group/{encode_id('Department', department)}/$export", "chief")
+    assert response.status_code == 202
+    status_url = response.headers["Content-Location"]
+    await client.data(LOGOUT, as_="chief")
+    client.forget("chief")
+    ctx = system_context(services, "test")
+    await ensure_system_jobs(ctx)
+    async with db.session() as session:
+        job_id = (await session.execute(select(ScheduledJob.id).where(ScheduledJob.target == TARGET))).scalar_one()
+    claimed = await services.scheduler.fire(job_id, utcnow(), RunTrigger.SCHEDULE)
+    assert claimed is not None
+    async with db.session() as session:
+        export = (await session.execute(select(FhirExport))).scalar_one()
+    assert (export.status, export.done_patients) == ("failed", 0)
+    assert export.message == "The session that asked for this has ended"
+    # logged in again (a new session): the export is still theirs to look at, failed, as an OperationOutcome
+    failed = await client.http.get(status_url, headers={"Authorization": f"Bearer {await client.token('chief')}"})
+    assert failed.status_code == 500 and failed.json()["issue"][0]["diagnostics"] == export.message

@@ -27,9 +27,9 @@ async def test_patient_exports_their_own_record(client: GraphQLClient, db: Datab
 
 async def test_deleting_the_account_unlinks_it_and_keeps_the_record(client: GraphQLClient, db: Database) -> None:
     token = await client.token("patient")
-    refused = await client.run("mutation { deleteMyAccount(confirm: false) }", token=token)
+    refused = await client.run("mutation { deleteMyAccount(confirm: false) }", as_="patient")  # the same token
     assert error_codes(refused) == ["BAD_USER_INPUT"]
-    assert (await client.data(DELETE, token=token))["deleteMyAccount"] is True
+    assert (await client.data(DELETE, as_="patient"))["deleteMyAccount"] is True
     gone = await client.post("{ me { id } }", token=token)
     assert gone.status_code == 401
     async with db.session() as session:

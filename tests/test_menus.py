@@ -23,6 +23,7 @@ DELETE = "mutation ($id: ID!) { deleteMenu(id: $id) { key } }"
 
 MODULES = {
     "clinical",
+    "appointments",
     "patients",
     "consultations",
     "education",
@@ -63,6 +64,7 @@ async def test_the_demo_menu_covers_every_module_and_names_real_coordinates(clie
         "system.roles",
         "system.dictionaries",
         "system.menus",
+        "system.operation-log",
     }
     assert {"integrity.audit", "integrity.logins", "operations.jobs", "clinical.patients"} <= set(menus)
     known = client.services.coordinates | CAPABILITIES
@@ -75,11 +77,12 @@ async def test_each_role_gets_the_entries_its_schema_holds(client: GraphQLClient
     admin = await my_keys(client, "admin")
     assert {"system", "system.menus", "system.roles", "integrity.audit", "operations.jobs"} <= set(admin)
     physician = await my_keys(client, "physician")
-    assert {"clinical", "clinical.patients", "clinical.follow-ups"} <= set(physician)
+    assert {"clinical", "clinical.patients", "clinical.follow-ups", "appointments.list"} <= set(physician)
+    assert "appointments.schedules.import" not in physician  # chief physicians manage schedules
     assert not {"system", "system.menus", "integrity.audit", "operations", "operations.jobs"} & set(physician)
     assert "clinical.patients.register" in physician  # a button whose mutation the physician may run
     dept_admin = await my_keys(client, "deptadmin")
-    assert {"system", "system.users", "system.users.create"} <= set(dept_admin)
+    assert {"system", "system.users", "system.users.create", "system.operation-log"} <= set(dept_admin)
     assert not {"system.menus", "system.roles", "integrity.audit"} & set(dept_admin)
     patient = await my_keys(client, "patient")
     assert not {"system", "clinical", "integrity"} & set(patient)

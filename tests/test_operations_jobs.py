@@ -39,6 +39,7 @@ SYSTEM_JOBS = {
     "followups.mark_missed",
     "operations.purge_history",
     "sessions.purge_expired",
+    "uploads.purge_unattached",
 }
 TARGETS = "{ jobTargets { name description systemSchedule parameters { name type required default minimum maximum } } }"
 

@@ -81,7 +81,8 @@ async def test_service_stats_name_only_known_documents(client: GraphQLClient) ->
     missing = await persisted(client, ONE, "physician", {"id": encode_id("Patient", 999999)}, register=True)
     assert error_codes(missing) == ["NOT_FOUND"]
     await client.data("query Sneaky { me { id } }", as_="physician")  # a name nobody registered: `other`
-    await client.data("query Sneaky2 { me { id } }", as_="patient")
+    await client.data("query Sneaky2 { me { id } }", as_="chief")
+    await client.data("{ me { id } }", as_="patient")  # (a trusted document: patients run no other)
     assert (await client.post("{ me { id } }", token="not-a-token")).status_code == 401
 
     operations = await stats(client, "OPERATION", since)

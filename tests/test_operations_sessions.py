@@ -37,7 +37,7 @@ async def sessions_seen(api: GraphQLClient, who: str, **filters: Any) -> list[di
 
 async def session_of(client: GraphQLClient, username: str, token: str | None = None) -> str:
     """The id of the session behind `username`'s token (logging in if need be), as an admin sees it."""
-    me = (await client.data(ME, token=token or await client.token(username)))["me"]
+    me = (await client.data(ME, token=token) if token else await client.data(ME, as_=username))["me"]
     [found] = await sessions_seen(client, "admin", userId=me["id"])
     return str(found["id"])
 

@@ -95,7 +95,7 @@ async def test_follow_ups_past_their_window_become_missed(client: GraphQLClient,
     history = (await client.data(HISTORY, {"id": encode_id("FollowUp", late)}, as_="admin"))["history"]
     change = history[-1]
     assert change["kind"] == "update" and change["by"] is None
-    assert change["changes"]["status"] == {"before": "scheduled", "after": "missed"}
+    assert change["changes"]["status"] == {"before": "SCHEDULED", "after": "MISSED"}  # as the API shows the enum
     assert change["reason"] == "not done within 14 days of its due date (marked by the platform)"
     marked = [event for event in await events(db, "markFollowUpMissed") if event.outcome == "success"]
     assert len(marked) == expected and all(event.actor_id is None and event.patient_id for event in marked)

@@ -13,6 +13,7 @@ from models.organisation import Department, Position
 from models.user import User
 from resolvers.data.references import referring_columns
 from tests.conftest import GraphQLClient, error_codes
+from tests.test_appointment_import import GOOD, imported, plan_csv, schedule_count
 from tests.test_organisation import CREATE_DEPT, CREATE_POS, UPDATE_DEPT, count, dep_id, departments_by_code, events
 
 PICKER = "{ departments { id code disabled } }"
@@ -152,3 +153,17 @@ async def test_only_admins_delete_or_disable(client: GraphQLClient, db: Database
             result = await client.run(query, variables, as_=username)
             assert set(error_codes(result)) == {"GRAPHQL_VALIDATION_FAILED"}, (username, query)
     assert (await departments_by_code(db))["CRS-ANO"].disabled is False
+
+
+async def test_a_disabled_department_takes_no_new_schedules(client: GraphQLClient, db: Database) -> None:
+    crs = dep_id((await departments_by_code(db))["CRS"])
+    await client.data(UPDATE_DEPT, {"id": crs, "input": {"disabled": True}}, as_="admin")
+    before = await schedule_count(db)
+    report = await imported(client, plan_csv(GOOD))
+    assert report["written"] is False and report["problemCount"] == 3
+    assert {(p["column"], p["message"]) for p in report["problems"]} == {
+        ("Department", "That department is disabled: it takes no new schedules")
+    }
+    assert await schedule_count(db) == before
+    await client.data(UPDATE_DEPT, {"id": crs, "input": {"disabled": False}}, as_="admin")
+    assert (await imported(client, plan_csv(GOOD)))["created"] == 3

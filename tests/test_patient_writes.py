@@ -53,7 +53,11 @@ async def test_physician_registers_and_attends(client: GraphQLClient, db: Databa
     assert patient["attendingPhysicianName"].startswith("陈医生")
     async with db.session() as session:
         row = (await session.execute(select(Patient).where(Patient.name == "欧阳秀英"))).scalar_one()
-        created = (await session.execute(select(Event).where(Event.operation == "registerPatient"))).scalar_one()
+        created = (
+            await session.execute(
+                select(Event).where(Event.operation == "registerPatient", Event.action == "create")  # type: ignore[arg-type]
+            )
+        ).scalar_one()
     assert row.attending_physician_id == await user_id(db, "physician")
     assert row.id_number == VALID_ID and row.consent_version == "2026.1" and row.consent_at is not None
     assert created.outcome == "success" and created.patient_id == row.id

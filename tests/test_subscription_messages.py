@@ -73,6 +73,7 @@ async def closed_code(ws: ClientConnection) -> int | None:
 async def test_both_people_and_a_manager_receive_messages(live: str, client: GraphQLClient) -> None:
     conversation = await start(client)
     sockets = {who: await subscribe(live, await client.token(who), conversation) for who in ("physician", "chief")}
+    await client.register_trusted(SUBSCRIBE)  # the patient's sessions run only the mini-program's documents
     patient_ws = await subscribe(live, await client.token("patient"), conversation)
 
     await client.data(SEND, {"c": conversation, "t": "伤口有点痛"}, as_="patient")

@@ -17,6 +17,8 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'system.departments': { component: () => import('@/pages/DepartmentsPage.vue') },
   'operations.sessions': { component: () => import('@/pages/SessionsPage.vue') },
   'operations.jobs': { component: () => import('@/pages/JobsPage.vue') },
+  'integrity.audit': { component: () => import('@/pages/AuditPage.vue') },
+  'operations.server': { component: () => import('@/pages/ServerPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

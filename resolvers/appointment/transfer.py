@@ -128,8 +128,21 @@ class _Checker:
                 self.fail(row.number, "Physician", "This physician's schedule is outside your scope")
                 continue
             planned.append(found)
+        planned = await self._open_departments(planned)
         self._duplicates_and_overlaps(planned)
         return planned
+
+    async def _open_departments(self, planned: list[Planned]) -> list[Planned]:
+        """A disabled department takes no new schedules (resolvers/organisation.py open_department's rule)."""
+        ids = sorted({row.department_id for row in planned})
+        statement = await self.ctx.data.select(
+            Department, Department.id, then=lambda s: s.where(Department.id.in_(ids), Department.disabled.is_(True))
+        )
+        disabled = set(await self.ctx.data.scalars(statement)) if ids else set()
+        for row in planned:
+            if row.department_id in disabled:
+                self.fail(row.number, "Department", "That department is disabled: it takes no new schedules")
+        return [row for row in planned if row.department_id not in disabled]
 
     def _row(
         self, row: PlanRow, users: dict[str, tuple[int, int | None]], departments: dict[str, int], today: date

@@ -47,10 +47,19 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+# Columns added after the chain began (the operation log's, migration 0017): hashed when they hold something, so
+# an event made before them keeps the hash it was sealed with.
+LATER_FIELDS = ("is_mutation", "user_agent", "duration_ms", "variables")
+
+
 def event_record(row: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of an event that the content hash covers, as JSON values (also the archive's event object)."""
     record = {name: row[name] for name in CONTENT_FIELDS}
     record["occurred_at"] = instant(row["occurred_at"])
+    for name in LATER_FIELDS:
+        value = row.get(name)
+        if value not in (None, "", False):
+            record[name] = bool(value) if name == "is_mutation" else value
     return record
 
 

@@ -3,7 +3,7 @@
 Sealing costs tens of microseconds of CPU per event (reading the row, its canonical JSON, two sha256, the seal
 row): at the read rate one instance serves, ~10,000 events per 2 s pass. Run on the server's event loop, each
 1,000-event step held the loop for tens of milliseconds and every request waited behind it (issue 23: p99 40x).
-So each pass runs `seal_pending` in a child process (one worker, spawned on the first pass, with its own event
+So each pass runs `seal_pending` in a child process (one worker, spawned at start-up, with its own event
 loop and connections): the server's loop only sends a call and awaits its answer. The child seals in short locked
 steps with the content hashed before the lock (resolvers/audit/seal.py), so the database's write lock (SQLite)
 is held for a few milliseconds per step, not for the hashing.
@@ -50,8 +50,8 @@ async def _seal_if_needed(db: Database, batch_size: int, max_batches: int | None
 def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     """SQLite: the sealer's commits skip the fsync (WAL with synchronous=NORMAL), which held the database's write
     lock for milliseconds per step. The database stays consistent; a power cut can lose the last seal steps (the
-    state row with them), and the next pass seals the same events again into the same links. The events
-    themselves are written by the server's connections, which keep synchronous=FULL."""
+    state row with them), and the next pass seals the same events again into the same links. The server's own
+    connections, which write the events, are left as they are."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -24,6 +24,7 @@ from models.patient import Patient
 from policies.enforce import check, mark
 from policies.scope import cached_patient_scope
 from resolvers.audit.chain import Sealer
+from resolvers.audit.oplog import current_call, kept_variables
 
 if TYPE_CHECKING:
     from resolvers.data.context import Context
@@ -154,8 +155,14 @@ def make_event(
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
 ) -> Event:
+    # The mutation the event belongs to, for the operation log (its variables as the allow-list keeps them).
+    call = current_call(ctx, operation)
     # Cut to the columns' lengths: recording must never fail on the size of what it records.
     return Event(
+        is_mutation=call is not None,
+        user_agent=ctx.user_agent[:255],
+        duration_ms=call.elapsed_ms() if call is not None else None,
+        variables=kept_variables(call) if call is not None else None,
         actor_id=ctx.principal.user_id,
         action=action[:32],
         operation=operation[:64],

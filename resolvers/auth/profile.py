@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.errors import bad_input, unauthenticated
+from core.errors import bad_input, forbidden, unauthenticated
 from core.security import check_password_policy, hash_password_off_loop, normalise_username
 from core.timeutil import utcnow
+from core.validation import poses_as_staff
 from models.user import User, UserStatus
+from policies.roles import may_request_console_account
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 
@@ -68,8 +70,19 @@ class ProfileInput:
     console_password: str | None = None
 
 
+def check_chosen_name(name: str) -> str:
+    """A name the account holder picks for themselves: no staff title in it (titles are shown from the role)."""
+    name = check_display_name(name)
+    if poses_as_staff(name):
+        raise bad_input(
+            "A name you choose may not carry a title such as 主任, 医生 or Dr: titles come from roles",
+            "displayName",
+        )
+    return name
+
+
 async def complete_profile(ctx: Context, data: ProfileInput) -> User:
-    display_name = check_display_name(data.display_name)
+    display_name = check_chosen_name(data.display_name)
     async with ctx.data.write(
         operation="completeProfile", action="update", entity_type="User", conflict_message="That username is taken"
     ) as unit:
@@ -78,6 +91,8 @@ async def complete_profile(ctx: Context, data: ProfileInput) -> User:
         if data.phone is not None:
             user.phone = check_phone(data.phone)
         if data.console_username is not None:
+            if not may_request_console_account(ctx.principal.role_keys):
+                raise forbidden("A patient's account is the mini-program's: it gets no console credentials")
             if user.username is not None:
                 raise bad_input("This account already has a console username", "consoleUsername")
             username = check_username(data.console_username)

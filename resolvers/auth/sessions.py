@@ -16,13 +16,14 @@ from core.security import issue_access_token, new_refresh_token, token_digest
 from core.timeutil import utcnow
 from models.auth import AuthSession, RefreshToken
 from models.user import User, UserStatus
+from policies.roles import MINI_PROGRAM_CLIENT
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 from resolvers.data.principal import SESSIONS_CHANNEL
 
 CONSOLE = "console"
 GRAPHIQL = "graphiql"  # a console session opened from the GraphiQL page (onlineSessions shows it)
-MINI_PROGRAM = "mini-program"
+MINI_PROGRAM = MINI_PROGRAM_CLIENT
 REPLAYED = "refresh_token_replayed"
 
 

@@ -1,9 +1,15 @@
 """WeChat mini-program login: `jscode2session` turns a login code into the user's openid, and the openid into
-an account (created, with no role, on first sight: system work, the caller is nobody yet)."""
+an account (created, with no role, on first sight: system work, the caller is nobody yet).
+
+In demo mode with no WeChat credentials configured, a built-in stand-in answers instead of WeChat, so the
+mini-program path works out of the box (`make run`): the code `demo-<name>` is the openid `demo-<name>-openid`
+(`demo-patient` logs in as the demo patient, bound to the first demo patient record; any other name is a new
+account on first use). Outside demo mode, unconfigured WeChat is NOT_CONFIGURED naming the settings."""
 
 from __future__ import annotations
 
 import logging
+import re
 
 import httpx
 
@@ -19,6 +25,37 @@ log = logging.getLogger(__name__)
 # https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
 _INVALID_CODE = {40029, 40163, 40226}
 _RATE_LIMITED = 45011
+
+# The demo stand-in's codes: `demo-` and a name of letters, digits and dashes.
+DEMO_CODE = re.compile(r"^demo-([a-z0-9][a-z0-9-]{0,39})$")
+WECHAT_SETTINGS = ["WECHAT_APP_ID", "WECHAT_APP_SECRET"]
+
+
+def demo_openid(code: str) -> str:
+    """The demo stand-in's answer: `demo-<name>` -> `demo-<name>-openid`; any other code is refused, as WeChat
+    refuses an invalid one."""
+    found = DEMO_CODE.match(code.strip().lower())
+    if found is None:
+        raise bad_input("Invalid WeChat login code (the demo stand-in takes demo-<name>, e.g. demo-patient)", "code")
+    return f"demo-{found.group(1)}-openid"
+
+
+def uses_demo_stand_in(settings: Settings) -> bool:
+    """Demo mode with no WeChat credentials: the built-in stand-in answers instead of WeChat."""
+    return settings.app_mode == "demo" and not settings.wechat_app_id
+
+
+async def openid_for(settings: Settings, code: str) -> str:
+    """The openid behind a `wx.login()` code: from WeChat, or from the demo stand-in."""
+    if uses_demo_stand_in(settings):
+        return demo_openid(code)
+    if not settings.wechat_app_id or not settings.wechat_app_secret.get_secret_value():
+        raise AppError(
+            ErrorCode.NOT_CONFIGURED,
+            "WeChat login is not configured on this server: set WECHAT_APP_ID and WECHAT_APP_SECRET",
+            settings=WECHAT_SETTINGS,
+        )
+    return await exchange_code(settings, code)
 
 
 async def exchange_code(settings: Settings, code: str) -> str:
@@ -57,7 +94,7 @@ async def exchange_code(settings: Settings, code: str) -> str:
 
 async def wechat_login(ctx: Context, *, code: str) -> Tokens:
     try:
-        openid = await exchange_code(ctx.settings, code)
+        openid = await openid_for(ctx.settings, code)
     except AppError as error:
         await logins.record_failure(ctx, username="", user_id=None, reason=error.code.lower(), method="wechat")
         raise

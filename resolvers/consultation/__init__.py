@@ -10,6 +10,7 @@ from __future__ import annotations
 from resolvers.consultation.broker import MessageBroker, broker
 from resolvers.consultation.conversations import (
     conversation_messages,
+    delivered_message,
     get_conversation,
     last_message,
     message_in_conversation,
@@ -34,6 +35,7 @@ __all__ = [
     "broker",
     "conversation_messages",
     "delete_message",
+    "delivered_message",
     "get_conversation",
     "last_message",
     "mark_read",

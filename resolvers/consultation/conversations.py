@@ -135,11 +135,20 @@ async def unread_count(ctx: Context, conversation: Conversation) -> int:
 
 
 async def message_in_conversation(ctx: Context, conversation: Conversation, message_id: int) -> Message | None:
-    """One message as this viewer may see it (for the subscription), or None."""
+    """One message as this viewer may see it, or None."""
     statement = await ctx.data.select(
         Message,
         purpose=view_of(ctx, conversation),
         then=lambda s: s.where(Message.id == message_id, Message.conversation_id == conversation.id),
     )
     found: Message | None = await ctx.data.first(statement)
+    return found
+
+
+async def delivered_message(ctx: Context, conversation: Conversation, message_id: int) -> Message | None:
+    """A message the subscription delivers to this viewer, or None; delivered to anyone but the patient, it
+    is a read of the patient's record, recorded like the messages list's."""
+    found = await message_in_conversation(ctx, conversation, message_id)
+    if found is not None and ctx.principal.user_id != conversation.patient_user_id:
+        await ctx.data.record_reads([conversation.patient_id], action="read", operation="messageAdded")
     return found

@@ -75,6 +75,8 @@ class RequestState:
     operation_name: str | None = None  # of a document the server knows (trusted or persisted), for the figures
     counted: bool = False  # the request's figures are recorded
     graphiql: bool = False  # sent from the GraphiQL page (its login marks the session's client so)
+    # the root mutation fields run so far, in order (resolvers/audit/oplog.py MutationCall): the operation log's
+    calls: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -146,6 +148,17 @@ class Context:
     def forget_access(self) -> None:
         """After a change that widens or narrows this request's reach (an emergency grant)."""
         self._access = None
+
+    async def refresh(self) -> None:
+        """Decide again who the caller is and what they reach, as of now, with no loader's cached answer.
+
+        A subscription calls it before each delivery (and then reloads what it delivers from through
+        `ctx.data`): a socket lives for hours, and a scope that held when it subscribed may not hold any
+        more (a chief moved to another department, a patient reassigned). The websocket's context also
+        checks the session and the roles again (schema/engine/websocket.py)."""
+        self._access = None
+        self._loaders = None
+        self._domain_loaders = {}
 
     @property
     def loaders(self) -> Loaders:

@@ -17,7 +17,7 @@ from models.auth import AuthSession
 from models.role import DataScope, Role, UserRole
 from models.user import User, UserStatus
 from policies.access import Principal
-from policies.roles import needs_second_factor
+from policies.roles import held_to_trusted_documents, needs_second_factor
 from policies.scope import widest_scope
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ _PRINCIPAL = (
 # extensions.reason of an UNAUTHENTICATED answer: what the client can do about it
 SESSION_ENDED = "SESSION_ENDED"  # logged out, revoked, idle too long or past its life: log in again
 ACCOUNT_DISABLED = "ACCOUNT_DISABLED"  # an administrator closed the account
+# roles withheld from a session (its schema is the `authenticated` one: me, completeProfile, changePassword...)
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
+TOTP_ENROLMENT_REQUIRED = "totp_enrolment_required"
+ACCOUNT_PENDING = "account_pending"  # asked for a console account: nothing until an admin assigns roles
 
 
 def _refused(message: str, reason: str) -> AppError:
@@ -103,12 +107,14 @@ async def principal_from_token(
     roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
     role_keys = tuple(sorted(key for key, _scope in roles))
     restricted = None
-    if first.must_change_password:
-        restricted = "password_change_required"
+    if first.status == UserStatus.PENDING.value:
+        restricted = ACCOUNT_PENDING
+    elif first.must_change_password:
+        restricted = PASSWORD_CHANGE_REQUIRED
     elif (
         settings.totp_required_for_admin and not first.totp_enabled and needs_second_factor(services.policy, role_keys)
     ):
-        restricted = "totp_enrolment_required"
+        restricted = TOTP_ENROLMENT_REQUIRED
     return Principal(
         user_id=claims.user_id,
         session_id=claims.session_id,
@@ -118,6 +124,7 @@ async def principal_from_token(
         data_scope=widest_scope(DataScope(scope) for _key, scope in roles),
         client=first.client,
         restricted_reason=restricted,
+        trusted_documents_only=held_to_trusted_documents(first.client, role_keys),
     )
 
 

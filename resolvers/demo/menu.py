@@ -2,8 +2,8 @@
 """The demo menu: a directory per module of the platform, its pages and a few buttons, each naming the schema
 coordinates (and capabilities) its page uses, so every demo user's myMenus follows their role's schema.
 
-(key, kind, 中文, English, path, icon, needs, children). Top-level entries are ordered in tens; the slot at 20
-is kept for the appointments module (its helper adds `appointments` there with its pages).
+(key, kind, 中文, English, path, icon, needs, children). Top-level entries are ordered in tens, a module's pages
+below it in tens too, so an entry can be put between two without renumbering.
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ DEMO_MENU: list[tuple[int, Entry]] = [
         ("clinical.outcomes", P, "疗效统计", "Outcomes", "/clinical/outcomes", "chart", ["Query.outcomeSummary"], []),
         ("clinical.icd", P, "ICD-10 编码", "ICD-10 codes", "/clinical/icd", "book", ["Query.icd10Codes"], []),
     ])),
-    # 20: appointments (预约挂号) — added by the appointments module next to the clinical pages.
+    (20, ("appointments", D, "预约挂号", "Appointments", "", "schedule", [], [
+        ("appointments.list", P, "预约管理", "Appointments", "/appointments", "calendar", ["Query.appointments"], [
+            ("appointments.list.book", B, "预约", "Book", "", "", ["Mutation.scheduleAppointment"], []),
+        ]),
+        ("appointments.schedules", P, "排班", "Doctor schedules", "/appointments/schedules", "table", ["Query.schedules"], [
+            ("appointments.schedules.import", B, "导入排班", "Import schedules", "", "", ["Mutation.importSchedules"], []),
+            ("appointments.schedules.export", B, "导出排班", "Export schedules", "", "", ["Query.exportSchedules"], []),
+        ]),
+    ])),
     (30, ("patients", D, "患者服务", "Patient services", "", "heart", [], [
         ("patients.binding", P, "绑定码", "Binding codes", "/patients/binding", "link", ["Mutation.issuePatientBindingCode"], []),
         ("patients.export", P, "健康档案导出", "Record export (FHIR)", "/patients/export", "download", ["Query.patientFhirBundle"], []),
@@ -81,6 +89,9 @@ DEMO_MENU: list[tuple[int, Entry]] = [
         ("system.dictionaries", P, "数据字典", "Dictionaries", "/system/dictionaries", "book",
          ["Query.dictionaries", "Mutation.updateDictionaryEntry"], []),
         ("system.menus", P, "菜单管理", "Menus", "/system/menus", "menu", ["Query.menus"], []),
+        ("system.operation-log", P, "操作日志", "Operation log", "/system/operation-log", "history", ["Query.operationLogs"], [
+            ("system.operation-log.export", B, "导出 CSV", "Export CSV", "", "", ["Query.operationLogCsv"], []),
+        ]),
     ])),
 ]  # fmt: skip
 

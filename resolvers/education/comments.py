@@ -17,7 +17,9 @@ from core.errors import bad_input, not_found
 from core.timeutil import utcnow
 from models.education import Article, Comment, ContentKind, Video
 from models.moderation import ContentStatus
+from models.role import Role
 from models.user import User
+from policies.roles import BUILTIN_ROLES, PATIENT_ROLE
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
 from resolvers.data.pagination import Page
@@ -33,6 +35,20 @@ async def _published_target(unit: WriteUnit, kind: ContentKind, target_id: int) 
         raise not_found(model.__name__)
 
 
+async def _as_shown(ctx: Context, unit: WriteUnit) -> tuple[str | None, str | None]:
+    """The writer's name as it is now, and the title of their staff role (None for a patient): kept with the
+    comment, so it keeps showing what it showed when written."""
+    me = await unit.find(User, ctx.principal.user_id or 0)
+    name = me.display_name if me is not None else None
+    staff = [key for key in ctx.principal.role_keys if key != PATIENT_ROLE]
+    if not staff:
+        return name, None
+    roles = await ctx.data.objects(await ctx.data.select(Role, then=lambda s: s.where(Role.key.in_(staff))))
+    order = {key: index for index, (key, _, _) in enumerate(BUILTIN_ROLES)}
+    roles.sort(key=lambda role: (order.get(role.key, len(order)), role.name))
+    return name, (roles[0].name[:100] if roles else None)
+
+
 async def add_comment(ctx: Context, kind: ContentKind, target_id: int, text: str) -> Comment:
     body = plain_text(text, "text", limit=COMMENT_LIMIT)
     moderated = await moderate(ctx, body, "text")
@@ -46,6 +62,7 @@ async def add_comment(ctx: Context, kind: ContentKind, target_id: int, text: str
             status=moderated.status.value,
             moderation_reason=moderated.reason,
         )
+        row.commenter_name, row.commenter_title = await _as_shown(ctx, unit)
         unit.add(row)
         await unit.flush()
         unit.entity_id = str(row.id)
@@ -76,6 +93,7 @@ async def reply_to_comment(ctx: Context, comment_id: int, text: str) -> Comment:
             status=moderated.status.value,
             moderation_reason=moderated.reason,
         )
+        row.commenter_name, row.commenter_title = await _as_shown(ctx, unit)
         unit.add(row)
         await unit.flush()
         unit.entity_id = str(row.id)

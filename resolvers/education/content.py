@@ -7,7 +7,8 @@ they wrote (reach `edit`, policies/tables.py). Out of reach is NOT_FOUND.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,15 +32,36 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 
 
-def render_markdown(body: str) -> str:
-    """Markdown to HTML (raw HTML in the source is not passed through), then sanitised by nh3."""
+def image_allowed(url: str, hosts: Collection[str]) -> bool:
+    """An image a reader's device may load: https, from one of CONTENT_IMAGE_HOSTS (the hospital's own)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme == "https" and (parts.hostname or "").lower() in {host.lower() for host in hosts}
+
+
+def render_markdown(body: str, image_hosts: Collection[str] = ()) -> str:
+    """Markdown to HTML (raw HTML in the source is not passed through), then sanitised by nh3. An image from a
+    host not in `image_hosts` loses its source (a tracking pixel would tell its host who read the article)."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if tag == "img" and attribute == "src" and not image_allowed(value, image_hosts):
+            return None
+        return value
+
     return nh3.clean(
         _MARKDOWN.render(body),
         tags=_ALLOWED_TAGS,
         attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}},
         url_schemes={"https", "http", "mailto"},
         link_rel="noopener noreferrer nofollow",
+        attribute_filter=keep,
     )
+
+
+# Characters no URL needs and an attribute or a client's markup could be broken out of with.
+_URL_UNSAFE = re.compile(r"[\s\"'<>\\`{}|^\x00-\x1f\x7f]")
 
 
 def check_url(value: str | None, field: str, *, required: bool = False) -> str | None:
@@ -48,10 +70,20 @@ def check_url(value: str | None, field: str, *, required: bool = False) -> str |
         if required:
             raise bad_input("Required", field)
         return None
+    if _URL_UNSAFE.search(text):
+        raise bad_input("A URL may not contain quotes, spaces, angle brackets or backslashes", field)
     parts = urlsplit(text)
     if parts.scheme != "https" or not parts.netloc or len(text) > 500:
         raise bad_input("An https:// URL of at most 500 characters", field)
     return text
+
+
+def check_image_url(value: str | None, field: str, image_hosts: Collection[str]) -> str | None:
+    """A cover image: a safe https URL on one of CONTENT_IMAGE_HOSTS."""
+    url = check_url(value, field)
+    if url is not None and not image_allowed(url, image_hosts):
+        raise bad_input("Images come from the hospital's own hosts (CONTENT_IMAGE_HOSTS)", field)
+    return url
 
 
 def _keywords(values: Sequence[str] | None) -> str:
@@ -138,7 +170,7 @@ class VideoInput:
     cover_url: str | None = None
 
 
-def _apply_article(row: Article, data: ArticleInput, *, creating: bool) -> None:
+def _apply_article(row: Article, data: ArticleInput, *, creating: bool, image_hosts: Collection[str]) -> None:
     if creating or data.title is not None:
         row.title = plain_text(data.title, "title", limit=200)
     if data.summary is not None:
@@ -147,14 +179,14 @@ def _apply_article(row: Article, data: ArticleInput, *, creating: bool) -> None:
         if len(data.body_markdown) > 100_000:
             raise bad_input("At most 100000 characters", "bodyMarkdown")
         row.body_markdown = data.body_markdown
-        row.body_html = render_markdown(data.body_markdown)
+        row.body_html = render_markdown(data.body_markdown, image_hosts)
     if data.cover_url is not None:
-        row.cover_url = check_url(data.cover_url, "coverUrl")
+        row.cover_url = check_image_url(data.cover_url, "coverUrl", image_hosts)
     if data.keywords is not None:
         row.keywords = _keywords(data.keywords)
 
 
-def _apply_video(row: Video, data: VideoInput, *, creating: bool) -> None:
+def _apply_video(row: Video, data: VideoInput, *, creating: bool, image_hosts: Collection[str]) -> None:
     if creating or data.title is not None:
         row.title = plain_text(data.title, "title", limit=200)
     if data.description is not None:
@@ -166,7 +198,7 @@ def _apply_video(row: Video, data: VideoInput, *, creating: bool) -> None:
             raise bad_input("Between 0 and 86400 seconds", "durationSeconds")
         row.duration_seconds = data.duration_seconds
     if data.cover_url is not None:
-        row.cover_url = check_url(data.cover_url, "coverUrl")
+        row.cover_url = check_image_url(data.cover_url, "coverUrl", image_hosts)
 
 
 async def create_content(ctx: Context, kind: ContentKind, data: ArticleInput | VideoInput) -> Any:
@@ -174,10 +206,10 @@ async def create_content(ctx: Context, kind: ContentKind, data: ArticleInput | V
     row: Any
     if isinstance(data, ArticleInput):
         row = Article(title="")
-        _apply_article(row, data, creating=True)
+        _apply_article(row, data, creating=True, image_hosts=ctx.settings.content_image_hosts)
     else:
         row = Video(title="", video_url="")
-        _apply_video(row, data, creating=True)
+        _apply_video(row, data, creating=True, image_hosts=ctx.settings.content_image_hosts)
     row.author_id = ctx.principal.user_id
     row.department_id = ctx.principal.department_id
     async with ctx.data.write(operation=f"create{name}", action="create", entity_type=name) as unit:
@@ -192,9 +224,9 @@ async def update_content(ctx: Context, kind: ContentKind, content_id: int, data:
     async with ctx.data.write(operation=f"update{name}", action="update", entity_type=name) as unit:
         row = await unit.get(model_of(kind), content_id)
         if isinstance(data, ArticleInput):
-            _apply_article(row, data, creating=False)
+            _apply_article(row, data, creating=False, image_hosts=ctx.settings.content_image_hosts)
         else:
-            _apply_video(row, data, creating=False)
+            _apply_video(row, data, creating=False, image_hosts=ctx.settings.content_image_hosts)
         row.updated_at = utcnow()
         unit.entity_id = str(row.id)
     return row

@@ -10,11 +10,12 @@ resource types.
 
 from __future__ import annotations
 
-from resolvers.fhir import clinical, consultation, export, jobs, patient, provenance
+from resolvers.fhir import appointment, clinical, consultation, export, jobs, patient, provenance
 from resolvers.fhir.build import patient_bundle, resources_of
 from resolvers.fhir.registry import resource_types
 
 __all__ = [
+    "appointment",
     "clinical",
     "consultation",
     "export",

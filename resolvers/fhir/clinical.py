@@ -310,10 +310,15 @@ def _protocol_plans(rows: list[Any], view: View) -> list[Built]:
 
 
 def _measure(code: str, text: str, loinc: str | None, view: View) -> dict[str, Any]:
-    coding = [{"system": view.systems.measure, "code": code, "display": text}]
-    if loinc:
-        coding.insert(0, {"system": LOINC, "code": loinc, "display": text})
-    return {"coding": coding, "text": text}
+    """A measure's CodeableConcept, made once per batch (the same object in every resource: nothing changes it)."""
+    concepts: dict[str, dict[str, Any]] = view.shared.extra.setdefault("measures", {})
+    found = concepts.get(code)
+    if found is None:
+        coding = [{"system": view.systems.measure, "code": code, "display": text}]
+        if loinc:
+            coding.insert(0, {"system": LOINC, "code": loinc, "display": text})
+        found = concepts[code] = {"coding": coding, "text": text}
+    return found
 
 
 # (field, local code, text, LOINC where one exists, kind)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from policies.decision import FieldDecision
+from policies.decision import FieldDecision, FieldMode
 
 # ---- external systems (HL7, LOINC, UCUM, PRC identity cards) ---------------------------------------
 ICD10 = "http://hl7.org/fhir/sid/icd-10"
@@ -82,16 +82,26 @@ class Shown:
     def __init__(self, decision: FieldDecision, type_name: str) -> None:
         self._decision = decision
         self._type = type_name
+        self._modes: dict[str, FieldMode] = {}  # the decision's, looked up once per field (hot: every value)
+
+    def _mode(self, field: str) -> FieldMode:
+        mode = self._modes.get(field)
+        if mode is None:
+            mode = self._modes[field] = self._decision.mode(self._type, field)
+        return mode
 
     def __call__(self, field: str, value: Any) -> Any:
         if value is None:
             return None
-        if isinstance(value, str):
-            return self._decision.shown(self._type, field, value)
-        return value if self._decision.visible(self._type, field) else None
+        mode = self._mode(field)
+        if mode is FieldMode.CLEAR:
+            return value
+        if mode is FieldMode.HIDDEN:
+            return None
+        return self._decision.shown(self._type, field, value) if isinstance(value, str) else value
 
     def visible(self, field: str) -> bool:
-        return self._decision.visible(self._type, field)
+        return self._mode(field) is not FieldMode.HIDDEN
 
 
 @dataclass

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_
+from sqlalchemy import exists, or_
 
 from core.timeutil import utcnow
 from models.auth import AuthSession, RefreshToken
 from models.clinical import FollowUp, FollowUpStatus
 from models.operations import JobRun, MisfirePolicy, RequestMinute, RunStatus
 from models.patient import PatientBindingCode
+from models.upload import Upload
 from resolvers.audit import history
 from resolvers.data.context import Context
 from resolvers.data.sealing import AuditChainError, archive_before, seal_unsealed
@@ -134,6 +135,51 @@ async def purge_expired_sessions(run: RunContext) -> int:
         codes = await unit.execute(system.delete(PatientBindingCode).where(PatientBindingCode.expires_at < cutoff))
         unit.detail = {"bindingCodes": codes}
     return removed + codes
+
+
+# ---- uploads ------------------------------------------------------------------------------------
+
+
+def _upload_references() -> list[Any]:
+    """Every column that refers to an upload, read off the tables' foreign keys (a new module's included)."""
+    from sqlmodel import SQLModel
+
+    upload = Upload.__table__  # type: ignore[attr-defined]
+    return [
+        column
+        for table in SQLModel.metadata.tables.values()
+        for column in table.columns
+        if any(key.column.table is upload for key in column.foreign_keys)
+    ]
+
+
+@target(
+    "uploads.purge_unattached",
+    "Delete uploads that nothing refers to (no message or other record shows them) once older than keepHours: "
+    "what was uploaded and never attached does not stay, nor count against its owner's quota.",
+    Param("keepHours", "int", "keep an unattached upload this many hours (time to attach it)", 24, False, 1, 24 * 90),
+    system_cron="40 3 * * *",
+)
+async def purge_unattached_uploads(run: RunContext) -> int:
+    ctx = run.ctx
+    cutoff = utcnow() - timedelta(hours=int(run.args["keepHours"]))
+    system = ctx.data.unscoped("the platform removes uploads nothing refers to, whoever made them")
+    unattached = [Upload.created_at < cutoff] + [
+        ~exists().where(column == Upload.id) for column in _upload_references()
+    ]
+    removed = 0
+    while True:
+        ids = await ctx.data.scalars(system.select(Upload.id).where(*unattached).order_by(Upload.id).limit(_CHUNK))
+        if not ids:
+            break
+        async with ctx.data.write(operation="purgeUploads", action="delete", entity_type="Upload") as unit:
+            # checked again in the delete: one attached meanwhile stays
+            deleted = await unit.execute(system.delete(Upload).where(Upload.id.in_(ids), *unattached))
+            unit.detail = {"uploads": deleted}
+        removed += deleted
+        if len(ids) < _CHUNK:
+            break
+    return removed
 
 
 # ---- the audit chain ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from resolvers.patient.own import (
     my_record,
     names_of,
 )
-from resolvers.patient.records import PatientFilter, SearchMode, get_patient, list_patients, overdue_clause
+from resolvers.patient.records import PatientFilter, get_patient, list_patients, overdue_clause
 from resolvers.patient.writes import (
     PatientInput,
     duplicate_candidates,
@@ -24,7 +24,6 @@ __all__ = [
     "BindingCode",
     "PatientFilter",
     "PatientInput",
-    "SearchMode",
     "access_log",
     "bind_record",
     "duplicate_candidates",

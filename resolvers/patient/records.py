@@ -15,17 +15,11 @@ from models.patient import Patient
 from models.user import User
 from policies.voided import shows_voided, voided_hidden
 from resolvers.data.context import Context
+from resolvers.data.matching import matching
 from resolvers.data.pagination import Page
 from resolvers.data.projection import Columns
 
 # ---- reads -------------------------------------------------------------------------------------
-
-
-class SearchMode:
-    """Whether a caller may search a sensitive field (exactly, by its keyed hash) or not at all."""
-
-    EXACT = "exact"
-    NONE = "none"
 
 
 @dataclass
@@ -36,31 +30,22 @@ class PatientFilter:
     diagnosis_code: str | None = None
     has_overdue_follow_up: bool | None = None
     include_voided: bool = False
-    phone_search: str = SearchMode.EXACT
-    id_number_search: str = SearchMode.NONE
 
 
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _sensitive(column: Any, term: str, mode: str) -> ColumnElement[bool] | None:
-    """Encrypted fields are found only by their keyed hash: an exact match, never a prefix."""
-    if mode == SearchMode.NONE:
-        return None
-    return column == cipher().digest(term)
-
-
-def _search_clause(term: str, filters: PatientFilter) -> ColumnElement[bool]:
+async def _search_clause(ctx: Context, term: str) -> ColumnElement[bool]:
     term = term.strip()[:64]
     conditions: list[ColumnElement[bool]] = [Patient.name.like("%" + _escape_like(term) + "%", escape="\\")]
     if term.isascii() and term.isalpha():
         conditions.append(Patient.name_initials.like(_escape_like(term.upper()) + "%", escape="\\"))
-    for column, mode in (
-        (Patient.phone_hash, filters.phone_search),
-        (Patient.id_number_hash, filters.id_number_search),
-    ):
-        condition = _sensitive(column, term, mode)
+    # Encrypted fields are found only by their keyed hash (an exact match, never a prefix), and only as the
+    # caller may match them (resolvers/data/matching.py: freely in clear, a limited lookup when masked).
+    digest = cipher().digest(term)
+    for column, field_name in ((Patient.phone_hash, "phone"), (Patient.id_number_hash, "idNumber")):
+        condition = await matching(ctx, "Patient", field_name, column, term, digest, operation="patients")
         if condition is not None:
             conditions.append(condition)
     return or_(*conditions)
@@ -92,7 +77,7 @@ async def list_patients(
         key=("patients", include_voided) if plain else None,
     )
     if filters.search and filters.search.strip():
-        statement = statement.where(_search_clause(filters.search, filters))
+        statement = statement.where(await _search_clause(ctx, filters.search))
     if filters.department_id is not None:
         statement = statement.where(Patient.department_id == filters.department_id)
     if filters.physician_id is not None:

@@ -18,6 +18,7 @@ from models.user import User
 from resolvers.audit import history
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
+from resolvers.data.matching import matching
 from resolvers.organisation import open_department
 
 # ---- writes ------------------------------------------------------------------------------------
@@ -102,16 +103,24 @@ async def _department_for(ctx: Context, requested: int | None) -> int | None:
 async def duplicate_candidates(
     ctx: Context, *, id_number: str | None, name: str | None, birth_date: Any, phone: str | None
 ) -> list[Patient]:
-    """In-scope patients with the same identity number, or the same name, birth date and phone."""
+    """In-scope patients with the same identity number, or the same name, birth date and phone: each value
+    compared only as the caller may match it (resolvers/data/matching.py). A number hidden from the caller
+    is not compared at all, so registering answers the same whether or not such a patient exists."""
     conditions = []
     if id_number:
-        conditions.append(Patient.id_number_hash == cipher().digest(id_number))
-    if name and birth_date and phone:
-        conditions.append(
-            (Patient.name == name.strip())
-            & (Patient.birth_date == birth_date)
-            & (Patient.phone_hash == cipher().digest(phone))
+        digest = cipher().digest(id_number)
+        same_number = await matching(
+            ctx, "Patient", "idNumber", Patient.id_number_hash, id_number, digest, operation="registerPatient"
         )
+        if same_number is not None:
+            conditions.append(same_number)
+    if name and birth_date and phone:
+        digest = cipher().digest(phone)
+        same_phone = await matching(
+            ctx, "Patient", "phone", Patient.phone_hash, phone, digest, operation="registerPatient"
+        )
+        if same_phone is not None:
+            conditions.append((Patient.name == name.strip()) & (Patient.birth_date == birth_date) & same_phone)
     if not conditions:
         return []
     statement = await ctx.data.select(
@@ -137,10 +146,14 @@ async def register_patient(ctx: Context, data: PatientInput, *, allow_duplicate:
             ctx, id_number=patient.id_number, name=patient.name, birth_date=patient.birth_date, phone=patient.phone
         )
         if candidates:
+            decision = (await ctx.access()).decision  # a candidate shows only what the caller may see of it
             raise AppError(
                 ErrorCode.CONFLICT,
                 "A patient with the same identity number, or name, birth date and phone, exists",
-                candidates=[{"id": encode_id("Patient", c.id or 0), "name": c.name} for c in candidates],
+                candidates=[
+                    {"id": encode_id("Patient", c.id or 0), "name": decision.shown("Patient", "name", c.name)}
+                    for c in candidates
+                ],
             )
     async with ctx.data.write(operation="registerPatient", action="create", entity_type="Patient") as unit:
         if department_id is not None:

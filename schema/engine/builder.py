@@ -29,6 +29,7 @@ from policies.capabilities import Capability
 from policies.decision import FieldDecision, FieldMode
 from policies.store import PolicyStore
 from schema.engine.completion import Compiler, CompilingExecutor
+from schema.engine.descriptions import describe
 from schema.engine.limits import check_cost, introspection_rules
 from schema.engine.persisted import PreparedDocuments
 from schema.engine.ratelimit import check_login_rate
@@ -99,6 +100,7 @@ class RoleSchema(strawberry.Schema):
             types=tuple(types),
             execution_context_class=CompilingExecutor if compiled else None,
         )
+        describe(self._schema)  # every type, field, argument and value described (schema/engine/descriptions.py)
 
     # ---- visibility ---------------------------------------------------------------------------
 

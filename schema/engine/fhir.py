@@ -133,11 +133,11 @@ class BulkExport:
         return await self._file(request)
 
     async def _kick_off(self, request: Request) -> Response:
+        ctx = await self._context(request)
         if not _accepts(request, FHIR_JSON, "application/json"):
             return outcome(ErrorCode.BAD_USER_INPUT, "Accept: application/fhir+json", status=406)
         if "respond-async" not in request.headers.get("prefer", "").lower():
             raise bad_input("Bulk data export runs asynchronously: send 'Prefer: respond-async'", "Prefer")
-        ctx = await self._context(request)
         raw = request.path_params.get("department_id")
         params = request.query_params
         export = await exports.kick_off(

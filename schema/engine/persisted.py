@@ -6,8 +6,9 @@
   Storage is an in-process LRU, shared through Redis when `REDIS_URL` is set.
 * Trusted documents: each first-party client's operations, built into a manifest from
   `clients/<client>/*.graphql` and loaded into the `persisted_document` table by
-  `server.py load-documents`. A request whose token says it comes from the mini-program may run only
-  its own trusted documents (`PERSISTED_QUERY_REQUIRED` otherwise). Anyone may run a trusted document by
+  `server.py load-documents`. A session held to them (every mini-program session, and every session of an
+  account holding the patient role however it logged in: policies/roles.py held_to_trusted_documents) may run
+  only the mini-program's trusted documents (`PERSISTED_QUERY_REQUIRED` otherwise). Anyone may run a trusted document by
   hash (the anonymous `wechatLogin` comes that way).
 * A persisted document is parsed and validated once per role schema and kept (`PreparedDocuments`,
   which also stands in for strawberry's ParserCache and ValidationCache for ordinary queries).
@@ -200,7 +201,7 @@ class PersistedQueries:
         query = data.get("query") or None
         extensions = data.get("extensions") or {}
         persisted = extensions.get("persistedQuery")
-        restricted = principal.is_authenticated and principal.client == MINI_PROGRAM
+        restricted = principal.is_authenticated and principal.trusted_documents_only
         if persisted is None:
             if restricted:
                 return Refused(

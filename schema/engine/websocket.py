@@ -40,6 +40,7 @@ from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import SESSIONS_CHANNEL, principal_from_token
 from schema.engine.builder import DocumentLimits, RoleSchema, SchemaRegistry
+from schema.engine.descriptions import describe
 from schema.engine.errors import format_error
 from schema.engine.sizes import document_too_long
 
@@ -70,6 +71,7 @@ class SocketRoleSchema(RoleSchema):
             extensions=tuple(extensions),
             config=self._config,
         )
+        describe(self._schema)  # introspected over the socket too
 
 
 class SocketSchemas:
@@ -108,6 +110,16 @@ class SocketContext(Context):
     websocket: WebSocket | None = None
     watcher: asyncio.Task[None] | None = None
     counted: int | None = None  # the user whose open sockets this one counts towards
+
+    async def refresh(self) -> None:
+        """The session, roles, department and scope as they are now (not as when the socket opened): an
+        ended session or changed roles end the delivery (the watcher then closes the socket)."""
+        if self.token is not None:
+            current = await principal_from_token(self.services, self.token)
+            if current.schema_roles != self.principal.schema_roles:
+                raise AppError(ErrorCode.FORBIDDEN, "Your roles changed: subscribe again")
+            self.principal = current
+        await super().refresh()
 
 
 async def _coded(source: Any, request_id: str) -> AsyncGenerator[Any, None]:
@@ -172,7 +184,7 @@ class DispatchingSchema:
         persisted = self.services.persisted
         if persisted is not None and query is not None:
             digest = hashlib.sha256(query.encode("utf-8")).hexdigest()
-            if principal.client == "mini-program":
+            if principal.trusted_documents_only:
                 resolved = await persisted.resolve(
                     {"query": query, "extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}, principal
                 )
@@ -280,7 +292,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
             self._wakes.discard(wake)
 
     async def _revalidate(self, ctx: SocketContext, wake: asyncio.Event) -> None:
-        """Close the socket (4403) once the session ends, the roles change or the permission goes."""
+        """Close the socket (4403) once the session ends, the roles, department or scope change, or the
+        permission goes (each delivery also re-checks them itself: `SocketContext.refresh`)."""
         assert ctx.token is not None and ctx.websocket is not None
         while True:
             with contextlib.suppress(TimeoutError):
@@ -299,6 +312,11 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
                     reason = "Roles changed"
                 elif not self._may_subscribe(current.schema_roles):
                     reason = "Permission revoked"
+                elif (current.department_id, current.data_scope) != (
+                    ctx.principal.department_id,
+                    ctx.principal.data_scope,
+                ):
+                    reason = "Scope changed"  # what every subscription reaches may have changed: subscribe again
             if reason is not None:
                 with contextlib.suppress(Exception):
                     await ctx.websocket.close(code=4403, reason=reason)
