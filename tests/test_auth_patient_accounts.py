@@ -82,7 +82,7 @@ async def test_a_pending_account_has_no_permissions(client: GraphQLClient, db: D
     # A newcomer asks for a console account: pending until an administrator assigns roles.
     login = await send(client, "WechatLogin", {"code": "demo-nurse-wang"})
     token = login["data"]["wechatLogin"]["accessToken"]
-    ask = {"input": {"displayName": "王护士", "consoleUsername": "nurse.wang", "consolePassword": CONSOLE_PASSWORD}}
+    ask = {"input": {"displayName": "王芳", "consoleUsername": "nurse.wang", "consolePassword": CONSOLE_PASSWORD}}
     assert "errors" not in await send(client, "CompleteProfile", ask, token=token)
     async with db.session() as session:
         nurse = (await session.execute(select(User).where(User.username == "nurse.wang"))).scalar_one()
