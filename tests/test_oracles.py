@@ -4,6 +4,7 @@ limited per account; hidden, it is never compared (registering answers the same 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ async def lookups(db: Database, username: str) -> list[Event]:
         return list((await session.execute(statement)).scalars().all())
 
 
+async def settled_lookups(db: Database, username: str) -> list[Event]:
+    """The lookups once every alias of the last request has finished: when a refused alias ends a request, its
+    sibling aliases still running go on and record theirs after the response has gone (seen on MariaDB)."""
+    made = await lookups(db, username)
+    while True:
+        await asyncio.sleep(0.3)
+        again = await lookups(db, username)
+        if len(again) == len(made):
+            return again
+        made = again
+
+
 def answered(result: dict[str, Any]) -> list[str]:
     data = result.get("data") or {}
     return [key for key, value in data.items() if value is not None]
@@ -61,7 +74,7 @@ async def test_a_masked_identity_number_is_a_limited_recorded_lookup(client: Gra
     # its non-null field takes the answer's data with it, so nothing of the others is shown)
     assert len(answered(result)) <= LIMIT
     assert "RATE_LIMITED" in error_codes(result)
-    made = await lookups(db, "chief")  # every alias that ran was recorded, those refused included
+    made = await settled_lookups(db, "chief")  # every alias that ran was recorded, those refused included
     assert LIMIT < len(made) <= 30
     assert {(e.operation, (e.detail or {}).get("field")) for e in made} == {("patients", "idNumber")}
     assert all(number not in str(e.detail) for e in made)  # the record names the field, never the value
