@@ -18,7 +18,7 @@ from models.user import User
 from schema.engine.websocket import SubscriptionView
 from tests.conftest import GraphQLClient
 from tests.test_consultation_messages import start
-from tests.test_subscription_messages import SEND, closed_code, live, receive, subscribe
+from tests.test_subscription_messages import SEND, SUBSCRIBE, closed_code, live, receive, subscribe
 from tests.test_users_admin import UPDATE
 
 __all__ = ["live"]  # the fixture, used by these tests
@@ -82,6 +82,7 @@ async def test_messages_delivered_to_staff_are_recorded_as_reads(
     live: str, client: GraphQLClient, db: Database
 ) -> None:
     conversation = await start(client)
+    await client.register_trusted(SUBSCRIBE)  # the patient's sessions run only the mini-program's documents
     sockets = {who: await subscribe(live, await client.token(who), conversation) for who in ("chief", "patient")}
     await client.data(SEND, {"c": conversation, "t": "便后出血"}, as_="patient")
     for ws in sockets.values():
