@@ -1,6 +1,6 @@
 """The operator's command line, run as `python server.py <command>` (server.py hands its arguments here).
 
-python server.py migrate              apply migrations, built-in roles and new default-policy lines
+python server.py migrate              apply migrations, built-in roles, new default-policy lines and menu entries
 python server.py seed-demo            demo departments and accounts (demo mode only)
 python server.py create-admin NAME    an administrator account (password asked, or --password-env)
 python server.py load-documents --client mini-program clients/mini-program/manifest.json

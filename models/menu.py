@@ -38,3 +38,12 @@ class Menu(SQLModel, table=True):
     needs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = created_at_field()
     updated_at: datetime = updated_at_field()
+
+
+class SeededMenuEntry(SQLModel, table=True):
+    """A standard menu entry once seeded (policies/menus.py) is never re-added: an admin's deletion sticks."""
+
+    __tablename__ = "seeded_menu_entry"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    key: str = Field(primary_key=True, max_length=64)

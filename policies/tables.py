@@ -25,7 +25,7 @@ from models.education import Article, Comment, ContentKind, PublicationStatus, V
 from models.fhir import FhirExport
 from models.integrity import AccessGrant, Amendment, PatientMerge
 from models.learning import LearningAssignment, LearningTask
-from models.menu import Menu
+from models.menu import Menu, SeededMenuEntry
 from models.moderation import ContentStatus, ModerationKeyword
 from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.organisation import Department, Position
@@ -272,6 +272,7 @@ REACH: dict[type[SQLModel], TableReach] = {
     AuditSealState: TableReach(read=Nobody()),
     CasbinRule: TableReach(read=Nobody()),
     SeededPolicyLine: TableReach(read=Nobody()),
+    SeededMenuEntry: TableReach(read=Nobody()),
     PersistedDocument: TableReach(read=Nobody()),
     # ---- FHIR bulk exports: the requester's own (their status URL, files and cancellation)
     FhirExport: TableReach(read=Own("requested_by_id")),

@@ -17,12 +17,12 @@ from core.timeutil import utcnow
 from models.organisation import Department, Position
 from models.role import Role, UserRole
 from models.user import User
+from policies.menus import seed_standard_menu
 from resolvers.demo.appointment import seed_appointments
 from resolvers.demo.clinical import seed_clinical
 from resolvers.demo.consultation import seed_consultation
 from resolvers.demo.education import seed_education
 from resolvers.demo.learning import seed_learning
-from resolvers.demo.menu import seed_menu
 from resolvers.demo.moderation import seed_moderation
 
 DEMO_DEPARTMENTS = [
@@ -87,7 +87,7 @@ async def seed_demo(db: Database, *, password: str, patients: int = 300, today: 
         await session.flush()
         await seed_clinical(session, today=today or date.today(), patients=patients)
         await seed_demo_engagement(session, today=today or date.today())
-        await seed_menu(session)
+        await seed_standard_menu(session)  # the bootstrap's tree (one source); a no-op once it ran
     return True
 
 

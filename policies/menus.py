@@ -1,6 +1,10 @@
 # ruff: noqa: E501 - one line per menu entry reads as a table
-"""The demo menu: a directory per module of the platform, its pages and a few buttons, each naming the schema
-coordinates (and capabilities) its page uses, so every demo user's myMenus follows their role's schema.
+"""The platform's standard menu: a directory per module, its pages and a few buttons, each naming the schema
+coordinates (and capabilities) its page uses, so every user's myMenus follows their role's schema.
+
+Seeded by the bootstrap (policies/bootstrap.py, run by `server.py migrate`) in production and demo alike, entry by
+entry, matched by key: an entry is laid down once, and its key recorded (`seeded_menu_entry`), so what an admin
+renames, moves or deletes afterwards stays so; an entry added here in a later version is added on the next run.
 
 (key, kind, 中文, English, path, icon, needs, children). Top-level entries are ordered in tens, a module's pages
 below it in tens too, so an entry can be put between two without renumbering.
@@ -10,15 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.menu import Menu, MenuKind
+from models.menu import Menu, MenuKind, SeededMenuEntry
 
 D, P, B = MenuKind.DIRECTORY, MenuKind.PAGE, MenuKind.BUTTON
 
 Entry = tuple[str, MenuKind, str, str, str, str, list[str], list[Any]]
 
-DEMO_MENU: list[tuple[int, Entry]] = [
+STANDARD_MENU: list[tuple[int, Entry]] = [
     (10, ("clinical", D, "临床管理", "Clinical", "", "stethoscope", [], [
         ("clinical.patients", P, "患者档案", "Patients", "/clinical/patients", "user", ["Query.patients"], [
             ("clinical.patients.register", B, "登记患者", "Register patient", "", "", ["Mutation.registerPatient"], []),
@@ -96,30 +101,45 @@ DEMO_MENU: list[tuple[int, Entry]] = [
 ]  # fmt: skip
 
 
-async def seed_menu(session: AsyncSession) -> int:
-    """Lay down the demo menu; how many entries."""
-    count = 0
+async def seed_standard_menu(session: AsyncSession, tree: list[tuple[int, Entry]] | None = None) -> int:
+    """Lay down every standard entry never seeded before; how many entries were added.
 
-    async def add(entry: Entry, parent_id: int | None, order: int) -> None:
-        nonlocal count
+    An entry whose key is already in the menu (laid down by hand or before the marker existed) is only marked. A new
+    entry goes below its parent as it is now (wherever an admin moved it); one whose parent an admin deleted is
+    marked and left out, like the rest of what was deleted.
+    """
+    seeded = set((await session.execute(select(SeededMenuEntry.key))).scalars().all())
+    ids: dict[str, int] = {key: menu_id for key, menu_id in (await session.execute(select(Menu.key, Menu.id))).all()}
+    added = 0
+
+    async def visit(entry: Entry, parent_key: str | None, order: int) -> None:
+        nonlocal added
         key, kind, zh, en, path, icon, needs, children = entry
-        menu = Menu(
-            key=key,
-            kind=kind.value,
-            title_zh=zh,
-            title_en=en,
-            path=path,
-            icon=icon,
-            needs=needs,
-            parent_id=parent_id,
-            sort_order=order,
-        )
-        session.add(menu)
-        await session.flush()
-        count += 1
+        if key not in seeded:
+            seeded.add(key)
+            session.add(SeededMenuEntry(key=key))
+            parent_id = ids.get(parent_key) if parent_key is not None else None
+            if key not in ids and (parent_key is None or parent_id is not None):
+                menu = Menu(
+                    key=key,
+                    kind=kind.value,
+                    title_zh=zh,
+                    title_en=en,
+                    path=path,
+                    icon=icon,
+                    needs=list(needs),
+                    parent_id=parent_id,
+                    sort_order=order,
+                )
+                session.add(menu)
+                await session.flush()
+                assert menu.id is not None
+                ids[key] = menu.id
+                added += 1
         for index, child in enumerate(children):
-            await add(child, menu.id, (index + 1) * 10)
+            await visit(child, key, (index + 1) * 10)
 
-    for order, entry in DEMO_MENU:
-        await add(entry, None, order)
-    return count
+    for order, entry in tree if tree is not None else STANDARD_MENU:
+        await visit(entry, None, order)
+    await session.flush()
+    return added
