@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 from core.errors import conflict
 from core.timeutil import utcnow
 from models.appointment import (
-    ACTIVE_STATUSES,
     TRANSITIONS,
     Appointment,
     AppointmentStatus,
@@ -27,10 +26,6 @@ def session_start(schedule: Schedule, zone: str) -> datetime:
     return at_clinic(schedule.day, schedule.start_time, zone)
 
 
-def session_end(schedule: Schedule, zone: str) -> datetime:
-    return at_clinic(schedule.day, schedule.end_time, zone)
-
-
 def slot_at(schedule: Schedule, place: int, zone: str) -> datetime:
     """When the holder of `place` (1..capacity) is seen: places spread evenly over the session's slots."""
     minutes = (
@@ -39,10 +34,6 @@ def slot_at(schedule: Schedule, place: int, zone: str) -> datetime:
     slots = max(1, minutes // max(1, schedule.slot_minutes))
     slot = (place - 1) * slots // max(1, schedule.capacity)
     return session_start(schedule, zone) + timedelta(minutes=slot * schedule.slot_minutes)
-
-
-def is_active(status: str) -> bool:
-    return AppointmentStatus(status) in ACTIVE_STATUSES
 
 
 def stored_instant(value: datetime) -> str:
