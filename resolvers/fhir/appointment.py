@@ -53,6 +53,7 @@ async def _load(ctx: Context, patient_ids: Sequence[int], shared: Shared) -> dic
 
 def _appointments(rows: list[Any], view: View) -> list[Built]:
     shown = view.shown("Appointment")
+    names = view.shown("Schedule").visible("physicianName")  # the API shows a physician's name on the session
     schedules: dict[int, Any] = view.shared.extra.get("schedules", {})
     built = []
     for row in rows:
@@ -61,7 +62,7 @@ def _appointments(rows: list[Any], view: View) -> list[Built]:
         end = start + timedelta(minutes=schedule.slot_minutes if schedule is not None else 15)
         meta = view.last_updated("Appointment", row, row.created_at, row.updated_at)
         participants: list[dict[str, Any]] = [{"actor": ref("Patient", row.patient_id), "status": "accepted"}]
-        physician = view.staff(schedule.physician_id, shown=True) if schedule is not None else None
+        physician = view.staff(schedule.physician_id, shown=names) if schedule is not None else None
         if physician is not None:
             participants.append({"actor": physician, "status": "accepted"})
         appointment: dict[str, Any] = {
