@@ -239,6 +239,13 @@ async def test_the_patient_books_and_cancels_within_the_window(client: GraphQLCl
     assert stored.patient_id == me and (await schedule_row(db, later)).booked == 1
     mine = (await client.data(MY, as_="patient"))["myAppointments"]
     assert booked["id"] in {item["id"] for item in mine}
+    async with db.session() as session:  # the patient's own list is an audited read of their record too
+        reads = (
+            await session.execute(
+                select(Event.entity_id).where(Event.action == "read", Event.operation == "myAppointments")  # type: ignore[arg-type]
+            )
+        ).scalars()
+        assert list(reads) == [str(me)]
     # twice in one session: CONFLICT
     assert error_codes(await client.run(BOOK, {"s": gid("Schedule", later)}, as_="patient")) == ["CONFLICT"]
     # staff confirm it

@@ -176,7 +176,10 @@ async def my_appointments(ctx: Context) -> list[Appointment]:
         Appointment,
         then=lambda s: s.where(Appointment.patient_id == patient_id).order_by(Appointment.slot_at.desc()).limit(200),
     )
-    return await ctx.data.objects(statement)
+    rows = await ctx.data.objects(statement)
+    # every read of an appointment list is a read of that patient's record, the patient's own included (myRecord)
+    await ctx.data.record_reads([patient_id], action="read", operation="myAppointments")
+    return rows
 
 
 async def schedules_by_ids(ctx: Context, ids: list[int]) -> dict[int, Schedule]:
