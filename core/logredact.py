@@ -31,9 +31,8 @@ REDACTED = "[redacted]"
 _SECRET_NAMES = (
     r"secret|app_?secret|js_?code|code|token|access_?token|refresh_?token|id_?token|session_?key|password|"
     r"passwd|new_?password|old_?password|console_?password|totp|otp|signature|api_?key|authorization|"
-    r"binding_?code|id_?number|idNumber|accessToken|refreshToken|sessionKey|newPassword|oldPassword|"
-    r"consolePassword|bindingCode"
-)
+    r"binding_?code|id_?number"
+)  # every pattern below is case-insensitive: `access_?token` covers accessToken, and so on
 _SECRET_NAME = re.compile(rf"(?i)^(?:{_SECRET_NAMES})$")
 _QUERY_PARAMETER = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_SECRET_NAMES})=([^&\s\"'#;,)]+)")
 _JSON_VALUE = re.compile(rf"(?i)([\"']({_SECRET_NAMES})[\"']\s*:\s*)([\"'])((?:\\.|(?!\3).)*)\3")
