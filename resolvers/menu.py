@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from core.errors import bad_input, conflict, not_found
 from core.timeutil import utcnow
+from core.validation import check_characters
 from models.menu import Menu, MenuKind
 from policies.capabilities import PREFIX, Capability, is_capability
 from resolvers.audit.unit import WriteUnit
@@ -71,7 +72,7 @@ class MenuInput:
 
 
 def _text(value: str, field: str, limit: int, *, required: bool) -> str:
-    value = value.strip()
+    value = check_characters(value, field).strip()
     if (required and not value) or len(value) > limit:
         raise bad_input(f"{field} must be {'1' if required else '0'} to {limit} characters", field)
     return value

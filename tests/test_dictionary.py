@@ -124,6 +124,7 @@ async def test_values_cannot_be_invented_and_bad_input_names_the_field(client: G
         (UPDATE, {"d": "Colour", "c": "RED", "zh": "红"}, "dictionary"),
         (UPDATE, {"d": "Gender", "c": "MALE", "zh": "  "}, "labelZh"),
         (UPDATE, {"d": "Gender", "c": "MALE", "en": "x" * 101}, "labelEn"),
+        (UPDATE, {"d": "Gender", "c": "MALE", "zh": "男\u202e性"}, "labelZh"),  # a text-direction override
         (REORDER, {"d": "Gender", "codes": ["MALE", "FEMALE"]}, "codes"),
         (REORDER, {"d": "Gender", "codes": ["MALE", "FEMALE", "OTHER", "UNKNOWN", "NEW"]}, "codes"),
         (REORDER, {"d": "Gender", "codes": ["MALE", "MALE", "OTHER", "UNKNOWN"]}, "codes"),

@@ -174,6 +174,7 @@ async def test_no_cycles_and_bad_input_names_the_field(client: GraphQLClient, db
         ({"key": "Bad Key"}, "key"),
         ({"titleZh": " "}, "titleZh"),
         ({"titleEn": "x" * 101}, "titleEn"),
+        ({"titleZh": "页\u0000"}, "titleZh"),  # a control character
         ({"needs": ["Query.noSuchField"]}, "needs"),
         ({"needs": ["capability:fly"]}, "needs"),
         ({"path": "/" * 201}, "path"),

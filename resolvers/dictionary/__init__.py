@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.errors import bad_input
 from core.timeutil import utcnow
+from core.validation import check_characters
 from models.dictionary import DictionaryEntry
 from resolvers.audit.unit import WriteUnit
 from resolvers.data.context import Context
@@ -81,7 +82,7 @@ def _values(enums: Enums, dictionary: str) -> Sequence[str]:
 
 
 def _label(value: str, field: str) -> str:
-    value = value.strip()
+    value = check_characters(value, field).strip()
     if not value or len(value) > LABEL_LIMIT:
         raise bad_input(f"A label must be 1 to {LABEL_LIMIT} characters", field)
     return value
