@@ -22,7 +22,7 @@ from models.operations import JobRun, RequestMinute, ScheduledJob
 from models.patient import Patient, PatientBindingCode
 from resolvers.audit.chain import maintenance, seal_pending, verify_chain
 from tests.conftest import GraphQLClient, error_codes
-from tests.operations_helpers import RUN_NOW, SCHEDULER_ON, UPDATE, events, job_id, wait_for_run
+from tests.operations_helpers import JOBS, PAUSE, RUN_NOW, SCHEDULER_ON, UPDATE, events, job_id, wait_for_run
 
 HISTORY = "query ($id: ID!) { history(entityType: FOLLOW_UP, entityId: $id) { kind reason by changes } }"
 ISSUE = "mutation ($id: ID!) { issuePatientBindingCode(patientId: $id) { code } }"
@@ -163,6 +163,11 @@ async def test_read_events_get_sealed(client: GraphQLClient, db: Database) -> No
     the rest, however many."""
     await client.data("{ patients(first: 5) { edges { node { id name } } } }", as_="physician")
     job = await job_id(client, "audit.seal_pending")  # the admin logs in now: a login is a write, and seals too
+    # No firing of its own (every 10 minutes) nor another job's claim (a write, which seals a batch) may seal the
+    # events below before the run counts them: every job is paused, a manual run still runs.
+    for edge in (await client.data(JOBS, as_="admin"))["jobs"]["edges"]:
+        if edge["node"]["enabled"]:
+            await client.data(PAUSE, {"id": edge["node"]["id"]}, as_="admin")
     now = utcnow()
     rows = [
         {
