@@ -34,6 +34,7 @@ from resolvers.operations.caches import CacheCatalogue
 from resolvers.operations.monitor import Monitor
 from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
+from schema.engine.admission import Admission, AdmissionMiddleware
 from schema.engine.builder import SchemaRegistry
 from schema.engine.caches import register_caches
 from schema.engine.console import console_routes
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.figures = figures
     services.scheduler = scheduler = Scheduler(services)
     services.caches = CacheCatalogue(notifier)
+    services.admission = admission = Admission(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -156,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             )
         )
+    middleware.append(Middleware(AdmissionMiddleware, admission=admission))  # inside CORS: a 503 keeps its headers
     register_caches(services.caches, services)  # once the endpoint's and the websocket's caches exist
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from core.deadline import committing
+
 
 def normalise_url(url: str) -> str:
     """Force utf8mb4 on MySQL so Chinese names round-trip."""
@@ -184,6 +186,7 @@ class Database:
         """One all-or-nothing unit of work: commit on success, roll back on any error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+            committing()  # from here the request's deadline no longer cancels it (core/deadline.py)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
