@@ -43,6 +43,7 @@ from schema.engine.fhir import fhir_routes
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
 from schema.engine.probes import probe_routes
+from schema.engine.shutdown import GracefulShutdown
 from schema.engine.websocket import subscription_route
 from schema.root import Mutation, Query, Subscription
 
@@ -68,7 +69,8 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
         raise StartupRefused("production mode refuses to start while demo accounts exist")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False) -> Starlette:
+    """The app; `handle_sigterm` (the served app: `app_factory`) takes SIGTERM over for a graceful shutdown."""
     settings = settings or get_settings()
     logredact.install(logredact.settings_secrets(settings))  # before anything can log
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
@@ -115,10 +117,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await monitor.start()
         await figures.start()
         await scheduler.start()
+        graceful = GracefulShutdown(admission, settings)
+        if handle_sigterm:
+            graceful.install()
         try:
             with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
                 yield
         finally:
+            graceful.uninstall()
             await scheduler.stop()
             await figures.stop()
             await monitor.stop()
@@ -168,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def app_factory() -> Starlette:
     """What uvicorn loads (`server:app_factory`, factory mode)."""
     logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app()
+    return create_app(handle_sigterm=True)
 
 
 if __name__ == "__main__":  # the operator's command line: cli.py
