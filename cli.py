@@ -13,6 +13,8 @@ python server.py archive-audit --before YYYY-MM-DD --out FILE
 python server.py export-fhir --department ID --out DIR [--user NAME] [--type T,...] [--since INSTANT]
                                       a FHIR bulk export of a department, as that account, with a progress bar
 python server.py serve [--workers N]  run uvicorn (serving server.py's app)
+python server.py backup --out DIR     a consistent backup (with checksums) while the server serves
+python server.py restore --from DIR   load a backup into an empty database, checksums checked first
 """
 
 # A top-level module beside server.py: nothing under schema/, resolvers/, policies/, models/ or core/ imports it
@@ -369,6 +371,10 @@ def main(argv: list[str] | None = None) -> None:
     fhir.add_argument("--user", default="admin", help="the account whose scope and masking apply (default admin)")
     fhir.add_argument("--type", help="_type: resource types, comma-separated")
     fhir.add_argument("--since", help="_since: an instant with its zone")
+    backup = commands.add_parser("backup", help="a consistent backup of the database, with checksums")
+    backup.add_argument("--out", required=True, help="a new or empty directory")
+    restore = commands.add_parser("restore", help="load a backup into an empty database (DATABASE_URL)")
+    restore.add_argument("--from", dest="source", required=True, help="the backup's directory")
     serve = commands.add_parser("serve", help="serve the API with uvicorn")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -401,5 +407,12 @@ def main(argv: list[str] | None = None) -> None:
         cmd_archive_audit(settings, args.before, args.out)
     elif args.command == "export-fhir":
         cmd_export_fhir(settings, args)
+    elif args.command in ("backup", "restore"):
+        from cli_backup import cmd_backup, cmd_restore
+
+        if args.command == "backup":
+            cmd_backup(settings, args.out)
+        else:
+            cmd_restore(settings, args.source)
     elif args.command == "serve":
         cmd_serve(settings, args.host, args.port, args.workers)
