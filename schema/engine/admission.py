@@ -128,13 +128,26 @@ class AdmissionMiddleware:
             await _refuse(scope, send, 503, ErrorCode.OVERLOADED, message, {"retry-after": "1"}, retryAfter=1)
             return
         admission.in_flight += 1
+        counted = True
+
+        def release() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                admission.in_flight -= 1
+
+        async def answered(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()  # answered: the client may send its next request before this task's last steps run
+
         try:
             if path == GUARDED[0]:
-                await self._within_deadline(scope, receive, send)
+                await self._within_deadline(scope, receive, answered)
             else:  # FHIR: its downloads stream for as long as they need; its export runs as a job
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, answered)
         finally:
-            admission.in_flight -= 1
+            release()
 
     async def _within_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
         admission = self.admission
