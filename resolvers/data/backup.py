@@ -149,7 +149,6 @@ def _dump_mysql(url: URL, data: Path) -> str:
         *_client_args(url),
         "--single-transaction",  # one consistent snapshot (InnoDB), no table locked: the server keeps serving
         "--quick",
-        "--routines",
         "--triggers",  # the audit tables' append-only triggers
         "--hex-blob",
         "--default-character-set=utf8mb4",
