@@ -360,7 +360,7 @@ class AppointmentQuery:
         language: Annotated[PlanLanguageEnum, strawberry.argument(description="Header language.")] = PlanLanguage.BOTH,  # type: ignore[valid-type]
     ) -> ScheduleFileType:
         given = filter or ScheduleExportFilter()
-        filters = appointments.ExportFilter(
+        filters = appointments.ScheduleFilter(
             department_id=decode_optional_id("Department", given.department_id),
             physician_id=decode_optional_id("User", given.physician_id),
             since=given.from_,
@@ -425,6 +425,24 @@ class AppointmentMutation:
             cancelled_appointments=done.appointments,
             notified_patients=done.notified,
         )
+
+    @strawberry.mutation(
+        description="Close an open session to new bookings (booking it is then a CONFLICT); its appointments stand."
+    )
+    async def close_schedule(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The session.")],
+        reason: Annotated[str | None, strawberry.argument(description="Why (kept in the audit log).")] = None,
+    ) -> ScheduleType:
+        row = await appointments.set_open(info.context, _id("Schedule", id), open_=False, reason=reason)
+        return ScheduleType.from_row(row)
+
+    @strawberry.mutation(description="Reopen a closed session to new bookings.")
+    async def reopen_schedule(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The session.")]
+    ) -> ScheduleType:
+        return ScheduleType.from_row(await appointments.set_open(info.context, _id("Schedule", id), open_=True))
 
     @strawberry.mutation(description="Book a place for a patient (booked at once; CONFLICT when none is left).")
     async def schedule_appointment(
