@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     fhir_export_dir: str = "./fhir-exports"  # NDJSON files of bulk exports (shared storage with several instances)
     fhir_export_keep_hours: int = Field(24, ge=1, le=24 * 90)  # a finished export's files are deleted after this
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
+    fhir_export_file_max_resources: int = Field(100_000, ge=1, le=10_000_000)  # a type's resources per NDJSON file
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
     # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from
