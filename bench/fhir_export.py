@@ -106,7 +106,12 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
 
 
 def count_lines(folder: Path) -> dict[str, int]:
-    return {path.stem: sum(1 for _ in path.open("rb")) for path in sorted(folder.glob("*.ndjson"))}
+    """Resources per type (a type split over several files: `Patient.ndjson`, `Patient.2.ndjson`, ... summed)."""
+    counts: dict[str, int] = {}
+    for path in sorted(folder.glob("*.ndjson")):
+        kind = path.name.split(".", 1)[0]
+        counts[kind] = counts.get(kind, 0) + sum(1 for _ in path.open("rb"))
+    return counts
 
 
 def run_ours(patients: int, department: int, out: Path) -> dict[str, Any]:
