@@ -60,7 +60,19 @@ async def test_closing_refuses_new_bookings_keeps_the_old_and_reopening_takes_th
     gi = await make_schedule(db, physician="physician2", department="GI")
     assert error_codes(await client.run(CLOSE, {"id": gid("Schedule", gi)}, as_="chief")) == ["NOT_FOUND"]
     assert (await schedule_row(db, gi)).status == "open"
-    assert [e.outcome for e in await _events(db, "closeSchedule", gi)] == []  # refused: recorded without an entity
+    async with db.session() as session:  # the refusal is recorded (by whom, the code), the session untouched
+        refusals = (
+            (
+                await session.execute(
+                    select(Event.outcome).where(
+                        Event.operation == "closeSchedule", Event.actor_id == await user_id(db, "chief")
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert list(refusals) == ["not_found"]
 
     closed = (await client.data(CLOSE, {"id": sid, "r": "医生外出会诊"}, as_="chief"))["closeSchedule"]
     assert closed["status"] == "CLOSED" and closed["booked"] == 1
