@@ -455,6 +455,7 @@ def main() -> None:
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     wanted = set(args.queries.split(","))
     names = [n for n in args.servers.split(",") if n]
+    ports = free_ports(names)  # before anything else: a pinned port that is taken stops the run here
     started = time.time()
 
     data_sets = {patients: generate(patients)}
@@ -498,8 +499,7 @@ def main() -> None:
     counters = Counters()
     if not counters.per_user:
         results["notes"].append("userstat unavailable: statements per request from the global Questions counter only")
-    ports = free_ports(names)
-    results["ports"] = ports
+    results["ports"] = {name: ports[name] for name in names}
     servers = {name: Server(name, patients, ports[name]) for name in names}
     try:
         for server in servers.values():
