@@ -397,10 +397,10 @@ def cell(
     if warmup:
         wrk(server.url, bodies, token, concurrency, warmup)
         settle(server)
-    load = os.getloadavg()[0]
-    before, cpu_before = counters.snapshot(server.name, server.patients), server.cpu_seconds()
+    load, patients = os.getloadavg()[0], getattr(server, "patients", 0)  # (bench/wl_*.py pass servers of their own)
+    before, cpu_before = counters.snapshot(server.name, patients), server.cpu_seconds()
     result = wrk(server.url, bodies, token, concurrency, seconds)
-    cpu_after, after = server.cpu_seconds(), counters.snapshot(server.name, server.patients)
+    cpu_after, after = server.cpu_seconds(), counters.snapshot(server.name, patients)
     requests = result["requests"]
     rss, peak = server.memory_mb()
     return {
