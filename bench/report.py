@@ -178,7 +178,8 @@ def markdown(results: dict[str, Any], digest: dict[str, Any]) -> str:
         f"# Benchmark: {results['scale']} scale ({results['patients']:,} patients)",
         "",
         f"Database `{results['database']}`; {results['seconds_per_cell']} s per cell after "
-        f"{results['warmup_seconds']} s warm-up; wrk, one thread, loopback; one uvicorn worker each; "
+        + (f"{results['rounds']} rounds of alternating servers (medians) of " if results.get("rounds", 1) > 1 else "")
+        + f"{results['warmup_seconds']} s warm-up; wrk, one thread, loopback; one uvicorn worker each; "
         f"{results['machine']['cores']} cores shared (load average at start "
         f"{', '.join(f'{v:.1f}' for v in results['machine']['load_average_at_start'])}"
         + (
@@ -325,7 +326,7 @@ def write_report(results: dict[str, Any]) -> list[Path]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     digest = summary(results)
     results = results | {"summary": digest}
-    stem = RESULTS / results["scale"]
+    stem = RESULTS / results.get("label", results["scale"])
     json_path, md_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")
     json_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     md_path.write_text(markdown(results, digest), encoding="utf-8")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -447,6 +448,10 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--queries", default="Q0,Q1,Q2,Q3,Q4,Q5,Q6")
     parser.add_argument("--skip-scale-check", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="cells per server, alternating servers; the report takes medians"
+    )
+    parser.add_argument("--label", help="results/<label>.* instead of results/<scale>.*")
     args = parser.parse_args()
     if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -491,7 +496,10 @@ def main() -> None:
             " writes no audit row: one transaction per request (set_config of role and claims, one compiled SELECT).",
         ],
         "cells": [],
+        "rounds": args.rounds,
     }
+    if args.label:
+        results["label"] = args.label
     ids = scope_ids(patients)
     ensure_accounts()
     if "postgraphile" in names:
@@ -519,12 +527,14 @@ def main() -> None:
             paths = {name: write_bodies(query, payloads) for name in servers if name != "postgraphile"}
             if "postgraphile" in servers and query in QUERIES["postgraphile"]:
                 paths["postgraphile"] = write_bodies(f"{query}-pg", [translate(p) for p in payloads])
-            for concurrency in concurrencies:
-                for name, server in servers.items():
+            for concurrency, round_ in [(c, r) for c in concurrencies for r in range(args.rounds)]:
+                order = list(servers.items())
+                order = order[round_ % len(order) :] + order[: round_ % len(order)]  # each round starts elsewhere
+                for name, server in order:
                     if query not in QUERIES[name]:
                         continue
                     row = cell(server, counters, paths[name], token, concurrency, seconds, args.warmup)
-                    row.update(server=name, query=query, concurrency=concurrency)
+                    row.update(server=name, query=query, concurrency=concurrency, round=round_)
                     results["cells"].append(row)
                     (WORK / f"partial-{args.scale}.json").write_bytes(orjson.dumps(results))
                     log(
@@ -534,6 +544,8 @@ def main() -> None:
                         f"errors {row['errors']}"
                     )
 
+        if args.rounds > 1:
+            results["round_cells"], results["cells"] = results["cells"], medians(results["cells"])
         if not args.skip_scale_check:
             results["page_size"] = page_size_check(servers, counters, token)
             results["scale_check"] = scale_check(servers, counters, token, ids, patients, seconds, args.warmup)
@@ -561,6 +573,21 @@ def main() -> None:
     results["machine"]["load_average_at_end"] = os.getloadavg()
     paths = write_report(results)
     log("results: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
+
+
+def medians(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One cell per server, query and concurrency: the median of each number over the rounds."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for row in cells:
+        groups.setdefault((row["server"], row["query"], row["concurrency"]), []).append(row)
+    out = []
+    for (server, query, concurrency), rows in groups.items():
+        merged: dict[str, Any] = {"server": server, "query": query, "concurrency": concurrency, "rounds": len(rows)}
+        for key, value in rows[0].items():
+            if key not in merged and key != "round" and isinstance(value, int | float):
+                merged[key] = round(statistics.median(r[key] for r in rows if key in r), 3)
+        out.append(merged)
+    return out
 
 
 def prepare_postgraphile(patients: int, names: list[str], results: dict[str, Any]) -> list[str]:
