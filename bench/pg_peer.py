@@ -3,8 +3,9 @@
 
 * `prepare(patients)`: the database `followup_bench_pg_<n>k` on PostgreSQL 15 (127.0.0.1:5432, trust auth,
   `BENCH_PG_URL`), the rows Q1-Q4 read copied from the benchmark's MariaDB data set (kept while MariaDB's
-  `bench_meta` is unchanged). Phone numbers stay Fernet-encrypted; PostGraphile's `phone` is a computed column
-  that decrypts them in PostgreSQL (pgcrypto: HMAC-SHA256 check, AES-128-CBC), so it decrypts as ours does.
+  `bench_meta`, row counts, highest ids and version sums are unchanged: Q5's writes make a new copy). Phone
+  numbers stay Fernet-encrypted; PostGraphile's `phone` is a computed column that decrypts them in PostgreSQL
+  (pgcrypto: HMAC-SHA256 check, AES-128-CBC), so it decrypts as ours does.
 * The chief's data scope is enforced by row-level security on `patient`, with the condition of
   policies/scope.py: their department subtree (their widest role scope, departments below theirs), patients they
   attend or are bound to, patients with a standing visit of theirs recorded outside a grant, and unexpired
@@ -181,6 +182,11 @@ def _mariadb_meta(patients: int) -> dict[str, Any]:
             cursor.execute("SELECT * FROM bench_meta")
             row = cursor.fetchone()
             meta = {k: str(v) for k, v in (row or {}).items()}
+            # the benchmark's own writes (Q5 records outcomes) change rows in place: their versions tell
+            for table in ("patient", "visit", "diagnosis", "follow_up"):
+                version = "SUM(version)" if table in ("patient", "follow_up") else "0"
+                cursor.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE({version}, 0) FROM {table}")
+                meta[f"state_{table}"] = ",".join(str(v) for v in cursor.fetchone().values())
             for enum, (table, column) in ENUMS.items():
                 cursor.execute(f"SELECT DISTINCT {column} FROM {table} ORDER BY 1")
                 meta[f"enum_{enum}"] = ",".join(r[column] for r in cursor.fetchall())
