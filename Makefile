@@ -93,7 +93,12 @@ $(VENV)/.deps-bench: pyproject.toml $(VENV)/.deps-run
 	$(PY) -m pip install -q -r $(VENV)/requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.deps-bench
+# The PostGraphile peer (bench/postgraphile/: PostGraphile 4 from npm, pinned by its package-lock.json).
+bench/postgraphile/node_modules/.installed: bench/postgraphile/package.json bench/postgraphile/package-lock.json
+	cd bench/postgraphile && npm ci --no-audit --no-fund
+	touch $@
+
+bench: $(VENV)/.deps-bench bench/postgraphile/node_modules/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) bench/run.py --scale $(BENCH_SCALE)
 	$(PY) bench/import_schedules.py --mysql
