@@ -135,11 +135,13 @@ class Proc:
         pid = self.process.pid
         return process_cpu(pid) + sum(process_cpu(child) for child in children(pid))
 
-    def peak_rss_mb(self) -> float:
+    def memory_mb(self) -> tuple[float, float]:
+        """Resident memory now and at its peak (VmRSS, VmHWM), as bench/run.py's servers report it."""
         assert self.process is not None
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        line = next(row for row in status.splitlines() if row.startswith("VmHWM:"))
-        return round(int(line.split()[1]) / 1024, 1)
+        status = dict(
+            row.split(":", 1) for row in Path(f"/proc/{self.process.pid}/status").read_text().splitlines() if ":" in row
+        )
+        return int(status["VmRSS"].split()[0]) / 1024, int(status["VmHWM"].split()[0]) / 1024
 
 
 def login(url: str, username: str = "chief") -> str:
