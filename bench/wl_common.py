@@ -135,6 +135,11 @@ class Proc:
         pid = self.process.pid
         return process_cpu(pid) + sum(process_cpu(child) for child in children(pid))
 
+    def children_cpu_seconds(self) -> float:
+        """Ours: the audit sealer's process."""
+        assert self.process is not None
+        return sum(process_cpu(child) for child in children(self.process.pid))
+
     def memory_mb(self) -> tuple[float, float]:
         """Resident memory now and at its peak (VmRSS, VmHWM), as bench/run.py's servers report it."""
         assert self.process is not None

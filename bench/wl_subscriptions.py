@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import time
 from collections import defaultdict
@@ -184,8 +183,12 @@ def run(subscribers: int = 1000, messages: int = 5) -> dict[str, Any]:
         results["floor"] = asyncio.run(measure_floor(port, payload, subscribers, messages))
         results["floor"]["server_cpu_seconds"] = round(process_cpu(floor.pid) - cpu, 2)
     finally:
-        floor.send_signal(signal.SIGINT)
-        floor.wait(10)
+        floor.terminate()
+        try:
+            floor.wait(10)
+        except subprocess.TimeoutExpired:
+            floor.kill()
+            floor.wait()
     log(f"subscriptions floor: {results['floor']}")
     results["floor_over_ours_deliveries_per_second"] = round(
         results["floor"]["deliveries_per_second"] / max(results["ours"]["deliveries_per_second"], 1), 1

@@ -121,7 +121,11 @@ def run(concurrency: list[int], seconds: float, warmup: float) -> dict[str, Any]
             results["check"] = check_same(ours, floor, token)
             for level in concurrency:
                 for server in (ours, floor):
+                    total, sealer = server.cpu_seconds(), server.children_cpu_seconds()
                     row = cell(server, counters, path, token, level, seconds, warmup)  # type: ignore[arg-type]
+                    total, sealer = server.cpu_seconds() - total, server.children_cpu_seconds() - sealer
+                    # ours: the share of the CPU per request spent in the audit sealer's process (woken by each write)
+                    row["sealer_cpu_ms_per_request"] = round(row["cpu_ms_per_request"] * sealer / max(total, 1e-9), 3)
                     row.update(server=server.name, concurrency=level)
                     results["cells"].append(row)
                     log(f"Q5 c={level} {server.name}: {row['rps']} rps p50 {row['p50_ms']} ms p99 {row['p99_ms']} ms "
