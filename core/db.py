@@ -13,6 +13,19 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+# MariaDB/MySQL errors that mean another writer won: a deadlock (a Galera certification failure is reported as
+# one, at COMMIT or at any statement of a transaction the cluster aborted) and a lock wait timeout.
+LOST_RACE_CODES = frozenset({1213, 1205})
+
+
+def lost_race(error: BaseException) -> bool:
+    """A database error that means another writer won (Galera certification, a deadlock, a lock wait): the whole
+    transaction was rolled back and may be run again from its start."""
+    if not isinstance(error, exc.DBAPIError) or error.orig is None:
+        return False
+    code = getattr(error.orig, "args", (None,))[0]
+    return code in LOST_RACE_CODES
+
 
 def normalise_url(url: str) -> str:
     """Force utf8mb4 on MySQL so Chinese names round-trip."""
