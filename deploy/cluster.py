@@ -239,6 +239,7 @@ class Cluster:
         self.app_settings = app_settings or {}
         self.apps = [App(f"app{'AB'[i] if i < 2 else i}", state / f"app{i}.log") for i in range(instances)]
         self.balancer = Balancer("nginx", state / "nginx.log", state=state)
+        self.marks: dict[str, object] = {}  # what tests note for later ones (when a job was created)
 
     @property
     def url(self) -> str:
@@ -260,8 +261,9 @@ class Cluster:
         self.redis.start()
         log(f"redis on port {self.redis.port}; migrating and seeding the demo through {first.name}")  # type: ignore[operator]
         env = app_environment(first.url, self.redis.url, **self.app_settings)
-        for command in ("migrate", "seed-demo"):
-            subprocess.run([PYTHON, "server.py", command], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+        manifest = ["load-documents", "--client", "mini-program", "clients/mini-program/manifest.json"]
+        for command in (["migrate"], ["seed-demo"], manifest):
+            subprocess.run([PYTHON, "server.py", *command], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         for index, app in enumerate(self.apps):
             app.env = self.app_env(index)
             app.start()

@@ -1,7 +1,8 @@
 """What a Galera cluster asks of the schema and the writes, checked on every database the suite runs on:
 every table has a primary key, nothing takes GET_LOCK or LOCK TABLES (they do not act across nodes), and a write
 that loses certification (reported as a deadlock, 1213) runs again whole, a bounded number of times, in one place
-(resolvers/audit/unit.py retry_lost_races); the real cluster is tested in tests/test_cluster_galera.py."""
+(resolvers/audit/unit.py retry_lost_races); an unreachable database is HTTP 503 UNAVAILABLE, never a bare 500. The
+real cluster is tested in tests/cluster/ (make cluster-test)."""
 
 from __future__ import annotations
 
@@ -131,3 +132,48 @@ async def test_a_write_that_keeps_losing_is_a_conflict_with_nothing_kept(
     assert result["errors"][0]["extensions"]["reason"] == "LOST_RACE"
     assert len(runs) == LOST_RACE_ATTEMPTS
     assert await _stored(db) == (0, ["conflict"] * LOST_RACE_ATTEMPTS)
+
+
+def _gone() -> OperationalError:
+    return OperationalError("SELECT", {}, Exception(2013, "Lost connection to server during query"))
+
+
+async def test_an_unreachable_database_during_a_query_is_503_unavailable(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await client.token("admin")
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise _gone()
+
+    monkeypatch.setattr(organisation, "list_positions", broken)
+    response = await client.post("{ positions { id } }", token=token)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "UNAVAILABLE" and error["extensions"]["requestId"]
+    assert "Lost connection" not in response.text  # the driver's message stays in the log
+
+
+async def test_an_unreachable_database_before_execution_is_503_unavailable(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token's session is read before any resolver runs: a failure there is answered with a code too."""
+    from schema.engine import endpoint
+
+    token = await client.token("admin")
+
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise _gone()
+
+    monkeypatch.setattr(endpoint, "principal_from_token", broken)
+    response = await client.post("{ me { id } }", token=token)
+    assert response.status_code == 503
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+
+    async def bug(*_args: Any, **_kwargs: Any) -> Any:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(endpoint, "principal_from_token", bug)
+    response = await client.post("{ me { id } }", token=token)
+    assert response.status_code == 500
+    assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"

@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import lost_race
+from core.db import lost_race, unreachable
 from core.errors import AppError, ErrorCode, not_found
 from core.timeutil import utcnow
 from models.audit import Event
@@ -234,6 +234,7 @@ async def write_unit(
     ctx: Context, *, operation: str, action: str, entity_type: str, conflict_message: str = "Already exists"
 ) -> AsyncIterator[WriteUnit]:
     """A transaction that ends with the operation's event; duplicate keys become CONFLICT."""
+    committing = False
     try:
         async with ctx.db.transaction() as session:
             unit = WriteUnit(session=session, entity_type=entity_type, ctx=ctx)
@@ -250,6 +251,7 @@ async def write_unit(
                     detail=unit.detail,
                 )
             )
+            committing = True  # what fails from here on fails in the flush or the COMMIT itself
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)
         error.recorded = True  # type: ignore[attr-defined]
@@ -269,6 +271,15 @@ async def write_unit(
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
     except DBAPIError as error:
+        if committing and unreachable(error):
+            # The connection broke during COMMIT: the server may have committed before it went (a Galera node
+            # killed after its write set was replicated): the client must look before it writes again.
+            raise AppError(
+                ErrorCode.UNAVAILABLE,
+                "The database connection broke while the write was committing: it may have been kept; reload first",
+                inDoubt=True,
+                retryAfter=1,
+            ) from error
         if not lost_race(error):
             raise
         # Galera certification (or a deadlock): rolled back whole; the mutation's field runs again from its start
