@@ -98,7 +98,7 @@ cluster: install nginx
 # The cross-instance and fault tests on that cluster (tests/test_cluster_galera.py, about 10 minutes; not in
 # `make test`): they print their counts; the last run's are in tests/results/cluster-*.md.
 cluster-test: install-dev nginx
-	RUN_CLUSTER=1 $(PY) -m pytest -q -s -m cluster tests/test_cluster_galera.py tests/test_cluster_faults.py
+	RUN_CLUSTER=1 $(PY) -m pytest -q -s tests/cluster
 
 # Benchmarks (bench/README.md): our API against a hand-written floor and a tutorial-style peer on MariaDB.
 # BENCH_SCALE=full (100k patients, about 20 minutes) or small (10k); wrk comes from Debian when missing.

@@ -43,22 +43,31 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 10m;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $connection_upgrade;
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_connect_timeout 2s;
+        proxy_read_timeout 1h;   # websockets stay open; HTTP requests end on the app's own timeouts
+        # An instance that is down, or answers 503, is skipped for fail_timeout. A request it refused to connect
+        # is sent to the other one; one it answered 503 too (@again): a 503 means nothing of it was kept (the app
+        # answers 500 when something may have been). A request cut off in the middle (the instance died with it
+        # in hand) is never sent twice: the client gets 502 UNAVAILABLE and does not know whether it was kept.
+        proxy_next_upstream error timeout http_503;
+        proxy_next_upstream_tries 2;
+        recursive_error_pages on;
         location / {{
             proxy_pass http://followup;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout 1h;   # websockets stay open; HTTP requests end on the app's own timeouts
-            # an instance that is down or answers 502/503 is skipped for a while; a query is tried on the
-            # other one, a mutation is never sent twice (nginx retries only idempotent requests)
-            proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 2;
+            proxy_intercept_errors on;
+            error_page 503 = @again;
+            error_page 502 = @unavailable;
         }}
-        error_page 502 504 = @unavailable;
+        location @again {{
+            proxy_pass http://followup;
+            error_page 502 = @unavailable;
+        }}
         location @unavailable {{
             default_type application/json;
             return 502 '{unavailable}';

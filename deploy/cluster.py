@@ -262,8 +262,10 @@ class Cluster:
         log(f"redis on port {self.redis.port}; migrating and seeding the demo through {first.name}")  # type: ignore[operator]
         env = app_environment(first.url, self.redis.url, **self.app_settings)
         manifest = ["load-documents", "--client", "mini-program", "clients/mini-program/manifest.json"]
-        for command in (["migrate"], ["seed-demo"], manifest):
+        for command in (["migrate"], manifest):
             subprocess.run([PYTHON, "server.py", *command], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
+        # the demo's accounts with a smaller population than `seed-demo`'s (each insert is certified cluster-wide)
+        subprocess.run([PYTHON, __file__, "seed"], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)  # noqa: S603
         for index, app in enumerate(self.apps):
             app.env = self.app_env(index)
             app.start()
@@ -279,11 +281,31 @@ class Cluster:
             node.stop(timeout=60)
 
 
+def seed(url: str, patients: int = 40) -> None:
+    """The demo's departments, accounts and `patients` patients (seed-demo makes 300)."""
+    import asyncio
+
+    from core.db import Database
+    from resolvers.demo.seed import seed_demo
+
+    async def run() -> None:
+        db = Database(url, pool_size=2)
+        try:
+            await seed_demo(db, password=DEMO_PASSWORD, patients=patients)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up"])
+    parser.add_argument("command", choices=["up", "seed"])
     parser.add_argument("--state", help="state directory (default: a new temporary one, removed at the end)")
     args = parser.parse_args()
+    if args.command == "seed":
+        seed(os.environ["DATABASE_URL"])
+        return
     state = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="followup-cluster-"))
     cluster = Cluster(state)
     stopping = False

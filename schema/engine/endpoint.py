@@ -406,10 +406,17 @@ class GraphQLEndpoint:
                 # Variables that do not coerce: a request error, so the response has no `data` entry.
                 return body, 400, False
             elif all(e["extensions"]["code"] == ErrorCode.UNAVAILABLE.value for e in errors):
-                # The database or Redis is unreachable: 503 whatever the media type, so a balancer steers away
+                # The database or Redis is unreachable: 503 whatever the media type, so a balancer steers away, and
+                # one that resends a 503 to another instance (deploy/balancer.py) repeats nothing: 503 means
+                # nothing was kept. When something may have been (a write unit committed, or a commit lost its
+                # connection), the errors say inDoubt and the status is 500, which no balancer resends.
+                in_doubt = context.state.units_committed > 0 or any(e["extensions"].get("inDoubt") for e in errors)
+                if in_doubt:
+                    for formatted in errors:
+                        formatted["extensions"]["inDoubt"] = True
                 if executed:
                     body["data"] = result.data
-                return body, 503, True
+                return body, 500 if in_doubt else 503, True
         if executed:
             body["data"] = result.data
         return body, status, False

@@ -27,6 +27,7 @@ from tests.appointment_helpers import SCHEDULE, gid, make_schedule
 from tests.cluster.conftest import LOGIN, Api, codes
 from tests.test_appointment_concurrency import _patients
 
+pytestmark = pytest.mark.cluster
 FIELDS = "{ __schema { queryType { fields { name } } } }"
 GRANT = 'mutation { grantPermission(roleKey: "physician", object: "Query.users", action: "read") { key } }'
 ME = "{ me { id username } }"
@@ -66,8 +67,8 @@ async def test_the_last_place_goes_to_one_of_two_instances(
 ) -> None:
     a, b = apis
     tokens = (await a.token("admin"), await b.token("admin"))
-    for _round in range(5):  # five sessions, each with one place, each raced by A and B at once
-        schedule = await make_schedule(node_db, capacity=1)
+    for round_ in range(5):  # five sessions, each with one place, each raced by A and B at once
+        schedule = await make_schedule(node_db, capacity=1, days_ahead=20 + round_)
         patients = await _patients(node_db, 2)
         await asyncio.sleep(0.5)  # replicated to nodes 1 and 2
         bodies = [
