@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./followup.db"
     database_pool_size: int = 10
     database_ping_idle_seconds: float = Field(10.0, ge=0)  # ping a pooled connection idle this long (0: always)
+    # a request waits this long for a pooled connection (all in use), then answers 503 UNAVAILABLE
+    database_pool_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # mysql+asyncmy only: prepared statements kept per pooled connection (binary protocol; 0: text only).
     # The server caps them all together (max_prepared_stmt_count, 16382 by default): connections x this.
     database_statement_cache: int = Field(32, ge=0, le=1024)
