@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, serving.py) ----
     # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
     # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
-    max_requests_in_flight: int = Field(8, ge=1, le=10_000)
+    max_requests_in_flight: int = Field(64, ge=1, le=10_000)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
