@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False
         pool_size=settings.database_pool_size,
         ping_idle_seconds=settings.database_ping_idle_seconds,
         statement_cache=settings.database_statement_cache,
+        pool_timeout=settings.database_pool_timeout_seconds,
     )
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)

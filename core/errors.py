@@ -15,6 +15,9 @@ class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
+    # HTTP 503 with Retry-After: the database or Redis could not be reached (or no connection came free in time);
+    # a write reported so was not kept, unless `extensions.inDoubt` says the connection broke while it committed
+    UNAVAILABLE = "UNAVAILABLE"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./followup.db"
     database_pool_size: int = 10
     database_ping_idle_seconds: float = Field(10.0, ge=0)  # ping a pooled connection idle this long (0: always)
+    # a request waits this long for a pooled connection (all in use), then answers 503 UNAVAILABLE
+    database_pool_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # mysql+asyncmy only: prepared statements kept per pooled connection (binary protocol; 0: text only).
     # The server caps them all together (max_prepared_stmt_count, 16382 by default): connections x this.
     database_statement_cache: int = Field(32, ge=0, le=1024)
@@ -116,7 +118,7 @@ class Settings(BaseSettings):
     # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, serving.py) ----
     # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
     # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
-    max_requests_in_flight: int = Field(8, ge=1, le=10_000)
+    max_requests_in_flight: int = Field(64, ge=1, le=10_000)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
@@ -132,6 +134,7 @@ class Settings(BaseSettings):
     fhir_export_dir: str = "./fhir-exports"  # NDJSON files of bulk exports (shared storage with several instances)
     fhir_export_keep_hours: int = Field(24, ge=1, le=24 * 90)  # a finished export's files are deleted after this
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
+    fhir_export_file_max_resources: int = Field(100_000, ge=1, le=10_000_000)  # a type's resources per NDJSON file
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
     # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from
