@@ -1,6 +1,6 @@
 """Overload: at 4x the rate one instance sustains, the requests it accepts keep their latency (issue 19).
 
-    python bench/overload.py                     # SQLite demo data, defaults (MAX_REQUESTS_IN_FLIGHT=8)
+    python bench/overload.py                     # SQLite demo data, MAX_REQUESTS_IN_FLIGHT=8
     python bench/overload.py --in-flight 4 --seconds 15
 
 `server.py serve` (one worker, production defaults but for what a one-account load test needs: bench/live.py) with
@@ -175,7 +175,9 @@ def write(result: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "mysql"), default="sqlite")
-    parser.add_argument("--in-flight", type=int, default=8, help="MAX_REQUESTS_IN_FLIGHT (default: the default, 8)")
+    parser.add_argument(
+        "--in-flight", type=int, default=8, help="MAX_REQUESTS_IN_FLIGHT (default 8; the server's own default is 64)"
+    )
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
     prepare(args.db)
