@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     audit_archive_dir: str = "./audit-archive"
     figures_flush_seconds: float = Field(10.0, gt=0, le=300)  # request figures buffered this long, then written
 
-    # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, serving.py) ----
+    # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, shutdown.py) ----
     # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
     # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
     max_requests_in_flight: int = Field(64, ge=1, le=10_000)

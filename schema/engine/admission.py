@@ -9,9 +9,9 @@
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
   TIMEOUT, unless one of its writes has begun to commit (core/deadline.py): that request runs on (for as long again
   at most) to its answer, so a client never hears an error for a write that was kept.
-- **Shutdown** (serving.py drives it on SIGTERM): `drain()` makes /readyz fail; `refuse()` answers new requests 503
-  SHUTTING_DOWN (`Connection: close`); `close_sockets()` closes every subscription socket with 1001 (going away),
-  so clients reconnect, through the balancer, to another instance.
+- **Shutdown** (schema/engine/shutdown.py drives it on SIGTERM): `drain()` makes /readyz fail; `refuse()` answers
+  new requests 503 SHUTTING_DOWN (`Connection: close`); `close_sockets()` closes every subscription socket with 1001
+  (going away), so clients reconnect, through the balancer, to another instance.
 """
 
 from __future__ import annotations
