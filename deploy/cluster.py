@@ -211,7 +211,7 @@ class App(Process):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 180.0) -> None:
         self.spawn([PYTHON, "server.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)], self.env)
 
         def ready() -> bool:
