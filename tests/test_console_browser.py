@@ -167,8 +167,8 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
-async def _session(browser: Browser) -> Session:
-    context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+async def _session(browser: Browser, width: int = 1280, height: int = 800) -> Session:
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
     page = await context.new_page()
     session = Session(page)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
@@ -330,4 +331,25 @@ async def test_a_chief_writes_and_publishes_an_article_and_approves_a_held_comme
     await expect(page.locator("[data-test=comments-table]")).not_to_contain_text("祖传秘方")  # out of the queue
     stored = _api(live_server, "chief", COMMENT, {"id": article["id"]})["article"]["comments"]["edges"]
     assert [(e["node"]["text"], e["node"]["status"]) for e in stored] == [("有没有祖传秘方可以不用手术？", "VISIBLE")]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+@needs_menus
+async def test_a_tablet_gets_a_folded_sidebar_and_pages_that_fit(live_server: str, browser: Browser) -> None:
+    session = await _session(browser, width=1024, height=768)  # an iPad in landscape
+    page = session.page
+    await _login(session, live_server, "chief")
+    sidebar = page.locator("[data-test=sidebar]")
+    await expect(sidebar).to_have_class(re.compile(r"el-menu--collapse"))  # folded to its icons
+    assert (await page.locator(".aside").bounding_box() or {"width": 0})["width"] <= 64
+    await page.click("[data-test=toggle-sidebar]")  # unfolded on demand
+    await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
+    await _open_menu(page, "appointments", "appointments.schedules")
+    await page.click("[data-test=toggle-sidebar]")
+    await expect(page.locator("[data-test=calendar]")).to_be_visible()
+    # nothing wider than the screen: the page itself does not scroll sideways
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+    await _shot(page, "tablet-schedules")
+    await page.set_viewport_size({"width": 1280, "height": 800})  # turned to a laptop's width: unfolded again
+    await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
