@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from core.errors import AppError, ErrorCode, bad_input, conflict
 from core.timeutil import utcnow
 from models.organisation import Department, Position
@@ -35,15 +37,30 @@ async def open_department(unit: WriteUnit, department_id: int, field: str = "dep
     return department
 
 
+_SIBLING_CONFLICT = "A department of that name exists under the same parent"
+
+
 async def _unique_among_siblings(
     ctx: Context, unit: WriteUnit, name: str, parent_id: int | None, department_id: int | None = None
 ) -> None:
-    """No two departments under one parent share a name (compared without case or surrounding space)."""
+    """No two departments under one parent share a name (compared without case or surrounding space): checked here
+    for a clear answer, and by the unique sibling key when another writer commits the same name in between."""
     parent = Department.parent_id.is_(None) if parent_id is None else Department.parent_id == parent_id  # type: ignore[union-attr]
     statement = await ctx.data.select(Department, Department.id, Department.name, then=lambda s: s.where(parent))
     for other_id, other_name in await unit.rows(statement):
         if other_id != department_id and other_name.strip().casefold() == name.casefold():
-            raise AppError(ErrorCode.CONFLICT, "A department of that name exists under the same parent", field="name")
+            raise AppError(ErrorCode.CONFLICT, _SIBLING_CONFLICT, field="name")
+
+
+async def _flush_department(unit: WriteUnit) -> None:
+    """Write the department now, so a sibling committed with the same name since the check above (a race) is
+    refused with the same answer as the check, not as a duplicate code."""
+    try:
+        await unit.flush()
+    except IntegrityError as error:
+        if "sibling_key" in str(error.orig):
+            raise AppError(ErrorCode.CONFLICT, _SIBLING_CONFLICT, field="name") from None
+        raise
 
 
 async def list_positions(ctx: Context) -> list[Position]:
@@ -83,7 +100,7 @@ async def create_department(ctx: Context, data: DepartmentInput) -> Department:
         await _unique_among_siblings(ctx, unit, name, data.parent_id)
         department = Department(name=name, code=code, parent_id=data.parent_id, sort_order=data.sort_order or 0)
         unit.add(department)
-        await unit.flush()
+        await _flush_department(unit)
         unit.entity_id = str(department.id)
     await departments_changed(ctx)
     return department
@@ -117,6 +134,7 @@ async def update_department(ctx: Context, department_id: int, data: DepartmentIn
             await _unique_among_siblings(ctx, unit, department.name, department.parent_id, department_id)
         department.updated_at = utcnow()
         unit.add(department)
+        await _flush_department(unit)
     await departments_changed(ctx)
     return department
 

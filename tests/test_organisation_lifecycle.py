@@ -3,8 +3,10 @@ users or patients, out of pickers, what they hold stays in reach), deleted only 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from core.db import Database
@@ -68,6 +70,49 @@ async def test_names_are_unique_among_siblings(client: GraphQLClient, db: Databa
     after = await departments_by_code(db)
     assert after["CRS-GI"].parent_id == stored["CRS"].id and after["CRS-ANO"].name == stored["CRS-ANO"].name
     assert "GI2" not in after
+
+
+async def test_racing_writers_cannot_both_take_a_sibling_name(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two writers that both passed the resolver's check (their transactions overlapped): the unique sibling key
+    refuses the second with the check's own answer, and nothing of it is stored. Then the real thing: many
+    concurrent creates of one name under one parent (root and below), exactly one wins."""
+    import resolvers.organisation as organisation
+
+    async def passed(*_args: Any, **_kwargs: Any) -> None:
+        return None
+
+    stored = await departments_by_code(db)
+    hosp = dep_id(stored["HOSP"])
+    monkeypatch.setattr(organisation, "_unique_among_siblings", passed)
+    taken = {"input": {"name": " 消化内科 gastroenterology", "code": "GI2", "parentId": hosp}}
+    result = await client.run(CREATE_DEPT, taken, as_="admin")
+    assert error_codes(result) == ["CONFLICT"] and _field(result) == "name"
+    assert "same parent" in result["errors"][0]["message"]
+    renamed = {"id": dep_id(stored["CRS-ANO"]), "input": {"name": stored["CRS"].name.upper()}}  # not a sibling
+    assert (await client.data(UPDATE_DEPT, renamed, as_="admin"))["updateDepartment"]["name"] == renamed["input"][
+        "name"
+    ]
+    onto = {"id": dep_id(stored["CRS"]), "input": {"name": stored["GI"].name.casefold()}}  # onto a sibling's name
+    assert error_codes(await client.run(UPDATE_DEPT, onto, as_="admin")) == ["CONFLICT"]
+    monkeypatch.undo()
+
+    after = await departments_by_code(db)
+    assert "GI2" not in after and after["CRS"].name == stored["CRS"].name
+    refused = [e for e in await events(db, "createDepartment") if e.outcome == "conflict"]
+    assert refused, "the refusal is audited"
+
+    for parent in (None, hosp):
+        attempts = [
+            {"input": {"name": "日间手术中心", "code": f"DAY{parent and 1}{n}", "parentId": parent}} for n in range(6)
+        ]
+        results = await asyncio.gather(*(client.run(CREATE_DEPT, a, as_="admin") for a in attempts))
+        won = [r for r in results if not r.get("errors")]
+        assert len(won) == 1, results
+        assert all(error_codes(r) == ["CONFLICT"] for r in results if r.get("errors"))
+    named = [d for d in (await departments_by_code(db)).values() if d.name == "日间手术中心"]
+    assert sorted(d.parent_id or 0 for d in named) == sorted([0, stored["HOSP"].id])
 
 
 async def test_a_department_never_moves_below_itself(client: GraphQLClient, db: Database) -> None:

@@ -8,6 +8,7 @@ is added. The domain of a coordinate is the `schema/<domain>` module that declar
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +32,20 @@ class Enum:
     description: str | None
 
 
+_ENUMS: weakref.WeakKeyDictionary[strawberry.Schema, dict[str, Enum]] = weakref.WeakKeyDictionary()
+
+
 def schema_enums(schema: strawberry.Schema) -> dict[str, Enum]:
-    """The enums of a schema (a role's: what it may see; the complete one: every dictionary)."""
-    found: dict[str, Enum] = {}
-    for name, graphql_type in schema._schema.type_map.items():
-        if isinstance(graphql_type, GraphQLEnumType) and not name.startswith("__"):
-            found[name] = Enum(name, tuple(graphql_type.values), graphql_type.description)
-    return found
+    """The enums of a schema (a role's: what it may see; the complete one: every dictionary). A built schema never
+    changes (a policy change builds a new one), so each schema's walk is done once and kept while it lives."""
+    found = _ENUMS.get(schema)
+    if found is None:
+        found = {}
+        for name, graphql_type in schema._schema.type_map.items():
+            if isinstance(graphql_type, GraphQLEnumType) and not name.startswith("__"):
+                found[name] = Enum(name, tuple(graphql_type.values), graphql_type.description)
+        _ENUMS[schema] = found
+    return dict(found)
 
 
 def holds(schema: strawberry.Schema, coordinate: str) -> bool:
