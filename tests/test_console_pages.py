@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
@@ -23,6 +24,7 @@ from tests.test_console_browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
     _api,
+    _confirm_box,
     _login,
     _open_menu,
     _session,
@@ -165,4 +167,189 @@ async def test_a_live_message_arrives_in_an_open_consultation_and_the_doctor_ans
     await _shot(page, "consultation")
     stored = _api(live_server, "chief", MESSAGES, {"id": conversation["id"]})["conversation"]["messages"]["edges"]
     assert [e["node"]["text"] for e in stored][:2] == [answer, question]  # newest first
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+PATIENT = """query ($id: ID!) { patient(id: $id) { name allergies version
+  visits { visitType chiefComplaint diagnoses { icd10Code isPrimary } } } }"""
+
+
+@needs_menus
+async def test_a_doctor_registers_a_patient_edits_it_and_records_a_visit_with_icd_10_diagnoses(
+    live_server: str, browser: Browser
+) -> None:
+    name = f"控制台{int(time.time()) % 100000}"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician", "/admin/clinical/patients")
+    await page.click("[data-test=register-patient]")
+    await page.fill("[data-test=patient-form-name]", name)
+    await page.fill("[data-test=patient-form-phone]", "139 bad")
+    await expect(page.locator("[data-test=patient-dialog]")).to_contain_text("11")  # the phone is checked first
+    await page.fill("[data-test=patient-form-phone]", f"139{int(time.time()) % 100000000:08d}")
+    await page.click("[data-test=patient-form-save]")
+    await expect(page.locator("[data-test=patient-name]")).to_have_text(name)  # the new record's page
+    patient_id = page.url.rsplit("/", 1)[1]
+
+    await page.click("[data-test=edit-patient]")
+    await page.fill("[data-test=patient-form-allergies]", "青霉素过敏")
+    await page.fill("[data-test=patient-form-reason]", "患者补充过敏史")
+    await page.click("[data-test=patient-form-save]")
+    await expect(page.locator(".el-descriptions")).to_contain_text("青霉素过敏")
+
+    await page.click("[data-test=record-visit]")
+    await page.fill("[data-test=visit-complaint]", "肛门疼痛伴便血一周")
+    for term, code in (("慢性肛裂", "K60.1"), ("K64.1", "K64.1")):
+        await page.locator("[data-test=icd-picker] input").fill(term)  # the API's ICD-10 search, as typed
+        await page.click(f'[data-test="icd-option-{code}"]')
+    await page.click("[data-test=visit-dialog] .el-dialog__header")  # close the picker's list
+    await page.click("[data-test=visit-dialog] .el-radio:has-text('K64.1')")  # the primary diagnosis
+    await _shot(page, "record-visit")
+    await page.click("[data-test=visit-save]")
+    await expect(page.locator("[data-test=visits-table]")).to_contain_text("K60.1")
+    stored = _api(live_server, "physician", PATIENT, {"id": patient_id})["patient"]
+    assert stored["name"] == name and stored["allergies"] == "青霉素过敏"
+    [visit] = stored["visits"]
+    assert visit["chiefComplaint"] == "肛门疼痛伴便血一周" and visit["visitType"] == "OUTPATIENT"
+    assert sorted((d["icd10Code"], d["isPrimary"]) for d in visit["diagnoses"]) == [("K60.1", False), ("K64.1", True)]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+USER = """query ($s: String) { users(first: 5, filter: { search: $s }) { edges { node { username displayName
+  roles { key } department { code } } } } }"""
+
+
+@needs_menus
+async def test_an_admin_creates_a_department_and_a_user_in_it(live_server: str, browser: Browser) -> None:
+    code = f"C{int(time.time()) % 100000}"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin", "/admin/system/departments")
+    await page.click("[data-test=create-department]")
+    await page.fill("[data-test=department-name]", f"控制台科室{code}")
+    await page.fill("[data-test=department-code]", code)
+    await page.click("[data-test=department-save]")
+    await expect(page.locator("[data-test=departments-tree]")).to_contain_text(code)
+
+    await _open_menu(page, "system", "system.users")
+    await page.click("[data-test=create-user]")
+    username = f"doc{code.lower()}"
+    await page.fill("[data-test=user-username]", username)
+    await page.fill("[data-test=user-display-name]", f"新医生{code}")
+    await page.fill("[data-test=user-password]", "Console#2026pw")
+    await page.click("[data-test=user-department]")
+    await page.click(f".el-select-dropdown__item:has-text('{code}')")
+    await page.click("[data-test=user-roles]")
+    await page.click("[data-test=role-option-physician]")
+    await page.click("[data-test=user-dialog] .el-dialog__header")
+    await page.click("[data-test=user-save]")
+    await expect(page.locator("[data-test=users-table]")).to_contain_text(username)
+    [user] = [e["node"] for e in _api(live_server, "admin", USER, {"s": username})["users"]["edges"]]
+    assert user["displayName"] == f"新医生{code}" and [r["key"] for r in user["roles"]] == ["physician"]
+    assert user["department"]["code"] == code
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+DICTIONARY = '{ dictionaries(keys: ["VisitType"]) { entries { code labelZh } } }'
+POSITIONS = "{ positions { name description } }"
+
+
+@needs_menus
+async def test_an_admin_reads_the_login_log_adds_a_position_and_renames_a_dictionary_label(
+    live_server: str, browser: Browser
+) -> None:
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin", "/admin/integrity/logins")
+    await page.fill("[data-test=login-log-username]", "admin")
+    await page.press("[data-test=login-log-username]", "Enter")
+    await expect(page.locator("[data-test=login-log-table]")).to_contain_text("admin")  # this very login
+
+    await _open_menu(page, "system", "system.positions")
+    position = f"随访专员{int(time.time()) % 10000}"
+    await page.click("[data-test=create-position]")
+    await page.fill("[data-test=position-name]", position)
+    await page.fill("[data-test=position-description]", "负责术后电话随访")
+    await page.click("[data-test=position-save]")
+    await expect(page.locator("[data-test=positions-table]")).to_contain_text(position)
+    assert {"name": position, "description": "负责术后电话随访"} in _api(live_server, "admin", POSITIONS)["positions"]
+
+    await _open_menu(page, "system", "system.dictionaries")
+    await page.click("[data-test=dictionary-VisitType]")
+    await page.click("[data-test=edit-entry-OUTPATIENT]")
+    await page.fill("[data-test=entry-label-zh]", "门诊就诊")
+    await page.click("[data-test=entry-save]")
+    await expect(page.locator("[data-test=dictionary-entries]")).to_contain_text("门诊就诊")
+    entries = _api(live_server, "admin", DICTIONARY)["dictionaries"][0]["entries"]
+    assert {"code": "OUTPATIENT", "labelZh": "门诊就诊"} in entries
+
+    await _open_menu(page, "system", "system.menus")
+    await expect(page.locator("[data-test=menus-table]")).to_contain_text("system.menus")
+    await _shot(page, "menus")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+ARTICLES = "{ articles(first: 20) { edges { node { id title } } } }"
+COMMENT = "query ($id: ID!) { article(id: $id) { comments(first: 20) { edges { node { text status } } } } }"
+
+
+@needs_menus
+async def test_a_chief_writes_and_publishes_an_article_and_approves_a_held_comment(
+    live_server: str, browser: Browser
+) -> None:
+    title = f"痔疮术后饮食指导 {int(time.time()) % 100000}"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "education", "education.articles")
+    await page.click("[data-test=create-article]")
+    await page.fill("[data-test=article-title]", title)
+    await page.fill("[data-test=article-summary]", "术后一周内的饮食要点")
+    await page.fill("[data-test=article-body]", "## 饮食要点\n\n- 多喝水\n- **多吃蔬菜**\n\n<script>alert(1)</script>")
+    await page.click("[data-test=article-save]")
+    preview = page.locator("[data-test=article-preview]")
+    await expect(preview.locator("h2")).to_have_text("饮食要点")  # the server's rendering
+    await expect(preview.locator("strong")).to_have_text("多吃蔬菜")
+    await expect(preview.locator("script")).to_have_count(0)  # raw HTML is not passed through
+    await _shot(page, "article-editor")
+    await page.click("[data-test=article-publish]")
+    await expect(page.locator("[data-test=editor-status]")).to_have_text("已发布")
+    article = next(
+        a["node"] for a in _api(live_server, "chief", ARTICLES)["articles"]["edges"] if a["node"]["title"] == title
+    )
+
+    # the demo patient comments with a phrase the moderation keywords hold for review
+    add = (ROOT / "clients" / "mini-program" / "addComment.graphql").read_text(encoding="utf-8")
+    held = _as_patient(live_server, add, {"contentId": article["id"], "text": "有没有祖传秘方可以不用手术？"})
+    assert held["addComment"]["status"] == "HELD"
+    await _open_menu(page, "moderation", "moderation.comments")
+    comment_id = held["addComment"]["id"]
+    await expect(page.locator("[data-test=comments-table]")).to_contain_text("祖传秘方")
+    await _shot(page, "comments")
+    await page.click(f'[data-test="approve-{comment_id}"]')
+    await _confirm_box(page)
+    await expect(page.locator("[data-test=comments-table]")).not_to_contain_text("祖传秘方")  # out of the queue
+    stored = _api(live_server, "chief", COMMENT, {"id": article["id"]})["article"]["comments"]["edges"]
+    assert [(e["node"]["text"], e["node"]["status"]) for e in stored] == [("有没有祖传秘方可以不用手术？", "VISIBLE")]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+@needs_menus
+async def test_a_tablet_gets_a_folded_sidebar_and_pages_that_fit(live_server: str, browser: Browser) -> None:
+    session = await _session(browser, width=1024, height=768)  # an iPad in landscape
+    page = session.page
+    await _login(session, live_server, "chief")
+    sidebar = page.locator("[data-test=sidebar]")
+    await expect(sidebar).to_have_class(re.compile(r"el-menu--collapse"))  # folded to its icons
+    assert (await page.locator(".aside").bounding_box() or {"width": 0})["width"] <= 64
+    await page.click("[data-test=toggle-sidebar]")  # unfolded on demand
+    await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
+    await _open_menu(page, "appointments", "appointments.schedules")
+    await page.click("[data-test=toggle-sidebar]")
+    await expect(page.locator("[data-test=calendar]")).to_be_visible()
+    # nothing wider than the screen: the page itself does not scroll sideways
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1024
+    await _shot(page, "tablet-schedules")
+    await page.set_viewport_size({"width": 1280, "height": 800})  # turned to a laptop's width: unfolded again
+    await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
     assert not session.problems and not session.foreign, (session.problems, session.foreign)

@@ -22,6 +22,12 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'appointments.schedules': { component: () => import('@/pages/SchedulesPage.vue') },
   'appointments.list': { component: () => import('@/pages/AppointmentsPage.vue') },
   'consultations.mine': { component: () => import('@/pages/ConversationsPage.vue') },
+  'education.articles': { component: () => import('@/pages/ArticlesPage.vue') },
+  'moderation.comments': { component: () => import('@/pages/CommentsPage.vue') },
+  'system.dictionaries': { component: () => import('@/pages/DictionariesPage.vue') },
+  'system.menus': { component: () => import('@/pages/MenusPage.vue') },
+  'system.positions': { component: () => import('@/pages/PositionsPage.vue') },
+  'integrity.logins': { component: () => import('@/pages/LoginLogPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

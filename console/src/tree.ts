@@ -17,3 +17,13 @@ export function treeOf<T extends { id: string; parentId?: string | null; sortOrd
   sort(roots)
   return roots
 }
+
+/** The tree without one node and what is below it: the parents an entry may be moved under (never itself or its own). */
+export function withoutBranch<T extends { id: string }>(nodes: readonly TreeNode<T>[], id: string | null | undefined): TreeNode<T>[] {
+  return nodes.filter((n) => n.id !== id).map((n) => ({ ...n, children: withoutBranch(n.children, id) }))
+}
+
+/** "Query.a, capability:x" or one per line as the list of coordinates a menu entry needs. */
+export function parseNeeds(text: string): string[] {
+  return [...new Set(text.split(/[\s,，]+/).map((s) => s.trim()).filter(Boolean))]
+}
