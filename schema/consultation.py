@@ -219,13 +219,15 @@ class ConsultationSubscription:
     ) -> AsyncGenerator[ConsultationMessageType, None]:
         ctx = info.context
         row = await consultation.get_conversation(ctx, decode_id("Conversation", conversation_id))
-        async with consultation.broker(ctx.services).listen(row.id) as queue:  # type: ignore[arg-type]
+        hub = consultation.broker(ctx.services)
+        async with hub.listen(row.id) as queue:  # type: ignore[arg-type]
             while True:
                 message_id = await queue.get()
-                # Scope as it is now, not as it was when the socket subscribed: out of reach ends the stream
-                # (NOT_FOUND) before anything more is delivered.
-                await ctx.refresh()
-                row = await consultation.get_conversation(ctx, row.id)  # type: ignore[arg-type]
-                message = await consultation.delivered_message(ctx, row, message_id)
+                async with hub.delivering:  # a fan-out to many sockets takes its turn at the database
+                    # Scope as it is now, not as it was when the socket subscribed: out of reach ends the stream
+                    # (NOT_FOUND) before anything more is delivered.
+                    await ctx.refresh()
+                    row = await consultation.get_conversation(ctx, row.id)  # type: ignore[arg-type]
+                    message = await consultation.delivered_message(ctx, row, message_id)
                 if message is not None:
                     yield ConsultationMessageType.from_row(message)

@@ -197,3 +197,39 @@ async def test_the_mini_program_subscribes_with_its_trusted_document(
     added = message["payload"]["data"]["messageAdded"]
     assert added["text"] == "明天上午来换药" and added["kind"] == "USER" and added["senderName"]
     await ws.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"database_pool_size": 2, "max_sockets_per_user": 100}])
+async def test_a_wide_fan_out_takes_turns_at_the_database(
+    live: str, client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty sockets on one conversation: every socket gets the message, and no more deliveries load it at once
+    than half the pool holds (database_pool_size). Unbounded, a fan-out to 1,000 sockets asked the pool for 1,000
+    connections and the deliveries left waiting past the pool's timeout ended their subscriptions with INTERNAL."""
+    import resolvers.consultation as consultation
+
+    loading, peak = 0, 0
+    deliver = consultation.delivered_message
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal loading, peak
+        loading += 1
+        peak = max(peak, loading)
+        try:
+            await asyncio.sleep(0.01)  # a slow database: deliveries would pile up here
+            return await deliver(*args, **kwargs)
+        finally:
+            loading -= 1
+
+    monkeypatch.setattr(consultation, "delivered_message", counted)
+    conversation = await start(client)
+    token = await client.token("chief")
+    sockets = [await subscribe(live, token, conversation) for _ in range(40)]
+    await client.data(SEND, {"c": conversation, "t": "术后第三天复查"}, as_="patient")
+    frames = await asyncio.gather(*(asyncio.wait_for(ws.recv(), timeout=60) for ws in sockets))  # a loaded machine
+    received = [json.loads(frame) for frame in frames]
+    assert [message["type"] for message in received] == ["next"] * 40, received
+    assert {message["payload"]["data"]["messageAdded"]["text"] for message in received} == {"术后第三天复查"}
+    assert 1 <= peak <= 2
+    for ws in sockets:
+        await ws.close()

@@ -23,8 +23,14 @@ class MessageBroker:
     """Tells subscribers of a conversation that a message was added (by id; each subscriber loads it
     through its own access rules). Redis carries the notice to the other instances."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, *, deliveries_at_once: int = 10) -> None:
         self.redis_url = redis_url
+        # A message to a conversation many sockets watch wakes them all at once, and each delivery loads what it
+        # delivers through the database (scope decided again, the message, a read event). Unbounded, a thousand
+        # deliveries asked the pool for a thousand connections and those left waiting past the pool's timeout
+        # failed their subscription. At most this many run at once (half of what the pool holds, the rest for
+        # requests); the others wait their turn, however long the fan-out takes.
+        self.delivering = asyncio.Semaphore(max(1, deliveries_at_once))
         self.instance = uuid.uuid4().hex
         self._queues: dict[int, set[asyncio.Queue[int]]] = defaultdict(set)
         self._redis: Any = None
@@ -106,5 +112,7 @@ class MessageBroker:
 def broker(services: Services) -> MessageBroker:
     found = services.message_broker
     if found is None:
-        found = services.message_broker = MessageBroker(services.settings.redis_url)
+        found = services.message_broker = MessageBroker(
+            services.settings.redis_url, deliveries_at_once=services.settings.database_pool_size
+        )
     return found  # type: ignore[no-any-return]
