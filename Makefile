@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-slow cluster cluster-test nginx lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir browser console console-unit
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir bench-workloads bench-q5 bench-booking bench-subscriptions bench-audit browser console console-unit cluster cluster-test nginx
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -108,7 +108,12 @@ $(VENV)/.deps-bench: pyproject.toml $(VENV)/.deps-run
 	$(PY) -m pip install -q -r $(VENV)/requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.deps-bench
+# The PostGraphile peer (bench/postgraphile/: PostGraphile 4 from npm, pinned by its package-lock.json).
+bench/postgraphile/node_modules/.installed: bench/postgraphile/package.json bench/postgraphile/package-lock.json
+	cd bench/postgraphile && npm ci --no-audit --no-fund
+	touch $@
+
+bench: $(VENV)/.deps-bench bench/postgraphile/node_modules/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) bench/run.py --scale $(BENCH_SCALE)
 	$(PY) bench/import_schedules.py --mysql
@@ -122,6 +127,23 @@ bench-import: $(VENV)/.deps-run
 # The FHIR bulk export alone (resources per second beside a raw-SQL floor, peak memory): bench/results/fhir-*.md
 bench-fhir: $(VENV)/.deps-bench
 	$(PY) bench/fhir_export.py --scale $(BENCH_SCALE)
+
+# The new workloads beside their floors (bench/README.md "Workloads"): Q5's write, the booking rush, the
+# subscription fan-out, the schedule import and audit verification, in one run: bench/results/workloads.{json,md}.
+bench-workloads: $(VENV)/.deps-bench
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(PY) bench/workloads.py
+
+# One workload alone (full size), printing its JSON.
+bench-q5: $(VENV)/.deps-bench
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(PY) bench/wl_write.py
+bench-booking: $(VENV)/.deps-run
+	$(PY) bench/wl_booking.py
+bench-subscriptions: $(VENV)/.deps-run
+	$(PY) bench/wl_subscriptions.py
+bench-audit: $(VENV)/.deps-run
+	$(PY) bench/wl_audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

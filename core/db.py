@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from core.deadline import committing
+
 # MariaDB/MySQL errors that mean another writer won: a deadlock (a Galera certification failure is reported as
 # one, at COMMIT or at any statement of a transaction the cluster aborted) and a lock wait timeout.
 LOST_RACE_CODES = frozenset({1213, 1205})
@@ -236,6 +238,7 @@ class Database:
         """One all-or-nothing unit of work: commit on success, roll back on any error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+            committing()  # from here the request's deadline no longer cancels it (core/deadline.py)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

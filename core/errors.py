@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
     NOT_CONFIGURED = "NOT_CONFIGURED"  # the server lacks a setting this operation needs (extensions.settings)
+    OVERLOADED = "OVERLOADED"  # HTTP 503 with Retry-After: too many requests in flight; nothing ran, retry
+    SHUTTING_DOWN = "SHUTTING_DOWN"  # HTTP 503: this instance is stopping; nothing ran, retry (another answers)
+    TIMEOUT = "TIMEOUT"  # HTTP 504: the request ran past REQUEST_TIMEOUT_SECONDS and was stopped; nothing was kept
     INTERNAL = "INTERNAL"
 
 

@@ -57,6 +57,7 @@ class Services:
     ratelimiter: Any = None
     socket_schemas: Any = None
     message_broker: Any = None
+    admission: Any = None  # requests in flight, shedding, shutdown (schema/engine/admission.py)
     # Operations (resolvers/operations/): the job scheduler, request figures, process figures, the caches' list.
     scheduler: Scheduler | None = None
     figures: RequestFigures | None = None
