@@ -252,10 +252,11 @@ async def test_an_admin_creates_a_department_and_a_user_in_it(live_server: str, 
 
 DICTIONARY = '{ dictionaries(keys: ["VisitType"]) { entries { code labelZh } } }'
 POSITIONS = "{ positions { name description } }"
+KEYWORDS = "{ moderationKeywords(first: 100) { edges { node { keyword action } } } }"
 
 
 @needs_menus
-async def test_an_admin_reads_the_login_log_adds_a_position_and_renames_a_dictionary_label(
+async def test_an_admin_reads_the_logs_adds_a_position_and_a_keyword_and_renames_a_dictionary_label(
     live_server: str, browser: Browser
 ) -> None:
     session = await _session(browser)
@@ -286,6 +287,19 @@ async def test_an_admin_reads_the_login_log_adds_a_position_and_renames_a_dictio
     await _open_menu(page, "system", "system.menus")
     await expect(page.locator("[data-test=menus-table]")).to_contain_text("system.menus")
     await _shot(page, "menus")
+
+    await _open_menu(page, "system", "system.operation-log")  # the position just made, in the operation log
+    await page.fill("[data-test=operation-log-operation]", "createPosition")
+    await page.press("[data-test=operation-log-operation]", "Enter")
+    await expect(page.locator("[data-test=operation-log-table]")).to_contain_text("createPosition")
+
+    await _open_menu(page, "moderation", "moderation.keywords")
+    keyword = f"包治百病{int(time.time()) % 1000}"
+    await page.fill("[data-test=keyword-input]", keyword)
+    await page.click("[data-test=keyword-add]")
+    await expect(page.locator("[data-test=keywords-table]")).to_contain_text(keyword)
+    stored = _api(live_server, "admin", KEYWORDS)["moderationKeywords"]["edges"]
+    assert {"keyword": keyword, "action": "HOLD"} in [e["node"] for e in stored]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
 
