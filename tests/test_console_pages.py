@@ -367,3 +367,38 @@ async def test_a_tablet_gets_a_folded_sidebar_and_pages_that_fit(live_server: st
     await page.set_viewport_size({"width": 1280, "height": 800})  # turned to a laptop's width: unfolded again
     await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+GRANTS = "{ breakGlassAccesses(first: 50) { edges { node { id reason reviewedAt reviewNote } } } }"
+
+
+@needs_menus
+async def test_a_department_admin_reviews_a_break_the_glass_access(live_server: str, browser: Browser) -> None:
+    patient = _api(live_server, "chief", "{ patients(first: 1) { edges { node { id } } } }")["patients"]["edges"][0]
+    reason = f"急诊抢救需核对身份证号 {int(time.time())}"
+    _api(
+        live_server,
+        "chief",
+        "mutation ($p: ID!, $r: String!) { revealField(patientId: $p, field: ID_NUMBER, reason: $r) }",
+        {"p": patient["node"]["id"], "r": reason},
+    )
+    grant = next(
+        e["node"]
+        for e in _api(live_server, "deptadmin", GRANTS)["breakGlassAccesses"]["edges"]
+        if e["node"]["reason"] == reason
+    )
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "deptadmin", "/admin/integrity/break-glass")
+    table = page.locator("[data-test=break-glass-table]")
+    await expect(table).to_contain_text(reason)  # not yet reviewed: listed first
+    await page.click(f'[data-test="review-{grant["id"]}"]')
+    await _confirm_box(page, "已核实，确属抢救需要")
+    await expect(table).not_to_contain_text(reason)  # reviewed: out of the unreviewed list
+    stored = next(
+        e["node"]
+        for e in _api(live_server, "deptadmin", GRANTS)["breakGlassAccesses"]["edges"]
+        if e["node"]["id"] == grant["id"]
+    )
+    assert stored["reviewedAt"] and stored["reviewNote"] == "已核实，确属抢救需要"
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)

@@ -140,6 +140,9 @@ export const zhMore = {
   HOLD: '转人工审核',
   REPLACE: '替换为 *',
   deleteKeywordQuestion: '删除敏感词「{name}」？',
+  unreviewedOnly: '仅未复核',
+  review: '复核',
+  reviewQuestion: '复核 {name} 的紧急访问（原因：{reason}）：请填写复核意见。',
 }
 
 export const enMore: Record<keyof typeof zhMore, string> = {
@@ -283,4 +286,7 @@ export const enMore: Record<keyof typeof zhMore, string> = {
   HOLD: 'Hold for review',
   REPLACE: 'Mask with *',
   deleteKeywordQuestion: 'Delete the keyword "{name}"?',
+  unreviewedOnly: 'Not yet reviewed only',
+  review: 'Review',
+  reviewQuestion: "Review {name}'s break-the-glass access (reason: {reason}): your note.",
 }
