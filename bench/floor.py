@@ -26,6 +26,7 @@ import jwt
 import orjson
 import uvicorn
 from common import Q0, Q1, Q2, Q3, Q4, encode_id, mysql_kwargs  # type: ignore[import-not-found]
+from floor_writes import WRITES, Refused  # type: ignore[import-not-found]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -301,13 +302,14 @@ async def q4(cur: aiomysql.Cursor, who: dict[str, Any], variables: dict[str, Any
 
 
 HANDLERS = {Q0: (q0, False), Q1: (q1, True), Q2: (q2, True), Q3: (q3, True), Q4: (q4, True)}
+HANDLERS.update({document: (write, True) for document, write in WRITES.items()})  # Q5 and a booking
 
 
 async def graphql(request: Request) -> Response:
     payload = orjson.loads(await request.body())
     handler = HANDLERS.get(payload.get("query"))
     if handler is None:
-        return respond({"errors": [{"message": "the floor answers Q0-Q4 only"}]}, 400)
+        return respond({"errors": [{"message": "the floor answers Q0-Q5 and a booking only"}]}, 400)
     run, needs_db = handler
     variables = payload.get("variables") or {}
     if not needs_db:
@@ -317,21 +319,25 @@ async def graphql(request: Request) -> Response:
     async with pool.acquire() as conn, conn.cursor() as cur:
         try:
             who = await principal(cur, request)
+            who["user_agent"] = request.headers.get("user-agent", "")[:255]
         except Unauthenticated:
             return respond({"errors": [{"message": "bad token", "extensions": {"code": "UNAUTHENTICATED"}}]}, 401)
         try:
             data = await run(cur, who, variables, ip)
         except LookupError:
             return respond({"data": None, "errors": [{"message": "Patient not found"}]})
+        except Refused as error:
+            return respond({"data": None, "errors": [{"message": error.message, "extensions": {"code": error.code}}]})
     return respond({"data": data})
 
 
-def create_app(patients: int, pool_size: int) -> Starlette:
+def create_app(patients: int, pool_size: int, database: str | None = None) -> Starlette:
     async def lifespan(_app: Starlette):  # type: ignore[no-untyped-def]
         global pool
-        pool = await aiomysql.create_pool(
-            minsize=1, maxsize=pool_size, autocommit=True, **mysql_kwargs(patients, "floor")
-        )
+        kwargs = mysql_kwargs(patients, "floor")
+        if database:  # another benchmark database than the data set's (bench/workloads.py)
+            kwargs["db"] = database
+        pool = await aiomysql.create_pool(minsize=1, maxsize=pool_size, autocommit=True, **kwargs)
         yield
         pool.close()
         await pool.wait_closed()
@@ -348,10 +354,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8702)
     parser.add_argument("--pool-size", type=int, default=20)
     parser.add_argument("--scope-sql", choices=["same", "in"], default=SCOPE_SQL)
+    parser.add_argument("--database", help="a benchmark database other than --patients' data set")
     args = parser.parse_args()
     SCOPE_SQL = args.scope_sql
     uvicorn.run(
-        create_app(args.patients, args.pool_size),
+        create_app(args.patients, args.pool_size, args.database),
         host="127.0.0.1",
         port=args.port,
         access_log=False,

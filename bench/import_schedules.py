@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:  # the app runs from the repository root; its pack
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import import_floor  # type: ignore[import-not-found]  # noqa: E402
 import openpyxl  # noqa: E402
 import orjson  # noqa: E402
 from sqlalchemy import select  # noqa: E402
@@ -166,6 +167,9 @@ async def bench(url: str, rows: int, physicians: int) -> dict[str, Any]:
                 again, again_report = await timed_import(http, token, data, filename, False)
                 assert dry_report["created"] == rows and wet_report["created"] == rows, (dry_report, wet_report)
                 assert again_report["unchanged"] == rows and again_report["created"] == 0, again_report
+                if file_format == "csv":  # the floor: the same rows, one multi-row INSERT per batch
+                    results["floor"] = import_floor.run(url, data)
+                    assert results["floor"]["same_rows_as_the_import"], results["floor"]
                 results[file_format] = {
                     "bytes": len(data),
                     "dry_run_seconds": round(dry, 3),
@@ -223,10 +227,30 @@ def main() -> None:
     ]
     for name, entry in sorted(existing.items()):
         for file_format, figures in entry["results"].items():
+            if file_format == "floor":
+                continue
             lines.append(
                 f"| {name} | {file_format} | {figures['bytes']:,} | {figures['dry_run_rows_per_second']:,} | "
                 f"{figures['import_rows_per_second']:,} ({figures['import_seconds']}) | "
                 f"{figures['reimport_rows_per_second']:,} |"
+            )
+    floors = [
+        (name, entry["results"]["floor"]) for name, entry in sorted(existing.items()) if "floor" in entry["results"]
+    ]
+    if floors:
+        lines += [
+            "",
+            "Beside it, the floor (bench/import_floor.py): the same CSV parsed with the csv module, the physicians and",
+            f"departments looked up once, the same rows inserted by one multi-row INSERT per {import_floor.BATCH} rows",
+            "in one transaction with an event (no check against existing sessions); its rows equal the import's.",
+            "",
+            "| database | import rows/s (CSV) | floor rows/s | floor/import |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, floor in floors:
+            ours = existing[name]["results"]["csv"]["import_rows_per_second"]
+            lines.append(
+                f"| {name} | {ours:,} | {floor['rows_per_second']:,} | {floor['rows_per_second'] / ours:.1f} |"
             )
     (out / "import.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
