@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir bench-workloads bench-q5 bench-booking bench-subscriptions bench-audit browser console console-unit
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir bench-workloads bench-q5 bench-booking bench-subscriptions bench-audit browser console console-unit cluster cluster-test nginx
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,21 @@ test: lint typecheck pytest
 test-slow: install-dev
 	RUN_SLOW=1 $(PY) -m pytest -q -m slow
 
+# The multi-instance deployment on loopback (README "Cluster"): a three-node MariaDB Galera cluster (Debian's
+# galera-4), Redis, two app instances and nginx in front; prints the URL, Ctrl-C stops it all. Its own ports and
+# data directories: the machine's MariaDB (3306) and Redis (6379) are left alone.
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "installing Debian's nginx-light for the balancer"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; }
+
+cluster: install nginx
+	$(PY) deploy/cluster.py up
+
+# The cross-instance and fault tests on that cluster (tests/test_cluster_galera.py, about 10 minutes; not in
+# `make test`): they print their counts; the last run's are in tests/results/cluster-*.md.
+cluster-test: install-dev nginx
+	RUN_CLUSTER=1 $(PY) -m pytest -q -s tests/cluster
+
 # Benchmarks (bench/README.md): our API against a hand-written floor and a tutorial-style peer on MariaDB.
 # BENCH_SCALE=full (100k patients, about 20 minutes) or small (10k); wrk comes from Debian when missing.
 BENCH_SCALE ?= full
@@ -93,7 +108,12 @@ $(VENV)/.deps-bench: pyproject.toml $(VENV)/.deps-run
 	$(PY) -m pip install -q -r $(VENV)/requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.deps-bench
+# The PostGraphile peer (bench/postgraphile/: PostGraphile 4 from npm, pinned by its package-lock.json).
+bench/postgraphile/node_modules/.installed: bench/postgraphile/package.json bench/postgraphile/package-lock.json
+	cd bench/postgraphile && npm ci --no-audit --no-fund
+	touch $@
+
+bench: $(VENV)/.deps-bench bench/postgraphile/node_modules/.installed
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
 	$(PY) bench/run.py --scale $(BENCH_SCALE)
 	$(PY) bench/import_schedules.py --mysql

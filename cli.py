@@ -323,6 +323,8 @@ def cmd_export_fhir(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from schema.engine.shutdown import uvicorn_wait
+
     if workers > 1 and not settings.redis_url:
         raise SystemExit(
             "refusing --workers > 1 without REDIS_URL: sessions, lockouts and policy changes must be shared"
@@ -336,6 +338,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
         proxy_headers=False,  # the app reads X-Forwarded-For itself, from trusted proxies only
         access_log=False,  # query strings (GET queries, variables) stay out of logs
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=uvicorn_wait(settings),  # SIGTERM: schema/engine/shutdown.py
     )
 
 

@@ -34,6 +34,7 @@ from resolvers.operations.caches import CacheCatalogue
 from resolvers.operations.monitor import Monitor
 from resolvers.operations.scheduler import Scheduler
 from resolvers.role import POLICY_CHANNEL
+from schema.engine.admission import Admission, AdmissionMiddleware
 from schema.engine.builder import SchemaRegistry
 from schema.engine.caches import register_caches
 from schema.engine.console import console_routes
@@ -42,6 +43,7 @@ from schema.engine.fhir import fhir_routes
 from schema.engine.graphiql import ASSETS_DIR, ASSETS_URL, StaticAssets
 from schema.engine.metrics import MetricsMiddleware, metrics_endpoint
 from schema.engine.probes import probe_routes
+from schema.engine.shutdown import GracefulShutdown
 from schema.engine.websocket import subscription_route
 from schema.root import Mutation, Query, Subscription
 
@@ -67,7 +69,8 @@ async def check_startup(services: Services, coordinates: set[str]) -> None:
         raise StartupRefused("production mode refuses to start while demo accounts exist")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False) -> Starlette:
+    """The app; `handle_sigterm` (the served app: `app_factory`) takes SIGTERM over for a graceful shutdown."""
     settings = settings or get_settings()
     logredact.install(logredact.settings_secrets(settings))  # before anything can log
     configure_cipher(settings.data_keys, settings.search_hash_key.get_secret_value())
@@ -79,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         pool_size=settings.database_pool_size,
         ping_idle_seconds=settings.database_ping_idle_seconds,
         statement_cache=settings.database_statement_cache,
+        pool_timeout=settings.database_pool_timeout_seconds,
     )
     policy = PolicyStore(db)
     notifier = Notifier(settings.redis_url)
@@ -99,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services.figures = figures
     services.scheduler = scheduler = Scheduler(services)
     services.caches = CacheCatalogue(notifier)
+    services.admission = admission = Admission(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -113,10 +118,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await monitor.start()
         await figures.start()
         await scheduler.start()
+        graceful = GracefulShutdown(admission, settings)
+        if handle_sigterm:
+            graceful.install()
         try:
             with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
                 yield
         finally:
+            graceful.uninstall()
             await scheduler.stop()
             await figures.stop()
             await monitor.stop()
@@ -156,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_age=600,
             )
         )
+    middleware.append(Middleware(AdmissionMiddleware, admission=admission))  # inside CORS: a 503 keeps its headers
     register_caches(services.caches, services)  # once the endpoint's and the websocket's caches exist
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.services = services
@@ -165,7 +175,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def app_factory() -> Starlette:
     """What uvicorn loads (`server:app_factory`, factory mode)."""
     logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app()
+    return create_app(handle_sigterm=True)
 
 
 if __name__ == "__main__":  # the operator's command line: cli.py

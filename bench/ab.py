@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import run  # type: ignore[import-not-found]
-from run import PORTS, Counters, Server, bodies_for, cell, login, scope_ids, write_bodies  # type: ignore[import-not-found]
+from common import free_ports  # type: ignore[import-not-found]
+from run import Counters, Server, bodies_for, cell, login, scope_ids, write_bodies  # type: ignore[import-not-found]
 
 
 class Variant(Server):
     def __init__(self, label: str, env: dict[str, str], patients: int) -> None:
-        super().__init__("ours", patients, PORTS["ours"])
+        super().__init__("ours", patients, free_ports(["ours"])["ours"])  # a taken BENCH_PORTS one stops the run
         self.label, self.env = label, env
 
     def start(self) -> None:

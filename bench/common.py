@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -24,7 +25,13 @@ MYSQL_ROOT = os.environ.get("BENCH_MYSQL_USER", "root")
 MYSQL_ROOT_PASSWORD = os.environ.get("BENCH_MYSQL_PASSWORD", "")
 # Each server connects as its own MariaDB account, so statements are counted per server
 # (information_schema.USER_STATISTICS) even while other people use the same MariaDB.
-DB_USERS = {"ours": "bench_ours", "floor": "bench_floor", "peer": "bench_peer", "gen": MYSQL_ROOT}
+DB_USERS = {
+    "ours": "bench_ours",
+    "floor": "bench_floor",
+    "peer": "bench_peer",
+    "competent": "bench_competent",
+    "gen": MYSQL_ROOT,
+}
 DB_USER_PASSWORD = "bench-only"
 
 SCALES = {"small": 10_000, "full": 100_000}
@@ -54,6 +61,38 @@ def mysql_kwargs(patients: int | None, who: str = "gen") -> dict[str, object]:
     if patients is not None:
         kwargs["db"] = database_name(patients)  # aiomysql; pymysql_kwargs() renames it
     return kwargs
+
+
+def port_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (and we may bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(names: list[str]) -> dict[str, int]:
+    """A free loopback port per server: BENCH_PORTS (`ours=8711,floor=8712`) where given, which must be free
+    (else SystemExit naming the busy port), the rest chosen by the kernel."""
+    fixed = dict(item.split("=", 1) for item in os.environ.get("BENCH_PORTS", "").split(",") if "=" in item)
+    ports: dict[str, int] = {}
+    holders = []
+    for name in names:
+        if name in fixed:
+            ports[name] = int(fixed[name])
+            if not port_free(ports[name]):
+                raise SystemExit(f"port {ports[name]} (BENCH_PORTS, for {name}) is taken by another process: free it "
+                                 "or choose another")  # fmt: skip
+            continue
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        holder.bind(("127.0.0.1", 0))  # held until every port is chosen, so no two servers get the same one
+        holders.append(holder)
+        ports[name] = holder.getsockname()[1]
+    for holder in holders:
+        holder.close()
+    return ports
 
 
 def encode_id(type_name: str, pk: int) -> str:

@@ -106,7 +106,12 @@ def measured(command: list[str], env: dict[str, str]) -> tuple[float, float, int
 
 
 def count_lines(folder: Path) -> dict[str, int]:
-    return {path.stem: sum(1 for _ in path.open("rb")) for path in sorted(folder.glob("*.ndjson"))}
+    """Resources per type (a type split over several files: `Patient.ndjson`, `Patient.2.ndjson`, ... summed)."""
+    counts: dict[str, int] = {}
+    for path in sorted(folder.glob("*.ndjson")):
+        kind = path.name.split(".", 1)[0]
+        counts[kind] = counts.get(kind, 0) + sum(1 for _ in path.open("rb"))
+    return counts
 
 
 def run_ours(patients: int, department: int, out: Path) -> dict[str, Any]:
@@ -246,6 +251,36 @@ async def floor(patients: int, department: int, out: Path) -> None:
     await conn.ensure_closed()
 
 
+def plot(scale: str, results: dict[str, Any]) -> Path:
+    """`results/fhir-<scale>.png`: resources per second (wall and per CPU second) and peak memory per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["runs"])
+    runs = [results["runs"][name] for name in names]
+    colours = ["tab:green" if name.startswith("floor") else "tab:blue" for name in names]
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = (
+        ("resources/s (wall)", [r["resources"] / r["seconds"] for r in runs]),
+        ("resources per CPU second", [r["resources"] / r["cpu_seconds"] for r in runs]),
+        ("peak RSS (MiB)", [r["peak_rss_mib"] for r in runs]),
+    )
+    for ax, (title, values) in zip(axes, panels, strict=True):
+        ax.bar(range(len(names)), values, color=colours)
+        labels = [f"{name}\n({run['patients']:,} patients)" for name, run in zip(names, runs, strict=True)]
+        ax.set_xticks(range(len(names)), labels, fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    figure.suptitle(f"FHIR bulk export, {results['patients']:,} patients (load average {results['load']})", fontsize=10)
+    figure.tight_layout()
+    path = RESULTS / f"fhir-{scale}.png"
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def report(scale: str, results: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"fhir-{scale}.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
@@ -289,7 +324,9 @@ def report(scale: str, results: dict[str, Any]) -> None:
         f"{results['runs']['ours, smallest']['peak_rss_mib']:.0f} MiB exporting "
         f"{results['runs']['ours, smallest']['patients']:,}: it streams (one step of {BATCH} patients in memory).",
     ]
+    lines += ["", f"![resources per second and peak memory](fhir-{scale}.png)"]
     (RESULTS / f"fhir-{scale}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot(scale, results)
     print("\n".join(lines))
 
 
@@ -299,7 +336,11 @@ def main() -> None:
     parser.add_argument("--floor", type=int, help=argparse.SUPPRESS)  # the floor's own process
     parser.add_argument("--department", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--render", action="store_true", help="re-render results/fhir-<scale>.md and .png from .json")
     args = parser.parse_args()
+    if args.render:
+        report(args.scale, orjson.loads((RESULTS / f"fhir-{args.scale}.json").read_bytes()))
+        return
     if args.floor:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         asyncio.run(floor(args.floor, args.department, Path(args.out)))

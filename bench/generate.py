@@ -143,13 +143,7 @@ def create_database(patients: int) -> None:
         with conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS {name}")
             cursor.execute(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            for user in DB_USERS.values():
-                if user == mysql_kwargs(None)["user"]:
-                    continue
-                cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{DB_USER_PASSWORD}'")
-                cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{DB_USER_PASSWORD}'")
-                cursor.execute(f"GRANT ALL PRIVILEGES ON `followup\\_bench\\_%`.* TO '{user}'@'%'")
-                cursor.execute(f"GRANT ALL PRIVILEGES ON `followup\\_bench\\_%`.* TO '{user}'@'localhost'")
+            create_accounts(cursor)
     finally:
         conn.close()
 
@@ -305,6 +299,26 @@ def write_meta(patients: int, seed: int, counts: dict[str, int], seconds: float)
     finally:
         conn.close()
     return meta
+
+
+def create_accounts(cursor: Any) -> None:
+    """Each server's own MariaDB account (statements are counted per account); kept data sets get new ones too."""
+    for user in DB_USERS.values():
+        if user == mysql_kwargs(None)["user"]:
+            continue
+        cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{DB_USER_PASSWORD}'")
+        cursor.execute(f"CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{DB_USER_PASSWORD}'")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON `followup\\_bench\\_%`.* TO '{user}'@'%'")
+        cursor.execute(f"GRANT ALL PRIVILEGES ON `followup\\_bench\\_%`.* TO '{user}'@'localhost'")
+
+
+def ensure_accounts() -> None:
+    conn = admin_connect()
+    try:
+        with conn.cursor() as cursor:
+            create_accounts(cursor)
+    finally:
+        conn.close()
 
 
 def generate(patients: int, *, seed: int = SEED, force: bool = False) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 import pymysql
-from common import BENCH, PYTHON, ROOT, pymysql_kwargs  # type: ignore[import-not-found]
+from common import BENCH, PYTHON, ROOT, port_free, pymysql_kwargs  # type: ignore[import-not-found]
 
 WORK = BENCH / "results" / ".work"  # as bench/run.py's
 PASSWORD = "Bench#Seal2026"
@@ -135,6 +135,8 @@ class Ours:
         self.log_path = WORK / f"seal-{kind}-{port}.log"
 
     def __enter__(self) -> Ours:
+        if not port_free(self.port):  # never time another process that happens to listen there
+            raise SystemExit(f"port {self.port} is taken by another process; not starting")
         env = server_env(self.kind, **self.overrides)
         command = [PYTHON, "server.py", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
         handle = self.log_path.open("wb")
@@ -145,9 +147,13 @@ class Ours:
                 raise SystemExit(f"the server exited at start; see {self.log_path}")
             try:
                 httpx.get(self.url + "/healthz", timeout=2)
-                return self
             except httpx.HTTPError:
                 time.sleep(0.3)
+                continue
+            time.sleep(0.3)  # a server that failed to bind exits: the answer came from someone else
+            if self.process.poll() is not None:
+                raise SystemExit(f"the server exited at start (port {self.port} taken?); see {self.log_path}")
+            return self
         raise SystemExit(f"the server did not start; see {self.log_path}")
 
     def __exit__(self, *_: object) -> None:

@@ -22,10 +22,10 @@ import time
 from typing import Any
 
 import orjson
-from common import BENCH, RESULTS  # type: ignore[import-not-found]
+from common import BENCH, RESULTS, free_ports  # type: ignore[import-not-found]
 from live import Ours, backlog, bodies, log, prepare, seal_all  # type: ignore[import-not-found]
 
-PORT = 8731
+PORT = free_ports(["ours"])["ours"]  # BENCH_PORTS=ours=N pins it; a taken one stops the run
 QUERY = "{ patients(first: 50) { edges { node { id name gender } } } }"
 
 

@@ -21,10 +21,10 @@ import sys
 from typing import Any
 
 import orjson
-from common import RESULTS  # type: ignore[import-not-found]
+from common import RESULTS, free_ports  # type: ignore[import-not-found]
 from live import PATIENTS_QUERY, Ours, log, prepare, seal_all, wrk  # type: ignore[import-not-found]
 
-PORT = 8732
+PORT = free_ports(["ours"])["ours"]  # BENCH_PORTS=ours=N pins it; a taken one stops the run
 SETTINGS = {"defaults": {}, "sealing off": {"AUDIT_SEAL_INTERVAL_SECONDS": "3600"}}
 CONCURRENCY = (1, 5)
 NAMES = {"sqlite": "SQLite", "mysql": "MariaDB"}

@@ -13,6 +13,46 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from core.deadline import committing
+
+# MariaDB/MySQL errors that mean another writer won: a deadlock (a Galera certification failure is reported as
+# one, at COMMIT or at any statement of a transaction the cluster aborted) and a lock wait timeout.
+LOST_RACE_CODES = frozenset({1213, 1205})
+
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+# Codes meaning the database cannot be reached, or this node cannot serve now: can't connect (2002, 2003), gone
+# away or lost during a query (2006, 2013, 2055), a Galera node outside the primary component (1047 WSREP has not
+# yet prepared node), shutting down (1053), killed (1927), an idle connection closed by the server (4031).
+UNREACHABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1047, 1053, 1927, 4031})
+
+
+def unreachable(error: BaseException) -> bool:
+    """The database or Redis could not be reached (or the pool had no connection free in time): nothing of the
+    request ran to its end on it; the client may retry (UNAVAILABLE, HTTP 503)."""
+    if isinstance(error, exc.TimeoutError | exc.DisconnectionError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        code = getattr(error.orig, "args", (None,))[0] if error.orig is not None else None
+        return code in UNREACHABLE_CODES
+    kind = type(error)
+    return kind.__module__.startswith("redis") and kind.__name__ in _REDIS_UNREACHABLE
+
+
+_REDIS_UNREACHABLE = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingError"})
+
+
+def lost_race(error: BaseException) -> bool:
+    """A database error that means another writer won (Galera certification, a deadlock, a lock wait): the whole
+    transaction was rolled back and may be run again from its start."""
+    if not isinstance(error, exc.DBAPIError) or error.orig is None:
+        return False
+    code = getattr(error.orig, "args", (None,))[0]
+    return code in LOST_RACE_CODES
+
 
 def normalise_url(url: str) -> str:
     """Force utf8mb4 on MySQL so Chinese names round-trip."""
@@ -70,6 +110,7 @@ def make_engine(
     autocommit: bool = False,
     ping_idle_seconds: float = 10.0,
     statement_cache: int = 0,
+    pool_timeout: float = 30.0,
 ) -> AsyncEngine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"hide_parameters": True}  # driver messages never carry patient data
@@ -84,7 +125,9 @@ def make_engine(
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 10}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_timeout=pool_timeout)
+        # a server that does not answer at all (a host gone, not a refused port) fails the connect in seconds
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), "connect_timeout": CONNECT_TIMEOUT_SECONDS}
     engine = create_async_engine(url, **kwargs)
     if autocommit:
         # SQLAlchemy keeps its transaction bookkeeping on an AUTOCOMMIT connection and, when a Connection
@@ -142,11 +185,21 @@ class FairGate:
 
 class Database:
     def __init__(
-        self, url: str, *, pool_size: int = 10, ping_idle_seconds: float = 10.0, statement_cache: int = 0
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        ping_idle_seconds: float = 10.0,
+        statement_cache: int = 0,
+        pool_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.engine = make_engine(
-            url, pool_size=pool_size, ping_idle_seconds=ping_idle_seconds, statement_cache=statement_cache
+            url,
+            pool_size=pool_size,
+            ping_idle_seconds=ping_idle_seconds,
+            statement_cache=statement_cache,
+            pool_timeout=pool_timeout,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         # Reads and single-statement writes (read events) of a request: an autocommit pool, so a request
@@ -157,6 +210,7 @@ class Database:
             autocommit=True,
             ping_idle_seconds=ping_idle_seconds,
             statement_cache=statement_cache,
+            pool_timeout=pool_timeout,
         )
         self.request_gate = FairGate.of(self.read_engine)
 
@@ -184,6 +238,7 @@ class Database:
         """One all-or-nothing unit of work: commit on success, roll back on any error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+            committing()  # from here the request's deadline no longer cancels it (core/deadline.py)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -15,12 +15,18 @@ class ErrorCode(StrEnum):
     BAD_USER_INPUT = "BAD_USER_INPUT"
     CONFLICT = "CONFLICT"
     RATE_LIMITED = "RATE_LIMITED"
+    # HTTP 503 with Retry-After: the database or Redis could not be reached (or no connection came free in time);
+    # a write reported so was not kept, unless `extensions.inDoubt` says the connection broke while it committed
+    UNAVAILABLE = "UNAVAILABLE"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
     PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     PERSISTED_QUERY_REQUIRED = "PERSISTED_QUERY_REQUIRED"
     NOT_CONFIGURED = "NOT_CONFIGURED"  # the server lacks a setting this operation needs (extensions.settings)
+    OVERLOADED = "OVERLOADED"  # HTTP 503 with Retry-After: too many requests in flight; nothing ran, retry
+    SHUTTING_DOWN = "SHUTTING_DOWN"  # HTTP 503: this instance is stopping; nothing ran, retry (another answers)
+    TIMEOUT = "TIMEOUT"  # HTTP 504: the request ran past REQUEST_TIMEOUT_SECONDS and was stopped; nothing was kept
     INTERNAL = "INTERNAL"
 
 

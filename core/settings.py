@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./followup.db"
     database_pool_size: int = 10
     database_ping_idle_seconds: float = Field(10.0, ge=0)  # ping a pooled connection idle this long (0: always)
+    # a request waits this long for a pooled connection (all in use), then answers 503 UNAVAILABLE
+    database_pool_timeout_seconds: float = Field(10.0, gt=0, le=300)
     # mysql+asyncmy only: prepared statements kept per pooled connection (binary protocol; 0: text only).
     # The server caps them all together (max_prepared_stmt_count, 16382 by default): connections x this.
     database_statement_cache: int = Field(32, ge=0, le=1024)
@@ -113,6 +115,18 @@ class Settings(BaseSettings):
     audit_archive_dir: str = "./audit-archive"
     figures_flush_seconds: float = Field(10.0, gt=0, le=300)  # request figures buffered this long, then written
 
+    # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, serving.py) ----
+    # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
+    # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
+    max_requests_in_flight: int = Field(64, ge=1, le=10_000)
+    # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
+    # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
+    # SIGTERM: /readyz fails at once; requests are still served this long (the balancer's checks notice), then the
+    # port closes, requests in flight finish, websockets close with 1001, figures and seals are written.
+    shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
+    shutdown_grace_seconds: float = Field(40.0, gt=0, le=3600)  # from SIGTERM to exit, at most (drain included)
+
     # ---- FHIR (resolvers/fhir/): local code and identifier systems, bulk data exports ----
     # The installation's namespace for its own code systems, identifier systems and bundle entry URLs: set once,
     # before the first export leaves the house, and never changed (other systems keep these URIs).
@@ -120,6 +134,7 @@ class Settings(BaseSettings):
     fhir_export_dir: str = "./fhir-exports"  # NDJSON files of bulk exports (shared storage with several instances)
     fhir_export_keep_hours: int = Field(24, ge=1, le=24 * 90)  # a finished export's files are deleted after this
     fhir_export_batch: int = Field(200, ge=1, le=5000)  # patients per step; progress is saved after each step
+    fhir_export_file_max_resources: int = Field(100_000, ge=1, le=10_000_000)  # a type's resources per NDJSON file
     fhir_export_validate: bool = False  # validate every exported resource against the R4B models (fhir.resources)
 
     # Hosts (https) that articles' images and content covers may come from: the hospital's own. An image from

@@ -52,8 +52,8 @@ DESCRIPTIONS: dict[Capability, str] = {
     Capability.COMMENTS_MODERATE: "Review comments on content of the departments in your data scope",
     Capability.BREAK_GLASS_REVIEW: "Review emergency (break-the-glass) access to patients or by staff of the "
     "departments in your data scope",
-    Capability.SCHEDULE_MANAGE: "Import, export and cancel the doctor schedules of the departments in your data scope "
-    "(and your own)",
+    Capability.SCHEDULE_MANAGE: "Import, export, close, reopen and cancel the doctor schedules of the departments in "
+    "your data scope (and your own)",
     Capability.FHIR_EXPORT: "Export a department's patients in your data scope as FHIR bulk data (Group/$export): "
     "your own department, or those your data scope reaches",
     Capability.FHIR_EXPORT_ALL: "Export every patient in your data scope at once as FHIR bulk data (Patient/$export)",

@@ -8,7 +8,7 @@ policies/tables.py; the repository (resolvers/data/repository.py) applies them t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -40,6 +40,23 @@ def reach_clause(model: Any, access: Access, purpose: str = "read") -> ColumnEle
     return found.rule(purpose).clause(model, access)
 
 
+def admits(model: Any, access: Access, values: Mapping[str, Any], purpose: str = "write") -> bool:
+    """Whether a row of `model` with these values would be within the caller's reach for `purpose`: the same
+    declared rule as `reach_clause`, judged in Python for a row not yet stored. Only rules over the row's own
+    columns can judge one (TypeError otherwise: declare such a rule, do not restate it)."""
+    found = DECLARED.get(model)
+    if found is None:
+        raise LookupError(f"no reach declared for {getattr(model, '__tablename__', model)} (policies/tables.py)")
+    return _admits(found.rule(purpose), values, access)
+
+
+def _admits(rule: Rule, values: Mapping[str, Any], access: Access) -> bool:
+    judge = getattr(rule, "admits", None)
+    if judge is None:
+        raise TypeError(f"{type(rule).__name__} cannot judge a row that is not stored")
+    return bool(judge(values, access))
+
+
 def _exists(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     """A correlated `(SELECT 1 ... LIMIT 1) IS NOT NULL`: MariaDB keeps it a per-row look-up where it would
     flatten `IN (SELECT ...)` or EXISTS into a scan of the inner table (policies/scope.py)."""
@@ -53,6 +70,9 @@ class Everyone:
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
         return true()
 
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return True
+
 
 @dataclass(frozen=True)
 class Nobody:
@@ -61,6 +81,9 @@ class Nobody:
 
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
         return false()
+
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return False
 
 
 @dataclass(frozen=True)
@@ -157,6 +180,9 @@ class InDepartments:
             return false()
         return getattr(table, self.column).in_(sorted(access.departments))
 
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return access.departments is None or values.get(self.column) in access.departments
+
 
 @dataclass(frozen=True)
 class Own:
@@ -169,6 +195,9 @@ class Own:
             return false()
         return getattr(table, self.column) == access.user_id
 
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return access.user_id is not None and values.get(self.column) == access.user_id
+
 
 @dataclass(frozen=True)
 class Holding:
@@ -179,6 +208,9 @@ class Holding:
 
     def clause(self, table: Any, access: Access) -> ColumnElement[bool]:
         return self.rule.clause(table, access) if access.can(self.capability) else false()
+
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return access.can(self.capability) and _admits(self.rule, values, access)
 
 
 @dataclass(frozen=True)
@@ -212,6 +244,9 @@ class AnyOf:
         parts = [part for part in parts if not _is_false(part)]
         return or_(*parts) if parts else false()
 
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return any(_admits(rule, values, access) for rule in self.rules)
+
 
 class AllOf:
     def __init__(self, *rules: Rule) -> None:
@@ -223,6 +258,9 @@ class AllOf:
             return false()
         parts = [part for part in parts if not _is_true(part)]
         return and_(*parts) if parts else true()
+
+    def admits(self, values: Mapping[str, Any], access: Access) -> bool:
+        return all(_admits(rule, values, access) for rule in self.rules)
 
 
 @lru_cache(maxsize=1)

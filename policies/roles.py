@@ -26,6 +26,8 @@ BUILTIN_ROLES: tuple[tuple[str, str, DataScope], ...] = (
 # The role of a mini-program account bound to its patient record (bindPatientRecord), taken away when the
 # account is closed (deleteMyAccount).
 PATIENT_ROLE = "patient"
+# The role whose holders (by their own key or by inheritance: a chief physician is one) run clinic sessions.
+PHYSICIAN_ROLE = "physician"
 # The client a mini-program session is opened for (wechatLogin); its trusted documents are registered under it.
 MINI_PROGRAM_CLIENT = "mini-program"
 # The role of the operator's own principal on the command line (`server.py create-admin` and the like).
@@ -51,6 +53,11 @@ PRIVILEGED: tuple[tuple[str, str], ...] = (
     ("Mutation.updateRole", "execute"),
     (Capability.ROLES_ASSIGN_ANY.coordinate, "execute"),
 )
+
+
+def holds_physician_role(policy: PolicyStore, role_keys: Iterable[str]) -> bool:
+    """Whether an account with these roles is a physician: one of them is the physician role or inherits it."""
+    return any(key == PHYSICIAN_ROLE or PHYSICIAN_ROLE in policy.inherited_roles(key) for key in role_keys)
 
 
 def needs_second_factor(policy: PolicyStore, role_keys: Iterable[str]) -> bool:

@@ -244,7 +244,8 @@ REACH: dict[type[SQLModel], TableReach] = {
     ),
     # Roles and the organisation are reference data; a user's role links are seen with the user.
     Role: TableReach(read=Everyone()),
-    UserRole: TableReach(read=Via("user_id", User)),
+    # Whether an account a schedule plan names holds a physician role is asked by whoever may name the account.
+    UserRole: TableReach(read=Via("user_id", User), purposes={"name": Via("user_id", User, purpose="name")}),
     # A filter of the timetable names a department holding sessions.
     Department: TableReach(read=Everyone(), purposes={"scheduled": ReferencedBy(Schedule, "department_id")}),
     Position: TableReach(read=Everyone()),

@@ -36,7 +36,8 @@ async def wait(client: GraphQLClient, status_url: str, as_: str, *, seconds: flo
 
 
 async def download(client: GraphQLClient, manifest: dict[str, Any], as_: str) -> dict[str, list[dict[str, Any]]]:
-    """Every output file of a manifest, by resource type; each line one resource, counts as the manifest says."""
+    """Every output file of a manifest, by resource type (a type split over several files: their lines in order);
+    each line one resource, counts as the manifest says."""
     auth = {"Authorization": f"Bearer {await client.token(as_)}", "Accept": "application/fhir+ndjson"}
     files: dict[str, list[dict[str, Any]]] = {}
     for output in manifest["output"]:
@@ -45,7 +46,7 @@ async def download(client: GraphQLClient, manifest: dict[str, Any], as_: str) ->
         assert response.headers["content-type"].startswith("application/fhir+ndjson")
         lines = [orjson.loads(line) for line in response.content.splitlines()]
         assert len(lines) == output["count"] and all(r["resourceType"] == output["type"] for r in lines)
-        files[output["type"]] = lines
+        files.setdefault(output["type"], []).extend(lines)
     return files
 
 

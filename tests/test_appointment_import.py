@@ -289,3 +289,30 @@ async def test_export_escapes_formula_like_text_and_imports_it_back(client: Grap
         EXPORT, {"filter": {"physicianId": gid("User", await user_id(db, "physician2"))}}, as_="chief"
     )
     assert gi["exportSchedules"]["rows"] == 0
+
+
+async def test_a_named_account_without_a_physician_role_is_refused_per_row(client: GraphQLClient, db: Database) -> None:
+    """The plan names accounts: one that holds no physician role (the patient's, or a staff account with no role)
+    cannot hold a session; a chief physician does (the role inherits the physician's)."""
+    from models.organisation import Department
+    from models.user import User
+
+    async with db.transaction() as session:
+        crs = (await session.execute(select(Department.id).where(Department.code == "CRS"))).scalar_one()
+        session.add(User(username="clerk", display_name="前台 Clerk", department_id=crs))
+    before = await schedule_count(db)
+    rows = [
+        [day(30), "morning", "", "", "patient", "CRS", 5, 15, ""],  # 2 the patient's account
+        [day(30), "morning", "", "", "clerk", "", 5, 15, ""],  # 3 no role at all
+        [day(30), "afternoon", "", "", "chief", "", 5, 15, ""],  # 4 a chief physician: fine
+    ]
+    for role in ("chief", "admin"):
+        report = await imported(client, plan_csv(rows), as_=role, dry_run=True)
+        assert [(p["row"], p["column"]) for p in report["problems"]] == [(2, "Physician"), (3, "Physician")]
+        assert all("no physician role" in p["message"] for p in report["problems"]), report["problems"]
+        assert not report["written"]
+    assert await schedule_count(db) == before
+    assert (await imported(client, plan_csv(rows[2:]), as_="chief"))["created"] == 1
+    # a physician has no importSchedules at all
+    response = await upload(client, plan_csv(rows[2:]), as_="physician")
+    assert set(error_codes(response.json())) == {"GRAPHQL_VALIDATION_FAILED"}

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +33,7 @@ from cli import run_migrations
 from core.db import Database
 from policies.bootstrap import ensure_builtin
 from resolvers.demo.seed import seed_demo
+from schema.engine.persisted import store_documents
 from server import ROOT
 from tests.conftest import DEMO_PASSWORD
 from tests.test_graphiql_browser import CHROMIUM, CHROMIUM_FLAGS, LOOPBACK, _free_port
@@ -50,23 +53,28 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def _seed(url: str) -> None:
+async def _seed(url: str, mini_program: bool = False) -> None:
     db = Database(url)
     try:
         await ensure_builtin(db)
         await seed_demo(db, password=DEMO_PASSWORD, patients=40)
+        if mini_program:  # the demo patient's app: a patient's session runs only its trusted documents
+            manifest = json.loads((ROOT / "clients" / "mini-program" / "manifest.json").read_text(encoding="utf-8"))
+            await store_documents(db, "mini-program", manifest)
     finally:
         await db.dispose()
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def serve_console(tmp_path_factory: pytest.TempPathFactory, *, mini_program: bool = False) -> Iterator[str]:
+    """A live server with demo data serving the console's build (one per test module: tests/test_console_pages.py
+    has its own)."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)"
     assert (DIST / "index.html").exists(), "the console is not built: run `make console` (Node 20 and npm)"
     folder = tmp_path_factory.mktemp("console")
     url = f"sqlite+aiosqlite:///{folder}/console.db"
     run_migrations(url)
-    asyncio.run(_seed(url))
+    asyncio.run(_seed(url, mini_program))
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "APP_MODE": "demo", "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"}
     env.pop("REDIS_URL", None)
@@ -110,6 +118,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.kill()
         log.close()
         print(f"server log: {folder / 'server.log'}")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_console(tmp_path_factory) as base:
+        yield base
 
 
 def _api(base: str, username: str, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:

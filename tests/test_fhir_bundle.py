@@ -222,7 +222,12 @@ async def test_appointments_become_appointment_and_slot(client: GraphQLClient, d
     appointment = appointments[str(booked.id)]
     assert appointment["slot"] == [{"reference": f"Slot/{booked.id}"}]
     assert appointment["participant"][0]["actor"] == {"reference": f"Patient/{booked.patient_id}"}
-    assert slots[str(booked.id)]["schedule"]["identifier"] == {
-        "system": f"{BASE}/sid/schedule",
-        "value": str(booked.schedule_id),
-    }
+    # the Slot belongs to the session's Schedule, exported once in the bundle with the physician as its actor
+    assert slots[str(booked.id)]["schedule"] == {"reference": f"Schedule/{booked.schedule_id}"}
+    schedules = {s["id"]: s for s in of_type(resources, "Schedule")}
+    schedule = schedules[str(booked.schedule_id)]
+    assert len(of_type(resources, "Schedule")) == len({s["schedule"]["reference"] for s in slots.values()})
+    assert schedule["identifier"] == [{"system": f"{BASE}/sid/schedule", "value": str(booked.schedule_id)}]
+    assert schedule["actor"][0]["type"] == "Practitioner" and schedule["actor"][0]["display"]
+    assert schedule["actor"][0]["identifier"]["system"] == f"{BASE}/sid/staff"
+    assert schedule["planningHorizon"]["start"] < schedule["planningHorizon"]["end"]

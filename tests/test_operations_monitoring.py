@@ -232,7 +232,12 @@ async def test_user_stats(client: GraphQLClient) -> None:
 async def test_health_readiness_and_metrics(client: GraphQLClient, db: Database) -> None:
     assert (await client.http.get("/healthz")).text == "ok"
     ready = await client.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "database": "ok", "migrations": "ok"}
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "ok",
+        "requests": "ok",
+    }
     async with db.transaction() as session:
         head = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
         await session.execute(text("UPDATE alembic_version SET version_num = '0011_visit_grant'"))

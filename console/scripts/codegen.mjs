@@ -55,7 +55,7 @@ const output = await codegen({
     enumsAsTypes: true,
     useTypeImports: true,
     avoidOptionals: { field: true, inputValue: false, object: true, defaultValue: false },
-    scalars: { ID: 'string', Date: 'string', DateTime: 'string', JSON: 'unknown' },
+    scalars: { ID: 'string', Date: 'string', DateTime: 'string', Time: 'string', JSON: 'unknown', Upload: 'File' },
     skipTypename: true,
   },
   // typescript-operations 6 writes the enums and inputs the documents use; the schema-wide `typescript` plugin

@@ -19,6 +19,9 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'operations.jobs': { component: () => import('@/pages/JobsPage.vue') },
   'integrity.audit': { component: () => import('@/pages/AuditPage.vue') },
   'operations.server': { component: () => import('@/pages/ServerPage.vue') },
+  'appointments.schedules': { component: () => import('@/pages/SchedulesPage.vue') },
+  'appointments.list': { component: () => import('@/pages/AppointmentsPage.vue') },
+  'consultations.mine': { component: () => import('@/pages/ConversationsPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

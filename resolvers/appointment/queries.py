@@ -49,8 +49,10 @@ class ScheduleFilter:
     has_availability: bool | None = None
 
 
-async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | None, after: str | None) -> Page[Any]:
-    check_range(filters.since, filters.until)
+async def schedule_conditions(ctx: Context, filters: ScheduleFilter, *, limit: bool = True) -> list[Any]:
+    """The conditions of a schedule filter, for the timetable's list and the plan's export alike: its dates checked
+    (at most MAX_RANGE_DAYS apart where `limit`), its department and physician NOT_FOUND unless on the timetable."""
+    check_range(filters.since, filters.until, limit=limit)
     data = ctx.data
     await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
     await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
@@ -67,6 +69,12 @@ async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | 
         conditions += [Schedule.status == ScheduleStatus.OPEN.value, Schedule.booked < Schedule.capacity]
     elif filters.has_availability is False:
         conditions.append((Schedule.status != ScheduleStatus.OPEN.value) | (Schedule.booked >= Schedule.capacity))
+    return conditions
+
+
+async def list_schedules(ctx: Context, filters: ScheduleFilter, *, first: int | None, after: str | None) -> Page[Any]:
+    data = ctx.data
+    conditions = await schedule_conditions(ctx, filters)
     statement = await data.select(Schedule, then=lambda s: s.where(*conditions))
     return await data.page(
         statement,

@@ -3,26 +3,26 @@
 An import checks every row first and answers a per-row report; a plan with any problem writes nothing. Rows are
 keyed by (physician, day, start): the same plan imported again changes nothing, a changed row updates its
 session, and a capacity below the places already booked is refused for that row. The writes are one unit.
+The plan's export and template (the same format) are in plan.py.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import Any
 
 from core.errors import bad_input, conflict
 from core.files import FileUpload
 from core.timeutil import utcnow
 from models.appointment import SESSION_HOURS, ClinicSession, Schedule, ScheduleStatus
 from models.organisation import Department
+from models.role import Role, UserRole
 from models.user import User
-from policies.capabilities import Capability
+from policies.reach import admits
+from policies.roles import holds_physician_role
 from resolvers.appointment import spreadsheet as sheet
-from resolvers.appointment.queries import check_range
 from resolvers.appointment.spreadsheet import PlanError, PlanRow, Problem
 from resolvers.data.context import Context
 
@@ -82,6 +82,7 @@ class _Checker:
         self.ctx = ctx
         self.rows = rows
         self.problems: list[Problem] = []
+        self.physicians: set[int] = set()
 
     def fail(self, row: int, column: str | None, message: str) -> None:
         self.problems.append(Problem(row, column, message))
@@ -104,6 +105,7 @@ class _Checker:
                 )
             )
         }
+        self.physicians = await self._physicians(sorted({user_id for user_id, _department in users.values()}))
         departments = {
             code: department_id
             for department_id, code in await ctx.data.rows(
@@ -121,16 +123,32 @@ class _Checker:
             found = self._row(row, users, departments, today)
             if found is None:
                 continue
-            manages = access.can(Capability.SCHEDULE_MANAGE) and (
-                access.reaches_department(found.department_id) or found.physician_id == access.user_id
-            )
-            if not manages:
+            values = {"department_id": found.department_id, "physician_id": found.physician_id}
+            if not admits(Schedule, access, values, "manage"):  # the one rule of who manages a session
                 self.fail(row.number, "Physician", "This physician's schedule is outside your scope")
                 continue
             planned.append(found)
         planned = await self._open_departments(planned)
         self._duplicates_and_overlaps(planned)
         return planned
+
+    async def _physicians(self, user_ids: list[int]) -> set[int]:
+        """Which of these accounts hold a physician role (policies/roles.py), in one look-up."""
+        if not user_ids:
+            return set()
+        data = self.ctx.data
+        statement = await data.select(
+            UserRole,
+            UserRole.user_id,
+            Role.key,
+            purpose="name",
+            then=lambda s: s.join(Role, Role.id == UserRole.role_id).where(UserRole.user_id.in_(user_ids)),
+        )
+        keys: dict[int, set[str]] = {}
+        for user_id, key in await data.rows(statement):
+            keys.setdefault(user_id, set()).add(key)
+        policy = self.ctx.services.policy
+        return {user_id for user_id, held in keys.items() if holds_physician_role(policy, held)}
 
     async def _open_departments(self, planned: list[Planned]) -> list[Planned]:
         """A disabled department takes no new schedules (resolvers/organisation.py open_department's rule)."""
@@ -164,6 +182,8 @@ class _Checker:
         physician = users.get(sheet.text_cell(cells.get("physician")))
         if physician is None:
             self.fail(row.number, "Physician", "Unknown physician (give the account's username)")
+        elif physician[0] not in self.physicians:
+            self.fail(row.number, "Physician", "This account holds no physician role: it cannot hold sessions")
         code = sheet.text_cell(cells.get("department"))
         department_id = departments.get(code) if code else (physician[1] if physician else None)
         if code and department_id is None:
@@ -361,94 +381,3 @@ async def _write(
             "created": len(creates),
             "updated": len(updates),
         }
-
-
-# ---- export and template -----------------------------------------------------------------------
-
-
-@dataclass
-class PlanFile:
-    filename: str
-    content_type: str
-    data: bytes
-    rows: int
-
-    @property
-    def base64(self) -> str:
-        return base64.b64encode(self.data).decode("ascii")
-
-
-def _file(name: str, rows: list[list[Any]], file_format: str, language: str) -> PlanFile:
-    if file_format == "csv":
-        return PlanFile(f"{name}.csv", sheet.CSV_TYPE, sheet.write_csv(rows, language), len(rows))
-    return PlanFile(f"{name}.xlsx", sheet.XLSX_TYPE, sheet.write_xlsx(rows, language), len(rows))
-
-
-@dataclass
-class ExportFilter:
-    department_id: int | None = None
-    physician_id: int | None = None
-    since: date | None = None
-    until: date | None = None
-
-
-async def export_schedules(ctx: Context, filters: ExportFilter, file_format: str, language: str) -> PlanFile:
-    """The sessions managed by the caller in the plan's own format (cancelled ones left out): imported back, it
-    changes nothing."""
-    data = ctx.data
-    check_range(filters.since, filters.until, limit=False)
-    await data.reach_or_not_found(Department, filters.department_id, purpose="scheduled", what="Department")
-    await data.reach_or_not_found(User, filters.physician_id, purpose="scheduled", what="Physician")
-    conditions: list[Any] = [Schedule.status != ScheduleStatus.CANCELLED.value]
-    if filters.department_id is not None:
-        conditions.append(Schedule.department_id == filters.department_id)
-    if filters.physician_id is not None:
-        conditions.append(Schedule.physician_id == filters.physician_id)
-    if filters.since is not None:
-        conditions.append(Schedule.day >= filters.since)
-    if filters.until is not None:
-        conditions.append(Schedule.day <= filters.until)
-    limit = ctx.settings.schedule_import_max_rows
-    statement = await data.select(
-        Schedule,
-        purpose="manage",
-        then=lambda s: s.where(*conditions).order_by(Schedule.day, Schedule.start_time, Schedule.id).limit(limit),
-    )
-    schedules = await data.objects(statement)
-    names = dict(
-        await data.rows(
-            await data.select(
-                User,
-                User.id,
-                User.username,
-                purpose="name",
-                then=lambda s: s.where(User.id.in_(sorted({row.physician_id for row in schedules}))),
-            )
-        )
-    )
-    codes = dict(await data.rows(await data.select(Department, Department.id, Department.code)))
-    rows = [
-        [
-            row.day.isoformat(),
-            row.period,
-            row.start_time.strftime("%H:%M"),
-            row.end_time.strftime("%H:%M"),
-            names.get(row.physician_id, ""),
-            codes.get(row.department_id, ""),
-            row.capacity,
-            row.slot_minutes,
-            row.location or "",
-        ]
-        for row in schedules
-    ]
-    return _file("schedules", rows, file_format, language)
-
-
-def template(file_format: str, language: str, today: date) -> PlanFile:
-    """The plan's columns with two example rows (next week's)."""
-    day = today + timedelta(days=7)
-    rows: list[list[Any]] = [
-        [day.isoformat(), "morning", "08:00", "12:00", "physician", "", 20, 15, "门诊楼 3 层 12 诊室"],
-        [day.isoformat(), "custom", "14:00", "16:00", "physician", "", 8, 15, "Clinic 12"],
-    ]
-    return _file("schedule-template", rows, file_format, language)

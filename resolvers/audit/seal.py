@@ -15,16 +15,18 @@ background sealer is off (tests), `verify-audit` / `archive-audit` (a full sweep
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import Database
+from core.db import Database, lost_race
 from core.timeutil import as_utc, utcnow
 from resolvers.audit.records import EVENT, SEAL, STATE, AuditChainError, content_hash, event_record, link_hash
 
@@ -32,6 +34,7 @@ from resolvers.audit.records import EVENT, SEAL, STATE, AuditChainError, content
 # one. The sealer looks back over a gap this long before treating it as permanent; a late event after that is
 # still sealed by the full sweep of verify-audit / archive-audit.
 GAP_GRACE = timedelta(seconds=120)
+LOST_RACE_ATTEMPTS = 5
 
 
 @asynccontextmanager
@@ -190,6 +193,20 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
         return len(seals)
 
 
+async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool) -> int:
+    """A seal step, run again when another instance sealed at the same moment: it created the state row first
+    (IntegrityError), or, on Galera, its step through another node certified first (a deadlock error at COMMIT:
+    the state row is the one row every step writes, so two steps never both commit)."""
+    for attempt in range(1, LOST_RACE_ATTEMPTS + 1):
+        try:
+            return await _seal_step(db, batch_size=batch_size, full=full)
+        except (IntegrityError, DBAPIError) as error:
+            if attempt == LOST_RACE_ATTEMPTS or not (isinstance(error, IntegrityError) or lost_race(error)):
+                raise
+            await asyncio.sleep(random.uniform(0, 0.05) * attempt)  # noqa: S311 - a pause, not a secret
+    raise AssertionError("unreachable")
+
+
 async def needs_sealing(db: Database) -> bool:
     """Cheap, no lock: is there an event past the sealed ones (or an id gap still being watched)?"""
     async with db.session() as session:
@@ -231,10 +248,7 @@ async def seal_pending(
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
-        try:
-            sealed = await _seal_step(db, batch_size=batch_size, full=full)
-        except IntegrityError:  # another instance created the state row (or sealed) at the same moment
-            sealed = await _seal_step(db, batch_size=batch_size, full=full)
+        sealed = await _seal_step_retrying(db, batch_size=batch_size, full=full)
         total += sealed
         batches += 1
         if sealed < batch_size:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -59,16 +60,28 @@ def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
 
 def seal_in_child(url: str, batch_size: int, max_batches: int | None, full: bool) -> int:
     """One sealing pass, run in the sealer's process (its own event loop and connections, kept between passes)."""
+    warm_child(url)
+    assert _child_loop is not None
+    return _child_loop.run_until_complete(_seal_if_needed(_child_dbs[url], batch_size, max_batches, full))
+
+
+def warm_child(url: str) -> None:
+    """Import what sealing needs and open the child's connections, before any pass asks for them."""
     global _child_loop
     if _child_loop is None:
         _child_loop = asyncio.new_event_loop()
-    db = _child_dbs.get(url)
-    if db is None:
-        db = _child_dbs[url] = Database(url, pool_size=2)
+    if url not in _child_dbs:
+        _child_dbs[url] = db = Database(url, pool_size=2)
         if db.dialect == "sqlite":
             for engine in db.engines:
                 event.listen(engine.sync_engine, "connect", _commit_without_fsync)
-    return _child_loop.run_until_complete(_seal_if_needed(db, batch_size, max_batches, full))
+
+
+def _ignore_stop_signals() -> None:
+    """The child stops when its server tells it (`Sealer.stop`, which seals what is left first), not when a SIGTERM
+    or Ctrl-C reaches the whole process group (systemd, a container runtime, a terminal)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def close_child() -> None:
@@ -110,8 +123,9 @@ class Sealer:
 
     async def start(self) -> None:
         if not self.inline and self._task is None:
-            # the child is spawned now, from a thread: starting a process holds its caller for milliseconds
-            await asyncio.to_thread(self._executor().submit, int)
+            # the child is spawned now, from a thread: starting a process holds its caller for milliseconds; it
+            # opens its connections at once, so the first pass (maybe the last, at shutdown) finds it ready
+            await asyncio.to_thread(self._executor().submit, warm_child, self.db.url)
             self._task = asyncio.create_task(self._run(), name="audit-sealer")
 
     async def after_write(self) -> None:
@@ -153,7 +167,9 @@ class Sealer:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn, not fork: the server has threads (aiosqlite, the driver's) that a fork would copy half-way
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_stop_signals
+            )
         return self._pool
 
     async def _run(self) -> None:

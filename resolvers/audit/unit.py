@@ -2,20 +2,29 @@
 
 A refused or failed attempt is recorded in a transaction of its own, so the refusal is kept
 while nothing of the attempted write is.
+
+A unit that loses to a concurrent write (a Galera certification failure at COMMIT, a deadlock, a lock wait
+timeout: `core.db.lost_race`) was rolled back whole and is reported as `LostRace` (CONFLICT). The root mutation
+field runs again from its start, a bounded number of times, in one place: `retry_lost_races`, called by the
+field extension every root mutation field has (schema/engine/oplog.py); never when a unit of the same call has
+committed already (running it again would repeat that unit).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import lost_race, unreachable
 from core.errors import AppError, ErrorCode, not_found
 from core.timeutil import utcnow
 from models.audit import Event
@@ -30,6 +39,40 @@ if TYPE_CHECKING:
     from resolvers.data.context import Context
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# How often a mutation that lost to a concurrent write runs in all (the first run included), and the longest
+# pause before the next run (a random part of it, times the run's number: racing writers spread out).
+LOST_RACE_ATTEMPTS = 5
+LOST_RACE_PAUSE_SECONDS = 0.02
+
+
+class LostRace(AppError):
+    """A write unit lost to a concurrent write and was rolled back whole: nothing of it was kept."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorCode.CONFLICT, "The write met a concurrent change and was not made: try again", reason="LOST_RACE"
+        )
+
+
+async def retry_lost_races(ctx: Any, run: Callable[[], Awaitable[T]]) -> T:
+    """Run a root mutation field, again from its start while its write unit loses to concurrent writes (at most
+    LOST_RACE_ATTEMPTS runs). Only while no unit of this run has committed: a committed unit is never repeated."""
+    state = getattr(ctx, "state", None)
+    attempt = 1
+    while True:
+        committed = getattr(state, "units_committed", 0)
+        try:
+            return await run()
+        except LostRace:
+            if attempt >= LOST_RACE_ATTEMPTS or getattr(state, "units_committed", 0) != committed:
+                raise
+        if state is not None:
+            state.lost_races += 1
+        await asyncio.sleep(random.uniform(0, LOST_RACE_PAUSE_SECONDS) * attempt)  # noqa: S311 - a pause
+        attempt += 1
 
 
 @dataclass
@@ -191,6 +234,7 @@ async def write_unit(
     ctx: Context, *, operation: str, action: str, entity_type: str, conflict_message: str = "Already exists"
 ) -> AsyncIterator[WriteUnit]:
     """A transaction that ends with the operation's event; duplicate keys become CONFLICT."""
+    committing = False
     try:
         async with ctx.db.transaction() as session:
             unit = WriteUnit(session=session, entity_type=entity_type, ctx=ctx)
@@ -207,6 +251,7 @@ async def write_unit(
                     detail=unit.detail,
                 )
             )
+            committing = True  # what fails from here on fails in the flush or the COMMIT itself
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)
         error.recorded = True  # type: ignore[attr-defined]
@@ -225,6 +270,24 @@ async def write_unit(
         refusal = AppError(ErrorCode.BAD_USER_INPUT, "A value is too long or out of range for its field")
         refusal.recorded = True  # type: ignore[attr-defined]
         raise refusal from error
+    except DBAPIError as error:
+        if committing and unreachable(error):
+            # The connection broke during COMMIT: the server may have committed before it went (a Galera node
+            # killed after its write set was replicated): the client must look before it writes again.
+            raise AppError(
+                ErrorCode.UNAVAILABLE,
+                "The database connection broke while the write was committing: it may have been kept; reload first",
+                inDoubt=True,
+                retryAfter=1,
+            ) from error
+        if not lost_race(error):
+            raise
+        # Galera certification (or a deadlock): rolled back whole; the mutation's field runs again from its start
+        await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code="CONFLICT")
+        lost = LostRace()
+        lost.recorded = True  # type: ignore[attr-defined]
+        raise lost from error
+    ctx.state.units_committed += 1
     for after in unit.committed:
         try:
             await after()

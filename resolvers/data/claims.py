@@ -12,13 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.exc import DBAPIError
 
+from core.db import lost_race
 from policies.enforce import mark
 from resolvers.audit.unit import WriteUnit
 
-# MariaDB/MySQL: deadlock (a Galera certification failure reports this too), lock wait timeout.
-_LOST_RACE_CODES = {1213, 1205}
+__all__ = ["claim", "lost_race"]
 
 
 async def claim(unit: WriteUnit, model: Any, values: dict[str, Any]) -> int | None:
@@ -31,11 +30,3 @@ async def claim(unit: WriteUnit, model: Any, values: dict[str, Any]) -> int | No
         return None
     key = result.inserted_primary_key
     return int(key[0]) if key and key[0] is not None else None
-
-
-def lost_race(error: BaseException) -> bool:
-    """A database error that means another writer won (Galera certification, a deadlock, a lock wait)."""
-    if not isinstance(error, DBAPIError):
-        return False
-    code = getattr(error.orig, "args", (None,))[0] if error.orig is not None else None
-    return code in _LOST_RACE_CODES

@@ -57,6 +57,7 @@ class Services:
     ratelimiter: Any = None
     socket_schemas: Any = None
     message_broker: Any = None
+    admission: Any = None  # requests in flight, shedding, shutdown (schema/engine/admission.py)
     # Operations (resolvers/operations/): the job scheduler, request figures, process figures, the caches' list.
     scheduler: Scheduler | None = None
     figures: RequestFigures | None = None
@@ -75,6 +76,8 @@ class RequestState:
     operation_name: str | None = None  # of a document the server knows (trusted or persisted), for the figures
     counted: bool = False  # the request's figures are recorded
     graphiql: bool = False  # sent from the GraphiQL page (its login marks the session's client so)
+    units_committed: int = 0  # write units committed (a mutation that lost a race runs again only while none has)
+    lost_races: int = 0  # runs of a mutation that lost to a concurrent write and were run again
     # the root mutation fields run so far, in order (resolvers/audit/oplog.py MutationCall): the operation log's
     calls: list[Any] = field(default_factory=list)
 

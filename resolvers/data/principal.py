@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.db import lost_race
 from core.errors import AppError, ErrorCode
 from core.security import TOKEN_EXPIRED, access_token_problem, decode_access_token
 from core.timeutil import utcnow
@@ -101,9 +103,15 @@ async def principal_from_token(
         if first.status == UserStatus.DISABLED.value:
             raise _refused("The account is disabled", ACCOUNT_DISABLED)
         if now - first.last_seen_at >= _TOUCH_EVERY:
-            await conn.execute(
-                update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
-            )
+            try:
+                await conn.execute(
+                    update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
+                )
+            except DBAPIError as error:
+                # Another instance touched the session at the same moment (a Galera certification failure of this
+                # one-statement write): the session was seen either way.
+                if not lost_race(error):
+                    raise
     roles = [(row.key, row.data_scope) for row in rows if row.key is not None]
     role_keys = tuple(sorted(key for key, _scope in roles))
     restricted = None

@@ -24,7 +24,7 @@ from policies.capabilities import Capability
 from resolvers.data.context import Context
 from resolvers.fhir.jobs import TARGET
 from resolvers.fhir.registry import resource_types
-from resolvers.fhir.runner import ERRORS, LIVE, export_dir, file_name, remove_files
+from resolvers.fhir.runner import ERRORS, LIVE, export_dir, file_name, parse_file_name, parts_of, remove_files
 
 OUTPUT_FORMATS = ("application/fhir+ndjson", "application/ndjson", "ndjson")
 
@@ -125,17 +125,20 @@ def progress(export: FhirExport) -> str:
 
 
 def manifest(export: FhirExport, files_url: str) -> dict[str, Any]:
-    """The completion manifest (Bulk Data Access): a file per resource type that has resources."""
+    """The completion manifest (Bulk Data Access): the files of each resource type that has resources (several for
+    a type past FHIR_EXPORT_FILE_MAX_RESOURCES), each with its count."""
     outputs = export.outputs or {}
     order = [name for name in resource_types() if name in outputs] + sorted(set(outputs) - set(resource_types()))
-    files = [
-        {"type": name, "url": f"{files_url}/{file_name(name)}", "count": outputs[name]["count"]}
-        for name in order
-        if name != ERRORS and outputs[name]["count"]
-    ]
-    errors = (
-        [{"type": ERRORS, "url": f"{files_url}/{file_name(ERRORS)}"}] if outputs.get(ERRORS, {}).get("count") else []
-    )
+
+    def files_of(name: str) -> list[dict[str, Any]]:
+        return [
+            {"type": name, "url": f"{files_url}/{file_name(name, number)}", "count": part["count"]}
+            for number, part in enumerate(parts_of(outputs[name]), start=1)
+            if part["count"]
+        ]
+
+    files = [entry for name in order if name != ERRORS for entry in files_of(name)]
+    errors = [{"type": ERRORS, "url": entry["url"]} for entry in files_of(ERRORS)] if ERRORS in outputs else []
     return {
         "transactionTime": export.transaction_time.isoformat(),
         "request": export.request_url,
@@ -151,12 +154,14 @@ async def export_file(ctx: Context, export_id: str, name: str) -> Path:
         export = await my_export(ctx, export_id)
         if export.status != ExportStatus.COMPLETED.value:
             raise AppError(ErrorCode.CONFLICT, "The export has not finished")
-        resource_type = name.removesuffix(".ndjson")
-        if not name.endswith(".ndjson") or resource_type not in (export.outputs or {}):
+        named = parse_file_name(name)
+        entry = (export.outputs or {}).get(named[0]) if named else None
+        if named is None or entry is None or named[1] > len(parts_of(entry)):
             raise not_found("Export file")
+        resource_type, part = named
         unit.entity_id = export.id
-        unit.detail = {"file": resource_type, "count": export.outputs[resource_type]["count"]}
-    return export_dir(ctx.services, export.id) / file_name(resource_type)
+        unit.detail = {"file": file_name(resource_type, part), "count": parts_of(entry)[part - 1]["count"]}
+    return export_dir(ctx.services, export.id) / file_name(resource_type, part)
 
 
 async def cancel(ctx: Context, export_id: str) -> None:

@@ -33,6 +33,8 @@ class ResourceKind:
     build: Build
     gate: tuple[str, str] | None = None  # (type, field) the caller's schema must show, e.g. ("Patient", "visits")
     order: int = 50
+    # types whose resources several patients share (a physician's session): a bulk export writes each once
+    shared: tuple[str, ...] = ()
 
 
 KINDS: dict[str, ResourceKind] = {}
@@ -55,3 +57,8 @@ def resource_types() -> list[str]:
     for kind in kinds():
         found.update(dict.fromkeys(kind.resource_types))
     return list(found)
+
+
+def shared_types() -> frozenset[str]:
+    """The resource types several patients' resources may repeat: written once per export."""
+    return frozenset(name for kind in kinds() for name in kind.shared)

@@ -1,7 +1,10 @@
 """Running a FHIR bulk export: its patients in id order, a step of FHIR_EXPORT_BATCH patients at a time, each step
-an audited read of those patients, its resources appended to one NDJSON file per resource type, then the progress
-saved (cursor, counts, file sizes). A run that stopped (a restart, a crash) resumes after the last saved step: its
-files are first cut back to the saved sizes, so nothing is written twice.
+an audited read of those patients, its resources appended to the NDJSON files of their resource type (a new file once
+one holds FHIR_EXPORT_FILE_MAX_RESOURCES: `Patient.ndjson`, `Patient.2.ndjson`, ...), then the progress saved
+(cursor, counts, file sizes). A run that stopped (a restart, a crash) resumes after the last saved step: its files
+are first cut back to the saved sizes, so nothing is written twice. A resource several patients share (a physician's
+session: the registry's `shared` types) is written once, the first time a step meets it; a resumed run learns which
+were written from the files themselves.
 
 The export reads as its requester, through their scoped repository and field decision (the same data scope,
 masking and audit as the API); their principal is read again at every run from their session, so a revoked session
@@ -34,6 +37,7 @@ from resolvers.data.context import Context
 from resolvers.data.principal import principal_of_account, principal_of_session
 from resolvers.data.tree import department_parents
 from resolvers.fhir.build import resources_of
+from resolvers.fhir.registry import shared_types
 
 if TYPE_CHECKING:
     from resolvers.data.context import Services
@@ -51,8 +55,26 @@ def export_dir(services: Services, export_id: str) -> Path:
     return Path(services.settings.fhir_export_dir) / export_id
 
 
-def file_name(resource_type: str) -> str:
-    return f"{resource_type}.ndjson"
+def file_name(resource_type: str, part: int = 1) -> str:
+    """A type's `part`-th NDJSON file (1: `Patient.ndjson`, 2: `Patient.2.ndjson`)."""
+    return f"{resource_type}.ndjson" if part == 1 else f"{resource_type}.{part}.ndjson"
+
+
+def parse_file_name(name: str) -> tuple[str, int] | None:
+    """(resource type, part) of a file name `file_name` made; None for any other name."""
+    stem = name.removesuffix(".ndjson")
+    if stem == name or not stem:
+        return None
+    kind, _, number = stem.partition(".")
+    if not number:
+        return kind, 1
+    return (kind, int(number)) if number.isdigit() and int(number) >= 2 and str(int(number)) == number else None
+
+
+def parts_of(entry: dict[str, Any]) -> list[dict[str, int]]:
+    """A type's files as saved: [{"count", "bytes"}] per part (an export saved before files were split: one)."""
+    parts = entry.get("parts")
+    return [dict(part) for part in parts] if parts else [{"count": entry["count"], "bytes": entry["bytes"]}]
 
 
 @dataclass
@@ -133,15 +155,23 @@ def _step(
     resources: dict[int, list[dict[str, Any]]],
     export: FhirExport,
     problem: Callable[[dict[str, Any]], str | None] | None,
+    written: set[str],
 ) -> Step:
+    """A step's lines; `written` holds the shared resources written so far (added to as they are)."""
     types, since = _wanted(export)
     since_text = since.isoformat() if since is not None else None
+    shared = shared_types()
     step = Step()
     for patient_resources in resources.values():
         for resource in patient_resources:
             kind = resource["resourceType"]
             if types is not None and kind not in types:
                 continue
+            if kind in shared:
+                key = f"{kind}/{resource['id']}"
+                if key in written:
+                    continue
+                written.add(key)
             if since_text is not None:
                 updated = resource.get("meta", {}).get("lastUpdated")
                 if updated is None or _instant(updated) < since:  # type: ignore[operator]
@@ -165,20 +195,30 @@ def _outcome(message: str) -> dict[str, Any]:
     }
 
 
-def _append(folder: Path, step: Step, outputs: dict[str, Any]) -> dict[str, Any]:
-    """Append a step's lines to their files (in a thread: file writes block); the new sizes and counts."""
+def _append(folder: Path, step: Step, outputs: dict[str, Any], cap: int) -> dict[str, Any]:
+    """Append a step's lines to their files, at most `cap` lines a file (in a thread: file writes block); the new
+    counts and sizes, per file."""
     folder.mkdir(parents=True, exist_ok=True)
     updated = {name: dict(value) for name, value in outputs.items()}
     for resource_type, lines in step.lines.items():
-        path = folder / file_name(resource_type)
-        with path.open("ab") as out:
-            out.writelines(lines)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        entry = updated.setdefault(resource_type, {"count": 0, "bytes": 0})
-        entry["count"] += len(lines)
-        entry["bytes"] = size
+        entry = updated.get(resource_type)
+        parts = parts_of(entry) if entry else [{"count": 0, "bytes": 0}]
+        pending = lines
+        while pending:
+            if parts[-1]["count"] >= cap:
+                parts.append({"count": 0, "bytes": 0})
+            room = cap - parts[-1]["count"]
+            chunk, pending = pending[:room], pending[room:]
+            with (folder / file_name(resource_type, len(parts))).open("ab") as out:
+                out.writelines(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+                parts[-1] = {"count": parts[-1]["count"] + len(chunk), "bytes": out.tell()}
+        updated[resource_type] = {
+            "count": sum(part["count"] for part in parts),
+            "bytes": sum(part["bytes"] for part in parts),
+            "parts": parts,
+        }
     return updated
 
 
@@ -187,12 +227,29 @@ def _cut_back(folder: Path, outputs: dict[str, Any]) -> None:
     if not folder.exists():
         return
     for path in folder.glob("*.ndjson"):
-        kept = outputs.get(path.name.removesuffix(".ndjson"))
-        if kept is None:
+        named = parse_file_name(path.name)
+        entry = outputs.get(named[0]) if named else None
+        parts = parts_of(entry) if entry else []
+        if named is None or named[1] > len(parts):
             path.unlink()
-        elif path.stat().st_size != kept["bytes"]:
+            continue
+        kept = parts[named[1] - 1]["bytes"]
+        if path.stat().st_size != kept:
             with path.open("r+b") as out:
-                out.truncate(kept["bytes"])
+                out.truncate(kept)
+
+
+def _written(folder: Path, outputs: dict[str, Any]) -> set[str]:
+    """The shared resources already in an export's files (resuming: after `_cut_back`)."""
+    found: set[str] = set()
+    for kind in shared_types():
+        entry = outputs.get(kind)
+        for part in range(1, len(parts_of(entry)) + 1 if entry else 1):
+            path = folder / file_name(kind, part)
+            if path.exists():
+                with path.open("rb") as lines:
+                    found.update(f"{kind}/{orjson.loads(line)['id']}" for line in lines if line.strip())
+    return found
 
 
 def remove_files(folder: Path) -> None:
@@ -212,6 +269,8 @@ async def run_export(
     folder = folder or export_dir(services, export.id)
     principal = await principal_for(services, export)
     await asyncio.to_thread(_cut_back, folder, export.outputs or {})
+    written = await asyncio.to_thread(_written, folder, export.outputs or {})
+    cap = services.settings.fhir_export_file_max_resources
     problem = _validator(services)
     batch = services.settings.fhir_export_batch
     ctx = _context(services, principal, export)
@@ -229,8 +288,8 @@ async def run_export(
         ids = [int(row.id) for row in patients]
         # An export is an audited read of every patient in it, as a page of the API is.
         await ctx.data.record_reads(ids, action="export", operation="fhirBulkExport")
-        step = _step(await resources_of(ctx, patients), export, problem)
-        outputs = await asyncio.to_thread(_append, folder, step, export.outputs or {})
+        step = _step(await resources_of(ctx, patients), export, problem, written)
+        outputs = await asyncio.to_thread(_append, folder, step, export.outputs or {}, cap)
         done = export.done_patients + len(ids)
         if not await save(ctx, export, cursor=ids[-1], done_patients=done, outputs=outputs):
             raise Stopped

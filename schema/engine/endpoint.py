@@ -21,12 +21,19 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
+from core.db import unreachable
 from core.errors import AppError, ErrorCode
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.figures import operation_label
 from resolvers.data.principal import principal_from_token
 from schema.engine.builder import SchemaRegistry
-from schema.engine.errors import PRE_EXECUTION, format_error, hint_unavailable, request_error
+from schema.engine.errors import (
+    PRE_EXECUTION,
+    UNAVAILABLE_MESSAGE,
+    format_error,
+    hint_unavailable,
+    request_error,
+)
 from schema.engine.figures import OperationNames, first_error_code, response_error_code
 from schema.engine.graphiql import graphiql_page
 from schema.engine.multipart import MULTIPART, body_limit, read_multipart
@@ -111,6 +118,18 @@ def _respond(
     return response
 
 
+def _failed(error: Exception, request_id: str) -> Response:
+    """An exception no layer below answered: 503 UNAVAILABLE when the database or Redis is unreachable, else 500
+    INTERNAL (logged with the request id); both with a code, as every other error."""
+    if unreachable(error):
+        log.warning("request %s: unavailable (%s)", request_id, type(error).__name__)
+        body = request_error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, requestId=request_id, retryAfter=1)
+        return _respond(body, status=503, media_type=JSON, request_id=request_id, headers={"Retry-After": "1"})
+    log.error("unexpected error (request %s)", request_id, exc_info=error)
+    body = request_error(ErrorCode.INTERNAL, "Internal server error", requestId=request_id)
+    return _respond(body, status=500, media_type=JSON, request_id=request_id)
+
+
 class GraphQLEndpoint:
     def __init__(self, services: Services, registry: SchemaRegistry) -> None:
         self.services = services
@@ -130,6 +149,8 @@ class GraphQLEndpoint:
         started = time.perf_counter()
         try:
             response = await self._handle(request, contexts)
+        except Exception as error:  # outside execution (the token's session, a rate limit): never a bare 500
+            response = _failed(error, contexts[0].request_id if contexts else _request_id(request))
         finally:
             for context in contexts:
                 await context.release()
@@ -242,6 +263,8 @@ class GraphQLEndpoint:
             # Under application/json a well-formed request is 200 even when it fails validation.
             status = 200
         extra = {"Allow": "POST"} if status == 405 else None
+        if status == 503:
+            extra = {"Retry-After": "1"}
         if context.state.rate_limited:
             status, extra = 429, {"Retry-After": str(context.state.rate_limited)}
         return _respond(body, status=status, media_type=media_type, request_id=rid, headers=extra)
@@ -382,6 +405,18 @@ class GraphQLEndpoint:
             ):
                 # Variables that do not coerce: a request error, so the response has no `data` entry.
                 return body, 400, False
+            elif all(e["extensions"]["code"] == ErrorCode.UNAVAILABLE.value for e in errors):
+                # The database or Redis is unreachable: 503 whatever the media type, so a balancer steers away, and
+                # one that resends a 503 to another instance (deploy/balancer.py) repeats nothing: 503 means
+                # nothing was kept. When something may have been (a write unit committed, or a commit lost its
+                # connection), the errors say inDoubt and the status is 500, which no balancer resends.
+                in_doubt = context.state.units_committed > 0 or any(e["extensions"].get("inDoubt") for e in errors)
+                if in_doubt:
+                    for formatted in errors:
+                        formatted["extensions"]["inDoubt"] = True
+                if executed:
+                    body["data"] = result.data
+                return body, 500 if in_doubt else 503, True
         if executed:
             body["data"] = result.data
         return body, status, False

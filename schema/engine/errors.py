@@ -13,6 +13,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 
+from core.db import unreachable
 from core.errors import AppError, ErrorCode
 
 log = logging.getLogger("followup.errors")
@@ -45,12 +46,24 @@ def classify(error: GraphQLError, *, executed: bool) -> str:
         return ErrorCode.GRAPHQL_VALIDATION_FAILED.value
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         return ErrorCode.BAD_USER_INPUT.value  # variables that do not coerce
+    if original is not None and unreachable(original):
+        return ErrorCode.UNAVAILABLE.value
     return ErrorCode.INTERNAL.value
+
+
+UNAVAILABLE_MESSAGE = "A service this request needs (the database or Redis) is unreachable: try again shortly"
 
 
 def format_error(error: GraphQLError, *, executed: bool, request_id: str) -> dict[str, Any]:
     code = classify(error, executed=executed)
     expected = isinstance(error, AppError) or isinstance(error.original_error, AppError)
+    if code == ErrorCode.UNAVAILABLE.value and not expected:
+        log.warning("request %s at %s: %s", request_id, error.path, type(error.original_error).__name__)
+        unavailable: dict[str, Any] = {"message": UNAVAILABLE_MESSAGE}
+        if error.path:
+            unavailable["path"] = error.path
+        unavailable["extensions"] = {"code": code, "requestId": request_id, "retryAfter": 1}
+        return unavailable
     if code == ErrorCode.INTERNAL.value and not expected:
         log.error(
             "unexpected error (request %s) at %s",

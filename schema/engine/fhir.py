@@ -4,7 +4,7 @@
     GET    /fhir/Patient/$export                kick-off: every patient in the caller's reach (capability)
     GET    /fhir/$export-status/{id}            202 + X-Progress while it runs, 200 + the manifest when done
     DELETE /fhir/$export-status/{id}            cancel (or delete a finished export's files): 202
-    GET    /fhir/$export-file/{id}/{Type}.ndjson
+    GET    /fhir/$export-file/{id}/{Type}.ndjson (and {Type}.2.ndjson ... for a type split over several files)
 
 Every request carries the bearer token the API takes (the same session, roles, data scope and masking); an export
 and its files are its requester's. Kick-off asks for `Prefer: respond-async` and accepts `application/fhir+json`;

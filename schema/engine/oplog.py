@@ -3,6 +3,9 @@
 schema), and when it started and ended. The write unit's event (or the refusal's) takes them from the request state
 (resolvers/audit/oplog.py keeps what is safe). Added to every field of the root Mutation, so a new mutation is in
 the log without remembering.
+
+The same extension runs the field again when its write unit lost to a concurrent write (Galera certification, a
+deadlock): resolvers/audit/unit.py `retry_lost_races`, the one place that decides it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from graphql.utilities import value_from_ast
 from strawberry.extensions import FieldExtension
 
 from resolvers.audit.oplog import MutationCall
+from resolvers.audit.unit import retry_lost_races
 
 _SAFE_SCALARS = {"ID", "Boolean"}
 _PATHS: dict[tuple[str, str], frozenset[str]] = {}
@@ -86,7 +90,7 @@ def _call(info: Any) -> MutationCall | None:
 
 
 class NoteMutationCall(FieldExtension):
-    """Notes the call in the request state around the resolver."""
+    """Notes the call in the request state around the resolver (and runs it again after a lost race)."""
 
     def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
         call = _call(info)
@@ -99,7 +103,7 @@ class NoteMutationCall(FieldExtension):
     async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
         call = _call(info)
         try:
-            return await next_(source, info, **kwargs)
+            return await retry_lost_races(info.context, lambda: next_(source, info, **kwargs))
         finally:
             if call is not None:
                 call.ended = time.perf_counter()

@@ -1,5 +1,6 @@
 """The probes of an orchestrator: /healthz (the process answers) and /readyz (the database answers and its
-migrations are at head; Redis answers when configured). Readiness says why it is not ready."""
+migrations are at head; Redis answers when configured; the process is neither full of requests nor stopping:
+schema/engine/admission.py). Readiness says why it is not ready."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def probe_routes(services: Services) -> list[Route]:
         return PlainTextResponse("ok")
 
     async def readyz(_request: Request) -> JSONResponse:
+        admission = services.admission
+        if admission is not None and admission.draining:  # SIGTERM: steer away before the port closes
+            return JSONResponse({"status": "draining", "requests": "draining"}, status_code=503)
         checks: dict[str, str] = {}
         try:
             revision = await migration_revision(services.db)
@@ -49,6 +53,8 @@ def probe_routes(services: Services) -> list[Route]:
             except Exception:
                 log.warning("readiness check: Redis unreachable")
                 checks["redis"] = "unreachable"
+        if admission is not None:  # `saturated`: requests in flight at the limit, or one shed in the last second
+            checks["requests"] = admission.readiness()
         ready = "migrations" in checks and all(value == "ok" for value in checks.values())
         status = {"status": "ready" if ready else "unavailable", **checks}
         return JSONResponse(status, status_code=200 if ready else 503)

@@ -9,7 +9,8 @@ The socket is subscriptions only (queries and mutations stay on HTTP, with its l
 documents); a mini-program token may subscribe only with one of its trusted documents, sent as text.
 While open, the session and roles are checked again every few seconds, and at once when a session is ended
 by someone else (forceLogout's notice, from any instance): a session that has ended, a change of roles, or a
-policy that leaves the role set no subscription closes it with 4403.
+policy that leaves the role set no subscription closes it with 4403. An instance that is stopping closes every
+socket with 1001 (going away: schema/engine/admission.py), so clients reconnect to another instance.
 """
 
 from __future__ import annotations
@@ -237,9 +238,15 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
             user_agent=request.headers.get("user-agent", "")[:255],
             websocket=request,
         )
+        admission = self.services.admission
+        if admission is not None and not admission.socket_opened(request):
+            await request.close(code=1001, reason="server shutting down: reconnect")  # stopping: go elsewhere
+            return None
         try:
             return await super().run(request, context=ctx, root_value=root_value)
         finally:
+            if admission is not None:
+                admission.socket_closed(request)
             if ctx.counted is not None:
                 left = self._open.get(ctx.counted, 1) - 1
                 if left > 0:

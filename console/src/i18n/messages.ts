@@ -2,7 +2,10 @@
 // matching locale through <el-config-provider> in App.vue.
 export type Locale = 'zh-CN' | 'en'
 
+import { enMore, zhMore } from './more'
+
 const zh = {
+  ...zhMore,
   appName: '随访平台管理控制台',
   login: '登录',
   logout: '退出登录',
@@ -151,6 +154,7 @@ const zh = {
 export type MessageKey = keyof typeof zh
 
 const en: Record<MessageKey, string> = {
+  ...enMore,
   appName: 'Follow-up Platform Console',
   login: 'Log in',
   logout: 'Log out',

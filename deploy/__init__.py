@@ -1,0 +1,1 @@
+"""The deployment on loopback: `make cluster` (deploy/cluster.py)."""

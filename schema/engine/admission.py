@@ -1,0 +1,193 @@
+"""Admission of requests: shed load beyond a bound instead of queueing, stop what runs too long, stop cleanly.
+
+- **Overload**: at most MAX_REQUESTS_IN_FLIGHT GraphQL and FHIR requests run in this process at once. One more is
+  answered at once, HTTP 503 with `Retry-After` and `extensions.code` OVERLOADED: nothing of it ran, so a client or
+  the balancer may send it again (to another instance). Queueing instead (in the pool's gate, in the kernel's
+  backlog) makes every request slower until clients time out, and then the work done for them is lost too. While
+  the process is full or has shed in the last second, /readyz answers 503 `saturated`, so a balancer that checks it
+  steers new work elsewhere.
+- **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
+  TIMEOUT, unless one of its writes has begun to commit (core/deadline.py): that request runs on (for as long again
+  at most) to its answer, so a client never hears an error for a write that was kept.
+- **Shutdown** (serving.py drives it on SIGTERM): `drain()` makes /readyz fail; `refuse()` answers new requests 503
+  SHUTTING_DOWN (`Connection: close`); `close_sockets()` closes every subscription socket with 1001 (going away),
+  so clients reconnect, through the balancer, to another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from core.deadline import CommitWatch, watching
+from core.errors import ErrorCode
+from core.settings import Settings
+from schema.engine.errors import request_error
+
+log = logging.getLogger("followup.admission")
+
+GUARDED = ("/graphql", "/fhir/")  # the paths whose requests are counted, shed and (GraphQL) timed
+SATURATED_AFTER_SHED_SECONDS = 1.0  # /readyz says `saturated` this long after the last request shed
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+CANCEL_WAIT_SECONDS = 5.0  # a cancelled request's clean-up (its rollback) is awaited this long, then left
+
+
+class Admission:
+    """This process's requests in flight, what it shed and timed out, and whether it is stopping."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.limit = settings.max_requests_in_flight
+        self.timeout = settings.request_timeout_seconds
+        self.in_flight = 0
+        self.shed = 0
+        self.timed_out = 0
+        self.draining = False  # /readyz fails (SIGTERM)
+        self.refusing = False  # new requests are answered SHUTTING_DOWN
+        self._last_shed = float("-inf")
+        self._sockets: set[WebSocket] = set()
+        self._emptied: asyncio.Event | None = None
+
+    @property
+    def saturated(self) -> bool:
+        return self.in_flight >= self.limit or time.monotonic() - self._last_shed < SATURATED_AFTER_SHED_SECONDS
+
+    def readiness(self) -> str:
+        if self.draining:
+            return "draining"
+        return "saturated" if self.saturated else "ok"
+
+    # ---- shutdown -------------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        self.draining = True
+
+    def refuse(self) -> None:
+        self.draining = self.refusing = True
+
+    def socket_opened(self, websocket: WebSocket) -> bool:
+        """Track an open subscription socket; False once the instance is stopping (the socket is refused)."""
+        if self.refusing:
+            return False
+        self._sockets.add(websocket)
+        return True
+
+    def socket_closed(self, websocket: WebSocket) -> None:
+        self._sockets.discard(websocket)
+        if not self._sockets and self._emptied is not None:
+            self._emptied.set()
+
+    @property
+    def open_sockets(self) -> int:
+        return len(self._sockets)
+
+    async def close_sockets(self, *, wait: float = 2.0) -> int:
+        """Close every open subscription socket with 1001 (going away); wait up to `wait` s for them to end."""
+        sockets = list(self._sockets)
+        self._emptied = emptied = asyncio.Event()
+        for websocket in sockets:
+            with contextlib.suppress(Exception):  # already closing or closed
+                await websocket.close(code=1001, reason="server shutting down: reconnect")
+        if self._sockets:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(emptied.wait(), timeout=wait)
+        return len(sockets)
+
+    # ---- the request path -----------------------------------------------------------------------
+
+    def note_shed(self) -> None:
+        self.shed += 1
+        self._last_shed = time.monotonic()
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == GUARDED[0] or path.startswith(GUARDED[1])):
+            await self.app(scope, receive, send)
+            return
+        admission = self.admission
+        if admission.refusing:
+            message = "This server is shutting down; send the request again (another instance will answer)"
+            headers = {"retry-after": "1", "connection": "close"}
+            await _refuse(scope, send, 503, ErrorCode.SHUTTING_DOWN, message, headers)
+            return
+        if admission.in_flight >= admission.limit:
+            admission.note_shed()
+            message = "The server is busy; nothing was done: try again in a second"
+            await _refuse(scope, send, 503, ErrorCode.OVERLOADED, message, {"retry-after": "1"}, retryAfter=1)
+            return
+        admission.in_flight += 1
+        try:
+            if path == GUARDED[0]:
+                await self._within_deadline(scope, receive, send)
+            else:  # FHIR: its downloads stream for as long as they need; its export runs as a job
+                await self.app(scope, receive, send)
+        finally:
+            admission.in_flight -= 1
+
+    async def _within_deadline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        admission = self.admission
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        watch = CommitWatch()
+        with watching(watch):  # the task copies the context: its commits mark this watch
+            task = asyncio.ensure_future(self.app(scope, receive, tracked))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=admission.timeout)
+            if not done and (watch.committing or started):
+                done, _ = await asyncio.wait({task}, timeout=admission.timeout)  # a kept write: let it answer
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if done:
+            task.result()  # what the app raised, raised here
+            return
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)  # its rollback and connection given back
+        admission.timed_out += 1
+        log.warning("request stopped after %.1f s (REQUEST_TIMEOUT_SECONDS)", admission.timeout)
+        if not started:
+            seconds = f"{admission.timeout:g}"
+            if watch.committing:  # ran twice its time after a write began to commit: that write may have been kept
+                message = f"The request ran past {seconds} seconds twice and was stopped after a write of it committed"
+                await _refuse(scope, send, 504, ErrorCode.TIMEOUT, message, {}, committed=True)
+            else:
+                message = f"The request took longer than {seconds} seconds and was stopped; nothing of it was kept"
+                await _refuse(scope, send, 504, ErrorCode.TIMEOUT, message, {})
+
+
+async def _refuse(
+    scope: Scope, send: Send, status: int, code: ErrorCode, message: str, headers: dict[str, str], **extensions: Any
+) -> None:
+    """An answer of our own, in GraphQL-over-HTTP form (the media type the client accepts)."""
+    accept = b""
+    for name, value in scope.get("headers", []):
+        if name == b"accept":
+            accept = value
+    media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE.encode() in accept else "application/json"
+    body = orjson.dumps(request_error(code, message, **extensions))
+    raw = [
+        (b"content-type", media.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((key.encode(), value.encode()) for key, value in headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
