@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import time
 from collections import defaultdict
@@ -204,7 +203,6 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=5)
     args = parser.parse_args()
-    os.environ.setdefault("PYTHONASYNCIODEBUG", "0")
     print(orjson.dumps(run(args.subscribers, args.messages), option=orjson.OPT_INDENT_2).decode())
 
 

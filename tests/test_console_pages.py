@@ -252,10 +252,11 @@ async def test_an_admin_creates_a_department_and_a_user_in_it(live_server: str, 
 
 DICTIONARY = '{ dictionaries(keys: ["VisitType"]) { entries { code labelZh } } }'
 POSITIONS = "{ positions { name description } }"
+KEYWORDS = "{ moderationKeywords(first: 100) { edges { node { keyword action } } } }"
 
 
 @needs_menus
-async def test_an_admin_reads_the_login_log_adds_a_position_and_renames_a_dictionary_label(
+async def test_an_admin_reads_the_logs_adds_a_position_and_a_keyword_and_renames_a_dictionary_label(
     live_server: str, browser: Browser
 ) -> None:
     session = await _session(browser)
@@ -286,6 +287,19 @@ async def test_an_admin_reads_the_login_log_adds_a_position_and_renames_a_dictio
     await _open_menu(page, "system", "system.menus")
     await expect(page.locator("[data-test=menus-table]")).to_contain_text("system.menus")
     await _shot(page, "menus")
+
+    await _open_menu(page, "system", "system.operation-log")  # the position just made, in the operation log
+    await page.fill("[data-test=operation-log-operation]", "createPosition")
+    await page.press("[data-test=operation-log-operation]", "Enter")
+    await expect(page.locator("[data-test=operation-log-table]")).to_contain_text("createPosition")
+
+    await _open_menu(page, "moderation", "moderation.keywords")
+    keyword = f"包治百病{int(time.time()) % 1000}"
+    await page.fill("[data-test=keyword-input]", keyword)
+    await page.click("[data-test=keyword-add]")
+    await expect(page.locator("[data-test=keywords-table]")).to_contain_text(keyword)
+    stored = _api(live_server, "admin", KEYWORDS)["moderationKeywords"]["edges"]
+    assert {"keyword": keyword, "action": "HOLD"} in [e["node"] for e in stored]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
 
@@ -352,4 +366,39 @@ async def test_a_tablet_gets_a_folded_sidebar_and_pages_that_fit(live_server: st
     await _shot(page, "tablet-schedules")
     await page.set_viewport_size({"width": 1280, "height": 800})  # turned to a laptop's width: unfolded again
     await expect(sidebar).not_to_have_class(re.compile(r"el-menu--collapse"))
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+GRANTS = "{ breakGlassAccesses(first: 50) { edges { node { id reason reviewedAt reviewNote } } } }"
+
+
+@needs_menus
+async def test_a_department_admin_reviews_a_break_the_glass_access(live_server: str, browser: Browser) -> None:
+    patient = _api(live_server, "chief", "{ patients(first: 1) { edges { node { id } } } }")["patients"]["edges"][0]
+    reason = f"急诊抢救需核对身份证号 {int(time.time())}"
+    _api(
+        live_server,
+        "chief",
+        "mutation ($p: ID!, $r: String!) { revealField(patientId: $p, field: ID_NUMBER, reason: $r) }",
+        {"p": patient["node"]["id"], "r": reason},
+    )
+    grant = next(
+        e["node"]
+        for e in _api(live_server, "deptadmin", GRANTS)["breakGlassAccesses"]["edges"]
+        if e["node"]["reason"] == reason
+    )
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "deptadmin", "/admin/integrity/break-glass")
+    table = page.locator("[data-test=break-glass-table]")
+    await expect(table).to_contain_text(reason)  # not yet reviewed: listed first
+    await page.click(f'[data-test="review-{grant["id"]}"]')
+    await _confirm_box(page, "已核实，确属抢救需要")
+    await expect(table).not_to_contain_text(reason)  # reviewed: out of the unreviewed list
+    stored = next(
+        e["node"]
+        for e in _api(live_server, "deptadmin", GRANTS)["breakGlassAccesses"]["edges"]
+        if e["node"]["id"] == grant["id"]
+    )
+    assert stored["reviewedAt"] and stored["reviewNote"] == "已核实，确属抢救需要"
     assert not session.problems and not session.foreign, (session.problems, session.foreign)

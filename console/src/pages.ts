@@ -28,6 +28,9 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'system.menus': { component: () => import('@/pages/MenusPage.vue') },
   'system.positions': { component: () => import('@/pages/PositionsPage.vue') },
   'integrity.logins': { component: () => import('@/pages/LoginLogPage.vue') },
+  'integrity.break-glass': { component: () => import('@/pages/BreakGlassPage.vue') },
+  'system.operation-log': { component: () => import('@/pages/OperationLogPage.vue') },
+  'moderation.keywords': { component: () => import('@/pages/KeywordsPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

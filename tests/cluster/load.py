@@ -97,6 +97,13 @@ class Load:
 
 def recovery(outcomes: list[Outcome], fault_ended: float, window_end: float) -> float:
     """Seconds after the fault ended until requests stopped failing (0 when none failed after it)."""
-    failed = [o.ended for o in outcomes if fault_ended <= o.started < window_end and not o.ok and o.kind == "read"]
-    failed += [o.ended for o in outcomes if fault_ended <= o.started < window_end and not o.ok and o.kind == "write"]
+    failed = [o.ended for o in outcomes if fault_ended <= o.started < window_end and not o.ok]
     return max(failed, default=fault_ended) - fault_ended
+
+
+def errors_stretch(outcomes: list[Outcome]) -> float:
+    """Seconds from the first request answered with an error to the end of the last one (0 when none failed)."""
+    failed = [o for o in outcomes if not o.ok]
+    if not failed:
+        return 0.0
+    return max(o.ended for o in failed) - min(o.started for o in failed)

@@ -133,6 +133,16 @@ export const zhMore = {
   hide: '隐藏',
   approveQuestion: '通过 {name} 的评论？',
   hideQuestion: '隐藏 {name} 的评论？',
+  keyword: '敏感词',
+  category: '类别',
+  add: '添加',
+  BLOCK: '拦截',
+  HOLD: '转人工审核',
+  REPLACE: '替换为 *',
+  deleteKeywordQuestion: '删除敏感词「{name}」？',
+  unreviewedOnly: '仅未复核',
+  review: '复核',
+  reviewQuestion: '复核 {name} 的紧急访问（原因：{reason}）：请填写复核意见。',
 }
 
 export const enMore: Record<keyof typeof zhMore, string> = {
@@ -269,4 +279,14 @@ export const enMore: Record<keyof typeof zhMore, string> = {
   hide: 'Hide',
   approveQuestion: "Approve {name}'s comment?",
   hideQuestion: "Hide {name}'s comment?",
+  keyword: 'Keyword',
+  category: 'Category',
+  add: 'Add',
+  BLOCK: 'Block',
+  HOLD: 'Hold for review',
+  REPLACE: 'Mask with *',
+  deleteKeywordQuestion: 'Delete the keyword "{name}"?',
+  unreviewedOnly: 'Not yet reviewed only',
+  review: 'Review',
+  reviewQuestion: "Review {name}'s break-the-glass access (reason: {reason}): your note.",
 }
