@@ -99,7 +99,7 @@ def serve_console(tmp_path_factory: pytest.TempPathFactory, *, mini_program: boo
     )
     base = f"http://{LOOPBACK}:{port}"
     try:
-        deadline = time.monotonic() + 60  # a loaded CI machine takes its time
+        deadline = time.monotonic() + 120  # a loaded CI machine takes its time
         while True:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
