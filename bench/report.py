@@ -225,7 +225,7 @@ def markdown(results: dict[str, Any], digest: dict[str, Any]) -> str:
             f"| {_fmt(row.get('ours_over_postgraphile'))} "
             f"| {_fmt(row['ours_p50_ms'])} | {_fmt(row['ours_p99_ms'])} | {_fmt(row['floor_p99_ms'])} "
             f"| {_fmt(row['p99_ours_over_floor'])} "
-            f"| {statements} ({_fmt(row.get('postgraphile_transactions'))}) | {cpu} | {row['errors']} |"
+            f"| {statements} ({_fmt(row.get('postgraphile_transactions'))}) | {cpu} | {int(row['errors'])} |"
         )
     lines += ["", "Queries: " + "; ".join(f"{q}: {d}" for q, d in DESCRIPTIONS.items()), ""]
     lines += ["## Targets", "", "| target | value | met |", "|---|---|---|"]

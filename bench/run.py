@@ -419,21 +419,33 @@ def cell(
     }
 
 
-def statements_once(server: Server, counters: Counters, token: str, payload: dict, repeat: int = 20) -> dict[str, Any]:
-    """Sequential requests, no concurrency: statements (and DB time) per request for one document."""
+def statements_once(
+    server: Server, counters: Counters, token: str, payload: dict, repeat: int = 20, tries: int = 3
+) -> dict[str, Any]:
+    """Sequential requests, no concurrency: statements (and DB time) per request for one document.
+
+    Ours runs with its production defaults, so its audit sealer (a child process on the same database account)
+    may seal in the middle of a measurement and add its statements to the account's count. Its passes only ever
+    add, so the measurement is taken `tries` times and the one with the fewest statements is kept."""
     headers = {"Authorization": f"Bearer {token}"}
-    settle(server)
-    with httpx.Client(timeout=60) as client:
-        client.post(server.url + "/graphql", json=payload, headers=headers)
-        before = counters.snapshot(server.name)
-        started = time.perf_counter()
-        for _ in range(repeat):
-            response = client.post(server.url + "/graphql", json=payload, headers=headers)
-            if response.status_code != 200 or "errors" in response.json():
-                return {"error": response.text[:200]}
-        elapsed = time.perf_counter() - started
-        after = counters.snapshot(server.name)
-    return {"sequential_ms": round(elapsed * 1000 / repeat, 2), **delta(before, after, repeat)}
+    best: dict[str, Any] | None = None
+    for _ in range(tries):
+        settle(server)
+        with httpx.Client(timeout=60) as client:
+            client.post(server.url + "/graphql", json=payload, headers=headers)
+            before = counters.snapshot(server.name)
+            started = time.perf_counter()
+            for _ in range(repeat):
+                response = client.post(server.url + "/graphql", json=payload, headers=headers)
+                if response.status_code != 200 or "errors" in response.json():
+                    return {"error": response.text[:200]}
+            elapsed = time.perf_counter() - started
+            after = counters.snapshot(server.name)
+        measured = {"sequential_ms": round(elapsed * 1000 / repeat, 2), **delta(before, after, repeat)}
+        if best is None or measured.get("statements_per_request", 0) < best.get("statements_per_request", 0):
+            best = measured
+    assert best is not None
+    return best
 
 
 # ---- the run -----------------------------------------------------------------------------------

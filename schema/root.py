@@ -22,6 +22,7 @@ from schema.operations import OperationsMutation, OperationsQuery
 from schema.organisation import OrganisationMutation, OrganisationQuery
 from schema.patient import PatientMutation, PatientQuery
 from schema.role import RoleMutation, RoleQuery
+from schema.schedule import ScheduleMutation, ScheduleQuery
 from schema.upload import UploadMutation
 from schema.user import UserMutation, UserQuery
 
@@ -44,6 +45,7 @@ class Query(
     DictionaryQuery,
     MenuQuery,
     AppointmentQuery,
+    ScheduleQuery,
 ):
     pass
 
@@ -66,6 +68,7 @@ class Mutation(
     DictionaryMutation,
     MenuMutation,
     AppointmentMutation,
+    ScheduleMutation,
 ):
     pass
 
