@@ -73,13 +73,16 @@ async def principal_from_token(
     token: str,
     *,
     connection: Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None = None,
+    recent: bool = False,
 ) -> Principal:
     """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous.
 
-    A session verified less than SESSION_CACHE_SECONDS ago is trusted from `services.sessions`
-    (resolvers/data/sessioncache.py); otherwise one statement: the session, its account and the account's
-    roles (one row per role, or one row with no role). `connection` is the request's connection when there
-    is one (autocommit, as is a connection of its own otherwise: the touch below is one statement).
+    With `recent` (the HTTP endpoint's requests), a session verified less than SESSION_CACHE_SECONDS ago is
+    trusted from `services.sessions` (resolvers/data/sessioncache.py); websockets' checks before each delivery,
+    the metrics and FHIR endpoints always ask the database. Otherwise one statement: the session, its account
+    and the account's roles (one row per role, or one row with no role). `connection` is the request's
+    connection when there is one (autocommit, as is a connection of its own otherwise: the touch below is one
+    statement).
     """
     settings = services.settings
     secret = settings.jwt_secret.get_secret_value()
@@ -91,7 +94,7 @@ async def principal_from_token(
         raise _refused("The access token is not valid: log in again", problem)
     now = utcnow()
     cache = services.sessions
-    if cache is not None:
+    if cache is not None and recent:
         hit = cache.get(claims.session_id)
         if hit is not None and hit.principal.user_id == claims.user_id and now - hit.last_seen_at < _TOUCH_EVERY:
             if hit.expires_at <= now:  # (idle: seen less than _TOUCH_EVERY ago)
