@@ -25,9 +25,12 @@ from policies.ownership import unclassified as ownership_problems
 from policies.store import PolicyStore
 from policies.tables import check_tables
 from resolvers.audit.chain import Sealer
+from resolvers.audit.unit import PRINCIPALS_CHANNEL
 from resolvers.data.context import Services
 from resolvers.data.figures import RequestFigures
 from resolvers.data.notify import Notifier
+from resolvers.data.principal import SESSIONS_CHANNEL
+from resolvers.data.sessioncache import SessionCache
 from resolvers.data.tree import DEPARTMENTS_CHANNEL, DepartmentTree
 from resolvers.demo.seed import has_demo_accounts
 from resolvers.operations.caches import CacheCatalogue
@@ -93,6 +96,9 @@ def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False
     services.coordinates = frozenset(registry.coordinates)
     services.registry = registry
     notifier.subscribe(POLICY_CHANNEL, policy.load)
+    services.sessions = sessions = SessionCache(settings.session_cache_seconds)
+    for channel in (PRINCIPALS_CHANNEL, SESSIONS_CHANNEL, POLICY_CHANNEL):
+        notifier.subscribe(channel, sessions.cleared)
     department_tree = DepartmentTree()
     services.department_tree = department_tree
     notifier.subscribe(DEPARTMENTS_CHANNEL, department_tree.drop)

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(15, ge=1, le=1440)
     refresh_token_days: int = Field(7, ge=1, le=90)
     session_idle_minutes: int = Field(30, ge=1)
+    # a session verified this long ago is trusted again without the database (0: always ask it)
+    session_cache_seconds: float = Field(1.0, ge=0, le=10)
 
     demo_password: SecretStr = SecretStr(DEFAULT_DEMO_PASSWORD)
 

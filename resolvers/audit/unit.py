@@ -90,6 +90,7 @@ class WriteUnit:
     detail: dict[str, Any] = field(default_factory=dict)
     # run once the unit has committed (change notices to other instances): never for a refused write
     committed: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    accounts_changed: bool = False  # sessions, accounts or role assignments: cached principals are cleared
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         if action not in self.committed:
@@ -160,7 +161,11 @@ class WriteUnit:
     async def execute(self, statement: Any) -> int:
         """Run a scoped UPDATE (from `ctx.data.update`); how many rows it changed."""
         result: Any = await self.session.execute(_checked(statement))
-        return int(result.rowcount or 0)
+        changed = int(result.rowcount or 0)
+        table = getattr(getattr(statement, "table", None), "name", None)
+        if changed and table in ACCOUNT_TABLES:
+            self.accounts_changed = True
+        return changed
 
     def add(self, row: Any) -> None:
         self.session.add(row)
@@ -185,6 +190,27 @@ class WriteUnit:
 
 
 _checked = check
+# A write unit changed sessions, accounts, roles or role assignments: every instance clears the principals it
+# trusts without the database (resolvers/data/sessioncache.py).
+PRINCIPALS_CHANNEL = "principals"
+ACCOUNT_TABLES = frozenset({"auth_session", "app_user", "user_role", "role"})
+
+
+def _changes_accounts(session: AsyncSession) -> bool:
+    """Rows of sessions, accounts, roles or role assignments changed or removed in this unit (a new session
+    changes nothing a cached principal says)."""
+    for row in (*session.dirty, *session.deleted, *session.new):
+        table = getattr(row, "__tablename__", None)
+        if table in ACCOUNT_TABLES and not (table == "auth_session" and row in session.new):
+            return True
+    return False
+
+
+def _principals_changed(ctx: Context) -> Callable[[], Awaitable[None]]:
+    async def notice() -> None:
+        await ctx.services.notifier.publish(PRINCIPALS_CHANNEL)
+
+    return notice
 
 
 def make_event(
@@ -239,6 +265,8 @@ async def write_unit(
         async with ctx.db.transaction() as session:
             unit = WriteUnit(session=session, entity_type=entity_type, ctx=ctx)
             yield unit
+            if unit.accounts_changed or _changes_accounts(session):
+                unit.on_commit(_principals_changed(ctx))
             await session.flush()
             session.add(
                 make_event(

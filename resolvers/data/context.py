@@ -29,6 +29,7 @@ from resolvers.data.tree import access_for
 if TYPE_CHECKING:
     from resolvers.data.figures import RequestFigures
     from resolvers.data.notify import Notifier
+    from resolvers.data.sessioncache import SessionCache
     from resolvers.data.tree import DepartmentTree
     from resolvers.operations.caches import CacheCatalogue
     from resolvers.operations.monitor import Monitor
@@ -63,6 +64,7 @@ class Services:
     figures: RequestFigures | None = None
     monitor: Monitor | None = None
     caches: CacheCatalogue | None = None
+    sessions: SessionCache | None = None  # sessions verified a moment ago (resolvers/data/sessioncache.py)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -21,6 +22,7 @@ from models.user import User, UserStatus
 from policies.access import Principal
 from policies.roles import held_to_trusted_documents, needs_second_factor
 from policies.scope import widest_scope
+from resolvers.data.sessioncache import Verified
 
 if TYPE_CHECKING:
     from resolvers.data.context import Services
@@ -71,12 +73,16 @@ async def principal_from_token(
     token: str,
     *,
     connection: Callable[[], AbstractAsyncContextManager[AsyncConnection]] | None = None,
+    recent: bool = False,
 ) -> Principal:
     """Raises UNAUTHENTICATED for a bad, expired or revoked token; never falls back to anonymous.
 
-    One statement: the session, its account and the account's roles (one row per role, or one row
-    with no role). `connection` is the request's connection when there is one (autocommit, as is a
-    connection of its own otherwise: the touch below is one statement).
+    With `recent` (the HTTP endpoint's requests), a session verified less than SESSION_CACHE_SECONDS ago is
+    trusted from `services.sessions` (resolvers/data/sessioncache.py); websockets' checks before each delivery,
+    the metrics and FHIR endpoints always ask the database. Otherwise one statement: the session, its account
+    and the account's roles (one row per role, or one row with no role). `connection` is the request's
+    connection when there is one (autocommit, as is a connection of its own otherwise: the touch below is one
+    statement).
     """
     settings = services.settings
     secret = settings.jwt_secret.get_secret_value()
@@ -87,6 +93,14 @@ async def principal_from_token(
             raise _refused("The access token has expired: refresh it (refreshToken) and retry", problem)
         raise _refused("The access token is not valid: log in again", problem)
     now = utcnow()
+    cache = services.sessions
+    if cache is not None and recent:
+        hit = cache.get(claims.session_id)
+        if hit is not None and hit.principal.user_id == claims.user_id and now - hit.last_seen_at < _TOUCH_EVERY:
+            if hit.expires_at <= now:  # (idle: seen less than _TOUCH_EVERY ago)
+                raise _refused("The session has ended: log in again", SESSION_ENDED)
+            return hit.principal
+    generation, checked_at = (cache.generation if cache is not None else 0), time.monotonic()
     async with (connection or services.db.connection)() as conn:
         rows = (await conn.execute(_PRINCIPAL, {"session_id": claims.session_id})).all()
         if not rows:
@@ -102,7 +116,9 @@ async def principal_from_token(
             raise _refused("The session has ended: log in again", SESSION_ENDED)
         if first.status == UserStatus.DISABLED.value:
             raise _refused("The account is disabled", ACCOUNT_DISABLED)
-        if now - first.last_seen_at >= _TOUCH_EVERY:
+        last_seen_at = first.last_seen_at
+        if now - last_seen_at >= _TOUCH_EVERY:
+            last_seen_at = now
             try:
                 await conn.execute(
                     update(AuthSession).where(AuthSession.id == claims.session_id).values(last_seen_at=now)  # type: ignore[arg-type]
@@ -123,7 +139,7 @@ async def principal_from_token(
         settings.totp_required_for_admin and not first.totp_enabled and needs_second_factor(services.policy, role_keys)
     ):
         restricted = TOTP_ENROLMENT_REQUIRED
-    return Principal(
+    principal = Principal(
         user_id=claims.user_id,
         session_id=claims.session_id,
         username=first.username,
@@ -134,6 +150,9 @@ async def principal_from_token(
         restricted_reason=restricted,
         trusted_documents_only=held_to_trusted_documents(first.client, role_keys),
     )
+    if cache is not None:
+        cache.put(claims.session_id, Verified(principal, first.expires_at, last_seen_at, checked_at), generation)
+    return principal
 
 
 async def principal_of_session(services: Services, *, session_id: str, user_id: int) -> Principal:

@@ -228,7 +228,7 @@ class GraphQLEndpoint:
                 )
             try:
                 context.principal = await principal_from_token(
-                    self.services, token.strip(), connection=context.connection
+                    self.services, token.strip(), connection=context.connection, recent=True
                 )
             except AppError as error:
                 reason = {"reason": (error.extensions or {}).get("reason", "TOKEN_INVALID")}
