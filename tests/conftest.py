@@ -83,6 +83,18 @@ async def reset_database(url: str) -> None:
         await db.dispose()
 
 
+async def flush_test_redis(url: str) -> None:
+    """Empty the Redis database the multi-instance tests share (db 15): counters a test left behind (login
+    attempts per address, rate-limit windows) must not count against the next test's logins."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(url)
+    try:
+        await redis.flushdb()
+    finally:
+        await redis.aclose()
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,

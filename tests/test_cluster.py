@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 
-from tests.conftest import GraphQLClient, error_codes, make_settings, reset_database
+from tests.conftest import GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 FIELDS = "{ __schema { queryType { fields { name } } } }"
@@ -24,6 +24,7 @@ async def instances(database_url: str) -> AsyncIterator[tuple[GraphQLClient, Gra
     from server import create_app
 
     await reset_database(database_url)
+    await flush_test_redis(REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50001, 50002):

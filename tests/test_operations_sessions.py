@@ -17,7 +17,15 @@ import uvicorn
 from core.db import Database
 from schema.engine.websocket import SubscriptionView
 from server import create_app
-from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes, make_settings, reset_database
+from tests.conftest import (
+    DEMO_PASSWORD,
+    LOGIN,
+    GraphQLClient,
+    error_codes,
+    flush_test_redis,
+    make_settings,
+    reset_database,
+)
 from tests.operations_helpers import events
 from tests.test_consultation_messages import start
 from tests.test_subscription_messages import closed_code, subscribe
@@ -123,6 +131,7 @@ async def test_no_ending_the_session_of_an_account_above_you(client: GraphQLClie
 async def pair(database_url: str) -> AsyncIterator[tuple[GraphQLClient, GraphQLClient]]:
     """Instances A and B sharing the database and Redis (the change notices)."""
     await reset_database(database_url)
+    await flush_test_redis(REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50021, 50022):

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import GraphQLClient, error_codes, make_settings, reset_database
+from tests.conftest import GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
 from tests.test_cluster import REDIS_URL, query_fields
 
 USERS = '{ users(filter: {search: "physician"}) { edges { node { id username } } } }'
@@ -27,6 +27,7 @@ async def instances(database_url: str) -> AsyncIterator[tuple[GraphQLClient, Gra
     from server import create_app
 
     await reset_database(database_url)
+    await flush_test_redis(REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50011, 50012):
