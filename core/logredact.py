@@ -10,7 +10,10 @@ a token or a request body gets it without remembering. What is redacted:
 * values of secret-bearing names in query strings, forms and JSON (`secret=`, `js_code=`, `code=`,
   `"password": "..."`, `"refreshToken": "..."`, ...);
 * bearer tokens and anything shaped like a JWT;
-* the parameters of a database driver's calls (aiosqlite logs each statement's values at DEBUG).
+* the parameters of a database driver's calls (aiosqlite logs each statement's values at DEBUG);
+* the rows SQLAlchemy logs at DEBUG (`Row (...)`: names, identity numbers, notes; `hide_parameters` hides a
+  statement's values but not what it returns);
+* anything shaped like a resident identity number (18 characters, birth date inside), wherever it appears.
 
 The message keeps its shape (arguments stay arguments: uvicorn's access formatter unpacks them), with each
 value replaced by `[redacted]`. An exception's traceback text is redacted as well.
@@ -38,6 +41,11 @@ _QUERY_PARAMETER = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_SECRET_NAMES})=([^&\s\"
 _JSON_VALUE = re.compile(rf"(?i)([\"']({_SECRET_NAMES})[\"']\s*:\s*)([\"'])((?:\\.|(?!\3).)*)\3")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# a mainland resident identity number: area code, birth date (YYYYMMDD), sequence, check digit or X
+_RESIDENT_ID = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])"
+)
+_ROW_HIDDEN = "[row hidden]"
 _URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^@\s/]+)(@)")
 
 _lock = threading.Lock()
@@ -74,6 +82,7 @@ def redact(text: str) -> str:
     text = _QUERY_PARAMETER.sub(rf"\1={REDACTED}", text)
     text = _JSON_VALUE.sub(rf"\1\3{REDACTED}\3", text)
     text = _BEARER.sub(rf"\1 {REDACTED}", text)
+    text = _RESIDENT_ID.sub(REDACTED, text)
     return _JWT.sub(REDACTED, text)
 
 
@@ -100,6 +109,8 @@ def _redact_argument(value: Any) -> Any:
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    if record.name.startswith("sqlalchemy.engine") and record.msg == "Row %r":
+        record.args = (_ROW_HIDDEN,)  # a result row is patient data, whatever its columns
     if isinstance(record.msg, str):
         record.msg = redact(record.msg)
     elif record.msg is not None and not isinstance(record.msg, (int, float)):

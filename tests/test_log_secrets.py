@@ -92,6 +92,7 @@ async def test_a_debug_run_logs_no_secret_token_or_code(
     text = debug_log.text
     assert "jscode2session" in text and "secret=[redacted]" in text  # httpx's request line was there, redacted
     assert "HTTP Request" in text
+    assert "日志测试" not in text  # the new patient's name came back in rows, which are not logged
     leaked = [value[:12] for value in used if value and value in text]
     assert leaked == [], f"in the log: {leaked}"
 
@@ -113,3 +114,15 @@ def test_redaction_keeps_the_shape_of_a_message() -> None:
         '{"password": "[redacted]", "user": "u"} [redacted] mysql://root:[redacted]@h/db'
     )
     assert logredact.redact("errcode=40029 status_code=200") == "errcode=40029 status_code=200"
+    # an identity number anywhere (no name beside it), but not an ordinary long number
+    assert logredact.redact("Row (13, '11010519491231002X')") == "Row (13, '[redacted]')"
+    assert logredact.redact("took 123456789012345678 ns") == "took 123456789012345678 ns"
+
+
+def test_sqlalchemy_result_rows_are_never_logged() -> None:
+    """SQLAlchemy's DEBUG `Row (...)` lines carry whatever a query returned (a patient's name, notes):
+    `hide_parameters` does not cover them, the redaction does."""
+    row = ("李雷", "肛瘘术后复查", "13800138000")
+    record = logging.LogRecord("sqlalchemy.engine.Engine", logging.DEBUG, __file__, 1, "Row %r", (row,), None)
+    logredact.redact_record(record)
+    assert record.getMessage() == "Row '[row hidden]'"
