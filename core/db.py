@@ -28,16 +28,36 @@ CONNECT_TIMEOUT_SECONDS = 5
 UNREACHABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1047, 1053, 1927, 4031})
 
 
+def driver_code(error: BaseException) -> int | None:
+    """The numeric code a MySQL/MariaDB driver put first in its error (aiomysql, asyncmy, pymysql alike), or
+    None (SQLite, or not a driver error)."""
+    if not isinstance(error, exc.DBAPIError) or error.orig is None:
+        return None
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def violates_unique(error: BaseException, constraint: str, column: str) -> bool:
+    """An IntegrityError raised by that unique key: MariaDB/MySQL names the key (`for key 'uq_...'`, with the table
+    in front on newer servers), SQLite names the column (`UNIQUE constraint failed: table.column`). Compared on
+    those names only, never on the values the message also holds."""
+    if not isinstance(error, exc.IntegrityError) or error.orig is None:
+        return False
+    args = getattr(error.orig, "args", ())
+    message = args[1] if len(args) > 1 and isinstance(args[1], str) else str(error.orig)
+    if driver_code(error) == 1062:  # ER_DUP_ENTRY: "Duplicate entry '<values>' for key '[<table>.]<key>'"
+        key = message.rpartition(" for key ")[2].strip().strip("'\"")
+        return key == constraint or key.endswith(f".{constraint}")
+    return "UNIQUE constraint failed" in message and f".{column}" in message
+
+
 def unreachable(error: BaseException) -> bool:
     """The database or Redis could not be reached (or the pool had no connection free in time): nothing of the
     request ran to its end on it; the client may retry (UNAVAILABLE, HTTP 503)."""
     if isinstance(error, exc.TimeoutError | exc.DisconnectionError | ConnectionError | TimeoutError):
         return True
     if isinstance(error, exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        code = getattr(error.orig, "args", (None,))[0] if error.orig is not None else None
-        return code in UNREACHABLE_CODES
+        return error.connection_invalidated or driver_code(error) in UNREACHABLE_CODES
     kind = type(error)
     return kind.__module__.startswith("redis") and kind.__name__ in _REDIS_UNREACHABLE
 
@@ -48,10 +68,7 @@ _REDIS_UNREACHABLE = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingE
 def lost_race(error: BaseException) -> bool:
     """A database error that means another writer won (Galera certification, a deadlock, a lock wait): the whole
     transaction was rolled back and may be run again from its start."""
-    if not isinstance(error, exc.DBAPIError) or error.orig is None:
-        return False
-    code = getattr(error.orig, "args", (None,))[0]
-    return code in LOST_RACE_CODES
+    return driver_code(error) in LOST_RACE_CODES
 
 
 def normalise_url(url: str) -> str:
