@@ -43,7 +43,7 @@ def violates_unique(error: BaseException, constraint: str, column: str) -> bool:
     those names only, never on the values the message also holds."""
     if not isinstance(error, exc.IntegrityError) or error.orig is None:
         return False
-    args = getattr(error.orig, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(error.orig, "args", ()))
     message = args[1] if len(args) > 1 and isinstance(args[1], str) else str(error.orig)
     if driver_code(error) == 1062:  # ER_DUP_ENTRY: "Duplicate entry '<values>' for key '[<table>.]<key>'"
         key = message.rpartition(" for key ")[2].strip().strip("'\"")
