@@ -15,6 +15,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import clinical as m
+from models.base import enum_member
 from resolvers.data.context import Info
 from schema.engine.prefetch import Records, history_of, register
 from schema.engine.projection import DIAGNOSIS, VISIT
@@ -85,7 +86,7 @@ class VisitType:
             voided=VoidInfoType.of(row),
             id=strawberry.ID(encode_id("Visit", row.id)),  # type: ignore[arg-type]
             visit_date=row.visit_date,
-            visit_type=m.VisitType(row.visit_type),
+            visit_type=enum_member(m.VisitType, row.visit_type),
             chief_complaint=row.chief_complaint,
             present_illness=row.present_illness,
             examination_findings=row.examination_findings,
