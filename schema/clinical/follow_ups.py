@@ -83,7 +83,7 @@ class FollowUpType:
                 submitted_at=row.response_at,
             )
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("FollowUp", row.id)),  # type: ignore[arg-type]
             visit_id=optional_id("Visit", row.visit_id),
             due_date=row.due_date,

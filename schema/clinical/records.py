@@ -53,7 +53,7 @@ class DiagnosisType:
     @classmethod
     def from_row(cls, row: m.Diagnosis) -> DiagnosisType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("Diagnosis", row.id)),  # type: ignore[arg-type]
             visit_id=strawberry.ID(encode_id("Visit", row.visit_id)),
             icd10_code=row.icd10_code,
@@ -83,7 +83,7 @@ class VisitType:
     @classmethod
     def from_row(cls, row: m.Visit) -> VisitType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("Visit", row.id)),  # type: ignore[arg-type]
             visit_date=row.visit_date,
             visit_type=enum_member(m.VisitType, row.visit_type),
@@ -124,7 +124,7 @@ class ExamReportType:
     @classmethod
     def from_row(cls, row: m.ExamReport) -> ExamReportType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("ExamReport", row.id)),  # type: ignore[arg-type]
             visit_id=optional_id("Visit", row.visit_id),
             kind=m.ExamKind(row.kind),
@@ -154,7 +154,7 @@ class TreatmentPlanType:
     @classmethod
     def from_row(cls, row: m.TreatmentPlan) -> TreatmentPlanType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("TreatmentPlan", row.id)),  # type: ignore[arg-type]
             diagnosis_id=optional_id("Diagnosis", row.diagnosis_id),
             plan_type=m.PlanType(row.plan_type),
