@@ -143,5 +143,7 @@ def patient_scope(
             )
         )
     if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
-        own.append(Patient.department_id.in_(sorted(allowed_departments)))
+        # First: MariaDB tries the terms of an OR in order and stops at the first true one, and the department
+        # test is a column of the row itself, where the others are look-ups in visit and access_grant.
+        own.insert(0, Patient.department_id.in_(sorted(allowed_departments)))
     return or_(*own)
