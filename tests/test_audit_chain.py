@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from core.db import Database
 from core.timeutil import utcnow
 from models.audit import AuditSealState, Event, EventSeal
+from resolvers.audit import seal as seal_module
 from resolvers.audit.chain import (
     GAP_GRACE,
     link_hash,
@@ -26,7 +27,7 @@ from resolvers.audit.chain import (
     seal_pending,
     verify_chain,
 )
-from resolvers.audit.seal import _advance_scan
+from resolvers.audit.seal import STEP_PAUSE_RATIO, _advance_scan
 from tests.conftest import GraphQLClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +156,41 @@ async def test_concurrent_writers_and_sealers_make_one_chain(client: GraphQLClie
         total = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
         seqs = (await session.execute(select(EventSeal.seq).order_by(EventSeal.seq))).scalars().all()  # type: ignore[arg-type]
     assert result.events == total == len(seqs) and list(seqs) == list(range(1, total + 1))
+
+
+async def test_a_pass_pauses_after_each_step_as_long_as_the_step_held_the_lock(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the requests' read events wait for the seal steps' write lock: a pass leaves it free between its
+    steps at least as long as each step held it (issue 23). Measured by what the pass asks, not by clocks."""
+    await seal_pending(db)
+    await add_events(db, 25)
+    holds: list[float] = []
+    pauses: list[float] = []
+    locked_state = seal_module._locked_state
+
+    def recording_lock(db: Database, hold: Any) -> Any:
+        holds.append(hold)  # the same object each step; its seconds are read at the pause
+        return locked_state(db, hold)
+
+    async def recording_pause(seconds: float) -> None:
+        pauses.append(seconds)
+        held.append(holds[-1].seconds)
+
+    held: list[float] = []
+    monkeypatch.setattr(seal_module, "_locked_state", recording_lock)
+    monkeypatch.setattr(seal_module, "_pause", recording_pause)
+    assert await seal_pending(db, batch_size=10, pause_ratio=1.0) == 25  # steps of 10, 10, 5
+    assert len(holds) == 3 and len(pauses) == 2  # a pause between steps, none after the last
+    assert all(pause > 0 for pause in pauses) and pauses == held  # as long as the step before held the lock
+    await add_events(db, 25)
+    pauses.clear()
+    assert await seal_pending(db, batch_size=10, pause_ratio=0.0) == 25
+    assert pauses == []
+    # by default: SQLite pauses (one write lock for everyone), MariaDB's row lock blocks no request's events
+    assert STEP_PAUSE_RATIO.get("sqlite") == 1.0 and "mysql" not in STEP_PAUSE_RATIO
+    result = await verify_chain(db)
+    assert result.ok, result.report()
 
 
 def test_the_scan_position_waits_at_an_id_gap_then_steps_over_it() -> None:

@@ -9,6 +9,13 @@ and only then takes the lock on the single `audit_seal_state` row to link them: 
 ids, one cheap link hash per event, one insert and one update. On SQLite that lock is the database's write
 lock, which every request's read events wait for; on MariaDB a row lock nobody else takes.
 
+On SQLite a pass takes small steps (SQLITE_STEP_EVENTS) with a pause after each as long as the step held the lock
+(STEP_PAUSE_RATIO): a request writing its read events while a step holds the lock sleeps in SQLite's busy handler
+with a growing back-off (1, 2, 5, 10, 15, 20, 25 ms...), and steps run back to back left it windows too short to
+land in (issue 23: p99 3x at 5 clients). Short holds with free windows at least as long keep its wait to a few
+milliseconds, at half the lock's time at most for sealing. MariaDB's state row lock blocks nobody's events: its
+steps run back to back.
+
 Who calls it: the background sealer (resolvers/audit/sealer.py, in its own process), each write when the
 background sealer is off (tests), `verify-audit` / `archive-audit` (a full sweep), the `audit.seal_pending` job.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -35,20 +43,41 @@ from resolvers.audit.records import EVENT, SEAL, STATE, AuditChainError, content
 # still sealed by the full sweep of verify-audit / archive-audit.
 GAP_GRACE = timedelta(seconds=120)
 LOST_RACE_ATTEMPTS = 5
+STEP_EVENTS = 500  # events per locked step (MariaDB: a row lock nobody else waits for)
+SQLITE_STEP_EVENTS = 200  # SQLite: the database's write lock, which every request's read events wait for
+STEP_PAUSE_RATIO = {"sqlite": 1.0}  # pause after a step / the time it held the lock; other databases: none
+
+
+def step_events(dialect: str) -> int:
+    """Events per locked step when the caller does not say."""
+    return SQLITE_STEP_EVENTS if dialect == "sqlite" else STEP_EVENTS
+
+
+async def _pause(seconds: float) -> None:
+    """The pause between two steps of a pass (its own name, so a test can see each one)."""
+    await asyncio.sleep(seconds)
+
+
+class _Hold:
+    """How long a step held the lock (from the lock taken to the commit done)."""
+
+    seconds = 0.0
 
 
 @asynccontextmanager
-async def _locked_state(db: Database) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
-    """A transaction holding the lock on the seal state row (created on first use).
+async def _locked_state(db: Database, hold: _Hold) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
+    """A transaction holding the lock on the seal state row (created on first use); `hold` gets how long.
 
     The first statement is an UPDATE of that row: on MariaDB a row lock, on SQLite the database write lock
     taken at once (a transaction that starts with a write behaves as BEGIN IMMEDIATE). Released at commit."""
     async with db.sessionmaker() as session:
         if db.dialect != "sqlite":  # read what others committed before we got the lock (this begins the transaction)
             await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        locked_at: float | None = None
         try:
             now = utcnow()
             result = await session.execute(update(STATE).where(STATE.c.id == 1).values(updated_at=now))
+            locked_at = time.perf_counter()
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 if (await session.execute(select(SEAL.c.seq).limit(1))).first() is not None:
                     raise AuditChainError("the seal state row is missing while seals exist; run verify-audit")
@@ -61,6 +90,9 @@ async def _locked_state(db: Database) -> AsyncIterator[tuple[AsyncSession, dict[
         except BaseException:
             await session.rollback()
             raise
+        finally:
+            if locked_at is not None:
+                hold.seconds = time.perf_counter() - locked_at
 
 
 def _advance_scan(
@@ -134,9 +166,9 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
     await connection.exec_driver_sql(sql, [tuple({**seal, **shared}[name] for name in order) for seal in seals])
 
 
-async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
+async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
     hashed = await _hash_ahead(db, batch_size=batch_size, full=full)
-    async with _locked_state(db) as (session, state):
+    async with _locked_state(db, hold) as (session, state):
         now = utcnow()
         low = 0 if full else int(state["scan_from_id"])
         ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
@@ -193,13 +225,13 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
         return len(seals)
 
 
-async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool) -> int:
+async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
     """A seal step, run again when another instance sealed at the same moment: it created the state row first
     (IntegrityError), or, on Galera, its step through another node certified first (a deadlock error at COMMIT:
     the state row is the one row every step writes, so two steps never both commit)."""
     for attempt in range(1, LOST_RACE_ATTEMPTS + 1):
         try:
-            return await _seal_step(db, batch_size=batch_size, full=full)
+            return await _seal_step(db, batch_size=batch_size, full=full, hold=hold)
         except (IntegrityError, DBAPIError) as error:
             if attempt == LOST_RACE_ATTEMPTS or not (isinstance(error, IntegrityError) or lost_race(error)):
                 raise
@@ -240,17 +272,30 @@ async def unsealed_count(db: Database) -> int:
 
 
 async def seal_pending(
-    db: Database, *, batch_size: int = 1000, max_batches: int | None = None, full: bool = False
+    db: Database,
+    *,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    full: bool = False,
+    pause_ratio: float | None = None,
 ) -> int:
     """Seal unsealed events in id order, `batch_size` per short locked step; returns how many were sealed.
 
-    `full` sweeps the whole table for unsealed events (late inserts past the grace period included)."""
+    `full` sweeps the whole table for unsealed events (late inserts past the grace period included). Between two
+    steps the pass pauses `pause_ratio` times as long as the step held the lock (default: STEP_PAUSE_RATIO, by
+    database), so that the lock is free at least that share of the time for everyone else."""
+    size = batch_size or step_events(db.dialect)
+    ratio = STEP_PAUSE_RATIO.get(db.dialect, 0.0) if pause_ratio is None else pause_ratio
     total = 0
     batches = 0
+    hold = _Hold()
     while max_batches is None or batches < max_batches:
-        sealed = await _seal_step_retrying(db, batch_size=batch_size, full=full)
+        if batches and ratio > 0:
+            await _pause(hold.seconds * ratio)
+        hold.seconds = 0.0
+        sealed = await _seal_step_retrying(db, batch_size=size, full=full, hold=hold)
         total += sealed
         batches += 1
-        if sealed < batch_size:
+        if sealed < size:
             break
     return total
