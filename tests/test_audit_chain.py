@@ -193,6 +193,54 @@ async def test_a_pass_pauses_after_each_step_as_long_as_the_step_held_the_lock(
     assert result.ok, result.report()
 
 
+async def test_the_sealer_hashes_rows_as_the_driver_reads_them_as_verification_does(
+    client: GraphQLClient, db: Database
+) -> None:
+    """The sealer reads pending events without SQLAlchemy's result processing and writes canonical JSON with orjson
+    when no float is in it; verify-audit reads them processed and writes it with json: same content hashes."""
+    await seal_pending(db)
+    at = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+    details: list[Any] = [
+        None,
+        {},
+        {"n": 1, "name": "张三", "quote": 'a"b\\c\n\u0001\u2028', "nested": [1, {"z": None, "a": True}]},
+        {"ratio": 0.1, "small": 1e-07, "big": 1e16, "list": [1.5, 2]},  # floats: json's own spelling
+        {"huge": 2**70, "negative": -(2**63)},  # beyond orjson's 64 bits
+        {"\u00e9": 1, "e": 2, "\U0001f600": 3, "Z": 4},  # key order by code point
+    ]
+    rows = []
+    for n, detail in enumerate(details):
+        for mutation in (False, True):
+            rows.append(
+                {
+                    "occurred_at": at + timedelta(microseconds=n * 7 if mutation else 0),
+                    "actor_id": None if n % 2 else 1,
+                    "action": "update" if mutation else "read",
+                    "operation": "recordFollowUpOutcome" if mutation else "patients",
+                    "entity_type": "Patient",
+                    "entity_id": str(n),
+                    "patient_id": n if n % 3 else None,
+                    "request_id": f"req-{n}",
+                    "ip": "::1",
+                    "outcome": "success",
+                    "detail": detail,
+                    "is_mutation": mutation,
+                    "user_agent": "Mozilla/5.0 (测试)" if mutation else "",
+                    "duration_ms": n if mutation else None,
+                    "variables": ({"input": {"score": 2.5, "note": "好"}} if n % 2 else {}) if mutation else None,
+                }
+            )
+    async with db.transaction() as session:
+        await session.execute(insert(Event), rows)
+    async with db.session() as session:
+        processed = await seal_module._content_hashes(session, seal_module._pending(list(Event.__table__.c), 0, 100))  # type: ignore[attr-defined]
+        raw = await seal_module._pending_hashes(session, 0, 100)
+    assert len(raw) == len(rows) and raw == processed
+    await seal_pending(db)
+    result = await verify_chain(db)
+    assert result.ok and result.unsealed == 0, result.report()
+
+
 def test_the_scan_position_waits_at_an_id_gap_then_steps_over_it() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert _advance_scan(10, [11, 12, 13], None, now) == (13, None)
