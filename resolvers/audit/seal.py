@@ -171,13 +171,14 @@ async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> d
     return hashes
 
 
-async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> dict[int, str]:
-    """The content hashes of the events the next step will link, computed before its lock is taken."""
+async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> tuple[dict[int, str], tuple[int, int] | None]:
+    """The content hashes of the events the next step will link, computed before its lock is taken, and the
+    (scan position, last seq) of the state they were read after (None: no state row yet)."""
     async with db.session() as session:
-        low = 0
-        if not full:
-            low = int((await session.execute(select(STATE.c.scan_from_id).where(STATE.c.id == 1))).scalar() or 0)
-        return await _pending_hashes(session, low, batch_size)
+        state = (await session.execute(select(STATE.c.scan_from_id, STATE.c.last_seq).where(STATE.c.id == 1))).first()
+        seen = None if state is None else (int(state[0]), int(state[1]))
+        low = 0 if full or seen is None else seen[0]
+        return await _pending_hashes(session, low, batch_size), seen
 
 
 _SEAL_INSERTS: dict[str, tuple[str, tuple[str, ...], Any]] = {}
@@ -202,11 +203,17 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
 
 
 async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
-    hashed = await _hash_ahead(db, batch_size=batch_size, full=full)
+    hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full)
     async with _locked_state(db, hold) as (session, state):
         now = utcnow()
         low = 0 if full else int(state["scan_from_id"])
-        ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
+        if db.dialect == "sqlite" and seen == (int(state["scan_from_id"]), int(state["last_seq"])):
+            # SQLite has one writer at a time and gives ids in commit order: an event committed since the read
+            # ahead has a higher id than those it read, and no sealer moved the chain meanwhile (the same state):
+            # they are the first pending events. One statement less while every request's writes wait.
+            ids = sorted(hashed)
+        else:
+            ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
         late = [event_id for event_id in ids if event_id not in hashed]
         if late:  # committed (with a lower id, or past the read-ahead's end) after the read ahead
             hashed.update(await _content_hashes(session, select(*EVENT.c).where(EVENT.c.id.in_(late))))
