@@ -4,9 +4,12 @@ API leave sealed events, and `verify-audit` finds an edited, deleted or re-linke
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,31 +161,40 @@ async def test_concurrent_writers_and_sealers_make_one_chain(client: GraphQLClie
     assert result.events == total == len(seqs) and list(seqs) == list(range(1, total + 1))
 
 
-async def test_a_pass_pauses_after_each_step_as_long_as_the_step_held_the_lock(
+async def test_a_pass_leaves_the_lock_free_after_each_step_as_long_as_the_step_held_it(
     client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On SQLite the requests' read events wait for the seal steps' write lock: a pass leaves it free between its
-    steps at least as long as each step held it (issue 23). Measured by what the pass asks, not by clocks."""
+    steps at least `pause_ratio` times as long as each step held it (issue 23); the next step's read-ahead runs in
+    that time and the pass sleeps the rest. Checked on the sealer's own record of when it asked for the lock and
+    when it let it go (the event loop's clock), not by timing anything."""
     await seal_pending(db)
-    await add_events(db, 25)
-    holds: list[float] = []
+    steps: list[tuple[float, float, float]] = []  # (asked for the lock, held it, let it go) per step
     pauses: list[float] = []
     locked_state = seal_module._locked_state
+    pause = seal_module._pause
 
-    def recording_lock(db: Database, hold: Any) -> Any:
-        holds.append(hold)  # the same object each step; its seconds are read at the pause
-        return locked_state(db, hold)
+    @asynccontextmanager
+    async def recording_lock(db: Database, hold: Any) -> AsyncIterator[Any]:
+        async with locked_state(db, hold) as locked:
+            yield locked
+        steps.append((hold.asked_at, hold.seconds, hold.released_at))
 
     async def recording_pause(seconds: float) -> None:
         pauses.append(seconds)
-        held.append(holds[-1].seconds)
+        await pause(seconds)
 
-    held: list[float] = []
     monkeypatch.setattr(seal_module, "_locked_state", recording_lock)
     monkeypatch.setattr(seal_module, "_pause", recording_pause)
-    assert await seal_pending(db, batch_size=10, pause_ratio=1.0) == 25  # steps of 10, 10, 5
-    assert len(holds) == 3 and len(pauses) == 2  # a pause between steps, none after the last
-    assert all(pause > 0 for pause in pauses) and pauses == held  # as long as the step before held the lock
+    for ratio in (1.0, 30.0):  # 30: more than any read-ahead takes, so the pass sleeps before each next step
+        steps.clear()
+        pauses.clear()
+        await add_events(db, 25)
+        assert await seal_pending(db, batch_size=10, pause_ratio=ratio) == 25  # steps of 10, 10, 5
+        assert len(steps) == 3
+        for (_, held, released), (asked, _, _) in itertools.pairwise(steps):
+            assert held > 0 and asked >= released + held * ratio - 1e-6  # (the loop clock's resolution)
+    assert len(pauses) == 2  # ratio 30: a pause between steps, none after the last
     await add_events(db, 25)
     pauses.clear()
     assert await seal_pending(db, batch_size=10, pause_ratio=0.0) == 25

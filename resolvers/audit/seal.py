@@ -9,10 +9,11 @@ and only then takes the lock on the single `audit_seal_state` row to link them: 
 ids, one cheap link hash per event, one insert and one update. On SQLite that lock is the database's write
 lock, which every request's read events wait for; on MariaDB a row lock nobody else takes.
 
-On SQLite a pass takes small steps (SQLITE_STEP_EVENTS) with a pause after each as long as the step held the lock
-(STEP_PAUSE_RATIO): a request writing its read events while a step holds the lock sleeps in SQLite's busy handler
-with a growing back-off (1, 2, 5, 10, 15, 20, 25 ms...), and steps run back to back left it windows too short to
-land in (issue 23: p99 3x at 5 clients). Short holds with free windows at least as long keep its wait to a few
+On SQLite a pass takes small steps (SQLITE_STEP_EVENTS) and leaves the lock free after each for at least as long
+as the step held it (STEP_PAUSE_RATIO; the next step's read-ahead runs in that time, and the pass sleeps what is
+left of it): a request writing its read events while a step holds the lock sleeps in SQLite's busy handler with a
+growing back-off (1, 2, 5, 10, 15, 20, 25 ms...), and steps back to back left it windows too short to land in
+(issue 23: p99 3x at 5 clients). Short holds with free windows at least as long keep its wait to a few
 milliseconds, at half the lock's time at most for sealing. MariaDB's state row lock blocks nobody's events: its
 steps run back to back.
 
@@ -68,9 +69,13 @@ async def _pause(seconds: float) -> None:
 
 
 class _Hold:
-    """How long a step held the lock (from the lock taken to the commit done)."""
+    """When a step asked for the lock, how long it held it (from taken to committed) and when it let it go
+    (time.monotonic, the event loop's clock); `free_until`: the next step does not ask for it before then."""
 
+    asked_at = 0.0
     seconds = 0.0
+    released_at = 0.0
+    free_until = 0.0
 
 
 @asynccontextmanager
@@ -85,8 +90,9 @@ async def _locked_state(db: Database, hold: _Hold) -> AsyncIterator[tuple[AsyncS
         locked_at: float | None = None
         try:
             now = utcnow()
+            hold.asked_at = time.monotonic()
             result = await session.execute(update(STATE).where(STATE.c.id == 1).values(updated_at=now))
-            locked_at = time.perf_counter()
+            locked_at = time.monotonic()
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 if (await session.execute(select(SEAL.c.seq).limit(1))).first() is not None:
                     raise AuditChainError("the seal state row is missing while seals exist; run verify-audit")
@@ -101,7 +107,8 @@ async def _locked_state(db: Database, hold: _Hold) -> AsyncIterator[tuple[AsyncS
             raise
         finally:
             if locked_at is not None:
-                hold.seconds = time.perf_counter() - locked_at
+                hold.released_at = time.monotonic()
+                hold.seconds = hold.released_at - locked_at
 
 
 def _advance_scan(
@@ -204,6 +211,9 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
 
 async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
     hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full)
+    wait = hold.free_until - time.monotonic()
+    if wait > 0:  # what is left of the free time the last step owes the others
+        await _pause(wait)
     async with _locked_state(db, hold) as (session, state):
         now = utcnow()
         low = 0 if full else int(state["scan_from_id"])
@@ -324,16 +334,15 @@ async def seal_pending(
     """Seal unsealed events in id order, `batch_size` per short locked step; returns how many were sealed.
 
     `full` sweeps the whole table for unsealed events (late inserts past the grace period included). Between two
-    steps the pass pauses `pause_ratio` times as long as the step held the lock (default: STEP_PAUSE_RATIO, by
-    database), so that the lock is free at least that share of the time for everyone else."""
+    steps the pass leaves the lock free `pause_ratio` times as long as the step held it (default:
+    STEP_PAUSE_RATIO, by database), so that the lock is free at least that share of the time for everyone else."""
     size = batch_size or step_events(db.dialect)
     ratio = STEP_PAUSE_RATIO.get(db.dialect, 0.0) if pause_ratio is None else pause_ratio
     total = 0
     batches = 0
     hold = _Hold()
     while max_batches is None or batches < max_batches:
-        if batches and ratio > 0:
-            await _pause(hold.seconds * ratio)
+        hold.free_until = hold.released_at + hold.seconds * ratio if batches else 0.0
         hold.seconds = 0.0
         sealed = await _seal_step_retrying(db, batch_size=size, full=full, hold=hold)
         total += sealed
