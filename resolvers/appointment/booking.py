@@ -172,7 +172,7 @@ async def _due_follow_up(ctx: Context, follow_up_id: int, patient_id: int | None
 
 async def staff_book(ctx: Context, data: BookInput) -> Appointment:
     """Staff book a place for a patient in their reach (booked at once)."""
-    await ctx.data.get(Patient, data.patient_id, what="Patient")
+    await ctx.data.reach_or_not_found(Patient, data.patient_id, what="Patient")  # its id, not the whole record
     if data.follow_up_id is not None:
         await _due_follow_up(ctx, data.follow_up_id, data.patient_id)
     return await _book(ctx, data, via=BookedVia.STAFF, operation="scheduleAppointment", status=AppointmentStatus.BOOKED)
