@@ -15,6 +15,7 @@ cost, no resolver, no audit row and no refusal to record. The request is still c
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import Any
 
@@ -32,8 +33,16 @@ _answers: weakref.WeakKeyDictionary[Any, LRU[tuple[str, str | None], tuple[dict[
 )
 
 
+# The shape of such a document in text (a first filter: what matches is still parsed and checked once). Clients
+# such as Apollo add `__typename` to every selection, so the word alone would send every console document through here.
+_SHAPE = re.compile(
+    r"\s*(?:query\b\s*(?:[_A-Za-z]\w*)?\s*)?"  # `query` and a name, or nothing
+    r"\{(?:[\s,]*(?:[_A-Za-z]\w*\s*:\s*)?__typename\b)+[\s,]*\}\s*"  # `__typename`, maybe aliased, once or more
+)
+
+
 def _candidate(query: str | None) -> bool:
-    return query is not None and len(query) <= MAX_TEXT and TYPENAME in query
+    return query is not None and len(query) <= MAX_TEXT and TYPENAME in query and _SHAPE.fullmatch(query) is not None
 
 
 def static_data(query: str, operation_name: str | None, root_type: str) -> dict[str, str] | None:
