@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from core.db import unreachable
@@ -27,7 +26,6 @@ from core.errors import AppError, ErrorCode
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.figures import operation_label
 from resolvers.data.principal import principal_from_token
-from schema.engine import static
 from schema.engine.builder import SchemaRegistry
 from schema.engine.errors import (
     PRE_EXECUTION,
@@ -385,22 +383,15 @@ class GraphQLEndpoint:
         schema = self.registry.for_roles(principal.schema_roles)
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
         operation_name = data.get("operationName")
-        answer = static.known(schema, resolved.query, operation_name)  # `{ __typename }`: schema/engine/static.py
         try:
-            if answer is not None:
-                context.state.executed = True
-                result = ExecutionResult(data=dict(answer), errors=None)
-            else:
-                result = await schema.execute(
-                    resolved.query,
-                    variable_values=data.get("variables"),
-                    context_value=context,
-                    operation_name=operation_name,
-                    allowed_operation_types=allowed,
-                    operation_extensions=data.get("extensions"),
-                )
-                if context.state.executed:
-                    static.learn(schema, resolved.query, operation_name, result)
+            result = await schema.execute(
+                resolved.query,
+                variable_values=data.get("variables"),
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=data.get("extensions"),
+            )
         except InvalidOperationTypeError as error:
             if error.operation_type is OperationType.SUBSCRIPTION:
                 message = (
