@@ -31,6 +31,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'integrity.break-glass': { component: () => import('@/pages/BreakGlassPage.vue') },
   'system.operation-log': { component: () => import('@/pages/OperationLogPage.vue') },
   'moderation.keywords': { component: () => import('@/pages/KeywordsPage.vue') },
+  'education.videos': { component: () => import('@/pages/VideosPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')
