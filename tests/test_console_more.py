@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import date, timedelta
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -96,3 +97,55 @@ async def test_a_chief_adds_a_video_and_publishes_it(live_server: str, browser: 
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
     await _refused(browser, live_server, "physician", "/admin/education/videos", "education.videos")
+
+
+TASKS = """query { learningTasks(first: 50) { edges { node { id title departmentId dueDate
+  materials { kind ref title } progress { total completed } } } } }"""
+
+
+@needs_menus
+async def test_a_department_admin_sets_a_learning_task_and_a_chief_follows_it(
+    live_server: str, browser: Browser
+) -> None:
+    title = f"肛瘘术后护理学习 {int(time.time())}"
+    due = (date.today() + timedelta(days=14)).isoformat()
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "deptadmin")
+    await _open_menu(page, "learning", "learning.tasks")
+    await expect(page.locator("[data-test=tasks-table]")).to_contain_text("结直肠肛门外科")  # the demo's task
+
+    await page.click("[data-test=create-task]")
+    await page.fill("[data-test=task-form-title]", title)
+    await page.fill("[data-test=task-dialog] .el-date-editor input", due)
+    await page.press("[data-test=task-dialog] .el-date-editor input", "Enter")
+    await page.click("[data-test=task-add-material]")
+    await page.fill("[data-test=task-material-0] [data-test=material-title]", "护理指南")
+    await page.fill("[data-test=task-material-0] [data-test=material-ref]", "http://guide.example.org/a")
+    await page.click("[data-test=task-form-save]")
+    error = page.locator("[data-test=task-form-error]")
+    await expect(error).to_contain_text("输入有误")
+    await expect(error).to_contain_text("materials")  # the field the API named
+    await page.fill("[data-test=task-material-0] [data-test=material-ref]", "https://guide.example.org/a")
+    await page.click("[data-test=task-form-save]")
+    await expect(page.locator("[data-test=task-dialog]")).to_be_hidden()
+    stored = [e["node"] for e in _api(live_server, "deptadmin", TASKS)["learningTasks"]["edges"]]
+    mine = [n for n in stored if n["title"] == title]
+    assert len(mine) == 1, stored
+    task = mine[0]
+    assert task["dueDate"] == due
+    assert task["materials"] == [{"kind": "link", "ref": "https://guide.example.org/a", "title": "护理指南"}]
+    assert task["progress"]["total"] > 0  # the department's staff were assigned it
+    progress = page.locator(f"[data-test=task-progress-{task['id']}]")
+    await expect(progress).to_contain_text(f"已完成 0 / {task['progress']['total']}")
+    await _shot(page, "learning-tasks")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # a chief follows the tasks but sets none: no create, edit or delete offered
+    chief = await _session(browser)
+    await _login(chief, live_server, "chief", "/admin/learning/tasks")
+    await expect(chief.page.locator("[data-test=tasks-table]")).to_contain_text(title)
+    await expect(chief.page.locator("[data-test=create-task]")).to_have_count(0)
+    await expect(chief.page.locator(f"[data-test=edit-task-{task['id']}]")).to_have_count(0)
+
+    await _refused(browser, live_server, "physician", "/admin/learning/tasks", "learning.tasks")
