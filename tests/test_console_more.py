@@ -149,3 +149,49 @@ async def test_a_department_admin_sets_a_learning_task_and_a_chief_follows_it(
     await expect(chief.page.locator(f"[data-test=edit-task-{task['id']}]")).to_have_count(0)
 
     await _refused(browser, live_server, "physician", "/admin/learning/tasks", "learning.tasks")
+
+
+PROTOCOLS = "{ followUpProtocols { id name offsets description } }"
+
+
+@needs_menus
+async def test_a_chief_creates_a_follow_up_protocol_and_a_physician_only_reads_them(
+    live_server: str, browser: Browser
+) -> None:
+    name = f"肛瘘术后方案 {int(time.time())}"
+    demo = _api(live_server, "chief", PROTOCOLS)["followUpProtocols"]
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "clinical", "clinical.protocols")
+    table = page.locator("[data-test=protocols-table]")
+    for protocol in demo:
+        await expect(table).to_contain_text(protocol["name"])
+
+    await page.click("[data-test=create-protocol]")
+    await page.fill("[data-test=protocol-form-name]", name)
+    await page.fill("[data-test=protocol-form-offsets]", "7, a")  # not day counts: refused in the form
+    await expect(page.locator("[data-test=protocol-dialog]")).to_contain_text("1 到 3650")
+    await expect(page.locator("[data-test=protocol-form-save]")).to_be_disabled()
+    await page.fill("[data-test=protocol-form-offsets]", "0")  # a day count the API refuses
+    await page.click("[data-test=protocol-form-save]")
+    error = page.locator("[data-test=protocol-form-error]")
+    await expect(error).to_contain_text("输入有误")
+    await expect(error).to_contain_text("offsets")
+    await page.fill("[data-test=protocol-form-offsets]", "7, 30，90")
+    await page.fill("[data-test=protocol-form-description]", "术后一周、一月、三月")
+    await page.click("[data-test=protocol-form-save]")
+    await expect(page.locator("[data-test=protocol-dialog]")).to_be_hidden()
+    row = table.locator("tr", has_text=name)
+    await expect(row).to_contain_text("第 30 天")
+    await _shot(page, "protocols")
+    stored = [p for p in _api(live_server, "chief", PROTOCOLS)["followUpProtocols"] if p["name"] == name]
+    assert [(p["offsets"], p["description"]) for p in stored] == [([7, 30, 90], "术后一周、一月、三月")]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # a physician applies protocols but may not create one: the list without the button
+    doctor = await _session(browser)
+    await _login(doctor, live_server, "physician", "/admin/clinical/protocols")
+    await expect(doctor.page.locator("[data-test=protocols-table]")).to_contain_text(name)
+    await expect(doctor.page.locator("[data-test=create-protocol]")).to_have_count(0)
+

@@ -25,6 +25,16 @@ export const zhPages = {
   progressText: '已完成 {completed} / {total}，进行中 {inProgress}',
   allDepartmentsShort: '全部科室',
   deleteTaskQuestion: '删除学习任务「{name}」？已有的完成记录会保留。',
+  createProtocol: '新建随访方案',
+  protocolName: '方案名称',
+  offsets: '随访时间点（术后天数）',
+  offsetsHint: '用逗号分隔，例如 7, 30, 90',
+  offsetsInvalid: '请填写 1 到 3650 之间的天数，用逗号分隔',
+  dayN: '第 {n} 天',
+  overdueDays: '逾期天数',
+  daysN: '{n} 天',
+  openPatient: '查看患者',
+  worklistHint: '已过应随访日期、尚未记录结果的随访（您权限范围内），最早的在前。',
 }
 
 export const enPages: Record<keyof typeof zhPages, string> = {
@@ -51,4 +61,14 @@ export const enPages: Record<keyof typeof zhPages, string> = {
   progressText: '{completed} of {total} done, {inProgress} under way',
   allDepartmentsShort: 'All departments',
   deleteTaskQuestion: 'Delete the learning task "{name}"? Completion records are kept.',
+  createProtocol: 'New protocol',
+  protocolName: 'Name',
+  offsets: 'Follow-ups (days after the visit)',
+  offsetsHint: 'Comma-separated, e.g. 7, 30, 90',
+  offsetsInvalid: 'Day counts from 1 to 3650, comma-separated',
+  dayN: 'Day {n}',
+  overdueDays: 'Overdue',
+  daysN: '{n} days',
+  openPatient: 'Open patient',
+  worklistHint: 'Follow-ups past their due date with no outcome yet (in your scope), oldest first.',
 }
