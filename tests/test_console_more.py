@@ -195,3 +195,36 @@ async def test_a_chief_creates_a_follow_up_protocol_and_a_physician_only_reads_t
     await expect(doctor.page.locator("[data-test=protocols-table]")).to_contain_text(name)
     await expect(doctor.page.locator("[data-test=create-protocol]")).to_have_count(0)
 
+
+OVERDUE = "{ overdueFollowUps(first: 100) { totalCount edges { node { id dueDate patient { id name } } } } }"
+PATIENT_FOLLOW_UPS = "query ($id: ID!) { patient(id: $id) { followUps { id status painScore outcomeText } } }"
+
+
+@needs_menus
+async def test_a_physician_works_through_the_overdue_follow_ups(live_server: str, browser: Browser) -> None:
+    before = _api(live_server, "physician", OVERDUE)["overdueFollowUps"]
+    assert before["totalCount"] > 0, "the demo has overdue follow-ups"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician")
+    await _open_menu(page, "clinical", "clinical.follow-ups")
+    total = page.locator("[data-test=follow-ups-total]")
+    await expect(total).to_contain_text(str(before["totalCount"]))
+    first = before["edges"][0]["node"]
+    table = page.locator("[data-test=follow-ups-table]")
+    await expect(table).to_contain_text(first["patient"]["name"])
+    await expect(table).to_contain_text(first["dueDate"])
+    await _shot(page, "follow-ups")
+
+    text = f"电话随访：恢复良好 {int(time.time())}"
+    await page.click(f"[data-test=worklist-record-{first['id']}]")
+    await page.fill("[data-test=outcome-text-input]", text)
+    await page.fill("[data-test=outcome-pain] input", "3")
+    await page.click("[data-test=outcome-save]")
+    await expect(page.locator("[data-test=outcome-dialog]")).to_have_count(0)
+    await expect(page.locator(f"[data-test=worklist-record-{first['id']}]")).to_have_count(0)  # off the list
+    await expect(total).to_contain_text(str(before["totalCount"] - 1))
+    follow_ups = _api(live_server, "physician", PATIENT_FOLLOW_UPS, {"id": first["patient"]["id"]})["patient"]
+    stored = [f for f in follow_ups["followUps"] if f["id"] == first["id"]]
+    assert [(f["status"], f["painScore"], f["outcomeText"]) for f in stored] == [("COMPLETED", 3, text)]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)

@@ -32,6 +32,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'system.operation-log': { component: () => import('@/pages/OperationLogPage.vue') },
   'moderation.keywords': { component: () => import('@/pages/KeywordsPage.vue') },
   'education.videos': { component: () => import('@/pages/VideosPage.vue') },
+  'clinical.follow-ups': { component: () => import('@/pages/FollowUpsPage.vue') },
   'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
 }
