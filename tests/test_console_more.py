@@ -228,3 +228,30 @@ async def test_a_physician_works_through_the_overdue_follow_ups(live_server: str
     stored = [f for f in follow_ups["followUps"] if f["id"] == first["id"]]
     assert [(f["status"], f["painScore"], f["outcomeText"]) for f in stored] == [("COMPLETED", 3, text)]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+ICD = "query ($s: String!) { icd10Codes(search: $s) { code nameZh nameEn } }"
+
+
+@needs_menus
+async def test_a_physician_looks_up_icd_10_codes(live_server: str, browser: Browser) -> None:
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician")
+    await _open_menu(page, "clinical", "clinical.icd")
+    table = page.locator("[data-test=icd-table]")
+    await page.click("[data-test=icd-common-K64]")  # a chapter the department uses, one click
+    expected = _api(live_server, "physician", ICD, {"s": "K64"})["icd10Codes"]
+    assert expected
+    await expect(table.locator("tbody tr")).to_have_count(len(expected))
+    for code in expected:
+        await expect(table).to_contain_text(code["code"])
+    await page.fill("[data-test=icd-search]", "肛瘘")  # by Chinese name
+    await page.click("[data-test=icd-search-button]")
+    by_name = _api(live_server, "physician", ICD, {"s": "肛瘘"})["icd10Codes"]
+    assert by_name
+    await expect(table.locator("tbody tr")).to_have_count(len(by_name))
+    await expect(table).to_contain_text(by_name[0]["nameZh"])
+    await _shot(page, "icd10")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
