@@ -255,3 +255,41 @@ async def test_a_physician_looks_up_icd_10_codes(live_server: str, browser: Brow
     await _shot(page, "icd10")
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
+
+OUTCOMES = """query ($plan: PlanType) { outcomeSummary(planType: $plan) {
+  planType suppressed patients followUps meanPainScore } }"""
+
+
+@needs_menus
+async def test_a_chief_reads_the_outcome_summary_charted(live_server: str, browser: Browser) -> None:
+    groups = _api(live_server, "chief", OUTCOMES)["outcomeSummary"]
+    assert groups, "the demo has completed follow-ups under treatment plans"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "clinical", "clinical.outcomes")
+    table = page.locator("[data-test=outcomes-table]")
+    await expect(table.locator("tbody tr")).to_have_count(len(groups))
+    for group in groups:
+        if group["suppressed"]:
+            await expect(page.locator(f"[data-test=outcomes-suppressed-{group['planType']}]")).to_be_visible()
+        else:
+            patients = page.locator(f"[data-test=outcomes-patients-{group['planType']}]")
+            await expect(patients).to_have_text(str(group["patients"]))
+    if any(not g["suppressed"] for g in groups):
+        await expect(page.locator("[data-test=bar-chart]")).to_be_visible()
+    await expect(table).to_contain_text("手术治疗" if any(g["planType"] == "SURGERY" for g in groups) else "")
+    await page.wait_for_timeout(1500)  # the bars' growing animation ends
+    await _shot(page, "outcomes")
+
+    # one plan type: the table follows the filter
+    plan = groups[0]["planType"]
+    await page.click("[data-test=outcomes-plan-type]")
+    label = {"MEDICATION": "药物治疗", "SURGERY": "手术治疗", "TCM": "中医治疗", "LIFESTYLE": "生活方式干预"}.get(
+        plan, "其他"
+    )
+    await page.click(f".el-select-dropdown__item:has-text('{label}')")
+    await page.click("[data-test=outcomes-search]")
+    only = _api(live_server, "chief", OUTCOMES, {"plan": plan})["outcomeSummary"]
+    await expect(table.locator("tbody tr")).to_have_count(len(only))
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)

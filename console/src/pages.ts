@@ -33,6 +33,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'moderation.keywords': { component: () => import('@/pages/KeywordsPage.vue') },
   'education.videos': { component: () => import('@/pages/VideosPage.vue') },
   'clinical.follow-ups': { component: () => import('@/pages/FollowUpsPage.vue') },
+  'clinical.outcomes': { component: () => import('@/pages/OutcomesPage.vue') },
   'clinical.icd': { component: () => import('@/pages/IcdPage.vue') },
   'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
