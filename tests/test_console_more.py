@@ -293,3 +293,34 @@ async def test_a_chief_reads_the_outcome_summary_charted(live_server: str, brows
     only = _api(live_server, "chief", OUTCOMES, {"plan": plan})["outcomeSummary"]
     await expect(table.locator("tbody tr")).to_have_count(len(only))
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+CACHES = "{ cacheStats { namespace keys clearable } }"
+CLEARED = """{ operationLogs(first: 10, filter: { operation: "clearCache" }) {
+  edges { node { actorUsername entityId result } } } }"""
+
+
+@needs_menus
+async def test_an_admin_reads_the_caches_and_clears_one(live_server: str, browser: Browser) -> None:
+    caches = _api(live_server, "admin", CACHES)["cacheStats"]
+    clearable = [c["namespace"] for c in caches if c["clearable"]]
+    kept = [c["namespace"] for c in caches if not c["clearable"]]
+    assert clearable, caches
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin")
+    await _open_menu(page, "operations", "operations.caches")
+    table = page.locator("[data-test=caches-table]")
+    await expect(table.locator("tbody tr")).to_have_count(len(caches))
+    for name in kept:  # state, not a cache: no button to clear it
+        await expect(page.locator(f"[data-test=clear-cache-{name}]")).to_have_count(0)
+    await _shot(page, "caches")
+    await page.click(f"[data-test=clear-cache-{clearable[0]}]")
+    await _confirm_box(page)
+    await expect(page.locator(f"[data-test=cache-keys-{clearable[0]}]")).to_have_text("0")
+    logged = [e["node"] for e in _api(live_server, "admin", CLEARED)["operationLogs"]["edges"]]
+    assert [(e["actorUsername"], e["entityId"]) for e in logged][:1] == [("admin", clearable[0])]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    await _refused(browser, live_server, "deptadmin", "/admin/operations/caches", "operations.caches")
+
