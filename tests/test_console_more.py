@@ -324,3 +324,34 @@ async def test_an_admin_reads_the_caches_and_clears_one(live_server: str, browse
 
     await _refused(browser, live_server, "deptadmin", "/admin/operations/caches", "operations.caches")
 
+
+USER_STATS = "{ userStats { accounts withoutRole boundPatients byRole { role accounts } days { day } } }"
+
+
+@needs_menus
+async def test_an_admin_reads_the_user_figures(live_server: str, browser: Browser) -> None:
+    stats = _api(live_server, "admin", USER_STATS)["userStats"]
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin")
+    await _open_menu(page, "operations", "operations.users")
+    await expect(page.locator("[data-test=stat-accounts]")).to_have_text(str(stats["accounts"]))
+    await expect(page.locator("[data-test=stat-without-role]")).to_have_text(str(stats["withoutRole"]))
+    await expect(page.locator("[data-test=stat-bound]")).to_have_text(str(stats["boundPatients"]))
+    roles = page.locator("[data-test=user-stats-roles] tbody tr")
+    await expect(roles).to_have_count(len(stats["byRole"]))
+    await expect(page.locator("[data-test=bar-chart]")).to_be_visible()
+    await page.wait_for_timeout(1500)  # the bars' growing animation ends
+    await _shot(page, "user-figures")
+
+    # more than a year at a time: the API refuses, and the page says which field
+    await page.fill(".el-range-input >> nth=0", "2024-01-01")
+    await page.fill(".el-range-input >> nth=1", "2026-01-01")
+    await page.press(".el-range-input >> nth=1", "Enter")
+    await page.click("[data-test=user-stats-search]")
+    error = page.locator("[data-test=user-stats-error]")
+    await expect(error).to_contain_text("输入有误")
+    await expect(error).to_contain_text("(from)")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    await _refused(browser, live_server, "deptadmin", "/admin/operations/users", "operations.users")
