@@ -355,3 +355,46 @@ async def test_an_admin_reads_the_user_figures(live_server: str, browser: Browse
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
     await _refused(browser, live_server, "deptadmin", "/admin/operations/users", "operations.users")
+
+
+SEND = """mutation ($c: ID!, $t: String!) { sendMessage(conversationId: $c, text: $t) { id status } }"""
+MESSAGES = """query ($t: String!) { consultationMessages(first: 10, filter: { text: $t }) {
+  edges { node { id text status } } } }"""
+
+
+@needs_menus
+async def test_a_department_admin_reviews_held_consultation_messages(live_server: str, browser: Browser) -> None:
+    stamp = int(time.time())
+    conversation = _api(live_server, "chief", "{ myConversations(first: 1) { edges { node { id } } } }")
+    conversation_id = conversation["myConversations"]["edges"][0]["node"]["id"]
+    released, hidden = f"祖传秘方能用吗 {stamp}", f"祖传秘方偏方 {stamp}"  # the demo's keyword that holds
+    sent = [
+        _api(live_server, "chief", SEND, {"c": conversation_id, "t": text})["sendMessage"]
+        for text in (released, hidden)
+    ]
+    assert [m["status"] for m in sent] == ["HELD", "HELD"]
+
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "deptadmin")
+    await _open_menu(page, "consultations", "consultations.review")
+    table = page.locator("[data-test=messages-table]")
+    await expect(table).to_contain_text(released)  # the held queue first
+    await expect(table).to_contain_text(hidden)
+    await expect(page.locator(f"[data-test=message-status-{sent[0]['id']}]")).to_have_text("待审核")  # the API's label
+    await _shot(page, "message-review")
+
+    await page.click(f"[data-test=approve-message-{sent[0]['id']}]")
+    await _confirm_box(page)
+    await expect(table).not_to_contain_text(released)  # decided: off the queue
+    await page.click(f"[data-test=hide-message-{sent[1]['id']}]")
+    await _confirm_box(page)
+    await expect(table).not_to_contain_text(hidden)
+    stored = {
+        m["node"]["text"]: m["node"]["status"]
+        for m in _api(live_server, "deptadmin", MESSAGES, {"t": str(stamp)})["consultationMessages"]["edges"]
+    }
+    assert stored == {released: "VISIBLE", hidden: "HIDDEN"}
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    await _refused(browser, live_server, "physician", "/admin/consultations/review", "consultations.review")

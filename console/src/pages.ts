@@ -23,6 +23,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'operations.server': { component: () => import('@/pages/ServerPage.vue') },
   'appointments.schedules': { component: () => import('@/pages/SchedulesPage.vue') },
   'appointments.list': { component: () => import('@/pages/AppointmentsPage.vue') },
+  'consultations.review': { component: () => import('@/pages/MessageReviewPage.vue') },
   'consultations.mine': { component: () => import('@/pages/ConversationsPage.vue') },
   'education.articles': { component: () => import('@/pages/ArticlesPage.vue') },
   'moderation.comments': { component: () => import('@/pages/CommentsPage.vue') },

@@ -68,6 +68,15 @@ export const zhPages = {
   newPatientAccounts: '新增患者账号',
   newPatientRecords: '新增患者档案',
   activeUsers: '活跃用户',
+  sender: '发送人',
+  messageText: '内容',
+  moderationReason: '审核原因',
+  deleted: '已删除',
+  approveMessageQuestion: '放行 {name} 的这条消息？它会送达对方。',
+  hideMessageQuestion: '隐藏 {name} 的这条消息？对方将看不到它。',
+  deleteMessageQuestion: '删除 {name} 的这条消息？会话双方都将看不到它（记录保留）。',
+  allStatuses: '全部状态',
+  senderName: '发送人姓名',
 }
 
 export const enPages: Record<keyof typeof zhPages, string> = {
@@ -137,4 +146,13 @@ export const enPages: Record<keyof typeof zhPages, string> = {
   newPatientAccounts: 'New patient accounts',
   newPatientRecords: 'New patient records',
   activeUsers: 'Active users',
+  sender: 'Sender',
+  messageText: 'Text',
+  moderationReason: 'Moderation reason',
+  deleted: 'Deleted',
+  approveMessageQuestion: "Release {name}'s message? It reaches its recipient.",
+  hideMessageQuestion: "Hide {name}'s message? The recipient will not see it.",
+  deleteMessageQuestion: "Delete {name}'s message? Neither side will see it (the record is kept).",
+  allStatuses: 'Any status',
+  senderName: "Sender's name",
 }
