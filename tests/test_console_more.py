@@ -398,3 +398,81 @@ async def test_a_department_admin_reviews_held_consultation_messages(live_server
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
     await _refused(browser, live_server, "physician", "/admin/consultations/review", "consultations.review")
+
+
+RECORDS = """query ($id: ID!) { patient(id: $id) {
+  examReports { id kind examDate conclusion voided { reason by } }
+  treatmentPlans { id planType status description version voided { reason } } } }"""
+FIRST_PATIENT = "{ patients(first: 1) { edges { node { id name } } } }"
+
+
+async def _pick(page: Page, select: str, label: str) -> None:
+    await page.click(select)
+    await page.click(f".el-select-dropdown__item:visible:has-text('{label}')")
+
+
+@needs_menus
+async def test_a_doctor_adds_an_exam_report_and_a_plan_amends_and_voids_them(
+    live_server: str, browser: Browser
+) -> None:
+    stamp = int(time.time())
+    patient = _api(live_server, "physician", FIRST_PATIENT)["patients"]["edges"][0]["node"]
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician", f"/admin/clinical/patients/{patient['id']}")
+    await expect(page.locator("[data-test=patient-name]")).to_have_text(patient["name"])
+
+    await page.click(".el-tabs__item:has-text('检查')")
+    await page.click("[data-test=add-exam]")
+    await _pick(page, "[data-test=exam-form-kind]", "肛门镜")
+    today = date.today().isoformat()
+    await page.fill("[data-test=exam-dialog] .el-date-editor input", today)
+    await page.press("[data-test=exam-dialog] .el-date-editor input", "Enter")
+    await page.fill("[data-test=exam-form-conclusion]", f"内痔 II 度 {stamp}")
+    await page.click("[data-test=exam-form-save]")
+    await expect(page.locator("[data-test=exam-dialog]")).to_have_count(0)
+    exams = page.locator("[data-test=exams-table]")
+    await expect(exams).to_contain_text(f"内痔 II 度 {stamp}")
+    await expect(exams).to_contain_text("肛门镜")  # the API's label
+    stored = _api(live_server, "physician", RECORDS, {"id": patient["id"]})["patient"]
+    exam = next(e for e in stored["examReports"] if e["conclusion"] == f"内痔 II 度 {stamp}")
+    assert (exam["kind"], exam["examDate"]) == ("ANOSCOPY", today)
+
+    await page.click(".el-tabs__item:has-text('治疗方案')")
+    await page.click("[data-test=add-plan]")
+    await _pick(page, "[data-test=plan-form-type]", "手术治疗")
+    await _pick(page, "[data-test=plan-form-status]", "进行中")
+    await page.fill("[data-test=plan-form-description]", f"吻合器痔上黏膜环切术 {stamp}")
+    await page.click("[data-test=plan-form-save]")
+    await expect(page.locator("[data-test=plan-dialog]")).to_have_count(0)
+    plans = page.locator("[data-test=plans-table]")
+    await expect(plans).to_contain_text(f"吻合器痔上黏膜环切术 {stamp}")
+    stored = _api(live_server, "physician", RECORDS, {"id": patient["id"]})["patient"]
+    plan = next(p for p in stored["treatmentPlans"] if p["description"] == f"吻合器痔上黏膜环切术 {stamp}")
+    assert (plan["planType"], plan["status"]) == ("SURGERY", "ACTIVE")
+
+    await page.click(f"[data-test=edit-plan-{plan['id']}]")  # completed: signed off
+    await _pick(page, "[data-test=plan-form-status]", "已完成")
+    await page.click("[data-test=plan-form-save]")
+    await expect(page.locator(f"[data-test=plan-status-{plan['id']}]")).to_have_text("已完成")
+    await page.click(f"[data-test=edit-plan-{plan['id']}]")  # a signed-off plan changes only with a reason
+    await page.fill("[data-test=plan-form-description]", f"PPH 术 {stamp}")
+    await page.click("[data-test=plan-form-save]")
+    error = page.locator("[data-test=plan-form-error]")
+    await expect(error).to_contain_text("输入有误")
+    await expect(error).to_contain_text("(reason)")
+    await page.fill("[data-test=plan-form-reason]", "术式名称更正")
+    await page.click("[data-test=plan-form-save]")
+    await expect(plans).to_contain_text(f"PPH 术 {stamp}")
+    await _shot(page, "patient-plans")
+    stored = _api(live_server, "physician", RECORDS, {"id": patient["id"]})["patient"]
+    plan = next(p for p in stored["treatmentPlans"] if p["id"] == plan["id"])
+    assert (plan["status"], plan["description"], plan["version"]) == ("COMPLETED", f"PPH 术 {stamp}", 3)
+
+    await page.click(".el-tabs__item:has-text('检查')")
+    await page.click(f"[data-test=void-exam-{exam['id']}]")
+    await _confirm_box(page, "录入到错误的患者")
+    await expect(page.locator(f"[data-test=void-exam-{exam['id']}]")).to_have_count(0)
+    voided = _api(live_server, "chief", RECORDS, {"id": patient["id"]})["patient"]["examReports"]
+    assert [e["voided"]["reason"] for e in voided if e["id"] == exam["id"]] == ["录入到错误的患者"]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
