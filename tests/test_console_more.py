@@ -476,3 +476,48 @@ async def test_a_doctor_adds_an_exam_report_and_a_plan_amends_and_voids_them(
     voided = _api(live_server, "chief", RECORDS, {"id": patient["id"]})["patient"]["examReports"]
     assert [e["voided"]["reason"] for e in voided if e["id"] == exam["id"]] == ["录入到错误的患者"]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+REGISTER = """mutation ($name: String!, $phone: String!) {
+  registerPatient(input: { name: $name, phone: $phone }, allowDuplicate: true) { id } }"""
+MERGED = "query ($id: ID!) { patient(id: $id) { mergedIntoId voided { reason } } }"
+
+
+@needs_menus
+async def test_a_chief_merges_a_duplicate_patient_and_undoes_it(live_server: str, browser: Browser) -> None:
+    stamp = int(time.time())
+    name = f"合并测试{stamp % 100000}"
+    phone = f"137{stamp % 100000000:08d}"
+    keep = _api(live_server, "chief", REGISTER, {"name": name, "phone": phone})["registerPatient"]["id"]
+    duplicate = _api(live_server, "chief", REGISTER, {"name": name, "phone": phone})["registerPatient"]["id"]
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief", f"/admin/clinical/patients/{keep}")
+    await expect(page.locator("[data-test=patient-name]")).to_have_text(name)
+    await page.click("[data-test=merge-patient]")
+    await page.fill("[data-test=patient-picker] input", phone)
+    await page.click(f"[data-test=patient-option-{duplicate}]")
+    await page.click("[data-test=merge-confirm]")  # no reason yet: asked in the form
+    await expect(page.locator("[data-test=merge-error]")).to_be_visible()
+    await page.fill("[data-test=merge-reason]", "同一患者重复建档")
+    await page.click("[data-test=merge-confirm]")
+    await expect(page.locator("[data-test=merge-dialog]")).to_have_count(0)
+    merges = page.locator("[data-test=merges]")
+    await expect(merges).to_contain_text("同一患者重复建档")
+    await _shot(page, "patient-merge")
+    stored = _api(live_server, "chief", MERGED, {"id": duplicate})["patient"]
+    assert stored["mergedIntoId"] == keep and "同一患者重复建档" in stored["voided"]["reason"]
+
+    await page.click("[data-test^=undo-merge-]")
+    await _confirm_box(page, "合并错了，并非同一人")
+    await expect(merges).to_have_count(0)
+    stored = _api(live_server, "chief", MERGED, {"id": duplicate})["patient"]
+    assert stored == {"mergedIntoId": None, "voided": None}
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # a physician may not merge: no button on a patient of theirs
+    own = _api(live_server, "physician", FIRST_PATIENT)["patients"]["edges"][0]["node"]
+    doctor = await _session(browser)
+    await _login(doctor, live_server, "physician", f"/admin/clinical/patients/{own['id']}")
+    await expect(doctor.page.locator("[data-test=patient-name]")).to_have_text(own["name"])
+    await expect(doctor.page.locator("[data-test=merge-patient]")).to_have_count(0)
