@@ -521,3 +521,43 @@ async def test_a_chief_merges_a_duplicate_patient_and_undoes_it(live_server: str
     await _login(doctor, live_server, "physician", f"/admin/clinical/patients/{own['id']}")
     await expect(doctor.page.locator("[data-test=patient-name]")).to_have_text(own["name"])
     await expect(doctor.page.locator("[data-test=merge-patient]")).to_have_count(0)
+
+
+SCHEDULE = "query ($f: ScheduleFilter) { schedules(first: 100, filter: $f) { edges { node { id status } } } }"
+
+
+@needs_menus
+async def test_a_chief_closes_a_clinic_session_to_bookings_and_reopens_it(live_server: str, browser: Browser) -> None:
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "appointments", "appointments.schedules")
+    close = page.locator("[data-test^=close-]").first
+    await expect(close).to_be_visible()  # the demo's open sessions this week
+    schedule = (await close.get_attribute("data-test") or "").removeprefix("close-")
+    await close.click()
+    await _confirm_box(page, "主任外出会诊")
+    slot = page.locator(f"[data-test=session-{schedule}]")
+    await expect(slot).to_contain_text("停止预约")
+    await expect(page.locator(f"[data-test=reopen-{schedule}]")).to_be_visible()
+
+    monday = date.today() - timedelta(days=date.today().weekday())
+    week = {"from": monday.isoformat(), "to": (monday + timedelta(days=6)).isoformat()}  # the calendar's week
+
+    def status() -> str:
+        edges = _api(live_server, "chief", SCHEDULE, {"f": week})["schedules"]["edges"]
+        return next(str(e["node"]["status"]) for e in edges if e["node"]["id"] == schedule)
+
+    assert status() == "CLOSED"
+    await _shot(page, "schedule-closed")
+    await page.click(f"[data-test=reopen-{schedule}]")
+    await _confirm_box(page)
+    await expect(page.locator(f"[data-test=close-{schedule}]")).to_be_visible()
+    assert status() == "OPEN"
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # a physician books and sees the calendar, but closes nothing
+    doctor = await _session(browser)
+    await _login(doctor, live_server, "physician", "/admin/appointments/schedules")
+    await expect(doctor.page.locator("[data-test^=session-]").first).to_be_visible()
+    await expect(doctor.page.locator("[data-test^=close-]")).to_have_count(0)

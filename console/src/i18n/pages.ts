@@ -105,6 +105,10 @@ export const zhPages = {
   undoMerge: '撤销合并',
   undoMergeQuestion: '撤销这次合并？移过来的记录会回到原档案；请填写原因。',
   mergedInto: '本档案已合并到 {id}',
+  closeSession: '停约',
+  reopenSession: '重开',
+  closeSessionQuestion: '停止 {who} {day} {session} 的新预约？已有预约保留；请填写原因。',
+  reopenSessionQuestion: '重新开放 {who} {day} {session} 的预约？',
 }
 
 export const enPages: Record<keyof typeof zhPages, string> = {
@@ -211,4 +215,8 @@ export const enPages: Record<keyof typeof zhPages, string> = {
   undoMerge: 'Undo merge',
   undoMergeQuestion: 'Undo this merge? The records moved here go back; give the reason.',
   mergedInto: 'This record was merged into {id}',
+  closeSession: 'Close',
+  reopenSession: 'Reopen',
+  closeSessionQuestion: "Close {who}'s {day} {session} to new bookings? Its appointments stand; give the reason.",
+  reopenSessionQuestion: "Reopen {who}'s {day} {session} to bookings?",
 }
