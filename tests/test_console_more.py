@@ -561,3 +561,54 @@ async def test_a_chief_closes_a_clinic_session_to_bookings_and_reopens_it(live_s
     await _login(doctor, live_server, "physician", "/admin/appointments/schedules")
     await expect(doctor.page.locator("[data-test^=session-]").first).to_be_visible()
     await expect(doctor.page.locator("[data-test^=close-]")).to_have_count(0)
+
+
+TARGETS = "{ jobTargets { name parameters { name required } } }"
+JOBS = "{ jobs(first: 100) { edges { node { id name target cron enabled } } } }"
+
+
+@needs_menus
+async def test_an_admin_creates_pauses_and_deletes_a_scheduled_job(live_server: str, browser: Browser) -> None:
+    name = f"控制台任务 {int(time.time())}"
+    target = next(
+        g["name"]
+        for g in _api(live_server, "admin", TARGETS)["jobTargets"]
+        if not any(p["required"] for p in g["parameters"])
+    )
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin")
+    await _open_menu(page, "operations", "operations.jobs")
+    await page.click("[data-test=create-job]")
+    await page.fill("[data-test=job-form-name]", name)
+    await _pick(page, "[data-test=job-form-target]", target)
+    await page.fill("[data-test=job-form-args]", "[1, 2]")  # not a JSON object: refused in the form
+    await expect(page.locator("[data-test=job-form-save]")).to_be_disabled()
+    await page.fill("[data-test=job-form-args]", "{}")
+    await page.fill("[data-test=job-form-cron]", "every night")  # the API checks the expression
+    await page.click("[data-test=job-form-save]")
+    error = page.locator("[data-test=job-form-error]")
+    await expect(error).to_contain_text("输入有误")
+    await expect(error).to_contain_text("(cron)")
+    await page.fill("[data-test=job-form-cron]", "30 3 * * *")
+    await page.click("[data-test=job-form-save]")
+    await expect(page.locator("[data-test=job-dialog]")).to_have_count(0)
+    table = page.locator("[data-test=jobs-table]")
+    await expect(table).to_contain_text(name)
+    stored = [j["node"] for j in _api(live_server, "admin", JOBS)["jobs"]["edges"] if j["node"]["name"] == name]
+    assert [(j["target"], j["cron"], j["enabled"]) for j in stored] == [(target, "30 3 * * *", True)]
+    job = stored[0]["id"]
+    await _shot(page, "jobs-edit")
+
+    await page.click(f"[data-test=pause-job-{job}]")
+    await _confirm_box(page)
+    await expect(page.locator(f"[data-test=resume-job-{job}]")).to_be_visible()
+    stored = [j["node"] for j in _api(live_server, "admin", JOBS)["jobs"]["edges"] if j["node"]["id"] == job]
+    assert stored[0]["enabled"] is False
+    await page.click(f"[data-test=delete-job-{job}]")
+    await _confirm_box(page)
+    await expect(table).not_to_contain_text(name)
+    assert not [j for j in _api(live_server, "admin", JOBS)["jobs"]["edges"] if j["node"]["id"] == job]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    await _refused(browser, live_server, "deptadmin", "/admin/operations/jobs", "operations.jobs")
