@@ -121,6 +121,15 @@ export const zhPages = {
   resumeQuestion: '恢复定时任务「{name}」？',
   deleteJobQuestion: '删除定时任务「{name}」及其执行记录？',
   cronHint: '分 时 日 月 周（诊所时区），例如 0 2 * * *',
+  rolesList: '角色',
+  createRole: '新建角色',
+  editRole: '修改角色',
+  roleKey: '角色标识',
+  roleKeyHint: '小写字母开头，字母、数字或下划线',
+  dataScope: '数据范围',
+  inherits: '继承角色',
+  builtin: '内置',
+  deleteRoleQuestion: '删除角色「{name}」？',
 }
 
 export const enPages: Record<keyof typeof zhPages, string> = {
@@ -243,4 +252,13 @@ export const enPages: Record<keyof typeof zhPages, string> = {
   resumeQuestion: 'Resume the job "{name}"?',
   deleteJobQuestion: 'Delete the job "{name}" and its run history?',
   cronHint: 'minute hour day month weekday (clinic time), e.g. 0 2 * * *',
+  rolesList: 'Roles',
+  createRole: 'New role',
+  editRole: 'Edit role',
+  roleKey: 'Key',
+  roleKeyHint: 'a lower-case letter first, then letters, digits or _',
+  dataScope: 'Data scope',
+  inherits: 'Inherits',
+  builtin: 'Built-in',
+  deleteRoleQuestion: 'Delete the role "{name}"?',
 }
