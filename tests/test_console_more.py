@@ -663,3 +663,39 @@ async def test_an_admin_creates_edits_and_deletes_a_role(live_server: str, brows
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
     await _refused(browser, live_server, "deptadmin", "/admin/system/roles", "system.roles")
+
+
+EDITORIAL = "query ($s: String) { editorialArticles(first: 10, search: $s) { edges { node { id title } } } }"
+
+
+@needs_menus
+async def test_an_article_preview_follows_the_typing_then_shows_the_servers_rendering(
+    live_server: str, browser: Browser
+) -> None:
+    title = f"术后饮食 {int(time.time())}"
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "education", "education.articles")
+    await page.click("[data-test=create-article]")
+    await page.fill("[data-test=article-title]", title)
+    preview = page.locator("[data-test=article-preview]")
+    await page.fill("[data-test=article-body]", "## 饮食要点\n\n- **多喝水**\n\n<script>alert(1)</script>")
+    await expect(preview.locator("h2")).to_have_text("饮食要点")  # live, nothing saved yet
+    await expect(preview.locator("li strong")).to_have_text("多喝水")
+    await expect(preview.locator("script")).to_have_count(0)
+    await expect(preview).to_contain_text("<script>alert(1)</script>")  # typed HTML shows as text
+    await expect(page.locator("[data-test=preview-kind]")).to_contain_text("即时预览")
+    assert not _api(live_server, "chief", EDITORIAL, {"s": title})["editorialArticles"]["edges"]
+    await page.fill("[data-test=article-body]", "## 饮食要点\n\n- **多喝水**\n- 少吃辛辣")
+    await expect(preview.locator("li")).to_have_count(2)
+    await _shot(page, "article-live-preview")
+
+    await page.click("[data-test=article-save]")
+    await expect(page.locator("[data-test=preview-kind]")).to_contain_text("服务器渲染")
+    await expect(preview.locator("h2")).to_have_text("饮食要点")  # now the server's rendering
+    await expect(preview.locator("li")).to_have_count(2)
+    assert [
+        e["node"]["title"] for e in _api(live_server, "chief", EDITORIAL, {"s": title})["editorialArticles"]["edges"]
+    ] == [title]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)

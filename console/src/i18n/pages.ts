@@ -130,6 +130,8 @@ export const zhPages = {
   inherits: '继承角色',
   builtin: '内置',
   deleteRoleQuestion: '删除角色「{name}」？',
+  livePreview: '（即时预览，保存后显示患者看到的服务器渲染）',
+  serverPreview: '（服务器渲染：患者看到的样子）',
 }
 
 export const enPages: Record<keyof typeof zhPages, string> = {
@@ -261,4 +263,6 @@ export const enPages: Record<keyof typeof zhPages, string> = {
   inherits: 'Inherits',
   builtin: 'Built-in',
   deleteRoleQuestion: 'Delete the role "{name}"?',
+  livePreview: "(live, as you type; after a save, the server's rendering patients read)",
+  serverPreview: "(the server's rendering: what patients read)",
 }
