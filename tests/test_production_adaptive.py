@@ -107,9 +107,11 @@ async def test_a_request_given_no_slot_in_time_is_shed_with_503_and_readiness_sa
     assert admission.shed == 1 and gate.reached == [NAMES]  # the shed request never reached the endpoint
 
     gate.open.set()
-    assert ok(await running) and ok(await waiting)  # the one already waiting kept its place (its own budget)
-    assert admission.in_flight == 0
-    assert gate.reached == [NAMES, IDS]
+    assert ok(await running)
+    dropped = await waiting  # in a standing queue, one that waited past the target is shed when its turn comes
+    assert dropped.status_code == 503 and error_codes(dropped.json()) == ["OVERLOADED"]
+    assert admission.in_flight == 0 and admission.shed == 2
+    assert gate.reached == [NAMES]
     ready = await client.http.get("/readyz")  # shed within the last second: still saturated
     assert ready.status_code == 503 and ready.json()["requests"] == "saturated"
 
@@ -127,7 +129,12 @@ async def test_the_ceiling_still_sheds_at_once_and_adaptive_off_runs_up_to_it(
     shed = await client.post(NAMES, token=token)  # 1 running + 7 waiting: MAX_REQUESTS_IN_FLIGHT
     assert shed.status_code == 503 and error_codes(shed.json()) == ["OVERLOADED"]
     gate.open.set()
-    assert all(ok(response) for response in await asyncio.gather(*held))
+    responses = await asyncio.gather(*held)
+    # Shedding means overload: the waiting requests, which waited longer than the target (0 here), are shed when
+    # their turn comes instead of running late.
+    assert sum(1 for response in responses if ok(response)) == 1
+    assert [error_codes(response.json()) for response in responses if not ok(response)] == [["OVERLOADED"]] * 7
+    assert admission.shed == 8 and admission.in_flight == 0
 
     admission.limiter = None  # CONCURRENCY_ADAPTIVE=false: every request up to the ceiling runs at once
     gate.open.clear()
@@ -135,4 +142,4 @@ async def test_the_ceiling_still_sheds_at_once_and_adaptive_off_runs_up_to_it(
     await gate.until(lambda: admission.running == 8)
     gate.open.set()
     assert all(ok(response) for response in await asyncio.gather(*held))
-    assert admission.in_flight == 0 and admission.shed == 1
+    assert admission.in_flight == 0 and admission.shed == 8

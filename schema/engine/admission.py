@@ -8,10 +8,11 @@
 - **Adaptive concurrency** (CONCURRENCY_ADAPTIVE): of those, only as many *run* at once as the latency of the last
   requests says the process can overlap (schema/engine/limiter.py: the limit falls when requests take more than
   CONCURRENCY_LATENCY_TOLERANCE times their unloaded time). The others wait for a slot, newest first, at most
-  ADMISSION_QUEUE_SECONDS (a burst drains); once requests have been waiting without a break for that long (a
-  standing queue: overload, not a burst), a new one waits at most ADMISSION_QUEUE_TARGET_SECONDS (CoDel's idea).
-  One not given a slot in its time is answered 503 OVERLOADED, nothing of it run. Newest first (adaptive LIFO)
-  keeps the accepted requests fast under overload: the ones shed are those that waited longest.
+  ADMISSION_QUEUE_SECONDS (a burst drains). Once requests have been waiting without a break for that long (a
+  standing queue), and for ADMISSION_QUEUE_SECONDS after any request was shed, the process is overloaded: a new
+  request waits at most ADMISSION_QUEUE_TARGET_SECONDS, and one that waited longer is shed when its turn comes
+  (CoDel's idea). One not given a slot is answered 503 OVERLOADED, nothing of it run. Newest first (adaptive
+  LIFO) keeps the accepted requests fast under overload: the ones shed are those that waited longest.
 - While the process is full, has a standing queue or has shed in the last second, /readyz answers 503
   `saturated`, so a balancer that checks it steers new work elsewhere.
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
@@ -73,7 +74,8 @@ class Admission:
         self.draining = False  # /readyz fails (SIGTERM)
         self.refusing = False  # new requests are answered SHUTTING_DOWN
         self._last_shed = float("-inf")
-        self._waiting: deque[asyncio.Future[bool]] = deque()
+        self._shed_at = float("-inf")  # the same, on the clock of the queue's times (perf_counter)
+        self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()  # (since, waiter)
         self._waiting_since = 0.0  # when the queue last went from empty to not empty
         self._sockets: set[WebSocket] = set()
         self._emptied: asyncio.Event | None = None
@@ -88,9 +90,12 @@ class Admission:
         """How many may run at once now."""
         return self.limit if self.limiter is None else self.limiter.allowed
 
-    def standing_queue(self, now: float) -> bool:
-        """Requests have been waiting, without a break, for ADMISSION_QUEUE_SECONDS: overload, not a burst."""
-        return bool(self._waiting) and now - self._waiting_since >= self.queue_seconds
+    def overloaded(self, now: float) -> bool:
+        """Requests have been waiting, without a break, for ADMISSION_QUEUE_SECONDS (a standing queue), or one was
+        shed less than that ago: overload, not a burst."""
+        return now - self._shed_at < self.queue_seconds or (
+            bool(self._waiting) and now - self._waiting_since >= self.queue_seconds
+        )
 
     @property
     def saturated(self) -> bool:
@@ -98,7 +103,7 @@ class Admission:
         return (
             self.in_flight >= self.limit
             or now - self._last_shed < SATURATED_AFTER_SHED_SECONDS
-            or self.standing_queue(time.perf_counter())
+            or self.overloaded(time.perf_counter())
         )
 
     def readiness(self) -> str:
@@ -147,40 +152,42 @@ class Admission:
     def note_shed(self) -> None:
         self.shed += 1
         self._last_shed = time.monotonic()
+        self._shed_at = time.perf_counter()
 
     async def slot(self, now: float) -> bool:
         """Wait for a slot to run in (`running` counts this request once True); False: none came in time."""
-        if self._waiting:
-            budget = self.queue_target if now - self._waiting_since >= self.queue_seconds else self.queue_seconds
-        else:
+        if not self._waiting:
             self._waiting_since = now
-            budget = self.queue_seconds
+        budget = self.queue_target if self.overloaded(now) else self.queue_seconds
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
-        self._waiting.append(waiter)
-        expiry = loop.call_later(budget, self._expire, waiter)
+        entry = (now, waiter)
+        self._waiting.append(entry)
+        expiry = loop.call_later(budget, self._expire, entry)
         try:
             return await waiter
         except BaseException:  # cancelled while waiting (or just after being given its slot)
             if waiter.done() and not waiter.cancelled() and waiter.result():
                 self.finished(time.perf_counter(), 0.0, sample=False)
             else:
-                self._forget(waiter)
+                self._forget(entry)
             raise
         finally:
             expiry.cancel()
 
-    def _expire(self, waiter: asyncio.Future[bool]) -> None:
-        if not waiter.done():
-            self._forget(waiter)
-            waiter.set_result(False)
+    def _expire(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
+        if not entry[1].done():
+            self._forget(entry)
+            entry[1].set_result(False)
 
-    def _forget(self, waiter: asyncio.Future[bool]) -> None:
+    def _forget(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
         with contextlib.suppress(ValueError):
-            self._waiting.remove(waiter)
+            self._waiting.remove(entry)
 
     def finished(self, now: float, started: float, *, sample: bool = True) -> None:
-        """A request that ran since `started` has answered: its slot goes to a waiting one (the newest)."""
+        """A request that ran since `started` has answered: its slot goes to a waiting one, the newest. Under overload
+        one that has waited longer than ADMISSION_QUEUE_TARGET_SECONDS is shed instead (as CoDel drops what has
+        waited too long when it leaves the queue): accepted requests do not carry a long wait."""
         running = self.running
         self.running = running - 1
         limiter = self.limiter
@@ -189,11 +196,16 @@ class Admission:
         waiting = self._waiting
         if waiting:
             allowed = self.allowed
+            overloaded = self.overloaded(now)
             while waiting and self.running < allowed:
-                waiter = waiting.pop()  # newest first: under overload the oldest are the ones shed
-                if not waiter.done():
-                    self.running += 1
-                    waiter.set_result(True)
+                enqueued, waiter = waiting.pop()  # newest first: under overload the oldest are the ones shed
+                if waiter.done():
+                    continue
+                if overloaded and now - enqueued > self.queue_target:
+                    waiter.set_result(False)  # its request is counted as shed by the middleware
+                    continue
+                self.running += 1
+                waiter.set_result(True)
 
 
 class AdmissionMiddleware:
