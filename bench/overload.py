@@ -27,10 +27,8 @@ import time
 from typing import Any
 
 import orjson
-from common import RESULTS  # type: ignore[import-not-found]
+from common import RESULTS, free_ports  # type: ignore[import-not-found]
 from live import PATIENTS_QUERY, Ours, log, prepare  # type: ignore[import-not-found]
-
-PORT = 8741
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -64,17 +62,13 @@ class Client:
             f"POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # (..., idle since)
         self.opened = 0
 
     async def one(self) -> tuple[str, float]:
         started = time.perf_counter()
         try:
-            if self.idle:
-                reader, writer = self.idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-                self.opened += 1
+            reader, writer = await self._connection(started)
             writer.write(self.request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
@@ -87,7 +81,7 @@ class Client:
         if b"connection: close" in lower:
             writer.close()
         else:
-            self.idle.append((reader, writer))
+            self.idle.append((reader, writer, time.perf_counter()))
         if status == 200 and b'"errors"' not in body:
             return "ok", took
         try:
@@ -96,8 +90,19 @@ class Client:
             code = "no code"
         return f"{status} {code}", took
 
+    async def _connection(self, now: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection used within the last 4 s (the server closes them after 5 s idle: a request sent on
+        one it is closing would fail), else a new one."""
+        while self.idle:
+            reader, writer, since = self.idle.pop()
+            if now - since < 4.0:
+                return reader, writer
+            writer.close()
+        self.opened += 1
+        return await asyncio.open_connection(self.host, self.port)
+
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
         self.idle.clear()
 
@@ -233,7 +238,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="clients of the closed loop (default 8)")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--settle", type=float, default=2.0, help="the p99 is also given without these first seconds")
-    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--port", type=int, help="the server's port (default: a free one, or BENCH_PORTS=ours=N)")
     parser.add_argument("--label", help="write results/.work/overload-LABEL.* instead of results/overload.*")
     args = parser.parse_args()
     prepare(args.db)
@@ -242,7 +247,7 @@ def main() -> int:
     if args.in_flight is not None:
         overrides["MAX_REQUESTS_IN_FLIGHT"] = str(args.in_flight)
     admission = ", ".join(f"{key}={value}" for key, value in overrides.items())
-    with Ours(args.db, args.port, **overrides) as server:
+    with Ours(args.db, args.port or free_ports(["ours"])["ours"], **overrides) as server:
         token = server.token()
         result = asyncio.run(measure(server.url, token, args.clients, args.seconds, args.settle))
     result.update(

@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     # A request finding every slot taken waits for one at most this long (a burst drains) ...
     admission_queue_seconds: float = Field(1.0, ge=0, le=60)
     # ... or, once requests have been waiting without a break for ADMISSION_QUEUE_SECONDS (overload), this long.
-    admission_queue_target_seconds: float = Field(0.02, ge=0, le=60)
+    admission_queue_target_seconds: float = Field(0.005, ge=0, le=60)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
