@@ -28,16 +28,40 @@ CONNECT_TIMEOUT_SECONDS = 5
 UNREACHABLE_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1047, 1053, 1927, 4031})
 
 
+def _raw_code(orig: BaseException) -> int | None:
+    args = getattr(orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def driver_code(error: BaseException) -> int | None:
+    """The numeric code a MySQL/MariaDB driver put first in its error (aiomysql, asyncmy, pymysql alike), or
+    None (SQLite, or not a driver error)."""
+    if not isinstance(error, exc.DBAPIError) or error.orig is None:
+        return None
+    return _raw_code(error.orig)
+
+
+def violates_unique(error: BaseException, constraint: str, column: str) -> bool:
+    """An IntegrityError raised by that unique key: MariaDB/MySQL names the key (`for key 'uq_...'`, with the table
+    in front on newer servers), SQLite names the column (`UNIQUE constraint failed: table.column`). Compared on
+    those names only, never on the values the message also holds."""
+    if not isinstance(error, exc.IntegrityError) or error.orig is None:
+        return False
+    args: tuple[Any, ...] = tuple(getattr(error.orig, "args", ()))
+    message = args[1] if len(args) > 1 and isinstance(args[1], str) else str(error.orig)
+    if driver_code(error) == 1062:  # ER_DUP_ENTRY: "Duplicate entry '<values>' for key '[<table>.]<key>'"
+        key = message.rpartition(" for key ")[2].strip().strip("'\"")
+        return key == constraint or key.endswith(f".{constraint}")
+    return "UNIQUE constraint failed" in message and f".{column}" in message
+
+
 def unreachable(error: BaseException) -> bool:
     """The database or Redis could not be reached (or the pool had no connection free in time): nothing of the
     request ran to its end on it; the client may retry (UNAVAILABLE, HTTP 503)."""
     if isinstance(error, exc.TimeoutError | exc.DisconnectionError | ConnectionError | TimeoutError):
         return True
     if isinstance(error, exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        code = getattr(error.orig, "args", (None,))[0] if error.orig is not None else None
-        return code in UNREACHABLE_CODES
+        return error.connection_invalidated or driver_code(error) in UNREACHABLE_CODES
     kind = type(error)
     return kind.__module__.startswith("redis") and kind.__name__ in _REDIS_UNREACHABLE
 
@@ -48,10 +72,80 @@ _REDIS_UNREACHABLE = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingE
 def lost_race(error: BaseException) -> bool:
     """A database error that means another writer won (Galera certification, a deadlock, a lock wait): the whole
     transaction was rolled back and may be run again from its start."""
-    if not isinstance(error, exc.DBAPIError) or error.orig is None:
-        return False
-    code = getattr(error.orig, "args", (None,))[0]
-    return code in LOST_RACE_CODES
+    return driver_code(error) in LOST_RACE_CODES
+
+
+FAILOVER_PARAMETER = "failover"
+HOST_DOWN_SECONDS = 5.0
+
+
+class Failover:
+    """Connects to the URL's host or, when it cannot serve, to the next of its `failover` hosts, in order.
+
+    `DATABASE_URL=mysql+aiomysql://u@node1:3306/db?failover=node2:3306,node3:3306`: the instance talks to
+    node1 (its own, nearest node) and, while node1 is down or outside the Galera primary component, to node2 or
+    node3. A host that failed is skipped for `HOST_DOWN_SECONDS` (a black-holed host would cost a connect
+    timeout per new connection); when every host failed recently, all are tried again. A connection made to a
+    Galera node checks that the node is ready (`wsrep_ready`) before the pool hands it out. Connections to a
+    fallback host stay until they are recycled or break; new ones try the first host again once it is back.
+    Handled in SQLAlchemy's `do_connect` hook, so the pool, its ping and its invalidation work as for one host.
+    """
+
+    def __init__(self, hosts: list[tuple[str, int]]) -> None:
+        self.hosts = hosts
+        self._down_until: dict[tuple[str, int], float] = {}
+
+    def __call__(self, dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        now = time.monotonic()
+        candidates = [host for host in self.hosts if self._down_until.get(host, 0.0) <= now] or self.hosts
+        failure: BaseException | None = None
+        for host, port in candidates:
+            try:
+                connection = dialect.connect(*cargs, **{**cparams, "host": host, "port": port})
+            except Exception as error:
+                if not (isinstance(error, OSError) or _raw_code(error) in UNREACHABLE_CODES):
+                    raise  # wrong password, unknown database: the same on every node
+                self._down_until[(host, port)] = now + HOST_DOWN_SECONDS
+                failure = error
+                continue
+            if not _node_ready(connection):
+                connection.close()
+                self._down_until[(host, port)] = now + HOST_DOWN_SECONDS
+                failure = ConnectionError(f"database node {host}:{port} is not ready (wsrep_ready OFF)")
+                continue
+            self._down_until.pop((host, port), None)
+            return connection
+        assert failure is not None
+        raise failure
+
+
+def _node_ready(connection: Any) -> bool:
+    """A Galera node outside the primary component accepts connections but refuses queries (1047)."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        row = cursor.fetchone()
+        if row is None or str(row[1]).upper() != "ON":
+            return True  # not a Galera node
+        cursor.execute("SHOW STATUS LIKE 'wsrep_ready'")
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return row is not None and str(row[1]).upper() == "ON"
+
+
+def split_failover(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """The URL without its `failover` parameter, and every host to try in order (the URL's own first)."""
+    parsed = make_url(url)
+    extra = parsed.query.get(FAILOVER_PARAMETER)
+    if not extra:
+        return url, []
+    parts = ",".join([extra] if isinstance(extra, str) else extra).split(",")
+    hosts = [(parsed.host or "127.0.0.1", parsed.port or 3306)]
+    for part in filter(None, (p.strip() for p in parts)):
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "3306")
+        hosts.append((host.strip("[]"), int(port)))
+    return parsed.difference_update_query([FAILOVER_PARAMETER]).render_as_string(hide_password=False), hosts
 
 
 def normalise_url(url: str) -> str:
@@ -112,7 +206,7 @@ def make_engine(
     statement_cache: int = 0,
     pool_timeout: float = 30.0,
 ) -> AsyncEngine:
-    url = normalise_url(url)
+    url, failover_hosts = split_failover(normalise_url(url))
     kwargs: dict[str, Any] = {"hide_parameters": True}  # driver messages never carry patient data
     if statement_cache and make_url(url).get_driver_name() == "asyncmy":
         # asyncmy runs a statement with positional parameters as a server-side prepared statement, kept
@@ -140,6 +234,8 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
         _ping_when_idle(engine, ping_idle_seconds)
+        if failover_hosts:
+            event.listen(engine.sync_engine, "do_connect", Failover(failover_hosts))
     return engine
 
 

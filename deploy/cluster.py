@@ -246,8 +246,11 @@ class Cluster:
         return self.balancer.url
 
     def app_env(self, index: int) -> dict[str, str]:
-        node = self.nodes[index % len(self.nodes)]
-        return app_environment(node.url, self.redis.url, **self.app_settings)
+        """An instance talks to its own node and, while that node cannot serve, to the others in turn."""
+        first = index % len(self.nodes)
+        others = [self.nodes[(first + step) % len(self.nodes)] for step in range(1, len(self.nodes))]
+        failover = ",".join(f"127.0.0.1:{node.port}" for node in others)
+        return app_environment(f"{self.nodes[first].url}?failover={failover}", self.redis.url, **self.app_settings)
 
     def start(self, log: object = print) -> None:
         first, *others = self.nodes

@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from core.errors import AppError, ErrorCode, bad_input, conflict
 from core.timeutil import utcnow
 from models.organisation import Department, Position
@@ -55,12 +53,10 @@ async def _unique_among_siblings(
 async def _flush_department(unit: WriteUnit) -> None:
     """Write the department now, so a sibling committed with the same name since the check above (a race) is
     refused with the same answer as the check, not as a duplicate code."""
-    try:
-        await unit.flush()
-    except IntegrityError as error:
-        if "sibling_key" in str(error.orig):
-            raise AppError(ErrorCode.CONFLICT, _SIBLING_CONFLICT, field="name") from None
-        raise
+    await unit.flush(
+        unique=("uq_department_sibling_key", "sibling_key"),
+        refusal=AppError(ErrorCode.CONFLICT, _SIBLING_CONFLICT, field="name"),
+    )
 
 
 async def list_positions(ctx: Context) -> list[Position]:

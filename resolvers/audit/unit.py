@@ -24,7 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import lost_race, unreachable
+from core.db import lost_race, unreachable, violates_unique
 from core.errors import AppError, ErrorCode, not_found
 from core.timeutil import utcnow
 from models.audit import Event
@@ -185,8 +185,16 @@ class WriteUnit:
             await self.session.execute(mark(insert(model), "insert"), rows)
         return len(rows)
 
-    async def flush(self) -> None:
-        await self.session.flush()
+    async def flush(self, *, unique: tuple[str, str] | None = None, refusal: AppError | None = None) -> None:
+        """Write the pending rows now. With `unique` (a unique key's constraint name and its column) and
+        `refusal`: a row that breaks that key (another writer committed the same value since the domain's own
+        check) is refused with `refusal`, the same answer the check gives, not the generic duplicate conflict."""
+        try:
+            await self.session.flush()
+        except IntegrityError as error:
+            if unique is not None and refusal is not None and violates_unique(error, *unique):
+                raise refusal from None
+            raise
 
 
 _checked = check

@@ -30,6 +30,8 @@ import orjson
 import sqlalchemy
 from sqlalchemy.engine import URL, make_url
 
+from core.db import split_failover
+
 FORMAT = "followup-backup/1"
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
@@ -69,6 +71,11 @@ def _sha256(path: Path) -> str:
 def _sync_url(url: URL) -> URL:
     """The same database through a synchronous driver (the checks here run outside the event loop)."""
     return url.set(drivername="sqlite" if url.get_backend_name() == "sqlite" else "mysql+pymysql")
+
+
+def _url(database_url: str) -> URL:
+    """The URL's own host (a backup reads one node; the `failover` hosts are the server's, not the tools')."""
+    return make_url(split_failover(database_url)[0])
 
 
 def _tables(url: URL) -> list[str]:
@@ -116,7 +123,7 @@ def _tool(name: str) -> str:
 
 
 def backup(database_url: str, out: Path) -> Outcome:
-    url = make_url(database_url)
+    url = _url(database_url)
     kind = _kind(url)
     if out.exists() and any(out.iterdir()):
         raise BackupError(f"{out} is not empty: a backup goes into a new or empty directory")
@@ -205,7 +212,7 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def restore(database_url: str, folder: Path) -> Outcome:
     manifest = read_manifest(folder)
-    url = make_url(database_url)
+    url = _url(database_url)
     kind = _kind(url)
     if manifest["database"] != kind:
         raise BackupError(f"this is a {manifest['database']} backup; DATABASE_URL names a {kind} database")
@@ -251,7 +258,7 @@ def _load_sqlite(data: Path, target: Path) -> None:
 
 def table_counts(database_url: str) -> dict[str, int]:
     """Rows per table (the operator's summary after a restore)."""
-    engine = sqlalchemy.create_engine(_sync_url(make_url(database_url)))
+    engine = sqlalchemy.create_engine(_sync_url(_url(database_url)))
     try:
         with engine.connect() as connection:
             names = sorted(sqlalchemy.inspect(connection).get_table_names())
