@@ -27,7 +27,17 @@ class Clock:
             self.limiter.observe(self.now, latency, running)
 
 
-def test_it_starts_open_at_the_ceiling_and_learns_the_baseline_from_the_first_window() -> None:
+def test_it_starts_at_the_ceiling_or_where_told() -> None:
+    assert GradientLimit(ceiling=64, floor=2, tolerance=2.0, now=0.0).allowed == 64
+    assert GradientLimit(ceiling=8, floor=2, tolerance=2.0, now=0.0, initial=16).allowed == 8
+    grown = GradientLimit(ceiling=64, floor=2, tolerance=2.0, now=0.0, initial=16)
+    clock = Clock(grown)
+    for _ in range(20):
+        clock.window(0.010, running=grown.allowed)  # fast and used: it grows to the ceiling
+    assert grown.allowed == 64
+
+
+def test_it_learns_the_baseline_from_the_first_window() -> None:
     limiter = limit()
     assert limiter.allowed == 64 and limiter.baseline == math.inf
     Clock(limiter).window(0.020, running=1)
@@ -87,19 +97,32 @@ def test_it_grows_by_its_square_root_when_fast_and_used_and_not_when_unused() ->
     assert limiter.allowed == 64  # back to the ceiling, never above it
 
 
+def test_slow_requests_far_below_the_limit_leave_it_alone() -> None:
+    """A burst of 30 under a limit of 64, or one slow report at a time: the limit did not make them slow."""
+    limiter = limit()
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    clock.window(0.300, running=30)
+    clock.window(0.500, running=1)
+    assert limiter.limit == 64.0
+    clock.window(0.300, running=32)  # half of it in use: now the latency counts
+    assert limiter.allowed == 48
+
+
 def test_a_machine_that_became_slower_for_good_is_learnt_slowly() -> None:
     limiter = limit(floor=1)
     clock = Clock(limiter)
     clock.window(0.010, running=1)
-    for _ in range(700):  # 70 s at 5x the first latency, one request at a time (the floor)
-        clock.window(0.050, running=1)
-    assert limiter.baseline < 0.050  # the baseline rises 0.2 % a window: 1.002 ** 700 = 4.05
-    for _ in range(200):
-        clock.window(0.050, running=1)
-    assert math.isclose(limiter.baseline, 0.050)  # until it meets the new mean
-    for _ in range(40):
+    for _ in range(20):
         clock.window(0.050, running=limiter.allowed)
-    assert limiter.allowed > 1  # and the limit grows again from there
+    assert limiter.allowed == 1  # 5x the first latency, whatever runs: down to the floor
+    for _ in range(300):  # 30 s at the floor
+        clock.window(0.050, running=1)
+    assert limiter.allowed == 1 and limiter.baseline < 0.025  # the baseline rises 0.2 % a window: 1.002 ** 320
+    for _ in range(600):
+        clock.window(0.050, running=limiter.allowed)
+    assert math.isclose(limiter.baseline, 0.050)  # it met the new mean (1.002 ** 806 = 5)
+    assert limiter.allowed == 64  # and within 2x of it the limit grew back, window by window
 
 
 def test_a_ceiling_below_the_floor_wins() -> None:
