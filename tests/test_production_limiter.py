@@ -63,10 +63,10 @@ def test_latency_within_tolerance_keeps_the_limit_beyond_it_the_limit_shrinks_by
     clock.window(0.020, running=1)
     clock.window(0.039, running=64)  # below 2x the baseline: gradient 1, at the ceiling already
     assert limiter.allowed == 64
-    clock.window(0.060, running=64)  # 3x: gradient 2 x 0.020 / 0.060 = 2/3; half of the way there
+    clock.window(0.060, running=64)  # 3x: gradient 2 x 0.020 / 0.060 = 2/3, applied at once
     gradient = 2 * limiter.baseline / 0.060  # the baseline as used: drifted up a little each window (below)
     assert math.isclose(gradient, 2 / 3 * 1.002**2)
-    assert math.isclose(limiter.limit, 64 - 0.5 * (64 - 64 * gradient))
+    assert math.isclose(limiter.limit, 64 * gradient)
     assert math.isclose(limiter.baseline, 0.020 * 1.002**2)  # drifted up a little each window, not to the mean
 
 
@@ -74,8 +74,11 @@ def test_the_gradient_halves_the_limit_at_most_and_the_floor_holds() -> None:
     limiter = limit()
     clock = Clock(limiter)
     clock.window(0.010, running=1)
-    clock.window(1.0, running=64)  # 100x slower: gradient kept at 0.5, limit 64 -> 48 (smoothing 0.5)
-    assert limiter.allowed == 48
+    clock.window(1.0, running=64)  # 100x slower: gradient kept at 0.5, limit 64 -> 32
+    assert limiter.allowed == 32
+    for _ in range(4):
+        clock.window(1.0, running=limiter.allowed)
+    assert limiter.allowed == 2  # 32, 16, 8, 4, 2: five windows from the ceiling
     for _ in range(30):
         clock.window(1.0, running=limiter.allowed)
     assert limiter.allowed == 2 and limiter.limit == 2.0  # CONCURRENCY_MIN
@@ -106,7 +109,7 @@ def test_slow_requests_far_below_the_limit_leave_it_alone() -> None:
     clock.window(0.500, running=1)
     assert limiter.limit == 64.0
     clock.window(0.300, running=32)  # half of it in use: now the latency counts
-    assert limiter.allowed == 48
+    assert limiter.allowed == 32
 
 
 def test_a_machine_that_became_slower_for_good_is_learnt_slowly() -> None:

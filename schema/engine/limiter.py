@@ -10,10 +10,11 @@ follows the latency of the requests that ran:
   **baseline**, the lowest window mean seen (what a request takes when little else runs; it may rise by `drift` a
   window, so a machine that became slower for good is learnt, slowly);
 - the gradient `tolerance x baseline / mean`, kept within [0.5, 1]: below 1, requests take more than `tolerance`
-  times their unloaded time, so the limit shrinks by that factor (at most halved); at 1 the limit grows by its
-  square root. Either only if the window used at least half of the limit: a limit nobody reaches neither made
-  those requests slow (a burst of 30 under a limit of 64, a slow report running alone) nor was shown too low;
-- the new limit moves `smoothing` of the way there, within [floor, ceiling].
+  times their unloaded time, so the limit shrinks by that factor at once (at most halved: from 64 to 2 in five
+  windows); at 1 it grows by `smoothing` times its square root. Either only if the window used at least half of
+  the limit: a limit nobody reaches neither made those requests slow (a burst of 30 under a limit of 64, a slow
+  report running alone) nor was shown too low;
+- the limit stays within [floor, ceiling].
 
 Admission (schema/engine/admission.py) lets `allowed` requests run; the others wait for a slot, briefly, or are shed.
 """
@@ -73,12 +74,11 @@ class GradientLimit:
         limit = self.limit
         gradient = max(0.5, min(1.0, self.tolerance * self.baseline / mean)) if mean > 0 else 1.0
         if self._peak < limit / 2:
-            target = limit  # the limit was not reached: it neither slowed these requests nor was shown too low
+            pass  # the limit was not reached: it neither slowed these requests nor was shown too low
         elif gradient < 1.0:
-            target = limit * gradient
+            limit *= gradient  # at once (at most halved): an overload that began with the limit open is met fast
         else:
-            target = limit + math.sqrt(limit)
-        limit += self.smoothing * (target - limit)
+            limit += self.smoothing * math.sqrt(limit)
         self.limit = max(float(self.floor), min(float(self.ceiling), limit))
         self.allowed = int(self.limit)
         self._started = now
