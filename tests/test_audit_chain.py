@@ -4,9 +4,12 @@ API leave sealed events, and `verify-audit` finds an edited, deleted or re-linke
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from core.db import Database
 from core.timeutil import utcnow
 from models.audit import AuditSealState, Event, EventSeal
+from resolvers.audit import seal as seal_module
 from resolvers.audit.chain import (
     GAP_GRACE,
     link_hash,
@@ -26,7 +30,7 @@ from resolvers.audit.chain import (
     seal_pending,
     verify_chain,
 )
-from resolvers.audit.seal import _advance_scan
+from resolvers.audit.seal import STEP_PAUSE_RATIO, _advance_scan
 from tests.conftest import GraphQLClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +159,98 @@ async def test_concurrent_writers_and_sealers_make_one_chain(client: GraphQLClie
         total = (await session.execute(select(func.count()).select_from(Event))).scalar_one()
         seqs = (await session.execute(select(EventSeal.seq).order_by(EventSeal.seq))).scalars().all()  # type: ignore[arg-type]
     assert result.events == total == len(seqs) and list(seqs) == list(range(1, total + 1))
+
+
+async def test_a_pass_leaves_the_lock_free_after_each_step_as_long_as_the_step_held_it(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the requests' read events wait for the seal steps' write lock: a pass leaves it free between its
+    steps at least `pause_ratio` times as long as each step held it (issue 23); the next step's read-ahead runs in
+    that time and the pass sleeps the rest. Checked on the sealer's own record of when it asked for the lock and
+    when it let it go (the event loop's clock), not by timing anything."""
+    await seal_pending(db)
+    steps: list[tuple[float, float, float]] = []  # (asked for the lock, held it, let it go) per step
+    pauses: list[float] = []
+    locked_state = seal_module._locked_state
+    pause = seal_module._pause
+
+    @asynccontextmanager
+    async def recording_lock(db: Database, hold: Any) -> AsyncIterator[Any]:
+        async with locked_state(db, hold) as locked:
+            yield locked
+        steps.append((hold.asked_at, hold.seconds, hold.released_at))
+
+    async def recording_pause(seconds: float) -> None:
+        pauses.append(seconds)
+        await pause(seconds)
+
+    monkeypatch.setattr(seal_module, "_locked_state", recording_lock)
+    monkeypatch.setattr(seal_module, "_pause", recording_pause)
+    for ratio in (1.0, 30.0):  # 30: more than any read-ahead takes, so the pass sleeps before each next step
+        steps.clear()
+        pauses.clear()
+        await add_events(db, 25)
+        assert await seal_pending(db, batch_size=10, pause_ratio=ratio) == 25  # steps of 10, 10, 5
+        assert len(steps) == 3
+        for (_, held, released), (asked, _, _) in itertools.pairwise(steps):
+            assert held > 0 and asked >= released + held * ratio - 1e-6  # (the loop clock's resolution)
+    assert len(pauses) == 2  # ratio 30: a pause between steps, none after the last
+    await add_events(db, 25)
+    pauses.clear()
+    assert await seal_pending(db, batch_size=10, pause_ratio=0.0) == 25
+    assert pauses == []
+    # by default: SQLite pauses (one write lock for everyone), MariaDB's row lock blocks no request's events
+    assert STEP_PAUSE_RATIO.get("sqlite") == 1.0 and "mysql" not in STEP_PAUSE_RATIO
+    result = await verify_chain(db)
+    assert result.ok, result.report()
+
+
+async def test_the_sealer_hashes_rows_as_the_driver_reads_them_as_verification_does(
+    client: GraphQLClient, db: Database
+) -> None:
+    """The sealer reads pending events without SQLAlchemy's result processing and writes canonical JSON with orjson
+    when no float is in it; verify-audit reads them processed and writes it with json: same content hashes."""
+    await seal_pending(db)
+    at = datetime(2026, 3, 1, 8, 0, 0, tzinfo=UTC)
+    details: list[Any] = [
+        None,
+        {},
+        {"n": 1, "name": "张三", "quote": 'a"b\\c\n\u0001\u2028', "nested": [1, {"z": None, "a": True}]},
+        {"ratio": 0.1, "small": 1e-07, "big": 1e16, "list": [1.5, 2]},  # floats: json's own spelling
+        {"huge": 2**70, "negative": -(2**63)},  # beyond orjson's 64 bits
+        {"\u00e9": 1, "e": 2, "\U0001f600": 3, "Z": 4},  # key order by code point
+    ]
+    rows = []
+    for n, detail in enumerate(details):
+        for mutation in (False, True):
+            rows.append(
+                {
+                    "occurred_at": at + timedelta(microseconds=n * 7 if mutation else 0),
+                    "actor_id": None if n % 2 else 1,
+                    "action": "update" if mutation else "read",
+                    "operation": "recordFollowUpOutcome" if mutation else "patients",
+                    "entity_type": "Patient",
+                    "entity_id": str(n),
+                    "patient_id": n if n % 3 else None,
+                    "request_id": f"req-{n}",
+                    "ip": "::1",
+                    "outcome": "success",
+                    "detail": detail,
+                    "is_mutation": mutation,
+                    "user_agent": "Mozilla/5.0 (测试)" if mutation else "",
+                    "duration_ms": n if mutation else None,
+                    "variables": ({"input": {"score": 2.5, "note": "好"}} if n % 2 else {}) if mutation else None,
+                }
+            )
+    async with db.transaction() as session:
+        await session.execute(insert(Event), rows)
+    async with db.session() as session:
+        processed = await seal_module._content_hashes(session, seal_module._pending(list(Event.__table__.c), 0, 100))  # type: ignore[attr-defined]
+        raw = await seal_module._pending_hashes(session, 0, 100)
+    assert len(raw) == len(rows) and raw == processed
+    await seal_pending(db)
+    result = await verify_chain(db)
+    assert result.ok and result.unsealed == 0, result.report()
 
 
 def test_the_scan_position_waits_at_an_id_gap_then_steps_over_it() -> None:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
 from core.db import Database
-from resolvers.audit.chain import unsealed_count, verify_chain
+from resolvers.audit.chain import CONTENT_FIELDS, unsealed_count, verify_chain
 from tests.conftest import GraphQLClient
 from tests.test_audit_chain import add_events
 
@@ -134,11 +135,14 @@ def test_the_bound_catches_sealing_on_the_loop(monkeypatch: pytest.MonkeyPatch) 
     holds = time_loop_callbacks(monkeypatch)
 
     async def hashing_on_the_loop() -> None:
-        from resolvers.audit.records import content_hash
+        from resolvers.audit.records import canonical_json, content_hash, event_record
 
         await asyncio.sleep(0)
-        for n in range(2000):  # what one step of sealing on the loop did: hash a batch in one go
-            content_hash({"id": n, "detail": None, "action": "read", "operation": "patients"})
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        for n in range(2000):  # what a step of sealing on the loop did: a batch of records hashed in one go
+            row = dict.fromkeys(CONTENT_FIELDS, "x") | {"id": n, "occurred_at": at, "detail": {"n": n, "f": 0.5}}
+            content_hash(event_record(row))
+            canonical_json(event_record(row))  # (with json's own writer, as before orjson)
 
     async def main() -> None:
         await asyncio.create_task(hashing_on_the_loop(), name="audit-sealer")

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { changedInput, createInput, diagnosesInput, phoneProblem } from './forms'
+import { changedInput, createInput, diagnosesInput, parseOffsets, phoneProblem } from './forms'
 
 describe('form inputs', () => {
   it('trims text and sends blanks as null', () => {
@@ -27,5 +27,16 @@ describe('form inputs', () => {
     expect(phoneProblem('')).toBe(false)
     expect(phoneProblem('13800138000')).toBe(false)
     expect(phoneProblem('0571-1234')).toBe(true)
+  })
+})
+
+describe('parseOffsets', () => {
+  it('reads day counts separated by commas (Chinese ones too) or spaces, and refuses anything else', () => {
+    expect(parseOffsets('7, 30，90')).toEqual([7, 30, 90])
+    expect(parseOffsets(' 14 28 ')).toEqual([14, 28])
+    expect(parseOffsets('0')).toEqual([0]) // the range is the API's to check
+    expect(parseOffsets('7, a')).toBeNull()
+    expect(parseOffsets('1.5')).toBeNull()
+    expect(parseOffsets('')).toBeNull()
   })
 })

@@ -40,3 +40,10 @@ export function phoneProblem(value: string | null | undefined): boolean {
   const v = (value ?? '').trim()
   return v !== '' && !/^1\d{10}$/.test(v)
 }
+
+/** A protocol's day counts as typed ("7, 30，90" or "7 30 90"): whole numbers, or null when one is not. */
+export function parseOffsets(text: string): number[] | null {
+  const parts = text.split(/[\s,，、]+/).filter(Boolean)
+  if (!parts.length || parts.some((p) => !/^\d{1,5}$/.test(p))) return null
+  return parts.map(Number)
+}

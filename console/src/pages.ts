@@ -18,9 +18,12 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'operations.sessions': { component: () => import('@/pages/SessionsPage.vue') },
   'operations.jobs': { component: () => import('@/pages/JobsPage.vue') },
   'integrity.audit': { component: () => import('@/pages/AuditPage.vue') },
+  'operations.caches': { component: () => import('@/pages/CachesPage.vue') },
+  'operations.users': { component: () => import('@/pages/UserStatsPage.vue') },
   'operations.server': { component: () => import('@/pages/ServerPage.vue') },
   'appointments.schedules': { component: () => import('@/pages/SchedulesPage.vue') },
   'appointments.list': { component: () => import('@/pages/AppointmentsPage.vue') },
+  'consultations.review': { component: () => import('@/pages/MessageReviewPage.vue') },
   'consultations.mine': { component: () => import('@/pages/ConversationsPage.vue') },
   'education.articles': { component: () => import('@/pages/ArticlesPage.vue') },
   'moderation.comments': { component: () => import('@/pages/CommentsPage.vue') },
@@ -31,6 +34,12 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'integrity.break-glass': { component: () => import('@/pages/BreakGlassPage.vue') },
   'system.operation-log': { component: () => import('@/pages/OperationLogPage.vue') },
   'moderation.keywords': { component: () => import('@/pages/KeywordsPage.vue') },
+  'education.videos': { component: () => import('@/pages/VideosPage.vue') },
+  'clinical.follow-ups': { component: () => import('@/pages/FollowUpsPage.vue') },
+  'clinical.outcomes': { component: () => import('@/pages/OutcomesPage.vue') },
+  'clinical.icd': { component: () => import('@/pages/IcdPage.vue') },
+  'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
+  'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

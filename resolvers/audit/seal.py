@@ -9,6 +9,14 @@ and only then takes the lock on the single `audit_seal_state` row to link them: 
 ids, one cheap link hash per event, one insert and one update. On SQLite that lock is the database's write
 lock, which every request's read events wait for; on MariaDB a row lock nobody else takes.
 
+On SQLite a pass takes small steps (SQLITE_STEP_EVENTS) and leaves the lock free after each for at least as long
+as the step held it (STEP_PAUSE_RATIO; the next step's read-ahead runs in that time, and the pass sleeps what is
+left of it): a request writing its read events while a step holds the lock sleeps in SQLite's busy handler with a
+growing back-off (1, 2, 5, 10, 15, 20, 25 ms...), and steps back to back left it windows too short to land in
+(issue 23: p99 3x at 5 clients). Short holds with free windows at least as long keep its wait to a few
+milliseconds, at half the lock's time at most for sealing. MariaDB's state row lock blocks nobody's events: its
+steps run back to back.
+
 Who calls it: the background sealer (resolvers/audit/sealer.py, in its own process), each write when the
 background sealer is off (tests), `verify-audit` / `archive-audit` (a full sweep), the `audit.seal_pending` job.
 """
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -28,27 +37,62 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database, lost_race
 from core.timeutil import as_utc, utcnow
-from resolvers.audit.records import EVENT, SEAL, STATE, AuditChainError, content_hash, event_record, link_hash
+from resolvers.audit.records import (
+    EVENT,
+    SEAL,
+    STATE,
+    AuditChainError,
+    content_hash,
+    event_record,
+    event_record_from_driver,
+    link_hash,
+)
 
 # An id gap below sealed events is an insert still in flight (MariaDB commits out of id order) or a rolled-back
 # one. The sealer looks back over a gap this long before treating it as permanent; a late event after that is
 # still sealed by the full sweep of verify-audit / archive-audit.
 GAP_GRACE = timedelta(seconds=120)
 LOST_RACE_ATTEMPTS = 5
+STEP_EVENTS = 500  # events per locked step (MariaDB: a row lock nobody else waits for)
+SQLITE_STEP_EVENTS = 200  # SQLite: the database's write lock, which every request's read events wait for
+STEP_PAUSE_RATIO = {"sqlite": 1.0}  # pause after a step / the time it held the lock; other databases: none
+
+
+def step_events(dialect: str) -> int:
+    """Events per locked step when the caller does not say."""
+    return SQLITE_STEP_EVENTS if dialect == "sqlite" else STEP_EVENTS
+
+
+async def _pause(seconds: float) -> None:
+    """The pause between two steps of a pass (its own name, so a test can see each one)."""
+    await asyncio.sleep(seconds)
+
+
+class _Hold:
+    """When a step asked for the lock, how long it held it (from taken to committed) and when it let it go
+    (time.monotonic, the event loop's clock); `free_until`: the next step does not ask for it before then."""
+
+    asked_at = 0.0
+    seconds = 0.0
+    released_at = 0.0
+    free_until = 0.0
 
 
 @asynccontextmanager
-async def _locked_state(db: Database) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
-    """A transaction holding the lock on the seal state row (created on first use).
+async def _locked_state(db: Database, hold: _Hold) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
+    """A transaction holding the lock on the seal state row (created on first use); `hold` gets how long.
 
     The first statement is an UPDATE of that row: on MariaDB a row lock, on SQLite the database write lock
     taken at once (a transaction that starts with a write behaves as BEGIN IMMEDIATE). Released at commit."""
     async with db.sessionmaker() as session:
         if db.dialect != "sqlite":  # read what others committed before we got the lock (this begins the transaction)
             await session.connection(execution_options={"isolation_level": "READ COMMITTED"})
+        locked_at: float | None = None
         try:
             now = utcnow()
+            hold.asked_at = time.monotonic()
             result = await session.execute(update(STATE).where(STATE.c.id == 1).values(updated_at=now))
+            locked_at = time.monotonic()
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 if (await session.execute(select(SEAL.c.seq).limit(1))).first() is not None:
                     raise AuditChainError("the seal state row is missing while seals exist; run verify-audit")
@@ -61,6 +105,10 @@ async def _locked_state(db: Database) -> AsyncIterator[tuple[AsyncSession, dict[
         except BaseException:
             await session.rollback()
             raise
+        finally:
+            if locked_at is not None:
+                hold.released_at = time.monotonic()
+                hold.seconds = hold.released_at - locked_at
 
 
 def _advance_scan(
@@ -88,8 +136,8 @@ def _advance_scan(
     return position, now
 
 
-def _pending(columns: Sequence[Any], low: int, batch_size: int) -> Any:
-    """The first `batch_size` unsealed events above id `low`, in id order."""
+def _pending(columns: Sequence[Any], low: Any, batch_size: Any) -> Any:
+    """The first `batch_size` unsealed events above id `low`, in id order (numbers, or bind parameters)."""
     return (
         select(*columns)
         .select_from(EVENT.outerjoin(SEAL, SEAL.c.event_id == EVENT.c.id))
@@ -104,13 +152,40 @@ async def _content_hashes(session: AsyncSession, statement: Any) -> dict[int, st
     return {int(row["id"]): content_hash(event_record(row)) for row in rows}
 
 
-async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> dict[int, str]:
-    """The content hashes of the events the next step will link, computed before its lock is taken."""
+_PENDING_SQL: dict[str, tuple[str, tuple[str, ...], dict[str, Any], Any]] = {}
+
+
+async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> dict[int, str]:
+    """_content_hashes of the pending events, read as the driver hands them over: most of the CPU of sealing was
+    SQLAlchemy's processing of each row (dates parsed to be formatted again, JSON). The record is the same
+    (event_record_from_driver; a test compares them)."""
+    connection = await session.connection()
+    dialect = connection.dialect
+    cached = _PENDING_SQL.get(dialect.name)
+    if cached is None:
+        compiled = _pending(list(EVENT.c), bindparam("low"), bindparam("size")).compile(dialect=dialect)
+        occurred_at = EVENT.c.occurred_at.type._cached_result_processor(dialect, None)
+        order = tuple(compiled.positiontup or ())
+        cached = _PENDING_SQL[dialect.name] = (compiled.string, order, dict(compiled.params), occurred_at)
+    sql, order, defaults, occurred_at = cached
+    params = {**defaults, "low": low, "size": batch_size}
+    result = await connection.exec_driver_sql(sql, tuple(params[name] for name in order))
+    names = tuple(EVENT.c.keys())
+    hashes = {}
+    for values in result.all():
+        record = event_record_from_driver(dict(zip(names, values, strict=True)), occurred_at)
+        hashes[int(record["id"])] = content_hash(record)
+    return hashes
+
+
+async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> tuple[dict[int, str], tuple[int, int] | None]:
+    """The content hashes of the events the next step will link, computed before its lock is taken, and the
+    (scan position, last seq) of the state they were read after (None: no state row yet)."""
     async with db.session() as session:
-        low = 0
-        if not full:
-            low = int((await session.execute(select(STATE.c.scan_from_id).where(STATE.c.id == 1))).scalar() or 0)
-        return await _content_hashes(session, _pending(list(EVENT.c), low, batch_size))
+        state = (await session.execute(select(STATE.c.scan_from_id, STATE.c.last_seq).where(STATE.c.id == 1))).first()
+        seen = None if state is None else (int(state[0]), int(state[1]))
+        low = 0 if full or seen is None else seen[0]
+        return await _pending_hashes(session, low, batch_size), seen
 
 
 _SEAL_INSERTS: dict[str, tuple[str, tuple[str, ...], Any]] = {}
@@ -134,12 +209,21 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
     await connection.exec_driver_sql(sql, [tuple({**seal, **shared}[name] for name in order) for seal in seals])
 
 
-async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
-    hashed = await _hash_ahead(db, batch_size=batch_size, full=full)
-    async with _locked_state(db) as (session, state):
+async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
+    hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full)
+    wait = hold.free_until - time.monotonic()
+    if wait > 0:  # what is left of the free time the last step owes the others
+        await _pause(wait)
+    async with _locked_state(db, hold) as (session, state):
         now = utcnow()
         low = 0 if full else int(state["scan_from_id"])
-        ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
+        if db.dialect == "sqlite" and seen == (int(state["scan_from_id"]), int(state["last_seq"])):
+            # SQLite has one writer at a time and gives ids in commit order: an event committed since the read
+            # ahead has a higher id than those it read, and no sealer moved the chain meanwhile (the same state):
+            # they are the first pending events. One statement less while every request's writes wait.
+            ids = sorted(hashed)
+        else:
+            ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
         late = [event_id for event_id in ids if event_id not in hashed]
         if late:  # committed (with a lower id, or past the read-ahead's end) after the read ahead
             hashed.update(await _content_hashes(session, select(*EVENT.c).where(EVENT.c.id.in_(late))))
@@ -193,13 +277,13 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool) -> int:
         return len(seals)
 
 
-async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool) -> int:
+async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
     """A seal step, run again when another instance sealed at the same moment: it created the state row first
     (IntegrityError), or, on Galera, its step through another node certified first (a deadlock error at COMMIT:
     the state row is the one row every step writes, so two steps never both commit)."""
     for attempt in range(1, LOST_RACE_ATTEMPTS + 1):
         try:
-            return await _seal_step(db, batch_size=batch_size, full=full)
+            return await _seal_step(db, batch_size=batch_size, full=full, hold=hold)
         except (IntegrityError, DBAPIError) as error:
             if attempt == LOST_RACE_ATTEMPTS or not (isinstance(error, IntegrityError) or lost_race(error)):
                 raise
@@ -240,17 +324,29 @@ async def unsealed_count(db: Database) -> int:
 
 
 async def seal_pending(
-    db: Database, *, batch_size: int = 1000, max_batches: int | None = None, full: bool = False
+    db: Database,
+    *,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    full: bool = False,
+    pause_ratio: float | None = None,
 ) -> int:
     """Seal unsealed events in id order, `batch_size` per short locked step; returns how many were sealed.
 
-    `full` sweeps the whole table for unsealed events (late inserts past the grace period included)."""
+    `full` sweeps the whole table for unsealed events (late inserts past the grace period included). Between two
+    steps the pass leaves the lock free `pause_ratio` times as long as the step held it (default:
+    STEP_PAUSE_RATIO, by database), so that the lock is free at least that share of the time for everyone else."""
+    size = batch_size or step_events(db.dialect)
+    ratio = STEP_PAUSE_RATIO.get(db.dialect, 0.0) if pause_ratio is None else pause_ratio
     total = 0
     batches = 0
+    hold = _Hold()
     while max_batches is None or batches < max_batches:
-        sealed = await _seal_step_retrying(db, batch_size=batch_size, full=full)
+        hold.free_until = hold.released_at + hold.seconds * ratio if batches else 0.0
+        hold.seconds = 0.0
+        sealed = await _seal_step_retrying(db, batch_size=size, full=full, hold=hold)
         total += sealed
         batches += 1
-        if sealed < batch_size:
+        if sealed < size:
             break
     return total

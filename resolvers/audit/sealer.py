@@ -6,10 +6,14 @@ row): at the read rate one instance serves, ~10,000 events per 2 s pass. Run on 
 So each pass runs `seal_pending` in a child process (one worker, spawned at start-up, with its own event
 loop and connections): the server's loop only sends a call and awaits its answer. The child seals in short locked
 steps with the content hashed before the lock (resolvers/audit/seal.py), so the database's write lock (SQLite)
-is held for a few milliseconds per step, not for the hashing.
+is held for a few milliseconds per step, not for the hashing; on SQLite each step is followed by a pause as long
+as its hold, in which the requests' read events get the lock.
 
-Woken when a write commits, and every `interval` seconds for the events of reads. Several instances may run one
-each: the lock on the seal state row orders them. With `interval` 0 there is no task and no child: each write
+Woken when a write commits, and every `interval` seconds for the events of reads; two passes start at least
+WRITE_PASS_GAP seconds apart, so a stream of writes shares passes (a pass costs milliseconds of CPU whatever it
+seals: at one pass per write the sealer took 9.8 of 17.3 ms CPU per write in bench/results/workloads.md's Q5) and
+a write's event is sealed within that gap plus a pass. Several instances may run one each: the lock on the seal
+state row orders them. With `interval` 0 there is no task and no child: each write
 seals inline before its response (the tests use this, for determinism).
 """
 
@@ -29,12 +33,11 @@ from sqlalchemy import event
 
 from core.background import stop_task
 from core.db import Database
-from resolvers.audit.seal import needs_sealing, seal_pending
+from resolvers.audit.seal import needs_sealing, seal_pending, step_events
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500  # events per locked step
-
+WRITE_PASS_GAP = 0.25  # seconds from the start of a pass to the start of the next one woken by a write
 
 # ---- the child process ---------------------------------------------------------------------------
 
@@ -42,7 +45,7 @@ _child_loop: asyncio.AbstractEventLoop | None = None
 _child_dbs: dict[str, Database] = {}
 
 
-async def _seal_if_needed(db: Database, batch_size: int, max_batches: int | None, full: bool) -> int:
+async def _seal_if_needed(db: Database, batch_size: int | None, max_batches: int | None, full: bool) -> int:
     if not full and not await needs_sealing(db):
         return 0
     return await seal_pending(db, batch_size=batch_size, max_batches=max_batches, full=full)
@@ -58,7 +61,7 @@ def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def seal_in_child(url: str, batch_size: int, max_batches: int | None, full: bool) -> int:
+def seal_in_child(url: str, batch_size: int | None, max_batches: int | None, full: bool) -> int:
     """One sealing pass, run in the sealer's process (its own event loop and connections, kept between passes)."""
     warm_child(url)
     assert _child_loop is not None
@@ -108,10 +111,10 @@ class SealerFigures:
 
 
 class Sealer:
-    def __init__(self, db: Database, *, interval: float, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(self, db: Database, *, interval: float, batch_size: int | None = None) -> None:
         self.db = db
         self.interval = interval
-        self.batch_size = batch_size
+        self.batch_size = batch_size or step_events(db.dialect)  # events per locked step
         self.figures = SealerFigures()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -173,11 +176,16 @@ class Sealer:
         return self._pool
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        gap = min(WRITE_PASS_GAP, self.interval)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
             self._wake.clear()
+            started = loop.time()
             await self.seal_now()
+            # the writes that commit meanwhile set the wake again: their pass starts after the gap, together
+            await asyncio.sleep(max(0.0, started + gap - loop.time()))
 
     async def stop(self) -> None:
         """Stop the task, then seal what the last requests left (shutdown) and end the child."""

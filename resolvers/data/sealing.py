@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["AuditChainError", "archive_before", "seal_unsealed"]
 
 
-async def seal_unsealed(ctx: Context, *, batch_size: int) -> int:
+async def seal_unsealed(ctx: Context, *, batch_size: int | None = None) -> int:
     """Link the events no write has sealed yet (reads' events) into the chain; how many were sealed."""
     sealer: Sealer | None = ctx.services.sealer
     if sealer is not None:

@@ -188,12 +188,20 @@ async def purge_unattached_uploads(run: RunContext) -> int:
 @target(
     "audit.seal_pending",
     "Link into the audit chain the events no write has sealed yet (the events of reads).",
-    Param("batchSize", "int", "events per locked step", 1000, False, 1, 100_000),
+    Param(
+        "batchSize",
+        "int",
+        "events per locked step (0: the database's own, SQLite 200, MariaDB 500)",
+        0,
+        False,
+        0,
+        100_000,
+    ),
     system_cron="*/10 * * * *",
     system_misfire=MisfirePolicy.SKIP,
 )
 async def seal_pending_events(run: RunContext) -> int:
-    return await seal_unsealed(run.ctx, batch_size=int(run.args["batchSize"]))
+    return await seal_unsealed(run.ctx, batch_size=int(run.args["batchSize"]) or None)
 
 
 @target(

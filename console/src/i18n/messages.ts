@@ -3,9 +3,11 @@
 export type Locale = 'zh-CN' | 'en'
 
 import { enMore, zhMore } from './more'
+import { enPages, zhPages } from './pages'
 
 const zh = {
   ...zhMore,
+  ...zhPages,
   appName: '随访平台管理控制台',
   login: '登录',
   logout: '退出登录',
@@ -155,6 +157,7 @@ export type MessageKey = keyof typeof zh
 
 const en: Record<MessageKey, string> = {
   ...enMore,
+  ...enPages,
   appName: 'Follow-up Platform Console',
   login: 'Log in',
   logout: 'Log out',

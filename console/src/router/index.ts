@@ -2,6 +2,7 @@ import { createRouter, createWebHistory, type Router } from 'vue-router'
 import { whenSessionLost } from '@/api/client'
 import { menuRoutes } from '@/pages'
 import { useAuth } from '@/stores/auth'
+import { useLabels } from '@/stores/labels'
 import { useMenus } from '@/stores/menus'
 
 const LAYOUT = 'layout'
@@ -65,4 +66,5 @@ export function resetRoutes(): void {
   for (const remove of added) remove()
   added = []
   useMenus().reset()
+  useLabels().reset()
 }
