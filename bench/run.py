@@ -94,6 +94,7 @@ class Server:
             os.environ,
             DATABASE_URL=database_url(self.patients, "ours", driver=ours_driver()),
             RATE_LIMIT_ENABLED="false",  # one client hammering one account is the point here
+            CONCURRENCY_ADAPTIVE="false",  # throughput at a fixed concurrency, queueing included, not shedding
             ACCESS_TOKEN_MINUTES="600",  # one token for the whole run
             LOG_LEVEL="WARNING",
             APP_MODE="demo",
