@@ -51,7 +51,6 @@ def server_env(kind: str, **overrides: str) -> dict[str, str]:
         RATE_LIMIT_ENABLED="false",
         ACCESS_TOKEN_MINUTES="600",
         LOG_LEVEL="WARNING",
-        CONCURRENCY_ADAPTIVE="false",  # latency at a fixed concurrency is measured here (bench/overload.py: shedding)
     )
     env.update(overrides)
     return env
