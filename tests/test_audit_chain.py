@@ -414,18 +414,18 @@ async def test_verification_ignores_seals_committed_while_it_walks(client: Graph
 
     await sealed_events(client, db)
     await add_events(db, 30)
-    pages = verify.chain_pages
+    pages = verify.chain_rows
 
     async def sealing_meanwhile(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         await seal_pending(db)  # a server's sealer commits between the state read and the walk
         async for rows in pages(*args, **kwargs):  # type: ignore[arg-type]
             yield rows
 
-    verify.chain_pages = sealing_meanwhile  # type: ignore[assignment]
+    verify.chain_rows = sealing_meanwhile  # type: ignore[assignment]
     try:
         result = await verify_chain(db)
     finally:
-        verify.chain_pages = pages
+        verify.chain_rows = pages
     assert result.ok, result.report()
     assert (await verify_chain(db)).unsealed == 0
 
