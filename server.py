@@ -148,8 +148,8 @@ def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False
 
     endpoint = GraphQLEndpoint(services, registry)
     routes: list[BaseRoute] = [
+        Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),  # first: most matched
         Route("/", index),
-        Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
         subscription_route(services, registry, Subscription),  # graphql-transport-ws on the same path
         *probe_routes(services),
         *fhir_routes(services),  # FHIR bulk data export

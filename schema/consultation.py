@@ -218,15 +218,18 @@ class ConsultationSubscription:
         self, info: Info, conversation_id: strawberry.ID
     ) -> AsyncGenerator[ConsultationMessageType, None]:
         ctx = info.context
-        row = await consultation.get_conversation(ctx, decode_id("Conversation", conversation_id))
         hub = consultation.broker(ctx.services)
+        async with hub.delivering:  # many sockets subscribing at once take their turns at the database too
+            row = await consultation.get_conversation(ctx, decode_id("Conversation", conversation_id))
         async with hub.listen(row.id) as queue:  # type: ignore[arg-type]
             while True:
                 message_id = await queue.get()
+                # The session and roles as they are now, not as when the socket subscribed (an ended session ends
+                # the stream): checked as the message arrives, through the look-ups the sockets of one session
+                # share (schema/engine/websocket.py SessionChecks), before this delivery waits for its turn.
+                await ctx.refresh()
                 async with hub.delivering:  # a fan-out to many sockets takes its turn at the database
-                    # Scope as it is now, not as it was when the socket subscribed: out of reach ends the stream
-                    # (NOT_FOUND) before anything more is delivered.
-                    await ctx.refresh()
+                    # Scope as it is now: out of reach ends the stream (NOT_FOUND) before anything more is delivered.
                     row = await consultation.get_conversation(ctx, row.id)  # type: ignore[arg-type]
                     message = await consultation.delivered_message(ctx, row, message_id)
                 if message is not None:

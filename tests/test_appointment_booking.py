@@ -135,6 +135,38 @@ async def test_transitions_follow_the_rules_with_history(client: GraphQLClient, 
     assert [e.outcome for e in events] == ["conflict", "success"] and events[1].patient_id == other
 
 
+async def test_a_full_session_is_refused_without_waiting_for_its_row(client: GraphQLClient, db: Database) -> None:
+    """Once the session is full, a booking is answered CONFLICT from the committed count, without the conditional
+    update that would queue on the session's row lock behind the bookings in flight; the refusal is recorded."""
+    from sqlalchemy import event as sa_event
+
+    schedule = await make_schedule(db, capacity=1, start=time(18, 0), end=time(19, 0))
+    first, second = [await patient_of(db, "physician", index=i) for i in range(2)]
+    booked = await client.run(
+        SCHEDULE, {"input": {"patientId": gid("Patient", first), "scheduleId": gid("Schedule", schedule)}}, as_="admin"
+    )
+    assert "errors" not in booked
+    seen: list[str] = []
+    engines = {client.services.db.engine, getattr(client.services.db, "read_engine", client.services.db.engine)}
+    listener = lambda *args: seen.append(str(args[2]))  # noqa: E731
+    for engine in engines:
+        sa_event.listen(engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        full = await client.run(
+            SCHEDULE,
+            {"input": {"patientId": gid("Patient", second), "scheduleId": gid("Schedule", schedule)}},
+            as_="admin",
+        )
+    finally:
+        for engine in engines:
+            sa_event.remove(engine.sync_engine, "before_cursor_execute", listener)
+    assert error_codes(full) == ["CONFLICT"] and "No place" in full["errors"][0]["message"]
+    assert not [s for s in seen if s.lstrip().upper().startswith("UPDATE SCHEDULE")]
+    assert (await schedule_row(db, schedule)).booked == 1 and len(await appointments_of(db, schedule)) == 1
+    refused = [e for e in await _events(db, "scheduleAppointment") if e.outcome == "conflict"]
+    assert refused and refused[-1].entity_type == "Appointment"
+
+
 def _pk(global_id: str) -> str:
     import base64
 

@@ -233,3 +233,53 @@ async def test_a_wide_fan_out_takes_turns_at_the_database(
     assert 1 <= peak <= 2
     for ws in sockets:
         await ws.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"database_pool_size": 2, "max_sockets_per_user": 100}])
+async def test_sockets_of_one_session_share_their_session_checks(
+    live: str, client: GraphQLClient, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty sockets of one session opened together: their watchers and deliveries check the session through
+    the process's shared look-ups (at most half the pool at once, one look-up for the callers that asked before it
+    began), every socket still gets the message, and a session ended is still noticed by every socket."""
+    import resolvers.data.principal as principal_module
+    from schema.engine import websocket
+
+    running, peak = 0, 0
+    look_up = principal_module.principal_from_token
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            await asyncio.sleep(0.01)  # a slow database
+            return await look_up(*args, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(websocket, "principal_from_token", counted)
+    monkeypatch.setattr(SubscriptionView, "revalidate_seconds", 600)  # the deliveries' own checks are counted here
+    view = next(route.app for route in app.routes if hasattr(getattr(route, "app", None), "checks"))
+    conversation = await start(client)
+    token = await client.token("chief")
+    sockets = [await subscribe(live, token, conversation) for _ in range(40)]
+    before = view.checks.lookups
+    await client.data(SEND, {"c": conversation, "t": "明早空腹"}, as_="patient")
+    frames = await asyncio.gather(*(asyncio.wait_for(ws.recv(), timeout=60) for ws in sockets))
+    assert [json.loads(frame)["type"] for frame in frames] == ["next"] * 40
+    assert view.checks.lookups - before < 40  # the deliveries' checks were shared
+    assert 1 <= peak <= 1  # half of a pool of 2
+
+    assert (await client.data("mutation { logout }", token=token))["logout"] is True
+    await client.data(SEND, {"c": conversation, "t": "不该送到"}, as_="patient")
+
+    async def until_closed(ws: ClientConnection) -> tuple[list[str], int | None]:
+        frames: list[str] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                frames.append(str(await asyncio.wait_for(ws.recv(), timeout=60)))
+        return frames, closed.value.rcvd.code if closed.value.rcvd else None
+
+    ended = await asyncio.gather(*(until_closed(ws) for ws in sockets))
+    assert all(code == 4403 and not any("不该送到" in frame for frame in frames) for frames, code in ended), ended[:2]

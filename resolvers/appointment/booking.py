@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam
+
 from core.errors import AppError, bad_input, conflict, not_found
 from core.timeutil import utcnow
 from core.validation import choice, text
@@ -55,6 +57,34 @@ async def _why_not(ctx: Context, unit: WriteUnit, schedule_id: int) -> AppError:
     return conflict("No place is left in this session")
 
 
+async def _refused_early(ctx: Context, schedule_id: int) -> AppError | None:
+    """The session as last committed, read without a lock or a transaction: when it is already full (or closed,
+    or over) the booking is refused at once instead of queueing on the session's row for the conditional update
+    that could only fail. A session with a place left goes on to that update, which alone decides the race."""
+    found = await ctx.data.rows(
+        await ctx.data.select(
+            Schedule,
+            Schedule.status,
+            Schedule.day,
+            Schedule.booked,
+            Schedule.capacity,
+            key=("booking-precheck",),
+            then=lambda s: s.where(Schedule.id == bindparam("schedule_id")),
+        ),
+        {"schedule_id": schedule_id},
+    )
+    if not found:
+        return None  # missing or out of reach: the update's path answers it
+    row = found[0]
+    if row.status != ScheduleStatus.OPEN.value:
+        return conflict("This session is not open for booking")
+    if row.day < ctx.today():
+        return conflict("This session is over")
+    if row.booked >= row.capacity:
+        return conflict("No place is left in this session")
+    return None
+
+
 async def _take_place(ctx: Context, unit: WriteUnit, schedule_id: int) -> tuple[Schedule, int]:
     """Take one place of the session (the unit's first statement: it waits for a competing booking's commit and
     then sees it); the schedule and the free place number given."""
@@ -94,9 +124,12 @@ async def _book(
 ) -> Appointment:
     kind = choice(AppointmentKind, data.kind, "kind")
     reason = text(data.reason, "reason", limit=2000)
+    early = await _refused_early(ctx, data.schedule_id)
     async with ctx.data.write(
         operation=operation, action="create", entity_type="Appointment", conflict_message=TAKEN
     ) as unit:
+        if early is not None:
+            raise early  # refused in the unit, so its refusal is recorded as every other booking's
         schedule, place = await _take_place(ctx, unit, data.schedule_id)
         appointment = Appointment(
             patient_id=data.patient_id,
@@ -139,7 +172,7 @@ async def _due_follow_up(ctx: Context, follow_up_id: int, patient_id: int | None
 
 async def staff_book(ctx: Context, data: BookInput) -> Appointment:
     """Staff book a place for a patient in their reach (booked at once)."""
-    await ctx.data.get(Patient, data.patient_id, what="Patient")
+    await ctx.data.reach_or_not_found(Patient, data.patient_id, what="Patient")  # its id, not the whole record
     if data.follow_up_id is not None:
         await _due_follow_up(ctx, data.follow_up_id, data.patient_id)
     return await _book(ctx, data, via=BookedVia.STAFF, operation="scheduleAppointment", status=AppointmentStatus.BOOKED)

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from bisect import bisect_left
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects.mysql import insert as mysql_insert
@@ -68,13 +69,43 @@ class RequestFigures:
         self.totals: dict[tuple[str, str], int] = {}
         self.latency: dict[str, list[int]] = {}
         self.latency_sum: dict[str, float] = {}
+        self._minute_key = -1
+        self._minute_value = datetime.fromtimestamp(0, UTC)
+        self._roles: dict[Any, str] = {}  # role keys (None: anonymous) -> role label
+        self._staff_keys: dict[Any, bool] = {}
+
+    def _staff(self, role_keys: Any) -> bool:
+        staff = self._staff_keys.get(role_keys)
+        if staff is None:
+            if len(self._staff_keys) >= METRIC_NAMES:
+                self._staff_keys.clear()
+            staff = self._staff_keys[role_keys] = is_staff(role_keys)
+        return staff
 
     # ---- the request path: memory only ----------------------------------------------------------
 
+    def _minute(self) -> datetime:
+        """The current minute (UTC), made once per minute: a request's clock read is one `time.time()`."""
+        epoch_minute = int(time.time()) // 60
+        if epoch_minute != self._minute_key:
+            self._minute_key = epoch_minute
+            self._minute_value = datetime.fromtimestamp(epoch_minute * 60, UTC)
+        return self._minute_value
+
+    def _role(self, principal: Principal) -> str:
+        keys = principal.role_keys if principal.is_authenticated else None
+        label = self._roles.get(keys)
+        if label is None:
+            if len(self._roles) >= METRIC_NAMES:
+                self._roles.clear()
+            label = self._roles[keys] = role_label(principal)[:100]
+        return label
+
     def record(self, *, operation: str, principal: Principal, code: str, seconds: float) -> None:
-        now = utcnow()
-        minute = now.replace(second=0, microsecond=0)
-        names = self._names.setdefault(minute, set())
+        minute = self._minute()
+        names = self._names.get(minute)
+        if names is None:
+            names = self._names[minute] = set()
         if operation != OTHER and operation not in names:
             if len(names) >= OPERATION_NAMES:
                 operation = OTHER
@@ -84,8 +115,8 @@ class RequestFigures:
         bucket = bisect_left(LATENCY_BUCKETS_MS, milliseconds)
         code = code[:32]
         self._add((minute, FigureKind.OPERATION.value, operation, None, code), milliseconds, bucket)
-        self._add((minute, FigureKind.ROLE.value, role_label(principal)[:100], None, code), milliseconds, bucket)
-        if principal.user_id is not None and is_staff(principal.role_keys):
+        self._add((minute, FigureKind.ROLE.value, self._role(principal), None, code), milliseconds, bucket)
+        if principal.user_id is not None and self._staff(principal.role_keys):
             user = principal.user_id
             self._add((minute, FigureKind.STAFF.value, str(user), user, code), milliseconds, bucket)
         label = operation if operation in self.latency or len(self.latency) < METRIC_NAMES else OTHER

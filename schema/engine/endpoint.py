@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -70,12 +70,30 @@ def _in(address: str, networks: list[Any]) -> bool:
 
 def _request_id(request: Request) -> str:
     given = request.headers.get("x-request-id", "")
-    return given if given.isascii() and given.isprintable() and 0 < len(given) <= 64 else uuid.uuid4().hex
+    # 32 random hex digits (uuid4().hex's form, without making a UUID object)
+    return given if given.isascii() and given.isprintable() and 0 < len(given) <= 64 else os.urandom(16).hex()
+
+
+_MEDIA_TYPES: dict[str, str | None] = {}  # Accept header -> negotiated type (clients send a handful of values)
+_MEDIA_TYPES_KEPT = 256
 
 
 def _media_type(request: Request) -> str | None:
-    """Content negotiation over the two GraphQL response types, honouring q-values (q=0: refused)."""
     accept = request.headers.get("accept", "")
+    try:
+        return _MEDIA_TYPES[accept]
+    except KeyError:
+        pass
+    negotiated = _negotiate(accept)
+    if len(accept) <= 512:
+        if len(_MEDIA_TYPES) >= _MEDIA_TYPES_KEPT:
+            _MEDIA_TYPES.clear()
+        _MEDIA_TYPES[accept] = negotiated
+    return negotiated
+
+
+def _negotiate(accept: str) -> str | None:
+    """Content negotiation over the two GraphQL response types, honouring q-values (q=0: refused)."""
     if not accept.strip():
         return JSON
     weights: dict[str, float] = {}
@@ -364,12 +382,13 @@ class GraphQLEndpoint:
             return request_error(ErrorCode.QUERY_TOO_COMPLEX, f"The document is longer than {limit} bytes"), 413, True
         schema = self.registry.for_roles(principal.schema_roles)
         allowed = {OperationType.QUERY} if request.method == "GET" else {OperationType.QUERY, OperationType.MUTATION}
+        operation_name = data.get("operationName")
         try:
             result = await schema.execute(
                 resolved.query,
                 variable_values=data.get("variables"),
                 context_value=context,
-                operation_name=data.get("operationName"),
+                operation_name=operation_name,
                 allowed_operation_types=allowed,
                 operation_extensions=data.get("extensions"),
             )

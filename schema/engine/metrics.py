@@ -139,8 +139,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record)
         finally:
-            REQUESTS.labels(route=route, status=str(status["code"])).inc()
-            LATENCY.labels(route=route).observe(time.perf_counter() - started)
+            code = status["code"]
+            children = _CHILDREN.get((route, code))
+            if children is None:  # each label set's children, looked up once (prometheus_client's labels() is not free)
+                children = _CHILDREN[(route, code)] = (
+                    REQUESTS.labels(route=route, status=str(code)),
+                    LATENCY.labels(route=route),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
+
+
+_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}  # (route, status) -> (request counter, latency histogram)
 
 
 async def metrics_endpoint(request: Request) -> Response:

@@ -21,12 +21,14 @@ async def record_refused_mutations(execution: Any) -> None:
     context = execution.context
     if not isinstance(context, Context):
         return
+    result = execution.result
+    if not getattr(result, "errors", None):  # nothing refused (asked first: the operation type costs a walk)
+        return
     try:
         if execution.operation_type is not OperationType.MUTATION:
             return
     except RuntimeError:
         return
-    result = execution.result
     document = execution.graphql_document
     fields = root_selections(document, execution.operation_name) if document is not None else {}
     for error in getattr(result, "errors", None) or []:

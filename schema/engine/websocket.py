@@ -37,6 +37,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from core.errors import AppError, ErrorCode
+from policies.access import Principal
 from policies.decision import FieldDecision
 from resolvers.data.context import ANONYMOUS_PRINCIPAL, Context, Services
 from resolvers.data.principal import SESSIONS_CHANNEL, principal_from_token
@@ -46,6 +47,61 @@ from schema.engine.errors import format_error
 from schema.engine.sizes import document_too_long
 
 log = logging.getLogger("followup.ws")
+
+
+class SessionChecks:
+    """The websockets' session look-ups of this process: shared by sockets of one session, and bounded.
+
+    Every open socket checks its session every few seconds (the watcher) and as each message arrives; a message to
+    a conversation a thousand sockets watch asks a thousand times at once, and so do the watchers of sockets opened
+    together. Unbounded, those look-ups took every pooled connection and the ones left waiting past the pool's
+    timeout failed (a subscription refused at subscribe time, a watcher's check lost). Here at most `at_once`
+    run at a time and the others wait their turn, with no timeout of their own. A caller never takes an answer
+    older than its question: it joins the next look-up of its token, one that has not begun yet (so its answer is
+    the database's as of a moment after the question, as a look-up of its own would be), or begins that next one
+    itself. Callers that ask while a look-up of their token runs share the one after it."""
+
+    def __init__(self, services: Services, at_once: int) -> None:
+        self.services = services
+        self.gate = asyncio.Semaphore(max(1, at_once))
+        self._next: dict[str, asyncio.Future[Principal]] = {}  # per token: the look-up not begun yet
+        self.lookups = 0  # look-ups made (for the tests)
+
+    async def principal(self, token: str) -> Principal:
+        while True:
+            upcoming = self._next.get(token)
+            if upcoming is None:
+                return await self._look_up(token)
+            try:
+                return await asyncio.shield(upcoming)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not upcoming.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                # the socket that was to make the look-up went away, not this caller: ask again
+
+    async def _look_up(self, token: str) -> Principal:
+        future: asyncio.Future[Principal] = asyncio.get_running_loop().create_future()
+        self._next[token] = future
+        try:
+            async with self.gate:
+                if self._next.get(token) is future:
+                    del self._next[token]  # begun: later callers wait for the next one
+                self.lookups += 1
+                principal = await principal_from_token(self.services, token)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved here: a look-up nobody joined leaves no "never retrieved" warning
+            raise
+        else:
+            future.set_result(principal)
+            return principal
+        finally:
+            if self._next.get(token) is future:
+                del self._next[token]
 
 
 class SocketRoleSchema(RoleSchema):
@@ -111,12 +167,16 @@ class SocketContext(Context):
     websocket: WebSocket | None = None
     watcher: asyncio.Task[None] | None = None
     counted: int | None = None  # the user whose open sockets this one counts towards
+    checks: SessionChecks | None = None  # the process's shared session look-ups
 
     async def refresh(self) -> None:
         """The session, roles, department and scope as they are now (not as when the socket opened): an
         ended session or changed roles end the delivery (the watcher then closes the socket)."""
         if self.token is not None:
-            current = await principal_from_token(self.services, self.token)
+            if self.checks is not None:
+                current = await self.checks.principal(self.token)
+            else:
+                current = await principal_from_token(self.services, self.token)
             if current.schema_roles != self.principal.schema_roles:
                 raise AppError(ErrorCode.FORBIDDEN, "Your roles changed: subscribe again")
             self.principal = current
@@ -216,6 +276,8 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         # open sockets per user on this instance (MAX_SOCKETS_PER_USER)
         self._open: dict[int, int] = {}
         self._wakes: set[asyncio.Event] = set()  # one per open socket's watcher: "check your session now"
+        # half the pool at most, like the consultation fan-out's deliveries (resolvers/consultation/broker.py)
+        self.checks = SessionChecks(services, services.settings.database_pool_size // 2)
         services.notifier.subscribe(SESSIONS_CHANNEL, self._sessions_ended)
         services.socket_schemas = self.socket_schemas  # the subscription documents validate against it
         super().__init__(
@@ -265,8 +327,9 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
         token = raw.removeprefix("Bearer ").strip() if isinstance(raw, str) else ""
         if not token:
             raise ConnectionRejectionError()
+        ctx.checks = self.checks
         try:
-            ctx.principal = await principal_from_token(self.services, token)
+            ctx.principal = await self.checks.principal(token)
         except AppError as error:
             raise ConnectionRejectionError() from error
         if not self._may_subscribe(ctx.principal.schema_roles):
@@ -308,7 +371,7 @@ class SubscriptionView(GraphQL):  # type: ignore[type-arg]
             wake.clear()
             reason = None
             try:
-                current = await principal_from_token(self.services, ctx.token)
+                current = await self.checks.principal(ctx.token)
             except AppError:
                 reason = "Session ended"
             except Exception:
