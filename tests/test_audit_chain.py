@@ -344,6 +344,33 @@ async def test_an_event_deleted_in_the_middle_is_found(client: GraphQLClient, db
     assert f"BROKEN: event {ids[1]}: missing" in done.stdout
 
 
+@pytest.mark.parametrize("page", [2, 3])
+async def test_the_walk_finds_tampering_across_its_pages(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    """verify-audit reads the chain in keyset pages: with pages of 2 or 3 seals (9 events: the last page short, or
+    full and followed by an empty one) the whole chain is walked and problems on either side of a page boundary
+    are all found, in chain order."""
+    from resolvers.audit import verify
+
+    ids = await sealed_events(client, db)
+    monkeypatch.setattr(verify, "WALK_PAGE", page)
+    clean = await verify_chain(db)
+    assert clean.ok and clean.events > 2 * page, clean.report()
+    async with maintenance(db, reason="test: an intruder edits and deletes events") as session:
+        await session.execute(
+            text("UPDATE event SET outcome = 'forbidden' WHERE id IN (:a, :b)"), {"a": ids[0], "b": ids[4]}
+        )
+        await session.execute(text("DELETE FROM event WHERE id = :id"), {"id": ids[2]})
+    result = await verify_chain(db)
+    assert [(p.kind, p.event_id) for p in result.problems] == [
+        ("content changed", ids[0]),
+        ("event missing", ids[2]),
+        ("content changed", ids[4]),
+    ]
+    assert result.events == clean.events
+
+
 async def test_an_event_deleted_with_its_seal_breaks_the_link(client: GraphQLClient, db: Database) -> None:
     ids = await sealed_events(client, db)
     async with maintenance(db, reason="test: an intruder deletes an event and its seal") as session:
@@ -414,18 +441,18 @@ async def test_verification_ignores_seals_committed_while_it_walks(client: Graph
 
     await sealed_events(client, db)
     await add_events(db, 30)
-    pages = verify.chain_pages
+    pages = verify.chain_rows
 
     async def sealing_meanwhile(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
         await seal_pending(db)  # a server's sealer commits between the state read and the walk
         async for rows in pages(*args, **kwargs):  # type: ignore[arg-type]
             yield rows
 
-    verify.chain_pages = sealing_meanwhile  # type: ignore[assignment]
+    verify.chain_rows = sealing_meanwhile  # type: ignore[assignment]
     try:
         result = await verify_chain(db)
     finally:
-        verify.chain_pages = pages
+        verify.chain_rows = pages
     assert result.ok, result.report()
     assert (await verify_chain(db)).unsealed == 0
 

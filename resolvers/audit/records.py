@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -106,28 +107,65 @@ def _json_column(value: Any) -> Any:
 
 def _driver_instant(value: Any, process: Callable[[Any], Any] | None) -> str | None:
     """instant() of an `occurred_at` as the driver hands it over: SQLite's text (SQLAlchemy's storage format,
-    naive UTC with microseconds: 'YYYY-MM-DD HH:MM:SS.ffffff') rewritten in place; anything else through the
-    column type's own result processing."""
-    if type(value) is str and len(value) == 26 and value[10] == " " and value[19] == "." and "1" <= value[0] <= "9":
+    naive UTC with microseconds: 'YYYY-MM-DD HH:MM:SS.ffffff') rewritten in place, a naive datetime (MariaDB's:
+    UTC) written by isoformat (strftime's text for years from 1000 on); anything else through the column type's own
+    result processing."""
+    kind = type(value)
+    if kind is str and len(value) == 26 and value[10] == " " and value[19] == "." and "1" <= value[0] <= "9":
         return f"{value[:10]}T{value[11:]}Z"
+    if kind is datetime and value.tzinfo is None and value.year >= 1000:
+        return value.isoformat("T", "microseconds") + "Z"
     if process is not None and not isinstance(value, datetime):
         value = process(value)
     return instant(value)
 
 
+RECORD_FIELDS = CONTENT_FIELDS + LATER_FIELDS
+_OCCURRED_AT, _DETAIL = CONTENT_FIELDS.index("occurred_at"), CONTENT_FIELDS.index("detail")
+_NOTHING = (None, "", False)
+
+
+def driver_record_maker(
+    names: Sequence[str], occurred_at: Callable[[Any], Any] | None
+) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """event_record_from_driver() for rows as the driver's value tuples, whose columns are `names` (every one of
+    RECORD_FIELDS among them): the positions are looked up once, not per row (the sealer and verify-audit)."""
+    pick = itemgetter(*(names.index(name) for name in RECORD_FIELDS))
+    content = len(CONTENT_FIELDS)
+
+    def make(row: Sequence[Any]) -> dict[str, Any]:
+        values = pick(row)
+        record = dict(zip(CONTENT_FIELDS, values, strict=False))  # the first len(CONTENT_FIELDS) values
+        record["occurred_at"] = _driver_instant(values[_OCCURRED_AT], occurred_at)
+        detail = values[_DETAIL]
+        if type(detail) is str or type(detail) is bytes:
+            record["detail"] = _json_column(detail)
+        is_mutation, user_agent, duration_ms, variables = values[content:]
+        if is_mutation not in _NOTHING:
+            record["is_mutation"] = bool(is_mutation)
+        if user_agent not in _NOTHING:
+            record["user_agent"] = user_agent
+        if duration_ms not in _NOTHING:
+            record["duration_ms"] = duration_ms
+        if variables is not None:
+            variables = _json_column(variables)
+            if variables not in _NOTHING:
+                record["variables"] = variables
+        return record
+
+    return make
+
+
+_MAPPING_RECORD = driver_record_maker(RECORD_FIELDS, None)
+
+
 def event_record_from_driver(row: Mapping[str, Any], occurred_at: Callable[[Any], Any] | None) -> dict[str, Any]:
     """event_record() of a row as the driver returns it, without SQLAlchemy's result processing (`occurred_at`: the
     column type's result processor, for the values the fast path does not know)."""
-    record = {name: row[name] for name in CONTENT_FIELDS}
-    record["occurred_at"] = _driver_instant(row["occurred_at"], occurred_at)
-    record["detail"] = _json_column(record["detail"])
-    for name in LATER_FIELDS:
-        value = row.get(name)
-        if name == "variables":
-            value = _json_column(value)
-        if value not in (None, "", False):
-            record[name] = bool(value) if name == "is_mutation" else value
-    return record
+    values = tuple(row[name] if name in CONTENT_FIELDS else row.get(name) for name in RECORD_FIELDS)
+    if occurred_at is None:
+        return _MAPPING_RECORD(values)
+    return driver_record_maker(RECORD_FIELDS, occurred_at)(values)
 
 
 def content_hash(record: Mapping[str, Any]) -> str:

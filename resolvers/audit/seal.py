@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,8 +43,8 @@ from resolvers.audit.records import (
     STATE,
     AuditChainError,
     content_hash,
+    driver_record_maker,
     event_record,
-    event_record_from_driver,
     link_hash,
 )
 
@@ -152,13 +152,13 @@ async def _content_hashes(session: AsyncSession, statement: Any) -> dict[int, st
     return {int(row["id"]): content_hash(event_record(row)) for row in rows}
 
 
-_PENDING_SQL: dict[str, tuple[str, tuple[str, ...], dict[str, Any], Any]] = {}
+_PENDING_SQL: dict[str, tuple[str, tuple[str, ...], dict[str, Any], Callable[[Sequence[Any]], dict[str, Any]]]] = {}
 
 
 async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> dict[int, str]:
     """_content_hashes of the pending events, read as the driver hands them over: most of the CPU of sealing was
     SQLAlchemy's processing of each row (dates parsed to be formatted again, JSON). The record is the same
-    (event_record_from_driver; a test compares them)."""
+    (driver_record_maker; a test compares them)."""
     connection = await session.connection()
     dialect = connection.dialect
     cached = _PENDING_SQL.get(dialect.name)
@@ -166,14 +166,14 @@ async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> d
         compiled = _pending(list(EVENT.c), bindparam("low"), bindparam("size")).compile(dialect=dialect)
         occurred_at = EVENT.c.occurred_at.type._cached_result_processor(dialect, None)
         order = tuple(compiled.positiontup or ())
-        cached = _PENDING_SQL[dialect.name] = (compiled.string, order, dict(compiled.params), occurred_at)
-    sql, order, defaults, occurred_at = cached
+        make = driver_record_maker(tuple(EVENT.c.keys()), occurred_at)
+        cached = _PENDING_SQL[dialect.name] = (compiled.string, order, dict(compiled.params), make)
+    sql, order, defaults, make = cached
     params = {**defaults, "low": low, "size": batch_size}
     result = await connection.exec_driver_sql(sql, tuple(params[name] for name in order))
-    names = tuple(EVENT.c.keys())
     hashes = {}
     for values in result.all():
-        record = event_record_from_driver(dict(zip(names, values, strict=True)), occurred_at)
+        record = make(values)
         hashes[int(record["id"])] = content_hash(record)
     return hashes
 
