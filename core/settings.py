@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     # ---- production: overload, deadlines, shutdown (schema/engine/admission.py, shutdown.py) ----
     # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
     # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
-    max_requests_in_flight: int = Field(64, ge=1, le=10_000)  # running + waiting for a slot
+    max_requests_in_flight: int = Field(256, ge=1, le=10_000)  # running + waiting for a slot
     # Of those, only as many run at once as their latency allows (schema/engine/limiter.py): the number falls while
     # requests take more than CONCURRENCY_LATENCY_TOLERANCE times their unloaded time, never below CONCURRENCY_MIN.
     concurrency_adaptive: bool = True

@@ -3,7 +3,11 @@ expired token told apart from an invalid one, a subscription sent over HTTP."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import jwt
+import pytest
 
 from core.security import issue_access_token
 from tests.conftest import GraphQLClient, error_codes
@@ -59,3 +63,41 @@ async def test_the_subscription_is_in_the_schema_and_over_http_points_to_the_web
 async def test_a_browser_asking_for_html_alone_gets_graphiql(client: GraphQLClient) -> None:
     response = await client.http.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+
+
+async def test_a_client_that_goes_away_mid_body_is_not_an_internal_error(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that closes its connection while sending its body (a browser tab closed, a mini-program killed):
+    nothing runs, the log gets one INFO line, no ERROR with a traceback (the server did nothing wrong)."""
+    sent: list[dict[str, Any]] = []
+    messages = iter(
+        [{"type": "http.request", "body": b'{"query": "{ __ty', "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"200"), (b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO):
+        await app(scope, receive, send)
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    assert start["status"] == 400
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert any("went away" in record.getMessage() for record in caplog.records)

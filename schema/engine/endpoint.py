@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -139,6 +139,11 @@ def _respond(
 def _failed(error: Exception, request_id: str) -> Response:
     """An exception no layer below answered: 503 UNAVAILABLE when the database or Redis is unreachable, else 500
     INTERNAL (logged with the request id); both with a code, as every other error."""
+    if isinstance(error, ClientDisconnect):
+        # the client closed its connection before its request had arrived: nothing ran, nobody reads this answer
+        log.info("request %s: the client went away before its request arrived", request_id)
+        body = request_error(ErrorCode.BAD_USER_INPUT, "The connection closed before the request arrived")
+        return _respond(body, status=400, media_type=JSON, request_id=request_id)
     if unreachable(error):
         log.warning("request %s: unavailable (%s)", request_id, type(error).__name__)
         body = request_error(ErrorCode.UNAVAILABLE, UNAVAILABLE_MESSAGE, requestId=request_id, retryAfter=1)
