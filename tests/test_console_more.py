@@ -699,3 +699,37 @@ async def test_an_article_preview_follows_the_typing_then_shows_the_servers_rend
         e["node"]["title"] for e in _api(live_server, "chief", EDITORIAL, {"s": title})["editorialArticles"]["edges"]
     ] == [title]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+ISSUED = """{ operationLogs(first: 50, filter: { operation: "issuePatientBindingCode" }) {
+  edges { node { actorUsername entityId result } } } }"""
+
+
+@needs_menus
+async def test_a_physician_issues_a_binding_code(live_server: str, browser: Browser) -> None:
+    stamp = int(time.time())
+    name = f"绑定测试{stamp % 100000}"
+    phone = f"136{stamp % 100000000:08d}"
+    patient = _api(live_server, "physician", REGISTER, {"name": name, "phone": phone})["registerPatient"]["id"]
+    before = len(_api(live_server, "admin", ISSUED)["operationLogs"]["edges"])
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician")
+    await _open_menu(page, "patients", "patients.binding")
+    await expect(page.locator("[data-test=issue-binding-code]")).to_be_disabled()  # no patient yet
+    await page.fill("[data-test=patient-picker] input", phone)
+    await page.click(f"[data-test=patient-option-{patient}]")
+    await page.click("[data-test=issue-binding-code]")
+    table = page.locator("[data-test=binding-codes-table]")
+    await expect(table).to_contain_text(name)
+    code = (await page.locator("[data-test=binding-code-0]").inner_text()).strip()
+    assert re.fullmatch(r"[A-Z0-9]{10}", code), code
+    await expect(page.locator("[data-test=binding-expires-0]")).not_to_be_empty()
+    await _shot(page, "binding-codes")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # what is stored (the code only as its digest): the issue in the operation log, by the physician
+    logged = [e["node"] for e in _api(live_server, "admin", ISSUED)["operationLogs"]["edges"]]
+    assert len(logged) == before + 1, logged
+    assert (logged[0]["actorUsername"], logged[0]["result"]) == ("physician", "OK")
+    assert code not in str(logged)  # never the code itself

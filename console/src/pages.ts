@@ -40,6 +40,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'clinical.icd': { component: () => import('@/pages/IcdPage.vue') },
   'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
+  'patients.binding': { component: () => import('@/pages/BindingCodesPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

@@ -143,6 +143,11 @@ export const zhMore = {
   unreviewedOnly: '仅未复核',
   review: '复核',
   reviewQuestion: '复核 {name} 的紧急访问（原因：{reason}）：请填写复核意见。',
+  bindingHint: '为患者生成一次性绑定码（24 小时内有效，只能使用一次），患者在小程序中输入即可绑定自己的档案。服务器只保存绑定码的摘要：下面列出的是本页刚生成的绑定码。',
+  issueBindingCode: '生成绑定码',
+  bindingIssued: '本页生成的绑定码',
+  bindingCode: '绑定码',
+  expiresAt: '失效时间',
 }
 
 export const enMore: Record<keyof typeof zhMore, string> = {
@@ -289,4 +294,9 @@ export const enMore: Record<keyof typeof zhMore, string> = {
   unreviewedOnly: 'Not yet reviewed only',
   review: 'Review',
   reviewQuestion: "Review {name}'s break-the-glass access (reason: {reason}): your note.",
+  bindingHint: "Issue a one-time binding code for a patient (valid 24 hours, one use); the patient types it into the mini-program to link their account to the record. The server keeps only the code's digest: the codes below are the ones issued on this page.",
+  issueBindingCode: 'Issue a binding code',
+  bindingIssued: 'Codes issued on this page',
+  bindingCode: 'Binding code',
+  expiresAt: 'Expires',
 }
