@@ -41,6 +41,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
   'patients.binding': { component: () => import('@/pages/BindingCodesPage.vue') },
+  'patients.export': { component: () => import('@/pages/FhirExportPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

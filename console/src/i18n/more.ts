@@ -148,6 +148,13 @@ export const zhMore = {
   bindingIssued: '本页生成的绑定码',
   bindingCode: '绑定码',
   expiresAt: '失效时间',
+  fhirHint: '按 HL7 FHIR R4 导出一位患者的完整档案（Bundle），敏感信息按您的角色脱敏。接口即时返回，没有批量导出任务。',
+  fhirExport: '导出',
+  fhirBundleOf: '{name} 的 FHIR 档案',
+  fhirDownload: '下载 JSON',
+  fhirEntries: '共 {n} 条资源',
+  fhirResourceType: '资源类型',
+  fhirCount: '条数',
 }
 
 export const enMore: Record<keyof typeof zhMore, string> = {
@@ -299,4 +306,11 @@ export const enMore: Record<keyof typeof zhMore, string> = {
   bindingIssued: 'Codes issued on this page',
   bindingCode: 'Binding code',
   expiresAt: 'Expires',
+  fhirHint: "Export one patient's whole record as an HL7 FHIR R4 Bundle, sensitive values masked as your role sees them. The API answers at once: there is no bulk export job.",
+  fhirExport: 'Export',
+  fhirBundleOf: "{name}'s FHIR record",
+  fhirDownload: 'Download JSON',
+  fhirEntries: '{n} resources',
+  fhirResourceType: 'Resource type',
+  fhirCount: 'Count',
 }
