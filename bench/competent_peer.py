@@ -370,7 +370,7 @@ async def scope_clause(session: AsyncSession, user: User | None) -> Any:
                     if child not in allowed:
                         allowed.add(child)
                         stack.append(child)
-        own.append(Patient.department_id.in_(sorted(allowed)))
+        own.insert(0, Patient.department_id.in_(sorted(allowed)))  # first, as policies/scope.py
     return or_(*own)
 
 

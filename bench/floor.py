@@ -143,7 +143,8 @@ async def scope_sql(cur: aiomysql.Cursor, who: dict[str, Any]) -> tuple[str, lis
                     if child not in allowed:
                         allowed.add(child)
                         stack.append(child)
-        parts.append("p.department_id IN (" + ",".join(str(int(d)) for d in sorted(allowed)) + ")")
+        # first, as policies/scope.py sends it (a column of the row: tried before the look-ups)
+        parts.insert(0, "p.department_id IN (" + ",".join(str(int(d)) for d in sorted(allowed)) + ")")
     return "(" + " OR ".join(parts) + ")", args
 
 

@@ -79,7 +79,7 @@ async def _reach(cur: Any, who: dict[str, Any], patient: str) -> tuple[str, list
                     if child not in allowed:
                         allowed.add(child)
                         stack.append(child)
-        parts.append("p.department_id IN (" + ",".join(str(int(d)) for d in sorted(allowed)) + ")")
+        parts.insert(0, "p.department_id IN (" + ",".join(str(int(d)) for d in sorted(allowed)) + ")")  # first, as ours
     condition = f"(SELECT 1 FROM patient p WHERE p.id = {patient} AND (" + " OR ".join(parts) + ") LIMIT 1) IS NOT NULL"
     return condition, [uid, uid, uid, uid, who["now"]]
 

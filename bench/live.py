@@ -43,7 +43,7 @@ def database_url(kind: str) -> str:
 def server_env(kind: str, **overrides: str) -> dict[str, str]:
     """Production defaults (periodic sealing on, AUDIT_SEAL_INTERVAL_SECONDS=2) but for what a one-account load
     test needs: no rate limit, a long token, quiet logs, demo mode (the demo accounts)."""
-    return dict(
+    env = dict(
         os.environ,
         DATABASE_URL=database_url(kind),
         DEMO_PASSWORD=PASSWORD,
@@ -51,8 +51,9 @@ def server_env(kind: str, **overrides: str) -> dict[str, str]:
         RATE_LIMIT_ENABLED="false",
         ACCESS_TOKEN_MINUTES="600",
         LOG_LEVEL="WARNING",
-        **overrides,
     )
+    env.update(overrides)
+    return env
 
 
 def prepare(kind: str) -> None:

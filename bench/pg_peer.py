@@ -35,6 +35,7 @@ from common import (  # type: ignore[import-not-found]
     encode_cursor,
     encode_id,
     pymysql_kwargs,
+    sha256_hex,
 )
 
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432")
@@ -162,13 +163,13 @@ COMMENT ON COLUMN public.patient.phone_enc IS E'@omit';
 ALTER TABLE public.patient ENABLE ROW LEVEL SECURITY;
 CREATE POLICY data_scope ON public.patient FOR SELECT TO {READER} USING (
   (SELECT auth.scope_rank()) = 3
+  OR department_id = ANY ((SELECT auth.scope_departments())::int[])
   OR attending_physician_id = (SELECT auth.uid())
   OR wechat_user_id = (SELECT auth.uid())
   OR EXISTS (SELECT 1 FROM public.visit v WHERE v.patient_id = patient.id AND v.physician_id = (SELECT auth.uid())
              AND v.voided_at IS NULL AND v.under_grant_id IS NULL)
   OR EXISTS (SELECT 1 FROM auth.access_grant g WHERE g.patient_id = patient.id AND g.user_id = (SELECT auth.uid())
              AND g.kind = 'emergency' AND g.expires_at > (now() AT TIME ZONE 'UTC'))
-  OR department_id = ANY ((SELECT auth.scope_departments())::int[])
 );
 GRANT USAGE ON SCHEMA public, auth TO {READER};
 GRANT SELECT ON public.patient, public.visit, public.diagnosis, public.follow_up, auth.access_grant TO {READER};
@@ -216,7 +217,8 @@ def _copy(patients: int, database: str, table: str, columns: str) -> int:
 def prepare(patients: int, *, force: bool = False) -> dict[str, Any]:
     """The PostgreSQL copy of the MariaDB data set, rebuilt when MariaDB's bench_meta changed."""
     database = pg_database(patients)
-    meta = _mariadb_meta(patients)
+    # the copy is also rebuilt when its security (the RLS policy, its functions) changed
+    meta = _mariadb_meta(patients) | {"security_sql": sha256_hex(_security_sql())}
     exists = psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{database}'") == "1"
     if exists and not force:
         try:

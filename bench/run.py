@@ -94,6 +94,7 @@ class Server:
             os.environ,
             DATABASE_URL=database_url(self.patients, "ours", driver=ours_driver()),
             RATE_LIMIT_ENABLED="false",  # one client hammering one account is the point here
+            CONCURRENCY_ADAPTIVE="false",  # throughput at a fixed concurrency, queueing included, not shedding
             ACCESS_TOKEN_MINUTES="600",  # one token for the whole run
             LOG_LEVEL="WARNING",
             APP_MODE="demo",
@@ -499,6 +500,11 @@ def main() -> None:
                 " (periodic sealing off: read events are linked only when a write, Q5, wakes the sealer)."
             )
             + " The chain's cost per event is also measured apart (see 'Audit sealing').",
+            "One default is switched off for ours: the adaptive concurrency limit (CONCURRENCY_ADAPTIVE=false; the"
+            " fixed ceiling MAX_REQUESTS_IN_FLIGHT stays). wrk's closed loop sends a shed request again at once,"
+            " without its Retry-After, so with the default on a c=50 cell measures shedding, not the query; c=1 and"
+            " c=10 shed nothing either way. The default's figures at c=5/10/50 are in bench/results/adaptive.md,"
+            " its overload behaviour in bench/results/overload.md.",
             f"Ours connects through {ours_driver()} (README: DATABASE_URL), the floor through raw aiomysql and the"
             " peers through aiomysql; bench/results/extra.md has ours on both drivers.",
             "Per request, ours, the floor and both Python peers verify the token, look the session, user and roles up"

@@ -398,7 +398,7 @@ async def scope_clause(session: AsyncSession, caller: Caller) -> Any:
                     if department.parent_id in allowed and department.id not in allowed:
                         allowed.add(department.id)
                         changed = True
-        own.append(Patient.department_id.in_(sorted(allowed)))
+        own.insert(0, Patient.department_id.in_(sorted(allowed)))  # first, as policies/scope.py
     return or_(*own)
 
 

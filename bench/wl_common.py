@@ -103,6 +103,7 @@ class Proc:
         env = dict(os.environ, LOG_LEVEL="WARNING", APP_MODE="demo", DEMO_PASSWORD=BENCH_PASSWORD, **self.env)
         if self.name == "ours":
             env.update(DATABASE_URL=url_of("ours", "asyncmy"), RATE_LIMIT_ENABLED="false", ACCESS_TOKEN_MINUTES="600")
+            env.setdefault("CONCURRENCY_ADAPTIVE", "false")  # fixed concurrency measured (overload.py: shedding)
             command = [PYTHON, "server.py", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
             cwd = ROOT
         else:

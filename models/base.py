@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from enum import Enum
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Dialect, Integer, String, Text
 from sqlalchemy.dialects import mysql
@@ -20,6 +21,18 @@ MYSQL_TABLE_ARGS: dict[str, Any] = {
     "mysql_collate": "utf8mb4_unicode_ci",
     "mysql_engine": "InnoDB",
 }
+
+_E = TypeVar("_E", bound=Enum)
+
+
+def enum_member(kind: type[_E], value: Any) -> _E:
+    """`kind(value)`, without the Enum call machinery when `value` is a member's value (a column read back):
+    rows of a page are turned into members by the hundred."""
+    try:
+        found = kind._value2member_map_.get(value)
+    except TypeError:  # unhashable: let the Enum say what it makes of it
+        found = None
+    return found if found is not None else kind(value)  # type: ignore[return-value]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -110,7 +110,7 @@ def patient_scope(
     (its expiry compared with the time each statement runs: a callable bind, so the clause can be kept).
     `grants=False`: the same reach without emergency grants (to tell what a write reached only through one).
     """
-    from sqlalchemy import or_
+    from sqlalchemy import literal, or_
 
     from models.integrity import AccessGrant, GrantKind
     from models.patient import Patient
@@ -143,5 +143,9 @@ def patient_scope(
             )
         )
     if scope in (DataScope.DEPARTMENT_AND_BELOW, DataScope.DEPARTMENT) and allowed_departments:
-        own.append(Patient.department_id.in_(sorted(allowed_departments)))
+        # First: MariaDB tries the terms of an OR in order and stops at the first true one, and the department
+        # test is a column of the row itself, where the others are look-ups in visit and access_grant.
+        # one bound value per department rather than a list SQLAlchemy expands into the SQL text at every execution
+        departments = [literal(d, Patient.department_id.type) for d in sorted(allowed_departments)]
+        own.insert(0, Patient.department_id.in_(departments))
     return or_(*own)

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
 from models.audit import Event
+from models.base import enum_member
 from models.patient import Gender, IdType, Patient
 from resolvers import patient as patients
 from resolvers.data.context import Info
@@ -74,9 +75,9 @@ class PatientType:
             id=strawberry.ID(encode_id("Patient", row.id)),  # type: ignore[arg-type]
             name=row.name,
             name_initials=row.name_initials,
-            gender=Gender(row.gender),
+            gender=enum_member(Gender, row.gender),
             birth_date=row.birth_date,
-            id_type=IdType(row.id_type),
+            id_type=enum_member(IdType, row.id_type),
             address=row.address,
             emergency_contact_name=row.emergency_contact_name,
             allergies=row.allergies,

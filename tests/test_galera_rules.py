@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
@@ -177,3 +177,81 @@ async def test_an_unreachable_database_before_execution_is_503_unavailable(
     response = await client.post("{ me { id } }", token=token)
     assert response.status_code == 500
     assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+
+
+class CommitCut:
+    """The database connection breaks at the COMMIT of the unit that inserts a position: after the server
+    committed (`kept`: the answer is what is lost, as when a Galera node dies once its write set is replicated) or
+    before the COMMIT reached it (not kept). The error is the driver's own for a lost connection."""
+
+    def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch, *, kept: bool) -> None:
+        self.kept = kept
+        self.cut = 0
+        self.marked: set[int] = set()
+        engine = db.engine.sync_engine
+        dialect = engine.dialect
+        real = dialect.do_commit
+
+        def mark_insert(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if re.match(r"\s*INSERT INTO [`\"]?position[`\"]? ", statement, re.I):
+                self.marked.add(id(conn.connection))  # the pooled connection do_commit is given
+
+        def do_commit(dbapi_connection: Any) -> None:
+            if id(dbapi_connection) not in self.marked:
+                real(dbapi_connection)
+                return
+            self.marked.discard(id(dbapi_connection))
+            self.cut += 1
+            if self.kept:
+                real(dbapi_connection)
+            raise self._lost(dialect)
+
+        event.listen(engine, "before_cursor_execute", mark_insert)
+        monkeypatch.setattr(dialect, "do_commit", do_commit)
+        self._undo = lambda: event.remove(engine, "before_cursor_execute", mark_insert)
+
+    @staticmethod
+    def _lost(dialect: Any) -> Exception:
+        if dialect.name == "sqlite":
+            return dialect.dbapi.OperationalError("connection closed")  # aiosqlite's disconnect
+        return dialect.dbapi.OperationalError(2013, "Lost connection to server during query")
+
+    def remove(self) -> None:
+        self._undo()
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["committed-then-cut", "cut-before-commit"])
+async def test_a_connection_lost_at_commit_is_in_doubt_not_retried_and_the_client_reloads(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch, kept: bool
+) -> None:
+    """The Galera in-doubt path (resolvers/audit/unit.py write_unit): the COMMIT was sent and the connection broke,
+    so nobody here knows whether it was kept. The client hears HTTP 500 UNAVAILABLE with `inDoubt` (a 503 would
+    tell a balancer to resend it: deploy/balancer.py), the mutation is not run again (it might repeat a kept
+    write), and what is stored is what the database did: the whole unit or nothing of it."""
+    token = await client.token("admin")
+    runs = _losing(0, monkeypatch)
+    cut = CommitCut(client.services.db, monkeypatch, kept=kept)  # the app's own engine
+    try:
+        response = await client.post(CREATE, token=token)
+    finally:
+        cut.remove()
+    assert cut.cut == 1 and len(runs) == 1  # one run, one cut commit: never run again
+    assert response.status_code == 500, response.text
+    body = response.json()
+    assert error_codes(body) == ["UNAVAILABLE"]
+    extensions = body["errors"][0]["extensions"]
+    assert extensions["inDoubt"] is True and extensions["retryAfter"] == 1
+    assert "may have been kept" in body["errors"][0]["message"]
+    assert "Lost connection" not in response.text and "connection closed" not in response.text
+    assert body["data"] is None or body["data"].get("createPosition") is None
+
+    # Stored: the whole unit (the position and its success event) when the server committed, else nothing of it;
+    # then, either way, the event of what the client was told (recorded as refusals are, outside the unit).
+    assert await _stored(db) == ((1, ["success", "unavailable"]) if kept else (0, ["unavailable"]))
+    reload = await client.data("{ positions { name } }", as_="admin")  # what the client is told to do first
+    assert ("Galera pharmacist" in {p["name"] for p in reload["positions"]}) is kept
+    again = await client.run(CREATE, as_="admin")  # the service goes on; a kept write's repeat is a conflict
+    if kept:
+        assert error_codes(again) == ["CONFLICT"]
+    else:
+        assert again["data"]["createPosition"]["name"] == "Galera pharmacist"

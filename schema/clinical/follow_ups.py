@@ -8,6 +8,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import clinical as m
+from models.base import enum_member
 from resolvers.data.context import Info
 from schema.clinical.records import PlanTypeEnum, optional_id
 from schema.engine.prefetch import Records, register
@@ -82,12 +83,12 @@ class FollowUpType:
                 submitted_at=row.response_at,
             )
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("FollowUp", row.id)),  # type: ignore[arg-type]
             visit_id=optional_id("Visit", row.visit_id),
             due_date=row.due_date,
-            status=m.FollowUpStatus(row.status),
-            method=m.FollowUpMethod(row.method),
+            status=enum_member(m.FollowUpStatus, row.status),
+            method=enum_member(m.FollowUpMethod, row.method),
             outcome_text=row.outcome_text,
             pain_score=row.pain_score,
             bleeding=row.bleeding,

@@ -15,6 +15,7 @@ import strawberry
 
 from core.ids import encode_id
 from models import clinical as m
+from models.base import enum_member
 from resolvers.data.context import Info
 from schema.engine.prefetch import Records, history_of, register
 from schema.engine.projection import DIAGNOSIS, VISIT
@@ -52,7 +53,7 @@ class DiagnosisType:
     @classmethod
     def from_row(cls, row: m.Diagnosis) -> DiagnosisType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("Diagnosis", row.id)),  # type: ignore[arg-type]
             visit_id=strawberry.ID(encode_id("Visit", row.visit_id)),
             icd10_code=row.icd10_code,
@@ -82,10 +83,10 @@ class VisitType:
     @classmethod
     def from_row(cls, row: m.Visit) -> VisitType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("Visit", row.id)),  # type: ignore[arg-type]
             visit_date=row.visit_date,
-            visit_type=m.VisitType(row.visit_type),
+            visit_type=enum_member(m.VisitType, row.visit_type),
             chief_complaint=row.chief_complaint,
             present_illness=row.present_illness,
             examination_findings=row.examination_findings,
@@ -123,7 +124,7 @@ class ExamReportType:
     @classmethod
     def from_row(cls, row: m.ExamReport) -> ExamReportType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("ExamReport", row.id)),  # type: ignore[arg-type]
             visit_id=optional_id("Visit", row.visit_id),
             kind=m.ExamKind(row.kind),
@@ -153,7 +154,7 @@ class TreatmentPlanType:
     @classmethod
     def from_row(cls, row: m.TreatmentPlan) -> TreatmentPlanType:
         return cls(
-            voided=VoidInfoType.of(row),
+            voided=None if row.voided_at is None else VoidInfoType.of(row),  # inline: rows by the hundred
             id=strawberry.ID(encode_id("TreatmentPlan", row.id)),  # type: ignore[arg-type]
             diagnosis_id=optional_id("Diagnosis", row.diagnosis_id),
             plan_type=m.PlanType(row.plan_type),

@@ -1,11 +1,20 @@
 """Admission of requests: shed load beyond a bound instead of queueing, stop what runs too long, stop cleanly.
 
-- **Overload**: at most MAX_REQUESTS_IN_FLIGHT GraphQL and FHIR requests run in this process at once. One more is
-  answered at once, HTTP 503 with `Retry-After` and `extensions.code` OVERLOADED: nothing of it ran, so a client or
-  the balancer may send it again (to another instance). Queueing instead (in the pool's gate, in the kernel's
-  backlog) makes every request slower until clients time out, and then the work done for them is lost too. While
-  the process is full or has shed in the last second, /readyz answers 503 `saturated`, so a balancer that checks it
-  steers new work elsewhere.
+- **Overload**: at most MAX_REQUESTS_IN_FLIGHT GraphQL and FHIR requests are in this process at once (running or
+  waiting for a slot). One more is answered at once, HTTP 503 with `Retry-After` and `extensions.code` OVERLOADED:
+  nothing of it ran, so a client or the balancer may send it again (to another instance). Queueing instead (in the
+  pool's gate, in the kernel's backlog) makes every request slower until clients time out, and then the work done
+  for them is lost too.
+- **Adaptive concurrency** (CONCURRENCY_ADAPTIVE): of those, only as many *run* at once as the latency of the last
+  requests says the process can overlap (schema/engine/limiter.py: the limit falls when requests take more than
+  CONCURRENCY_LATENCY_TOLERANCE times their unloaded time). The others wait for a slot, newest first, at most
+  ADMISSION_QUEUE_SECONDS (a burst drains). Once requests have been waiting without a break for that long (a
+  standing queue), and for ADMISSION_QUEUE_SECONDS after any request was shed, the process is overloaded: a new
+  request waits at most ADMISSION_QUEUE_TARGET_SECONDS, and one that waited longer is shed when its turn comes
+  (CoDel's idea). One not given a slot is answered 503 OVERLOADED, nothing of it run. Newest first (adaptive
+  LIFO) keeps the accepted requests fast under overload: the ones shed are those that waited longest.
+- While the process is full, has a standing queue or has shed in the last second, /readyz answers 503
+  `saturated`, so a balancer that checks it steers new work elsewhere.
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
   TIMEOUT, unless one of its writes has begun to commit (core/deadline.py): that request runs on (for as long again
   at most) to its answer, so a client never hears an error for a write that was kept.
@@ -20,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import orjson
@@ -30,6 +40,7 @@ from core.deadline import CommitWatch, watching
 from core.errors import ErrorCode
 from core.settings import Settings
 from schema.engine.errors import request_error
+from schema.engine.limiter import GradientLimit
 
 log = logging.getLogger("followup.admission")
 
@@ -43,20 +54,57 @@ class Admission:
     """This process's requests in flight, what it shed and timed out, and whether it is stopping."""
 
     def __init__(self, settings: Settings) -> None:
-        self.limit = settings.max_requests_in_flight
+        self.limit = settings.max_requests_in_flight  # the ceiling: running + waiting
         self.timeout = settings.request_timeout_seconds
-        self.in_flight = 0
+        self.queue_seconds = settings.admission_queue_seconds
+        self.queue_target = settings.admission_queue_target_seconds
+        self.limiter: GradientLimit | None = (
+            GradientLimit(
+                ceiling=self.limit,
+                floor=settings.concurrency_min,
+                tolerance=settings.concurrency_latency_tolerance,
+                now=time.perf_counter(),
+            )
+            if settings.concurrency_adaptive
+            else None
+        )
+        self.running = 0
         self.shed = 0
         self.timed_out = 0
         self.draining = False  # /readyz fails (SIGTERM)
         self.refusing = False  # new requests are answered SHUTTING_DOWN
         self._last_shed = float("-inf")
+        self._shed_at = float("-inf")  # the same, on the clock of the queue's times (perf_counter)
+        self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()  # (since, waiter)
+        self._waiting_since = 0.0  # when the queue last went from empty to not empty
         self._sockets: set[WebSocket] = set()
         self._emptied: asyncio.Event | None = None
 
     @property
+    def in_flight(self) -> int:
+        """Requests running or waiting for a slot."""
+        return self.running + len(self._waiting)
+
+    @property
+    def allowed(self) -> int:
+        """How many may run at once now."""
+        return self.limit if self.limiter is None else self.limiter.allowed
+
+    def overloaded(self, now: float) -> bool:
+        """Requests have been waiting, without a break, for ADMISSION_QUEUE_SECONDS (a standing queue), or one was
+        shed less than that ago: overload, not a burst."""
+        return now - self._shed_at < self.queue_seconds or (
+            bool(self._waiting) and now - self._waiting_since >= self.queue_seconds
+        )
+
+    @property
     def saturated(self) -> bool:
-        return self.in_flight >= self.limit or time.monotonic() - self._last_shed < SATURATED_AFTER_SHED_SECONDS
+        now = time.monotonic()
+        return (
+            self.in_flight >= self.limit
+            or now - self._last_shed < SATURATED_AFTER_SHED_SECONDS
+            or self.overloaded(time.perf_counter())
+        )
 
     def readiness(self) -> str:
         if self.draining:
@@ -104,6 +152,60 @@ class Admission:
     def note_shed(self) -> None:
         self.shed += 1
         self._last_shed = time.monotonic()
+        self._shed_at = time.perf_counter()
+
+    async def slot(self, now: float) -> bool:
+        """Wait for a slot to run in (`running` counts this request once True); False: none came in time."""
+        if not self._waiting:
+            self._waiting_since = now
+        budget = self.queue_target if self.overloaded(now) else self.queue_seconds
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        entry = (now, waiter)
+        self._waiting.append(entry)
+        expiry = loop.call_later(budget, self._expire, entry)
+        try:
+            return await waiter
+        except BaseException:  # cancelled while waiting (or just after being given its slot)
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.finished(time.perf_counter(), 0.0, sample=False)
+            else:
+                self._forget(entry)
+            raise
+        finally:
+            expiry.cancel()
+
+    def _expire(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
+        if not entry[1].done():
+            self._forget(entry)
+            entry[1].set_result(False)
+
+    def _forget(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiting.remove(entry)
+
+    def finished(self, now: float, started: float, *, sample: bool = True) -> None:
+        """A request that ran since `started` has answered: its slot goes to a waiting one, the newest. Under overload
+        one that has waited longer than ADMISSION_QUEUE_TARGET_SECONDS is shed instead (as CoDel drops what has
+        waited too long when it leaves the queue): accepted requests do not carry a long wait."""
+        running = self.running
+        self.running = running - 1
+        limiter = self.limiter
+        if limiter is not None and sample:
+            limiter.observe(now, now - started, running)
+        waiting = self._waiting
+        if waiting:
+            allowed = self.allowed
+            overloaded = self.overloaded(now)
+            while waiting and self.running < allowed:
+                enqueued, waiter = waiting.pop()  # newest first: under overload the oldest are the ones shed
+                if waiter.done():
+                    continue
+                if overloaded and now - enqueued > self.queue_target:
+                    waiter.set_result(False)  # its request is counted as shed by the middleware
+                    continue
+                self.running += 1
+                waiter.set_result(True)
 
 
 class AdmissionMiddleware:
@@ -124,17 +226,22 @@ class AdmissionMiddleware:
             return
         if admission.in_flight >= admission.limit:
             admission.note_shed()
-            message = "The server is busy; nothing was done: try again in a second"
-            await _refuse(scope, send, 503, ErrorCode.OVERLOADED, message, {"retry-after": "1"}, retryAfter=1)
+            await _overloaded(scope, send)
             return
-        admission.in_flight += 1
+        if admission.running < admission.allowed and not admission._waiting:
+            admission.running += 1
+        elif not await admission.slot(time.perf_counter()):
+            admission.note_shed()
+            await _overloaded(scope, send)
+            return
+        started = time.perf_counter()
         counted = True
 
         def release() -> None:
             nonlocal counted
             if counted:
                 counted = False
-                admission.in_flight -= 1
+                admission.finished(time.perf_counter(), started)
 
         async def answered(message: Any) -> None:
             await send(message)
@@ -184,6 +291,11 @@ class AdmissionMiddleware:
             else:
                 message = f"The request took longer than {seconds} seconds and was stopped; nothing of it was kept"
                 await _refuse(scope, send, 504, ErrorCode.TIMEOUT, message, {})
+
+
+async def _overloaded(scope: Scope, send: Send) -> None:
+    message = "The server is busy; nothing was done: try again in a second"
+    await _refuse(scope, send, 503, ErrorCode.OVERLOADED, message, {"retry-after": "1"}, retryAfter=1)
 
 
 async def _refuse(

@@ -22,18 +22,23 @@ running them twice changes nothing.
 from __future__ import annotations
 
 import inspect
+import keyword
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
+    GraphQLString,
 )
 from graphql.execution.collect_fields import collect_subfields
 from graphql.language import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
@@ -222,21 +227,13 @@ class Compiler:
         fields: list[tuple[str, Complete]] = []
         for response_name, field_details in collected.grouped_field_set.items():
             fields.append((response_name, self._field(executor, object_type, field_details, depth)))
-        is_type_of = object_type.is_type_of
-
-        def complete(source: Any, run: _Run) -> dict[str, Any]:
-            if is_type_of is not None and not is_type_of(source, None):
-                raise GiveUp("type")
-            return {name: field(source, run) for name, field in fields}
-
-        return complete
+        return _generate(object_type.name, fields, object_type.is_type_of)
 
     def _field(self, executor: CompilingExecutor, parent: GraphQLObjectType, details: Any, depth: int) -> Complete:
         node: FieldNode = details[0].node
         name = node.name.value
         if name == "__typename":
-            type_name = parent.name
-            return lambda _source, _run: type_name
+            return _Constant(parent.name)
         field_def = executor.schema.get_field(parent, name)
         if field_def is None or field_def.args or node.arguments:
             raise GiveUp("arguments")
@@ -262,6 +259,9 @@ class Compiler:
                 read_value = _ResolverField(field_def, [d.node for d in details], parent, response_name, direct)
         else:
             raise GiveUp("async or extended field")
+        nested = self._nested(executor, read_value, field_def.type, details, depth)
+        if nested is not None:
+            return nested
         complete_value = self._type(executor, field_def.type, details, depth)
 
         def field_value(source: Any, run: _Run) -> Any:
@@ -269,9 +269,34 @@ class Compiler:
 
         return field_value
 
-    def _type(self, executor: CompilingExecutor, graphql_type: Any, details: Any, depth: int) -> Complete:
+    def _nested(
+        self, executor: CompilingExecutor, read_value: Complete, graphql_type: Any, details: Any, depth: int
+    ) -> _Nested | None:
+        """An object or a list of objects below this field, walked inline by the generated code (`_generate`)."""
+        required = isinstance(graphql_type, GraphQLNonNull)
+        inner = graphql_type.of_type if required else graphql_type
+        item_required: bool | None = None
+        if isinstance(inner, GraphQLList):
+            inner = inner.of_type
+            item_required = isinstance(inner, GraphQLNonNull)
+            inner = inner.of_type if item_required else inner
+        if not isinstance(inner, GraphQLObjectType):
+            return None
+        complete_object = self._object(executor, inner, details, depth + 1)
+        complete_value = self._type(executor, graphql_type, details, depth, complete_object)
+        return _Nested(read_value, required, item_required, complete_object, complete_value)
+
+    def _type(
+        self,
+        executor: CompilingExecutor,
+        graphql_type: Any,
+        details: Any,
+        depth: int,
+        complete_object: Complete | None = None,
+    ) -> Complete:
+        """The completion of a value of this type (`complete_object`: its object type's, already compiled)."""
         if isinstance(graphql_type, GraphQLNonNull):
-            inner = self._type(executor, graphql_type.of_type, details, depth)
+            inner = self._type(executor, graphql_type.of_type, details, depth, complete_object)
 
             def non_null(value: Any, run: _Run) -> Any:
                 if value is None:
@@ -280,7 +305,7 @@ class Compiler:
 
             return non_null
         if isinstance(graphql_type, GraphQLList):
-            item = self._type(executor, graphql_type.of_type, details, depth)
+            item = self._type(executor, graphql_type.of_type, details, depth, complete_object)
 
             def list_value(value: Any, run: _Run) -> Any:
                 if value is None:
@@ -303,10 +328,12 @@ class Compiler:
 
             return leaf
         if isinstance(graphql_type, GraphQLObjectType):
-            complete_object = self._object(executor, graphql_type, details, depth + 1)
+            if complete_object is None:
+                complete_object = self._object(executor, graphql_type, details, depth + 1)
+            object_complete = complete_object
 
             def object_value(value: Any, run: _Run) -> Any:
-                return None if value is None else complete_object(value, run)
+                return None if value is None else object_complete(value, run)
 
             return object_value
         raise GiveUp("abstract type")
@@ -318,20 +345,184 @@ def _basic_leaf(attribute: str, graphql_type: Any) -> Complete | None:
     leaf_type = graphql_type.of_type if required else graphql_type
     if not isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType):
         return None
-    coerce = leaf_type.coerce_output_value
+    return _Leaf(attribute, required, leaf_type)
 
-    def basic_leaf(source: Any, _run: _Run) -> Any:
-        value = getattr(source, attribute)
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+class _Leaf:
+    """A scalar or enum attribute: read, checked and coerced inline in the generated walk (`_generate`).
+
+    Values of the type the coercion would return unchanged skip it (a `str` for String and ID, a `bool` for
+    Boolean, a 32-bit `int` for Int, a member of the enum's class, looked up in a table of the coercion's own
+    answers); any other value goes through the type's `coerce_output_value`, as before."""
+
+    __slots__ = ("attribute", "coerce", "enum_class", "enum_names", "fast", "required")
+
+    def __init__(self, attribute: str, required: bool, leaf_type: Any) -> None:
+        self.attribute = attribute
+        self.required = required
+        self.coerce = leaf_type.coerce_output_value
+        self.fast: str | None = _FAST.get(self.coerce)
+        self.enum_class: Any = None
+        self.enum_names: dict[Any, str] = {}
+        wrapped = getattr(leaf_type, "wrapped_cls", None)
+        if self.fast is None and isinstance(leaf_type, GraphQLEnumType) and isinstance(wrapped, type):
+            for member in list(wrapped.__members__.values()):
+                with suppress(Exception):
+                    name = self.coerce(member)
+                    if isinstance(name, str):
+                        self.enum_names[member] = name
+            if self.enum_names:
+                self.enum_class, self.fast = wrapped, "enum"
+
+    def __call__(self, source: Any, _run: _Run) -> Any:
+        value = getattr(source, self.attribute)
         if value is None:
-            if required:
+            if self.required:
                 raise GiveUp("null in a non-null field")
             return None
-        coerced = coerce(value)
+        coerced = self.coerce(value)
         if coerced is None or coerced is Undefined:
             raise GiveUp("leaf")
         return coerced
 
-    return basic_leaf
+
+_FAST: dict[Any, str] = {
+    GraphQLString.coerce_output_value: "str",
+    GraphQLID.coerce_output_value: "str",
+    GraphQLBoolean.coerce_output_value: "bool",
+    GraphQLInt.coerce_output_value: "int",
+}
+_FAST_TEST = {
+    "str": "type(v) is str",
+    "bool": "type(v) is bool",
+    "int": f"type(v) is int and {_INT_MIN} <= v <= {_INT_MAX}",
+    "enum": "type(v) is E{i} and v in N{i}",
+}
+
+
+class _Constant:
+    """A value known when compiling (`__typename`)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __call__(self, _source: Any, _run: _Run) -> Any:
+        return self.value
+
+
+class _Nested:
+    """A field holding an object (`item_required` None) or a list of objects, which the generated walk reads
+    and completes inline; `complete_value` is the same completion as closures, for values of any other shape
+    (a tuple, something that is not a list: it gives up)."""
+
+    __slots__ = ("complete_object", "complete_value", "item_required", "read_value", "required")
+
+    def __init__(
+        self,
+        read_value: Complete,
+        required: bool,
+        item_required: bool | None,
+        complete_object: Complete,
+        complete_value: Complete,
+    ) -> None:
+        self.read_value = read_value
+        self.required = required
+        self.item_required = item_required
+        self.complete_object = complete_object
+        self.complete_value = complete_value
+
+    def __call__(self, source: Any, run: _Run) -> Any:
+        return self.complete_value(self.read_value(source, run), run)
+
+
+def _null_item() -> Any:
+    raise GiveUp("null in a non-null list item")
+
+
+def _plain_name(attribute: str) -> bool:
+    """An attribute the generated code can read as `source.<name>` (a name, not a keyword, not mangled)."""
+    return attribute.isidentifier() and not keyword.iskeyword(attribute) and not attribute.startswith("__")
+
+
+def _generate(type_name: str, fields: list[tuple[str, Complete]], is_type_of: Any) -> Complete:
+    """One object's walk as one generated function: leaves read and checked inline (`_Leaf`), every other
+    field through its compiled closure, in the selection's order, into the same dict the closures made."""
+    namespace: dict[str, Any] = {"GiveUp": GiveUp, "Undefined": Undefined, "is_type_of": is_type_of}
+    lines = ["def complete(source, run):"]
+    if is_type_of is not None:
+        lines += ["    if not is_type_of(source, None):", '        raise GiveUp("type")']
+    for i, (_name, field) in enumerate(fields):
+        if isinstance(field, _Leaf) and _plain_name(field.attribute):
+            namespace[f"C{i}"] = field.coerce
+            if field.fast == "enum":
+                namespace[f"E{i}"], namespace[f"N{i}"] = field.enum_class, field.enum_names
+            lines.append(f"    v = source.{field.attribute}")
+            lines.append("    if v is None:")
+            lines.append(
+                '        raise GiveUp("null in a non-null field")' if field.required else f"        r{i} = None"
+            )
+            if field.fast is not None:
+                lines.append(f"    elif {_FAST_TEST[field.fast].format(i=i)}:")
+                lines.append(f"        r{i} = N{i}[v]" if field.fast == "enum" else f"        r{i} = v")
+            lines.append("    else:")
+            lines.append(f"        r{i} = C{i}(v)")
+            lines.append(f"        if r{i} is None or r{i} is Undefined:")
+            lines.append('            raise GiveUp("leaf")')
+        elif isinstance(field, _Constant):
+            namespace[f"F{i}"] = field.value
+            lines.append(f"    r{i} = F{i}")
+        elif isinstance(field, _Nested):
+            lines += _nested_lines(i, field, namespace)
+        else:
+            namespace[f"F{i}"] = field
+            lines.append(f"    r{i} = F{i}(source, run)")
+    items = ", ".join(f"{name!r}: r{i}" for i, (name, _field) in enumerate(fields))
+    lines.append(f"    return {{{items}}}")
+    exec(compile("\n".join(lines), f"<compiled walk of {type_name}>", "exec"), namespace)  # noqa: S102
+    return namespace["complete"]  # type: ignore[no-any-return]
+
+
+def _nested_lines(i: int, field: _Nested, namespace: dict[str, Any]) -> list[str]:
+    """The generated lines reading and completing a `_Nested` field into r<i>."""
+    read = field.read_value
+    namespace.update({f"O{i}": field.complete_object, f"L{i}": field.complete_value, "settled": _settled})
+    namespace["null_item"] = _null_item
+    if isinstance(read, _ResolverField) and read.method is not None and read.info_name.isidentifier():
+        # strawberry's Info of this field, made once per request (`_ResolverField._info`), then the method itself
+        namespace.update({f"K{i}": id(read), f"I{i}": read._info, f"M{i}": read.method})
+        lines = [
+            f"    info = run.infos.get(K{i})",
+            "    if info is None:",
+            f"        info = I{i}(run)",
+            f"    v = M{i}(source, {read.info_name}=info)",
+            "    if type(v) is not list:",
+            "        v = settled(v)",
+        ]
+    else:
+        namespace[f"R{i}"] = read
+        lines = [f"    v = R{i}(source, run)"]
+    lines.append("    if v is None:")
+    lines.append('        raise GiveUp("null in a non-null field")' if field.required else f"        r{i} = None")
+    if field.item_required is None:
+        lines += ["    else:", f"        r{i} = O{i}(v, run)"]
+    else:
+        item = (
+            f"O{i}(x, run) if x is not None else null_item()"
+            if field.item_required
+            else f"None if x is None else O{i}(x, run)"
+        )
+        lines += [
+            "    elif type(v) is list:",
+            f"        r{i} = [{item} for x in v]",
+            "    else:",
+            f"        r{i} = L{i}(v, run)",
+        ]
+    return lines
 
 
 class CompilingExecutor(StrawberryGraphQLCoreExecutionContext):

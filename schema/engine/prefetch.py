@@ -24,7 +24,7 @@ from core.speedups import SPEEDUPS
 from resolvers.data.context import Info
 from resolvers.data.loaders import Loaders
 from resolvers.data.projection import Columns
-from schema.engine.projection import Projection, columns_for, names_at
+from schema.engine.projection import Projection, columns_for, names_at_cached
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,6 @@ class Records:
     type: Any  # the strawberry type, with from_row
     loader: Callable[[Loaders, Columns], DataLoader[int, list[Any]]]  # the rows by owner id, with those columns
     projection: Projection | None = None  # which columns a selection reads (None: every column)
-
-    def columns(self, names: set[str]) -> Columns:
-        return None if self.projection is None or not SPEEDUPS.projection else self.projection.columns(names)
 
     def shown(self, rows: Sequence[Any]) -> list[Any]:
         return [self.type.from_row(row) for row in rows]
@@ -89,15 +86,16 @@ async def prefetch_history(info: Info, owners: Sequence[Any], path: tuple[str, .
     registered = _REGISTRY.get(_owner_name(owners[0]))
     if not registered:
         return
-    names = names_at(info, path)
+    names = names_at_cached(info, path)
     loaders = info.context.loaders
     ids = [owner._pk for owner in owners]
     for attribute, records in registered.items():
         if records.field not in names:
             continue
         records_path = (*path, records.field)
+        columns = None if records.projection is None else columns_for(info, records.projection, records_path)
         # the loader's batch function itself: one query, without a future per key
-        groups = await records.loader(loaders, records.columns(names_at(info, records_path))).load_fn(ids)
+        groups = await records.loader(loaders, columns).load_fn(ids)
         found: list[Any] = []
         for owner, rows in zip(owners, groups, strict=True):
             owner._prefetched[attribute] = shown = records.shown(rows)

@@ -176,6 +176,23 @@ _COLUMNS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Columns]] = LRU(
 )
 
 
+_NAMES: LRU[tuple[Any, ...], tuple[tuple[Any, ...], frozenset[str]]] = LRU(
+    4096, max_bytes=COLUMNS_BYTES, weigh=lambda _key, entry: node_weight(entry[0][0]) if entry[0] else 0
+)
+
+
+def names_at_cached(info: Any, path: Sequence[str] = ()) -> frozenset[str]:
+    """`names_at`, worked out once per field node and path (as `columns_for`: the names depend on nothing else)."""
+    nodes = tuple(info._raw_info.field_nodes)
+    key = (tuple(id(node) for node in nodes), tuple(path))
+    entry = _NAMES.get(key)
+    if entry is not None and all(a is b for a, b in zip(entry[0], nodes, strict=True)):
+        return entry[1]
+    names = frozenset(names_at(info, path))
+    _NAMES.put(key, (nodes, names))
+    return names
+
+
 def columns_for(info: Any, projection: Projection, path: Sequence[str] = ()) -> Columns:
     """The columns the current field's selection needs at `path` (below the field itself).
 

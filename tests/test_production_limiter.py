@@ -1,0 +1,137 @@
+"""The adaptive concurrency limit's arithmetic (schema/engine/limiter.py), on made-up times: no clock, no server."""
+
+from __future__ import annotations
+
+import math
+
+from schema.engine.limiter import GradientLimit
+
+
+def limit(**overrides: float) -> GradientLimit:
+    options: dict = {"ceiling": 64, "floor": 2, "tolerance": 2.0, "now": 0.0, "window": 0.1, "min_samples": 10}
+    options.update(overrides)
+    return GradientLimit(**options)
+
+
+class Clock:
+    """Feeds a limiter windows of requests at a given latency and concurrency, 10 per 0.1 s window."""
+
+    def __init__(self, limiter: GradientLimit) -> None:
+        self.limiter = limiter
+        self.now = 0.0
+
+    def window(self, latency: float, running: int, samples: int = 10) -> None:
+        start = self.now
+        for number in range(1, samples + 1):
+            self.now = start + 0.1 * number / samples + (1e-9 if number == samples else 0.0)
+            self.limiter.observe(self.now, latency, running)
+
+
+def test_it_starts_at_the_ceiling_or_where_told() -> None:
+    assert GradientLimit(ceiling=64, floor=2, tolerance=2.0, now=0.0).allowed == 64
+    assert GradientLimit(ceiling=8, floor=2, tolerance=2.0, now=0.0, initial=16).allowed == 8
+    grown = GradientLimit(ceiling=64, floor=2, tolerance=2.0, now=0.0, initial=16)
+    clock = Clock(grown)
+    for _ in range(20):
+        clock.window(0.010, running=grown.allowed)  # fast and used: it grows to the ceiling
+    assert grown.allowed == 64
+
+
+def test_it_learns_the_baseline_from_the_first_window() -> None:
+    limiter = limit()
+    assert limiter.allowed == 64 and limiter.baseline == math.inf
+    Clock(limiter).window(0.020, running=1)
+    assert math.isclose(limiter.baseline, 0.020) and math.isclose(limiter.last_mean, 0.020)
+    assert limiter.allowed == 64  # unused (1 of 64 running) and fast: no change
+
+
+def test_a_window_closes_only_after_its_time_and_its_samples() -> None:
+    limiter = limit()
+    for step in range(1, 10):  # 9 samples over a whole second: not enough samples
+        limiter.observe(step * 0.1, 0.020, 1)
+    assert limiter.baseline == math.inf
+    limiter.observe(1.0, 0.020, 1)
+    assert math.isclose(limiter.baseline, 0.020)
+    for _ in range(50):  # 50 samples within 0.05 s: not enough time
+        limiter.observe(1.05, 0.5, 64)
+    assert math.isclose(limiter.baseline, 0.020) and limiter.allowed == 64
+
+
+def test_latency_within_tolerance_keeps_the_limit_beyond_it_the_limit_shrinks_by_the_gradient() -> None:
+    limiter = limit()
+    clock = Clock(limiter)
+    clock.window(0.020, running=1)
+    clock.window(0.039, running=64)  # below 2x the baseline: gradient 1, at the ceiling already
+    assert limiter.allowed == 64
+    clock.window(0.060, running=64)  # 3x: gradient 2 x 0.020 / 0.060 = 2/3, applied at once
+    gradient = 2 * limiter.baseline / 0.060  # the baseline as used: drifted up a little each window (below)
+    assert math.isclose(gradient, 2 / 3 * 1.002**2)
+    assert math.isclose(limiter.limit, 64 * gradient)
+    assert math.isclose(limiter.baseline, 0.020 * 1.002**2)  # drifted up a little each window, not to the mean
+
+
+def test_the_gradient_halves_the_limit_at_most_and_the_floor_holds() -> None:
+    limiter = limit()
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    clock.window(1.0, running=64)  # 100x slower: gradient kept at 0.5, limit 64 -> 32
+    assert limiter.allowed == 32
+    for _ in range(4):
+        clock.window(1.0, running=limiter.allowed)
+    assert limiter.allowed == 2  # 32, 16, 8, 4, 2: five windows from the ceiling
+    for _ in range(30):
+        clock.window(1.0, running=limiter.allowed)
+    assert limiter.allowed == 2 and limiter.limit == 2.0  # CONCURRENCY_MIN
+
+
+def test_it_grows_by_its_square_root_when_fast_and_used_and_not_when_unused() -> None:
+    limiter = limit(floor=8)
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    for _ in range(20):
+        clock.window(0.100, running=64)
+    assert limiter.limit == 8.0
+    clock.window(0.010, running=3)  # fast again, but 3 running of 8 allowed: the limit was not used
+    assert limiter.limit == 8.0
+    clock.window(0.010, running=4)  # half of it: used
+    assert math.isclose(limiter.limit, 8 + 0.5 * math.sqrt(8))
+    for _ in range(40):
+        clock.window(0.010, running=limiter.allowed)
+    assert limiter.allowed == 64  # back to the ceiling, never above it
+
+
+def test_slow_requests_far_below_the_limit_leave_it_alone() -> None:
+    """A burst of 30 under a limit of 64, or one slow report at a time: the limit did not make them slow."""
+    limiter = limit()
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    clock.window(0.300, running=30)
+    clock.window(0.500, running=1)
+    assert limiter.limit == 64.0
+    clock.window(0.300, running=32)  # half of it in use: now the latency counts
+    assert limiter.allowed == 32
+
+
+def test_a_machine_that_became_slower_for_good_is_learnt_slowly() -> None:
+    limiter = limit(floor=1)
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    for _ in range(20):
+        clock.window(0.050, running=limiter.allowed)
+    assert limiter.allowed == 1  # 5x the first latency, whatever runs: down to the floor
+    for _ in range(300):  # 30 s at the floor
+        clock.window(0.050, running=1)
+    assert limiter.allowed == 1 and limiter.baseline < 0.025  # the baseline rises 0.2 % a window: 1.002 ** 320
+    for _ in range(600):
+        clock.window(0.050, running=limiter.allowed)
+    assert math.isclose(limiter.baseline, 0.050)  # it met the new mean (1.002 ** 806 = 5)
+    assert limiter.allowed == 64  # and within 2x of it the limit grew back, window by window
+
+
+def test_a_ceiling_below_the_floor_wins() -> None:
+    limiter = limit(ceiling=2, floor=4)
+    assert limiter.allowed == 2 and limiter.floor == 2
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    clock.window(1.0, running=2)
+    assert limiter.allowed == 2
