@@ -6,14 +6,20 @@ its URL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.conftest import DEMO_PASSWORD
 from tests.test_console_browser import (
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -698,4 +704,108 @@ async def test_an_article_preview_follows_the_typing_then_shows_the_servers_rend
     assert [
         e["node"]["title"] for e in _api(live_server, "chief", EDITORIAL, {"s": title})["editorialArticles"]["edges"]
     ] == [title]
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+
+ISSUED = """{ operationLogs(first: 50, filter: { operation: "issuePatientBindingCode" }) {
+  edges { node { actorUsername entityId result } } } }"""
+
+
+CREATE_USER = """mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }"""
+CHANGE_PASSWORD = (
+    """mutation ($old: String!, $new: String!) { changePassword(oldPassword: $old, newPassword: $new) { id } }"""
+)
+
+
+def _roleless_user(base: str) -> str:
+    """An admin creates a staff account with no role; it sets the demo password (its first login asks for one)."""
+    username = f"norole{int(time.time() * 1000) % 10**9}"
+    first = "Temporary#2026a"
+    _api(base, "admin", CREATE_USER, {"input": {"username": username, "displayName": "无角色", "password": first}})
+    with httpx.Client(base_url=base, timeout=20) as http:
+        login = http.post(
+            "/graphql",
+            json={
+                "query": "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken } }",
+                "variables": {"u": username, "p": first},
+            },
+        ).json()
+        token = login["data"]["login"]["accessToken"]
+        changed = http.post(
+            "/graphql",
+            json={"query": CHANGE_PASSWORD, "variables": {"old": first, "new": DEMO_PASSWORD}},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
+    assert "errors" not in changed, changed
+    return username
+
+
+@needs_menus
+async def test_a_physician_issues_a_binding_code(live_server: str, browser: Browser) -> None:
+    stamp = int(time.time())
+    name = f"绑定测试{stamp % 100000}"
+    phone = f"136{stamp % 100000000:08d}"
+    patient = _api(live_server, "physician", REGISTER, {"name": name, "phone": phone})["registerPatient"]["id"]
+    before = len(_api(live_server, "admin", ISSUED)["operationLogs"]["edges"])
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "physician")
+    await _open_menu(page, "patients", "patients.binding")
+    await expect(page.locator("[data-test=issue-binding-code]")).to_be_disabled()  # no patient yet
+    await page.fill("[data-test=patient-picker] input", phone)
+    await page.click(f"[data-test=patient-option-{patient}]")
+    await page.click("[data-test=issue-binding-code]")
+    table = page.locator("[data-test=binding-codes-table]")
+    await expect(table).to_contain_text(name)
+    code = (await page.locator("[data-test=binding-code-0]").inner_text()).strip()
+    assert re.fullmatch(r"[A-Z0-9]{10}", code), code
+    await expect(page.locator("[data-test=binding-expires-0]")).not_to_be_empty()
+    await _shot(page, "binding-codes")
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # what is stored (the code only as its digest): the issue in the operation log, by the physician
+    logged = [e["node"] for e in _api(live_server, "admin", ISSUED)["operationLogs"]["edges"]]
+    assert len(logged) == before + 1, logged
+    assert (logged[0]["actorUsername"], logged[0]["result"]) == ("physician", "OK")
+    assert code not in str(logged)  # never the code itself
+
+    # a staff account without a role has neither page: not offered, and refused the URLs
+    username = _roleless_user(live_server)
+    await _refused(browser, live_server, username, "/admin/patients/binding", "patients.binding")
+    await _refused(browser, live_server, username, "/admin/patients/export", "patients.export")
+
+
+PATIENTS = "{ patients(first: 5) { edges { node { id name } } } }"
+BUNDLE = "query ($id: ID!) { patientFhirBundle(id: $id) }"
+
+
+@needs_menus
+async def test_a_chief_exports_a_patients_fhir_record(live_server: str, browser: Browser) -> None:
+    patient = _api(live_server, "chief", PATIENTS)["patients"]["edges"][0]["node"]
+    bundle = _api(live_server, "chief", BUNDLE, {"id": patient["id"]})["patientFhirBundle"]
+    types = Counter(e["resource"]["resourceType"] for e in bundle["entry"])
+    assert types["Patient"] == 1, types
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "patients", "patients.export")
+    await expect(page.locator("[data-test=fhir-export]")).to_be_disabled()  # no patient yet
+    await page.fill("[data-test=patient-picker] input", patient["name"])
+    await page.click(f"[data-test=patient-option-{patient['id']}]")
+    await page.click("[data-test=fhir-export]")
+    result = page.locator("[data-test=fhir-result]")
+    await expect(result).to_contain_text(patient["name"])
+    await expect(page.locator("[data-test=fhir-total]")).to_contain_text(str(len(bundle["entry"])))
+    for kind, count in types.items():  # exactly the API's resources, by type
+        await expect(page.locator(f"[data-test=fhir-count-{kind}]")).to_have_text(str(count))
+    await expect(page.locator("[data-test=fhir-types-table] tbody tr")).to_have_count(len(types))
+    await _shot(page, "fhir-export")
+
+    async with page.expect_download() as waiting:
+        await page.click("[data-test=fhir-download]")
+    download = await waiting.value
+    assert download.suggested_filename == f"patient-{patient['id']}.fhir.json"
+    saved = json.loads(await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8"))
+    assert saved["resourceType"] == "Bundle"
+    assert [e["resource"] for e in saved["entry"]] == [e["resource"] for e in bundle["entry"]]
     assert not session.problems and not session.foreign, (session.problems, session.foreign)

@@ -40,6 +40,8 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'clinical.icd': { component: () => import('@/pages/IcdPage.vue') },
   'clinical.protocols': { component: () => import('@/pages/ProtocolsPage.vue') },
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
+  'patients.binding': { component: () => import('@/pages/BindingCodesPage.vue') },
+  'patients.export': { component: () => import('@/pages/FhirExportPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')
