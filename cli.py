@@ -341,6 +341,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
         access_log=False,  # query strings (GET queries, variables) stay out of logs
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=uvicorn_wait(settings),  # SIGTERM: schema/engine/shutdown.py
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
 
 

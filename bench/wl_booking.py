@@ -8,7 +8,8 @@ the whole rush (first request sent to last answer), bookings per second (50 / th
 p50/p99 of the answers, the server's CPU. Checked: exactly 50 booked (the answers, the session's `booked`, the
 active appointments and their distinct places), every other answer CONFLICT and nothing else. Beside it, the
 floor (bench/floor_writes.py `book`): the same conditional UPDATE, appointment, history and event rows in raw SQL.
-Ours runs with its production defaults (MAX_REQUESTS_IN_FLIGHT 256 holds the 200 clients; the adaptive limit decides how many run at once).
+Ours runs with its production defaults (MAX_REQUESTS_IN_FLIGHT 256 holds the 200 clients; the adaptive
+limit decides how many run at once).
 """
 
 from __future__ import annotations

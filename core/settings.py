@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # port closes, requests in flight finish, websockets close with 1001, figures and seals are written.
     shutdown_drain_seconds: float = Field(0.0, ge=0, le=300)
     shutdown_grace_seconds: float = Field(40.0, gt=0, le=3600)  # from SIGTERM to exit, at most (drain included)
+    # an idle keep-alive connection is closed after this long: longer than a balancer's own idle timeout (nginx's
+    # upstream keepalive_timeout and cloud balancers: 60 s), or it reuses a connection the server is closing
+    http_keep_alive_seconds: int = Field(75, ge=1, le=3600)
 
     # ---- FHIR (resolvers/fhir/): local code and identifier systems, bulk data exports ----
     # The installation's namespace for its own code systems, identifier systems and bundle entry URLs: set once,

@@ -252,3 +252,19 @@ def test_serve_with_workers_needs_redis(tmp_path: Path) -> None:
     result = run(f"sqlite+aiosqlite:///{tmp_path}/serve.db", "serve", "--workers", "2", "--port", "0")
     assert result.returncode != 0
     assert "REDIS_URL" in result.stderr
+
+
+def test_serve_keeps_idle_connections_longer_than_a_balancer_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn's own default (5 s) is shorter than nginx's upstream keepalive_timeout (60 s): the balancer would send
+    requests on connections the server is closing. `server.py serve` passes HTTP_KEEP_ALIVE_SECONDS (75 s)."""
+    import uvicorn
+
+    import cli
+    from tests.conftest import make_settings
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    cli.cmd_serve(make_settings("sqlite+aiosqlite:///unused.db"), "127.0.0.1", 0, 1)
+    assert seen["timeout_keep_alive"] == 75 > 60
+    cli.cmd_serve(make_settings("sqlite+aiosqlite:///unused.db", http_keep_alive_seconds=120), "127.0.0.1", 0, 1)
+    assert seen["timeout_keep_alive"] == 120

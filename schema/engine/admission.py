@@ -42,6 +42,11 @@ from core.settings import Settings
 from schema.engine.errors import request_error
 from schema.engine.limiter import GradientLimit
 
+# The adaptive limit's start, before anything is known: a burst of this many runs at once (the fixed limit's old
+# default); the limit grows towards MAX_REQUESTS_IN_FLIGHT only while latency allows, so an overload that begins from
+# quiet does not run the whole ceiling at once.
+INITIAL_CONCURRENCY = 64
+
 log = logging.getLogger("followup.admission")
 
 GUARDED = ("/graphql", "/fhir/")  # the paths whose requests are counted, shed and (GraphQL) timed
@@ -64,6 +69,7 @@ class Admission:
                 floor=settings.concurrency_min,
                 tolerance=settings.concurrency_latency_tolerance,
                 now=time.perf_counter(),
+                initial=INITIAL_CONCURRENCY,
             )
             if settings.concurrency_adaptive
             else None
