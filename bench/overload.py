@@ -233,7 +233,7 @@ def write(result: dict[str, Any], label: str | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=("sqlite", "mysql"), default="sqlite")
-    parser.add_argument("--in-flight", type=int, help="MAX_REQUESTS_IN_FLIGHT (default: the server's, 64)")
+    parser.add_argument("--in-flight", type=int, help="MAX_REQUESTS_IN_FLIGHT (default: the server's, 256)")
     parser.add_argument("--fixed", action="store_true", help="CONCURRENCY_ADAPTIVE=false: the fixed limit alone")
     parser.add_argument("--clients", type=int, default=8, help="clients of the closed loop (default 8)")
     parser.add_argument("--seconds", type=float, default=15.0)
