@@ -10,7 +10,7 @@ version (two changes racing cannot both pass), and writes a line of the appointm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import bindparam
 
@@ -45,16 +45,25 @@ class BookInput:
     follow_up_id: int | None = None
 
 
+def _closed_to_booking(ctx: Context, status: str, day: date, booked: int, capacity: int) -> AppError | None:
+    """Why a session takes no booking now (not open, over, full), or None: one rule for the early check and for
+    explaining a conditional update that took no place."""
+    if status != ScheduleStatus.OPEN.value:
+        return conflict("This session is not open for booking")
+    if day < ctx.today():
+        return conflict("This session is over")
+    if booked >= capacity:
+        return conflict("No place is left in this session")
+    return None
+
+
 async def _why_not(ctx: Context, unit: WriteUnit, schedule_id: int) -> AppError:
     """Why the conditional update took no place: the error to answer."""
     schedule = await unit.find(Schedule, schedule_id)
     if schedule is None:
         return not_found("Schedule")
-    if schedule.status != ScheduleStatus.OPEN.value:
-        return conflict("This session is not open for booking")
-    if schedule.day < ctx.today():
-        return conflict("This session is over")
-    return conflict("No place is left in this session")
+    refusal = _closed_to_booking(ctx, schedule.status, schedule.day, schedule.booked, schedule.capacity)
+    return refusal or conflict("No place is left in this session")
 
 
 async def _refused_early(ctx: Context, schedule_id: int) -> AppError | None:
@@ -76,13 +85,7 @@ async def _refused_early(ctx: Context, schedule_id: int) -> AppError | None:
     if not found:
         return None  # missing or out of reach: the update's path answers it
     row = found[0]
-    if row.status != ScheduleStatus.OPEN.value:
-        return conflict("This session is not open for booking")
-    if row.day < ctx.today():
-        return conflict("This session is over")
-    if row.booked >= row.capacity:
-        return conflict("No place is left in this session")
-    return None
+    return _closed_to_booking(ctx, row.status, row.day, row.booked, row.capacity)
 
 
 async def _take_place(ctx: Context, unit: WriteUnit, schedule_id: int) -> tuple[Schedule, int]:
