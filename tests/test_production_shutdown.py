@@ -158,11 +158,13 @@ async def closing_code(ws: Any) -> int:
 
 
 async def refused(base: str) -> str:
-    """How a new request fares: `503 SHUTTING_DOWN` (the port still open) or `connection refused`."""
+    """How a new request fares: `503 SHUTTING_DOWN` (the port still open) or `connection refused` (closed), or,
+    when the connection was accepted just as the listener closed, closed by the stopping server before any request
+    was read (uvicorn closes connections that have no request yet): refused as well, nothing of it ran."""
     try:
         async with httpx.AsyncClient(base_url=base, timeout=5) as fresh:
             response = await fresh.post("/graphql", json={"query": "{ __typename }"})
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return "connection refused"
     code = response.json()["errors"][0]["extensions"]["code"] if response.status_code != 200 else "served"
     return f"{response.status_code} {code}"
