@@ -83,8 +83,15 @@ async def reset_database(url: str) -> None:
         await db.dispose()
 
 
+# The Redis databases the multi-instance tests use: TEST_REDIS_DB (default 15) and the one below it. Two suites
+# running at once on one Redis (CI runs its SQLite and MariaDB suites side by side) each set their own.
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "15"))
+TEST_REDIS_URL = f"redis://127.0.0.1:6379/{TEST_REDIS_DB}"
+TEST_REDIS_URL_SPARE = f"redis://127.0.0.1:6379/{TEST_REDIS_DB - 1}"
+
+
 async def flush_test_redis(url: str) -> None:
-    """Empty the Redis database the multi-instance tests share (db 15): counters a test left behind (login
+    """Empty the Redis database the multi-instance tests share (TEST_REDIS_URL): counters a test left behind (login
     attempts per address, rate-limit windows) must not count against the next test's logins."""
     from redis.asyncio import Redis
 

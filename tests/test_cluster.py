@@ -11,9 +11,8 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 
-from tests.conftest import GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
+from tests.conftest import TEST_REDIS_URL, GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
 FIELDS = "{ __schema { queryType { fields { name } } } }"
 GRANT = 'mutation { grantPermission(roleKey: "physician", object: "Query.users", action: "read") { key } }'
 REVOKE = 'mutation { revokePermission(roleKey: "physician", object: "Query.users", action: "read") { key } }'
@@ -24,11 +23,11 @@ async def instances(database_url: str) -> AsyncIterator[tuple[GraphQLClient, Gra
     from server import create_app
 
     await reset_database(database_url)
-    await flush_test_redis(REDIS_URL)
+    await flush_test_redis(TEST_REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50001, 50002):
-            app = create_app(make_settings(database_url, redis_url=REDIS_URL))
+            app = create_app(make_settings(database_url, redis_url=TEST_REDIS_URL))
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
             http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))
@@ -96,7 +95,7 @@ async def test_a_lost_notice_connection_is_remade(instances: tuple[GraphQLClient
 
     a, b = instances
     physician_on_b = await b.token("physician")
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(TEST_REDIS_URL)
     try:
         name = f"followup-{b.services.notifier.instance}"
         killed = [c["id"] for c in await redis.client_list() if c.get("name") == name and "subscribe" in c["cmd"]]

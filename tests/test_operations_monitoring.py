@@ -18,7 +18,7 @@ from sqlalchemy import text
 from core.db import Database
 from core.ids import encode_id
 from server import create_app
-from tests.conftest import GraphQLClient, error_codes, make_settings, reset_database
+from tests.conftest import TEST_REDIS_URL_SPARE, GraphQLClient, error_codes, make_settings, reset_database
 from tests.operations_helpers import events
 
 STATUS = """{ serverStatus { version instance pid startedAt uptimeSeconds memoryBytes peakMemoryBytes cpuSeconds
@@ -190,7 +190,7 @@ async def test_cache_stats_and_what_may_be_cleared(client: GraphQLClient, db: Da
     assert outcomes.count("success") == 1 and outcomes.count("bad_user_input") == 2
 
 
-@pytest.mark.parametrize("settings_overrides", [{"redis_url": "redis://127.0.0.1:6379/14"}])
+@pytest.mark.parametrize("settings_overrides", [{"redis_url": TEST_REDIS_URL_SPARE}])
 async def test_redis_namespaces(client: GraphQLClient, settings_overrides: dict[str, Any]) -> None:
     await persisted(client, "query RedisProbe { me { id } }", "physician", register=True)
     caches = {item["namespace"]: item for item in (await client.data(CACHES, as_="admin"))["cacheStats"]}

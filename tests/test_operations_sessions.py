@@ -20,6 +20,7 @@ from server import create_app
 from tests.conftest import (
     DEMO_PASSWORD,
     LOGIN,
+    TEST_REDIS_URL,
     GraphQLClient,
     error_codes,
     flush_test_redis,
@@ -35,7 +36,6 @@ SESSIONS = """query ($filter: OnlineSessionFilter) { onlineSessions(first: 100, 
 FORCE = "mutation ($id: ID!, $reason: String!) { forceLogout(sessionId: $id, reason: $reason) { id endedAt userName } }"
 ME = "{ me { id username } }"
 ASSIGN = "mutation ($id: ID!, $keys: [String!]!) { assignRoles(userId: $id, roleKeys: $keys) { id } }"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 async def sessions_seen(api: GraphQLClient, who: str, **filters: Any) -> list[dict[str, Any]]:
@@ -131,11 +131,11 @@ async def test_no_ending_the_session_of_an_account_above_you(client: GraphQLClie
 async def pair(database_url: str) -> AsyncIterator[tuple[GraphQLClient, GraphQLClient]]:
     """Instances A and B sharing the database and Redis (the change notices)."""
     await reset_database(database_url)
-    await flush_test_redis(REDIS_URL)
+    await flush_test_redis(TEST_REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50021, 50022):
-            app = create_app(make_settings(database_url, redis_url=REDIS_URL))
+            app = create_app(make_settings(database_url, redis_url=TEST_REDIS_URL))
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
             http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))

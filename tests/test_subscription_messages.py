@@ -18,7 +18,7 @@ from core.db import Database
 from models.role import Role, UserRole
 from models.user import User
 from schema.engine.websocket import SubscriptionView
-from tests.conftest import GraphQLClient
+from tests.conftest import TEST_REDIS_URL, GraphQLClient
 from tests.test_consultation_messages import SEND, start
 
 SUBSCRIBE = "subscription ($c: ID!) { messageAdded(conversationId: $c) { id text kind senderName } }"
@@ -133,11 +133,9 @@ async def test_socket_closes_when_the_role_is_revoked(live: str, client: GraphQL
 
 async def test_fan_out_through_redis_reaches_another_instance() -> None:
     """Two brokers (two app instances) sharing Redis: a message published on one reaches the other."""
-    import os
-
     from resolvers.consultation import MessageBroker
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    url = TEST_REDIS_URL
     try:
         from redis.asyncio import Redis
 
