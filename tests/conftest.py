@@ -21,6 +21,9 @@ from resolvers.audit.chain import restore_append_only, suspend_append_only
 from resolvers.demo.seed import seed_demo
 from server import create_app
 
+# The browser tests' Chromium and its `browser` fixture (tests/browser_support.py).
+pytest_plugins = ["tests.browser_support"]
+
 DEMO_PASSWORD = "Test-Demo#2026"
 # TEST_SPEEDUPS=off: the whole suite with every switchable speed-up off must give the same answers.
 SPEEDUPS_OFF: dict[str, Any] = (

@@ -18,7 +18,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pyotp
 import pytest
-from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 
 from cli import run_migrations
 from core.db import Database
@@ -35,8 +35,8 @@ from policies.bootstrap import ensure_builtin
 from resolvers.demo.seed import seed_demo
 from schema.engine.persisted import store_documents
 from server import ROOT
+from tests.browser_support import CHROMIUM, LOOPBACK, free_port
 from tests.conftest import DEMO_PASSWORD
-from tests.test_graphiql_browser import CHROMIUM, CHROMIUM_FLAGS, LOOPBACK, _free_port
 
 DIST = ROOT / "console" / "dist"
 SHOTS = ROOT / "console" / "screenshots"
@@ -75,7 +75,7 @@ def serve_console(tmp_path_factory: pytest.TempPathFactory, *, mini_program: boo
     url = f"sqlite+aiosqlite:///{folder}/console.db"
     run_migrations(url)
     asyncio.run(_seed(url, mini_program))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "APP_MODE": "demo", "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"}
     env.pop("REDIS_URL", None)
     log = (folder / "server.log").open("wb")  # a file, not a pipe nobody reads (a full pipe would stall the server)
@@ -155,16 +155,6 @@ class Session:
         self.problems: list[str] = []
         self.foreign: list[str] = []
         self.scripts: dict[str, int] = {}
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _session(browser: Browser, width: int = 1280, height: int = 800) -> Session:

@@ -11,18 +11,16 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.conftest import DEMO_PASSWORD
 from tests.test_console_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     _api,
     _confirm_box,
     _login,
@@ -39,16 +37,6 @@ from tests.test_console_browser import (
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve_console(tmp_path_factory) as base:
         yield base
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def _refused(browser: Browser, base: str, username: str, path: str, key: str) -> None:

@@ -10,19 +10,17 @@ import hashlib
 import io
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from server import ROOT
 from tests.conftest import DEMO_PASSWORD
 from tests.test_console_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     _api,
     _confirm_box,
     _login,
@@ -39,16 +37,6 @@ from tests.test_console_browser import (
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve_console(tmp_path_factory, mini_program=True) as base:
         yield base
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 HEADER = ["Date", "Session", "Start", "End", "Physician", "Department", "Capacity", "Slot minutes", "Location"]

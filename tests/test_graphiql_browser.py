@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,34 +15,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 
 from cli import run_migrations
 from core.db import Database
 from policies.bootstrap import ensure_builtin
 from resolvers.demo.seed import seed_demo
 from server import ROOT
+from tests.browser_support import CHROMIUM, LOOPBACK, free_port
 from tests.conftest import DEMO_PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LOOPBACK = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _seed(url: str) -> None:
@@ -61,7 +41,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('browser')}/browser.db"
     run_migrations(url)
     asyncio.run(_seed(url))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -107,7 +87,7 @@ async def _poll(page: Page, function: str, seconds: float = 15.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_graphiql_in_headless_chromium_offline(live_server: str) -> None:
+async def test_graphiql_in_headless_chromium_offline(live_server: str, browser: Browser) -> None:
     foreign: list[str] = []
     local: list[str] = []
     problems: list[str] = []
@@ -120,46 +100,38 @@ async def test_graphiql_in_headless_chromium_offline(live_server: str) -> None:
             foreign.append(request.url)
             await route.abort("blockedbyclient")
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            context = await browser.new_context()
-            await context.route("**/*", gatekeeper)
-            page = await context.new_page()
-            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-            page.on(
-                "console",
-                lambda message: (
-                    problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None
-                ),
-            )
-            page.set_default_timeout(15_000)
+    context = await browser.new_context()
+    await context.route("**/*", gatekeeper)
+    page = await context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: problems.append(f"console {message.type}: {message.text}") if message.type == "error" else None,
+    )
+    page.set_default_timeout(15_000)
 
-            await page.goto(f"{live_server}/graphql")
-            await page.wait_for_selector(".graphiql-container .graphiql-query-editor .CodeMirror")
+    await page.goto(f"{live_server}/graphql")
+    await page.wait_for_selector(".graphiql-container .graphiql-query-editor .CodeMirror")
 
-            await page.fill("#followup-username", "admin")
-            await page.fill("#followup-password", DEMO_PASSWORD)
-            await page.click("#followup-login-button")
-            await expect(page.locator("#followup-login-status")).to_contain_text("Logged in as admin")
-            # GraphiQL was remounted with the token in its headers editor
-            await page.wait_for_selector(".graphiql-query-editor .CodeMirror")
-            await _poll(
-                page,
-                "() => Array.from(document.querySelectorAll('.graphiql-editor-tool .CodeMirror'))"
-                ".some(e => e.CodeMirror.getValue().includes('Authorization: Bearer') ||"
-                ' e.CodeMirror.getValue().includes(\'"Authorization": "Bearer \'))',
-            )
-            await page.evaluate(
-                "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
-                ".setValue('{ me { username } }')"
-            )
-            await page.click(".graphiql-execute-button")
-            await expect(page.locator(".result-window")).to_contain_text('"admin"')
-            result = await page.inner_text(".result-window")
-            assert '"username": "admin"' in result
-        finally:
-            await browser.close()
+    await page.fill("#followup-username", "admin")
+    await page.fill("#followup-password", DEMO_PASSWORD)
+    await page.click("#followup-login-button")
+    await expect(page.locator("#followup-login-status")).to_contain_text("Logged in as admin")
+    # GraphiQL was remounted with the token in its headers editor
+    await page.wait_for_selector(".graphiql-query-editor .CodeMirror")
+    await _poll(
+        page,
+        "() => Array.from(document.querySelectorAll('.graphiql-editor-tool .CodeMirror'))"
+        ".some(e => e.CodeMirror.getValue().includes('Authorization: Bearer') ||"
+        ' e.CodeMirror.getValue().includes(\'"Authorization": "Bearer \'))',
+    )
+    await page.evaluate(
+        "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue('{ me { username } }')"
+    )
+    await page.click(".graphiql-execute-button")
+    await expect(page.locator(".result-window")).to_contain_text('"admin"')
+    result = await page.inner_text(".result-window")
+    assert '"username": "admin"' in result
 
     assert not foreign, f"the page asked other hosts for: {foreign}"
     assert any("/static/graphiql/graphiql@3.8.3/graphiql.min.js" in url for url in local), local
