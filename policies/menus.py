@@ -46,7 +46,9 @@ STANDARD_MENU: list[tuple[int, Entry]] = [
         ]),
     ])),
     (30, ("patients", D, "患者服务", "Patient services", "", "heart", [], [
-        ("patients.binding", P, "绑定码", "Binding codes", "/patients/binding", "link", ["Mutation.issuePatientBindingCode"], []),
+        ("patients.binding", P, "绑定码", "Binding codes", "/patients/binding", "link", ["Mutation.issuePatientBindingCode"], [
+            ("patients.binding.revoke", B, "作废绑定码", "Revoke codes", "", "", ["Mutation.revokePatientBindingCodes"], []),
+        ]),
         ("patients.export", P, "健康档案导出", "Record export (FHIR)", "/patients/export", "download", ["Query.patientFhirBundle"], []),
     ])),
     (40, ("consultations", D, "在线咨询", "Consultations", "", "message", [], [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from core.ids import decode_id, decode_optional_id, encode_id
+from core.timeutil import utcnow
 from models.audit import Event
 from models.base import enum_member
 from models.patient import Gender, IdType, Patient
@@ -156,6 +158,39 @@ class BindingCodeType:
         description="One-time code for the patient's mini-program; show it as text or a QR code."
     )
     expires_at: datetime
+
+
+@strawberry.enum(name="BindingCodeState")
+class BindingCodeState(enum.Enum):
+    ACTIVE = "active"
+    USED = "used"
+    EXPIRED = "expired"
+
+
+@strawberry.type(name="IssuedBindingCode", description="A code issued for a patient (the code itself is never kept).")
+class IssuedBindingCodeType:
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    _issued_by_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="ACTIVE until redeemed (USED) or past its time or revoked (EXPIRED).")
+    def state(self) -> BindingCodeState:
+        if self.used_at is not None:
+            return BindingCodeState.USED
+        return BindingCodeState.ACTIVE if self.expires_at > utcnow() else BindingCodeState.EXPIRED
+
+    @strawberry.field(description="Who issued it.")
+    async def issued_by(self, info: Info) -> str | None:
+        if self._issued_by_id is None:
+            return None
+        return await info.context.loaders.user_name_by_id.load(self._issued_by_id)
+
+    @classmethod
+    def of(cls, code: patients.IssuedCode) -> IssuedBindingCodeType:
+        return cls(
+            issued_at=code.issued_at, expires_at=code.expires_at, used_at=code.used_at, _issued_by_id=code.issued_by_id
+        )
 
 
 @strawberry.type(name="RecordAccess")
@@ -305,6 +340,11 @@ class PatientQuery:
         row = await patients.get_patient(info.context, decode_id("Patient", id), operation="patientFhirBundle")
         return await patient_bundle(info.context, row)  # type: ignore[return-value]
 
+    @strawberry.field(description="The binding codes issued for a patient, newest first (50 at most).")
+    async def patient_binding_codes(self, info: Info, patient_id: strawberry.ID) -> list[IssuedBindingCodeType]:
+        codes = await patients.binding_codes(info.context, decode_id("Patient", patient_id))
+        return [IssuedBindingCodeType.of(code) for code in codes]
+
     @strawberry.field(description="Your own patient record (mini-program), once bound with a code from the clinic.")
     async def my_record(self, info: Info) -> PatientType | None:
         row = await patients.my_record(info.context)
@@ -362,6 +402,13 @@ class PatientMutation:
     async def issue_patient_binding_code(self, info: Info, patient_id: strawberry.ID) -> BindingCodeType:
         code = await patients.issue_binding_code(info.context, decode_id("Patient", patient_id))
         return BindingCodeType(code=code.code, expires_at=code.expires_at)
+
+    @strawberry.mutation(
+        description="Stop every code issued for the patient and not yet redeemed (a code handed out by mistake or"
+        " lost); how many were stopped."
+    )
+    async def revoke_patient_binding_codes(self, info: Info, patient_id: strawberry.ID) -> int:
+        return await patients.revoke_binding_codes(info.context, decode_id("Patient", patient_id))
 
     @strawberry.mutation(description="Link your mini-program account to your patient record with the clinic's code.")
     async def bind_patient_record(self, info: Info, code: str) -> PatientType:

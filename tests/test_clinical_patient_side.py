@@ -303,3 +303,62 @@ async def test_access_log_shows_staff_reads_not_own(client: GraphQLClient, db: D
         ("read", "张主任 Zhang (chief physician)"),
         ("read", "陈医生 Chen (physician)"),
     ]
+
+
+CODES = "query ($id: ID!) { patientBindingCodes(patientId: $id) { state issuedAt expiresAt usedAt issuedBy } }"
+REVOKE = "mutation ($id: ID!) { revokePatientBindingCodes(patientId: $id) }"
+
+
+async def test_staff_list_and_revoke_a_patients_binding_codes(client: GraphQLClient, db: Database) -> None:
+    pks = await patient_pks(db)
+    patient = gid("Patient", pks[3])
+    redeemed = await issue(client, pks[3])
+    await new_user(db, "wx-redeemer")
+    await client.data(BIND, {"code": redeemed}, as_="wx-redeemer")
+    lost, mistaken = await issue(client, pks[3]), await issue(client, pks[3])
+
+    listed = (await client.data(CODES, {"id": patient}, as_="physician"))["patientBindingCodes"]
+    assert [code["state"] for code in listed].count("ACTIVE") == 2
+    assert [code["state"] for code in listed].count("USED") == 1
+    assert all(code["issuedBy"] for code in listed) and all(len(code) == 5 for code in listed)
+    assert lost not in str(listed) and mistaken not in str(listed)  # the codes themselves are never kept
+
+    # Revoked: both unused codes stop at once, the redeemed one is left as it was, and the revocation is recorded.
+    assert (await client.data(REVOKE, {"id": patient}, as_="physician"))["revokePatientBindingCodes"] == 2
+    listed = (await client.data(CODES, {"id": patient}, as_="physician"))["patientBindingCodes"]
+    assert sorted(code["state"] for code in listed) == ["EXPIRED", "EXPIRED", "USED"]
+    now = datetime.now(UTC)
+    stored = await fetch(db, select(PatientBindingCode).where(PatientBindingCode.patient_id == pks[3]))
+    assert sum(1 for row in stored if row.used_at is None and row.expires_at.replace(tzinfo=UTC) <= now) == 2
+    (event,) = await events(db, "revokePatientBindingCodes", "success")
+    assert (event.actor_id, event.patient_id) == (await user_pk(db, "physician"), pks[3])
+    assert event.detail == {"revoked": 2}
+    await new_user(db, "wx-finder")
+    for code in (lost, mistaken):
+        assert error_codes(await client.run(BIND, {"code": code}, as_="wx-finder")) == ["BAD_USER_INPUT"]
+    assert (await client.data(REVOKE, {"id": patient}, as_="physician"))["revokePatientBindingCodes"] == 0
+
+
+async def test_binding_codes_out_of_reach_or_role_are_refused(client: GraphQLClient, db: Database) -> None:
+    pks = await patient_pks(db)
+    stranger = await issue(client, pks[5], as_="admin")  # a patient outside the physician's reach
+    for query in (CODES, REVOKE):
+        assert error_codes(await client.run(query, {"id": gid("Patient", pks[5])}, as_="physician")) == ["NOT_FOUND"]
+        assert error_codes(await client.run(query, {"id": gid("Patient", 10**9)}, as_="physician")) == ["NOT_FOUND"]
+    (code,) = await fetch(db, select(PatientBindingCode).where(PatientBindingCode.patient_id == pks[5]))
+    assert code.code_hash == token_digest(stranger) and code.expires_at.replace(tzinfo=UTC) > datetime.now(UTC)
+    assert await events(db, "revokePatientBindingCodes", "success") == []
+
+    # Neither a patient nor an account with no role has the fields at all.
+    await new_user(db, "wx-nobody")
+    await new_user(db, "wx-patient")
+    await client.data(BIND, {"code": await issue(client, pks[1])}, as_="wx-patient")
+    for as_ in ("wx-nobody", "wx-patient"):
+        names = str(await client.data(FIELDS, as_=as_))
+        assert "patientBindingCodes" not in names and "revokePatientBindingCodes" not in names
+        for query in (CODES, REVOKE):
+            refused = await client.run(query, {"id": gid("Patient", pks[1])}, as_=as_)
+            assert error_codes(refused) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert (await client.data(CODES, {"id": gid("Patient", pks[1])}, as_="physician"))["patientBindingCodes"][0][
+        "state"
+    ] == "USED"

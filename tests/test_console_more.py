@@ -701,6 +701,7 @@ async def test_an_article_preview_follows_the_typing_then_shows_the_servers_rend
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
 
+CODES = "query ($id: ID!) { patientBindingCodes(patientId: $id) { state } }"
 ISSUED = """{ operationLogs(first: 50, filter: { operation: "issuePatientBindingCode" }) {
   edges { node { actorUsername entityId result } } } }"""
 
@@ -754,7 +755,16 @@ async def test_a_physician_issues_a_binding_code(live_server: str, browser: Brow
     code = (await page.locator("[data-test=binding-code-0]").inner_text()).strip()
     assert re.fullmatch(r"[A-Z0-9]{10}", code), code
     await expect(page.locator("[data-test=binding-expires-0]")).not_to_be_empty()
+    await expect(page.locator("[data-test=binding-state-0]")).to_have_text("有效")  # the patient's history
     await _shot(page, "binding-codes")
+
+    # the code is revoked (asked first): the history shows it expired, and the API refuses to redeem it
+    await page.click("[data-test=revoke-binding-codes]")
+    await _confirm_box(page)
+    await expect(page.locator("[data-test=binding-state-0]")).to_have_text("已失效")
+    await expect(page.locator("[data-test=revoke-binding-codes]")).to_be_disabled()
+    listed = _api(live_server, "physician", CODES, {"id": patient})["patientBindingCodes"]
+    assert [c["state"] for c in listed] == ["EXPIRED"], listed
     assert not session.problems and not session.foreign, (session.problems, session.foreign)
 
     # what is stored (the code only as its digest): the issue in the operation log, by the physician

@@ -3,12 +3,15 @@
 from resolvers.patient.own import (
     ACCESS_ACTIONS,
     BindingCode,
+    IssuedCode,
     access_log,
     bind_record,
+    binding_codes,
     issue_binding_code,
     my_patient_id,
     my_record,
     names_of,
+    revoke_binding_codes,
 )
 from resolvers.patient.records import PatientFilter, get_patient, list_patients, overdue_clause
 from resolvers.patient.writes import (
@@ -22,10 +25,12 @@ from resolvers.patient.writes import (
 __all__ = [
     "ACCESS_ACTIONS",
     "BindingCode",
+    "IssuedCode",
     "PatientFilter",
     "PatientInput",
     "access_log",
     "bind_record",
+    "binding_codes",
     "duplicate_candidates",
     "get_patient",
     "issue_binding_code",
@@ -36,5 +41,6 @@ __all__ = [
     "overdue_clause",
     "reassign_patient",
     "register_patient",
+    "revoke_binding_codes",
     "update_patient",
 ]

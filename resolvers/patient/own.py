@@ -56,6 +56,51 @@ async def issue_binding_code(ctx: Context, patient_id: int) -> BindingCode:
     return BindingCode(code=code, expires_at=expires)
 
 
+@dataclass
+class IssuedCode:
+    """A binding code as staff see it afterwards: never the code itself (only its digest is kept)."""
+
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    issued_by_id: int | None
+
+
+async def binding_codes(ctx: Context, patient_id: int, *, limit: int = 50) -> list[IssuedCode]:
+    """The codes issued for a patient within reach, newest first; NOT_FOUND for a patient out of reach."""
+    data = ctx.data
+    await data.reach_or_not_found(Patient, patient_id)
+    code = PatientBindingCode
+    statement = await data.select(
+        code,
+        code.created_at,
+        code.expires_at,
+        code.used_at,
+        code.issued_by_id,
+        then=lambda s: s.where(code.patient_id == patient_id).order_by(code.created_at.desc()).limit(limit),
+    )
+    return [IssuedCode(*row) for row in await data.rows(statement)]
+
+
+async def revoke_binding_codes(ctx: Context, patient_id: int) -> int:
+    """Every code of the patient not yet redeemed stops working now (it shows as expired); how many did."""
+    now = utcnow()
+    async with ctx.data.write(
+        operation="revokePatientBindingCodes", action="update", entity_type="PatientBindingCode"
+    ) as unit:
+        await unit.get(Patient, patient_id)
+        code = PatientBindingCode
+        revoked = await unit.execute(
+            (await ctx.data.update(code))
+            .where(code.patient_id == patient_id, code.used_at.is_(None), code.expires_at > now)
+            .values(expires_at=now)
+        )
+        unit.patient_id = patient_id
+        unit.entity_id = str(patient_id)
+        unit.detail = {"revoked": revoked}
+    return revoked
+
+
 async def bind_record(ctx: Context, code: str) -> Patient:
     """Redeem a binding code: the caller's account is linked to the record and becomes a patient.
 
