@@ -50,6 +50,8 @@ STANDARD_MENU: list[tuple[int, Entry]] = [
             ("patients.binding.revoke", B, "作废绑定码", "Revoke codes", "", "", ["Mutation.revokePatientBindingCodes"], []),
         ]),
         ("patients.export", P, "健康档案导出", "Record export (FHIR)", "/patients/export", "download", ["Query.patientFhirBundle"], []),
+        ("patients.fhir-bulk", P, "批量导出 (FHIR)", "Bulk export (FHIR)", "/patients/fhir-bulk", "download",
+         ["Mutation.startFhirExport", "Query.myFhirExports"], []),
     ])),
     (40, ("consultations", D, "在线咨询", "Consultations", "", "message", [], [
         ("consultations.mine", P, "我的咨询", "My conversations", "/consultations", "chat", ["Query.myConversations"], []),

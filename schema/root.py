@@ -14,6 +14,7 @@ from schema.dictionary import DictionaryMutation, DictionaryQuery
 from schema.education import EducationMutation, EducationQuery
 from schema.engine.descriptions import register
 from schema.engine.oplog import note_mutation_calls
+from schema.fhir_export import FhirExportMutation, FhirExportQuery
 from schema.integrity import IntegrityMutation, IntegrityQuery
 from schema.learning import LearningMutation, LearningQuery
 from schema.menu import MenuMutation, MenuQuery
@@ -35,6 +36,7 @@ class Query(
     RoleQuery,
     AuditQuery,
     PatientQuery,
+    FhirExportQuery,
     ClinicalQuery,
     IntegrityQuery,
     ConsultationQuery,
@@ -57,6 +59,7 @@ class Mutation(
     OrganisationMutation,
     RoleMutation,
     PatientMutation,
+    FhirExportMutation,
     ClinicalMutation,
     IntegrityMutation,
     UploadMutation,

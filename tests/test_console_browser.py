@@ -76,7 +76,14 @@ def serve_console(tmp_path_factory: pytest.TempPathFactory, *, mini_program: boo
     run_migrations(url)
     asyncio.run(_seed(url, mini_program))
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "APP_MODE": "demo", "LOG_LEVEL": "WARNING", "RATE_LIMIT_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "APP_MODE": "demo",
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_ENABLED": "false",
+        "FHIR_EXPORT_DIR": str(folder / "fhir-exports"),
+    }
     env.pop("REDIS_URL", None)
     log = (folder / "server.log").open("wb")  # a file, not a pipe nobody reads (a full pipe would stall the server)
     process = subprocess.Popen(

@@ -735,6 +735,46 @@ def _roleless_user(base: str) -> str:
     return username
 
 
+BULK_MINE = "{ myFhirExports { edges { node { id status files { type count } } } } }"
+
+
+@needs_menus
+async def test_a_chief_runs_a_fhir_bulk_export_and_downloads_its_files(live_server: str, browser: Browser) -> None:
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "chief")
+    await _open_menu(page, "patients", "patients.fhir-bulk")
+    await expect(page.locator("[data-test=bulk-table]")).to_be_visible()
+    before = len(_api(live_server, "chief", BULK_MINE)["myFhirExports"]["edges"])
+    await page.click("[data-test=bulk-start]")  # the first department offered: the chief's own
+    status = page.locator("[data-test=bulk-status-0]")
+    await expect(status).to_have_text("已完成", timeout=60_000)  # followed until the job has written its files
+    await _shot(page, "fhir-bulk-export")
+    (done, *_) = [e["node"] for e in _api(live_server, "chief", BULK_MINE)["myFhirExports"]["edges"]]
+    assert done["status"] == "COMPLETED" and len(_api(live_server, "chief", BULK_MINE)["myFhirExports"]["edges"]) == (
+        before + 1
+    )
+    patients = next(f for f in done["files"] if f["type"] == "Patient")
+
+    # the Patient file, fetched with the session's token and saved: one resource per line, as many as listed
+    async with page.expect_download() as waiting:
+        await page.click("[data-test=bulk-file-0-Patient]")
+    saved = await (await waiting.value).path()
+    text = await asyncio.to_thread(Path(saved).read_text, encoding="utf-8")
+    lines = [json.loads(line) for line in text.splitlines() if line]
+    assert len(lines) == patients["count"] and {r["resourceType"] for r in lines} == {"Patient"}
+
+    # deleted (asked first): gone from the page and from the API
+    await page.click("[data-test=bulk-cancel-0]")
+    await _confirm_box(page)
+    await expect(page.locator("[data-test=bulk-table]")).not_to_contain_text("已完成")
+    assert done["id"] not in str(_api(live_server, "chief", BULK_MINE))
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # a staff account with no role is neither offered the page nor let in by its URL
+    await _refused(browser, live_server, _roleless_user(live_server), "/admin/patients/fhir-bulk", "patients.fhir-bulk")
+
+
 @needs_menus
 async def test_a_physician_issues_a_binding_code(live_server: str, browser: Browser) -> None:
     stamp = int(time.time())

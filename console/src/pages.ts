@@ -42,6 +42,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'learning.tasks': { component: () => import('@/pages/LearningTasksPage.vue') },
   'patients.binding': { component: () => import('@/pages/BindingCodesPage.vue') },
   'patients.export': { component: () => import('@/pages/FhirExportPage.vue') },
+  'patients.fhir-bulk': { component: () => import('@/pages/FhirBulkExportPage.vue') },
 }
 
 const NOT_BUILT: Loader = () => import('@/pages/NotBuiltPage.vue')

@@ -143,4 +143,17 @@ DEFAULT_LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "ZH": ("中文", "Chinese"),
         "EN": ("英文", "English"),
     },
+    "BindingCodeState": {"ACTIVE": ("有效", "Active"), "USED": ("已使用", "Used"), "EXPIRED": ("已失效", "Expired")},
+    "FhirExportLevel": {
+        "GROUP": ("科室及下级", "Department and below"),
+        "PATIENT": ("全部可及患者", "Every patient in reach"),
+    },
+    "FhirExportStatus": {
+        "ACCEPTED": ("排队中", "Queued"),
+        "RUNNING": ("导出中", "Running"),
+        "COMPLETED": ("已完成", "Completed"),
+        "FAILED": ("失败", "Failed"),
+        "CANCELLED": ("已取消", "Cancelled"),
+        "EXPIRED": ("已过期", "Expired"),
+    },
 }

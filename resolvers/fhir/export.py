@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from core.errors import AppError, ErrorCode, bad_input, forbidden, not_found
 from core.timeutil import as_utc, utcnow
@@ -22,6 +23,7 @@ from models.fhir import ExportLevel, ExportStatus, FhirExport
 from models.organisation import Department
 from policies.capabilities import Capability
 from resolvers.data.context import Context
+from resolvers.data.pagination import Page
 from resolvers.fhir.jobs import TARGET
 from resolvers.fhir.registry import resource_types
 from resolvers.fhir.runner import ERRORS, LIVE, export_dir, file_name, parse_file_name, parts_of, remove_files
@@ -115,6 +117,29 @@ async def my_export(ctx: Context, export_id: str) -> FhirExport:
     if export is None or export.status in (ExportStatus.CANCELLED.value, ExportStatus.EXPIRED.value):
         raise not_found("Export")
     return export  # type: ignore[no-any-return]
+
+
+async def my_exports(ctx: Context, *, first: int | None, after: str | None) -> Page[FhirExport]:
+    """The caller's own exports, newest first, but for those they cancelled (whose status URL answers NOT_FOUND)."""
+    statement = await ctx.data.select(
+        FhirExport, then=lambda s: s.where(FhirExport.status != ExportStatus.CANCELLED.value)
+    )
+    return await ctx.data.page(
+        statement,
+        keys=[FhirExport.created_at, FhirExport.id],
+        key_of=lambda row: [row.created_at, row.id],
+        first=first,
+        after=after,
+        descending=True,
+    )
+
+
+def kick_off_url(request: ExportRequest) -> str:
+    """The kick-off URL an export asked for through the API (not over HTTP) stands for, relative to the server:
+    what its manifest's `request` names."""
+    path = "/fhir/Patient/$export" if request.department_id is None else f"/fhir/Group/{request.department_id}/$export"
+    query = urlencode({key: value for key, value in (("_type", request.types), ("_since", request.since)) if value})
+    return f"{path}?{query}" if query else path
 
 
 def progress(export: FhirExport) -> str:
