@@ -82,8 +82,7 @@ class ScheduleType:
 
     @strawberry.field(description="The department's name.")
     async def department_name(self, info: Info) -> str | None:
-        department = await info.context.loaders.department_by_id.load(self._department)
-        return department.name if department else None
+        return await info.context.loaders.department_name(self._department)
 
 
 @strawberry.type(name="AppointmentStatusChange", description="One line of an appointment's history.")

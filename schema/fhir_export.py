@@ -49,10 +49,7 @@ class FhirExportType:
 
     @strawberry.field
     async def department_name(self, info: Info) -> str | None:
-        if self._row.department_id is None:
-            return None
-        department = await info.context.loaders.department_by_id.load(self._row.department_id)
-        return department.name if department else None
+        return await info.context.loaders.department_name(self._row.department_id)
 
     @strawberry.field
     def types(self) -> list[str]:

@@ -126,10 +126,7 @@ class PatientType:
 
     @strawberry.field
     async def department_name(self, info: Info) -> str | None:
-        if self._row.department_id is None:
-            return None
-        department = await info.context.loaders.department_by_id.load(self._row.department_id)
-        return department.name if department else None
+        return await info.context.loaders.department_name(self._row.department_id)
 
     @strawberry.field(description="Visits, newest last.")
     def visits(self, info: Info) -> list[Annotated[VisitType, strawberry.lazy(_RECORDS)]]:

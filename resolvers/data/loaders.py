@@ -81,6 +81,13 @@ class Loaders:
         self.diagnoses_by_visit_id = self.diagnoses_of_visits(None)
         self.patient_by_id: DataLoader[int, Patient | None] = DataLoader(self._patients)
 
+    async def department_name(self, department_id: int | None) -> str | None:
+        """A department's name (batched with the other departments the request loads); None for none."""
+        if department_id is None:
+            return None
+        department = await self.department_by_id.load(department_id)
+        return department.name if department else None
+
     async def _roles_by_user_id(self, user_ids: Sequence[int]) -> list[list[Role]]:
         async with self._ctx.reads() as session:
             rows = await session.execute(
