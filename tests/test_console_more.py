@@ -12,7 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -733,6 +733,36 @@ def _roleless_user(base: str) -> str:
         ).json()
     assert "errors" not in changed, changed
     return username
+
+
+STATS = """query ($g: ServiceStatsGroup!, $from: DateTime) { serviceStats(groupBy: $g, from: $from) {
+  requests items { key userName requests } } }"""
+
+
+@needs_menus
+async def test_an_admin_reads_the_service_figures_by_operation_staff_and_role(
+    live_server: str, browser: Browser
+) -> None:
+    _api(live_server, "physician", "{ me { id } }")  # the physician has made requests too
+    session = await _session(browser)
+    page = session.page
+    await _login(session, live_server, "admin")
+    await _open_menu(page, "operations", "operations.stats")
+    table = page.locator("[data-test=stats-table]")
+    await expect(table).to_contain_text("me")  # by operation: the console's own queries
+    await page.click("[data-test=stats-group-STAFF]")
+    await expect(table).to_contain_text("王管理 Wang (admin)")
+    await expect(table).to_contain_text("陈医生 Chen (physician)")
+    await _shot(page, "service-stats")
+    day_ago = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    by_staff = _api(live_server, "admin", STATS, {"g": "STAFF", "from": day_ago})["serviceStats"]
+    assert "王管理 Wang (admin)" in {item["userName"] for item in by_staff["items"]}
+    await page.click("[data-test=stats-group-ROLE]")
+    await expect(page.locator("[data-test=stats-key-0]")).not_to_be_empty()
+    assert not session.problems and not session.foreign, (session.problems, session.foreign)
+
+    # only admins read the figures: a department admin is neither offered the page nor let in by its URL
+    await _refused(browser, live_server, "deptadmin", "/admin/operations/stats", "operations.stats")
 
 
 BULK_MINE = "{ myFhirExports { edges { node { id status files { type count } } } } }"

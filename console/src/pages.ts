@@ -20,6 +20,7 @@ export const PAGES: Record<string, { component: Loader; children?: { path: strin
   'integrity.audit': { component: () => import('@/pages/AuditPage.vue') },
   'operations.caches': { component: () => import('@/pages/CachesPage.vue') },
   'operations.users': { component: () => import('@/pages/UserStatsPage.vue') },
+  'operations.stats': { component: () => import('@/pages/ServiceStatsPage.vue') },
   'operations.server': { component: () => import('@/pages/ServerPage.vue') },
   'appointments.schedules': { component: () => import('@/pages/SchedulesPage.vue') },
   'appointments.list': { component: () => import('@/pages/AppointmentsPage.vue') },
