@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import QueuePool
 
 from core.deadline import committing
+
+log = logging.getLogger(__name__)
 
 # MariaDB/MySQL errors that mean another writer won: a deadlock (a Galera certification failure is reported as
 # one, at COMMIT or at any statement of a transaction the cluster aborted) and a lock wait timeout.
@@ -164,6 +167,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    """The request pool's connections: their commits run no WAL checkpoint (WriteTurns runs them beside)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.close()
+
+
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Check a pooled connection with a ping only when it has sat idle for `idle_seconds` or more.
 
@@ -232,6 +242,8 @@ def make_engine(
         dialect.do_commit = _no_transaction  # type: ignore[method-assign,assignment]
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if autocommit:  # the request pool, whose writes take turns (WriteTurns)
+            event.listen(engine.sync_engine, "connect", _sqlite_no_autocheckpoint)
     else:
         _ping_when_idle(engine, ping_idle_seconds)
         if failover_hosts:
@@ -279,6 +291,77 @@ class FairGate:
         return cls(pool.size() + max(pool._max_overflow, 0), pool._timeout)
 
 
+CHECKPOINT_EVERY_WRITES = 100  # SQLite: write turns between two background WAL checkpoints
+
+
+class WriteTurns:
+    """SQLite: the request pool's writes (read events, counters) take turns here, first come first served, so that
+    they never meet inside SQLite, and its WAL checkpoints run beside them (issue 23).
+
+    SQLite has one write lock per database file. A connection that finds it taken sleeps in SQLite's busy handler,
+    which does not wake when the lock is given back: it sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, then 100 ms
+    between tries. Each request writes its read events (one INSERT, committed with the WAL's fsync: milliseconds
+    under the lock), and at 5 concurrent requests about half of those INSERTs lost a try to another request's and
+    slept, up to hundreds of milliseconds for one that lost several in a row (bench/seal_probe.py counts the busy
+    handler's calls). Here a writer is woken the moment the one before it is done; only a writer of another process
+    (the audit sealer's, another instance) can still make it sleep in SQLite.
+
+    The commit that takes the WAL past 1,000 pages ran the checkpoint (copying the WAL into the database file and
+    its fsync, 1-100 ms) inside that request's INSERT, now inside its turn, with the others waiting behind it. So
+    the request pool's connections do not checkpoint (`wal_autocheckpoint=0`, make_engine) and every
+    CHECKPOINT_EVERY_WRITES turns a PASSIVE checkpoint runs in the background on the transactional pool (one at a
+    time): it takes no write lock, so the next turns go on meanwhile; then it copies what they added in a turn of
+    its own (short), so the WAL is wholly copied and the next write restarts it. That pool's own commits still
+    checkpoint as SQLite does by default. One lock per event loop. Other databases lock rows: nothing to take
+    turns for."""
+
+    def __init__(self, enabled: bool, checkpoint_engine: AsyncEngine) -> None:
+        self.enabled = enabled
+        self._checkpoint_engine = checkpoint_engine
+        self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writes = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if self._locks is None or self._locks[0] is not loop:
+            self._locks = (loop, asyncio.Lock())
+        return self._locks[1]
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if not self.enabled:
+            yield
+            return
+        async with self._lock():
+            yield
+        self._writes += 1
+        if self._writes >= CHECKPOINT_EVERY_WRITES and (self._checkpoint is None or self._checkpoint.done()):
+            self._writes = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(
+                self._run_checkpoint(), name="sqlite-wal-checkpoint"
+            )
+
+    async def _run_checkpoint(self) -> None:
+        """The bulk of the copy beside the writes, then what they added meanwhile in a turn of its own: with the
+        WAL wholly copied when that turn ends, the next write starts the WAL again from its beginning (SQLite
+        restarts it only then; checkpoints that never caught up with back-to-back writes let it grow by tens
+        of megabytes a minute)."""
+        try:
+            async with self._checkpoint_engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                async with self._lock():
+                    await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:
+            log.exception("WAL checkpoint failed; the next one copies what this one did not")
+
+    async def finish(self) -> None:
+        """Wait for a checkpoint still running (before the engines are disposed)."""
+        task, self._checkpoint = self._checkpoint, None
+        if task is not None and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([task])
+
+
 class Database:
     def __init__(
         self,
@@ -309,6 +392,7 @@ class Database:
             pool_timeout=pool_timeout,
         )
         self.request_gate = FairGate.of(self.read_engine)
+        self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine)
 
     @property
     def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
@@ -337,6 +421,7 @@ class Database:
             committing()  # from here the request's deadline no longer cancels it (core/deadline.py)
 
     async def dispose(self) -> None:
+        await self.write_turns.finish()
         await self.engine.dispose()
         await self.read_engine.dispose()
 

@@ -65,8 +65,9 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
         "ip": ctx.ip,
         "outcome": "success",
     }
-    # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection.
-    async with ctx.connection() as connection:
+    # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection, committed (durable)
+    # before the request goes on. SQLite: one writer of this process at a time (core.db.WriteTurns).
+    async with ctx.connection() as connection, ctx.services.db.write_turns.turn():
         for start in range(0, len(ids), _EVENTS_PER_INSERT):
             chunk = ids[start : start + _EVENTS_PER_INSERT]
             sql, processors = _events_insert(connection.dialect, len(chunk))

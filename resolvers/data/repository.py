@@ -196,7 +196,7 @@ class Data:
             update(model).where(model.id == row_id, await self.clause(model, purpose)).values({column: counter + 1}),
             purpose,
         )
-        async with self._ctx.connection() as connection:
+        async with self._ctx.connection() as connection, self._ctx.services.db.write_turns.turn():
             result: Any = await connection.execute(statement)
         return int(result.rowcount or 0)
 
