@@ -20,9 +20,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import lost_race, unreachable, violates_unique
 from core.errors import AppError, ErrorCode, conflict, not_found
@@ -93,6 +93,14 @@ class WriteUnit:
     accounts_changed: bool = False  # sessions, accounts or role assignments: cached principals are cleared
     # amendment rows (resolvers/audit/history.py), inserted when the unit ends, before its event
     amendments: list[dict[str, Any]] = field(default_factory=list)
+    _core: AsyncConnection | None = field(default=None, repr=False)
+
+    async def core(self) -> AsyncConnection:
+        """The unit's transaction as a Core connection: statements that load or write plain values skip the
+        session's ORM execution. Taken once per unit (the session keeps one connection until it ends)."""
+        if self._core is None:
+            self._core = await self.session.connection()
+        return self._core
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         if action not in self.committed:
@@ -114,7 +122,7 @@ class WriteUnit:
         """The row to change as plain values (every column, read like the model: no ORM object, identity map or
         change tracking), within the caller's reach for writing; else NOT_FOUND. Change it with `change`."""
         statement = await self._data().row_statement(model, purpose=purpose)
-        connection = await self.session.connection()  # Core: not the session's ORM execution (no objects here)
+        connection = await self.core()
         found = (await connection.execute(_checked(statement), {"row_id": row_id})).first()
         if found is None:
             raise not_found(what or model.__name__)
@@ -130,7 +138,7 @@ class WriteUnit:
         statement = await self._data().guarded_update(model, columns, purpose=purpose)
         params = {f"new_{name}": value for name, value in values.items()}
         params.update(row_id=row.id, row_version=row.version)
-        connection = await self.session.connection()
+        connection = await self.core()
         result: Any = await connection.execute(_checked(statement), params)
         if int(result.rowcount or 0) != 1:
             raise conflict(conflict_message)
@@ -290,21 +298,49 @@ def make_event(ctx: Context, **kwargs: Any) -> Event:
     return Event(**event_values(ctx, **kwargs))
 
 
-# A write unit's amendments and its event: Core INSERTs built once (no ORM object, no unit-of-work flush).
-_INSERT_EVENT = mark(insert(Event.__table__), "insert")  # type: ignore[attr-defined]
-_INSERT_AMENDMENT = mark(insert(Amendment.__table__), "insert")  # type: ignore[attr-defined]
+class _Insert:
+    """INSERTs of rows of one table (every column named but the id) for a write unit's amendments and event:
+    compiled once per dialect and number of rows, sent as the driver's own SQL with each value processed as
+    SQLAlchemy would process it for its column (no ORM object or flush, no compiled-cache look-up or parameter
+    set-up per statement). Several rows go in one INSERT with a VALUES list each (consecutive ids, never a
+    driver's bulk protocol: the audit chain watches gaps in event ids)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.names = tuple(column.name for column in table.columns if column.name != "id")
+        self._compiled: dict[tuple[str, str, int], tuple[str, list[Any]]] = {}
+
+    def _sql(self, dialect: Any, rows: int) -> tuple[str, list[Any]]:
+        key = (dialect.name, dialect.paramstyle, rows)
+        found = self._compiled.get(key)
+        if found is None:
+            columns = self.table.c
+            values = [
+                {name: bindparam(f"{name}_{i}", type_=columns[name].type) for name in self.names} for i in range(rows)
+            ]
+            compiled = self.table.insert().values(values).compile(dialect=dialect)
+            # positional, row by row, in `names` order: what `run` sends
+            assert list(compiled.positiontup or ()) == [f"{name}_{i}" for i in range(rows) for name in self.names]
+            processors = [columns[name].type._cached_bind_processor(dialect) for name in self.names]
+            found = self._compiled[key] = (compiled.string, processors)
+        return found
+
+    async def run(self, connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        sql, processors = self._sql(connection.dialect, len(rows))
+        params: list[Any] = []
+        for row in rows:
+            for name, process in zip(self.names, processors, strict=True):
+                value = row.get(name)
+                params.append(value if process is None or (value is None and name not in _JSON) else process(value))
+        await connection.exec_driver_sql(sql, tuple(params))
 
 
-async def _insert_rows(session: AsyncSession, statement: Any, rows: list[dict[str, Any]]) -> None:
-    """One INSERT: of one row with its values as parameters (the statement's compiled form is kept), of several
-    with a VALUES list each (consecutive ids, never a driver's bulk protocol)."""
-    if not rows:
-        return
-    connection = await session.connection()  # Core: the session's transaction without its ORM execution
-    if len(rows) == 1:
-        await connection.execute(statement, rows[0])
-    else:
-        await connection.execute(statement.values(rows))
+_INSERT_EVENT = _Insert(Event.__table__)  # type: ignore[attr-defined]
+_INSERT_AMENDMENT = _Insert(Amendment.__table__)  # type: ignore[attr-defined]
+# JSON columns: None is processed too, stored as JSON null, as SQLAlchemy stores it for them
+_JSON = frozenset({"detail", "variables", "changes"})
 
 
 async def record_refusal(ctx: Context, *, operation: str, action: str, entity_type: str, code: str) -> None:
@@ -330,7 +366,7 @@ async def write_unit(
             if unit.accounts_changed or _changes_accounts(session):
                 unit.on_commit(_principals_changed(ctx))
             await session.flush()
-            await _insert_rows(session, _INSERT_AMENDMENT, unit.amendments)
+            await _INSERT_AMENDMENT.run(await unit.core(), unit.amendments)
             values = event_values(
                 ctx,
                 action=action,
@@ -340,7 +376,7 @@ async def write_unit(
                 patient_id=unit.patient_id,
                 detail=unit.detail,
             )
-            await _insert_rows(session, _INSERT_EVENT, [values])
+            await _INSERT_EVENT.run(await unit.core(), [values])
             committing = True  # what fails from here on fails in the flush or the COMMIT itself
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)
