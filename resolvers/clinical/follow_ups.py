@@ -152,47 +152,46 @@ async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput, re
     return written
 
 
-async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | None) -> FollowUp:
+async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | None) -> Any:
     """The physician confirms what the patient answered from the phone: it becomes the outcome."""
     async with ctx.data.write(operation="confirmFollowUpResponse", action="update", entity_type="FollowUp") as unit:
-        follow_up = await unit.get(FollowUp, follow_up_id, what="Follow-up")
+        follow_up = await unit.row(FollowUp, follow_up_id, what="Follow-up")
         if follow_up.response_at is None:
             raise bad_input("The patient has not answered this follow-up", "followUpId")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("This follow-up is already closed")
-        before = history.snapshot(follow_up)
-        await _claim(ctx, unit, follow_up)
-        follow_up.status = FollowUpStatus.COMPLETED.value
-        follow_up.outcome_text = follow_up.response_text
-        follow_up.pain_score = follow_up.response_pain_score
-        follow_up.bleeding = follow_up.response_bleeding
-        follow_up.wexner_score = follow_up.response_wexner_score
-        follow_up.satisfaction = follow_up.response_satisfaction
-        follow_up.recurrence = recurrence
-        follow_up.recorded_by_id = ctx.principal.user_id
-        follow_up.recorded_at = utcnow()
-        unit.add(follow_up)
-        history.record_updated(ctx, unit, follow_up, "FollowUp", before)
+        before = history.snapshot(follow_up, FollowUp)
+        values = {
+            "status": FollowUpStatus.COMPLETED.value,
+            "outcome_text": follow_up.response_text,
+            "pain_score": follow_up.response_pain_score,
+            "bleeding": follow_up.response_bleeding,
+            "wexner_score": follow_up.response_wexner_score,
+            "satisfaction": follow_up.response_satisfaction,
+            "recurrence": recurrence,
+            "recorded_by_id": ctx.principal.user_id,
+            "recorded_at": utcnow(),
+        }
+        written = await unit.change(FollowUp, follow_up, values, conflict_message=_CHANGED)
+        history.record_updated(ctx, unit, written, "FollowUp", before, model=FollowUp)
         unit.entity_id = str(follow_up_id)
-        unit.patient_id = follow_up.patient_id
-    return follow_up
+        unit.patient_id = written.patient_id
+    return written
 
 
-async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> FollowUp:
+async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> Any:
     reason_text = text(reason, "reason", limit=255, required=True)
     async with ctx.data.write(operation="cancelFollowUp", action="update", entity_type="FollowUp") as unit:
-        follow_up = await unit.get(FollowUp, follow_up_id, what="Follow-up")
+        follow_up = await unit.row(FollowUp, follow_up_id, what="Follow-up")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("Only a scheduled follow-up can be cancelled")
-        before = history.snapshot(follow_up)
-        await _claim(ctx, unit, follow_up)
-        follow_up.status = FollowUpStatus.CANCELLED.value
-        follow_up.cancel_reason = reason_text
-        unit.add(follow_up)
-        history.record_updated(ctx, unit, follow_up, "FollowUp", before, reason_text)
+        before = history.snapshot(follow_up, FollowUp)
+        values = {"status": FollowUpStatus.CANCELLED.value, "cancel_reason": reason_text}
+        written = await unit.change(FollowUp, follow_up, values, conflict_message=_CHANGED)
+        history.record_updated(ctx, unit, written, "FollowUp", before, reason_text, model=FollowUp)
         unit.entity_id = str(follow_up_id)
-        unit.patient_id = follow_up.patient_id
-    return follow_up
+        unit.patient_id = written.patient_id
+    return written
 
 
 # ---- the patient's side ------------------------------------------------------------------------
