@@ -326,17 +326,19 @@ class _Insert:
         return found
 
     async def run(self, connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        sql, processors = self._sql(connection.dialect, len(rows))
-        params: list[Any] = []
-        for row in rows:
-            for name, process in zip(self.names, processors, strict=True):
-                value = row.get(name)
-                params.append(value if process is None or (value is None and name not in _JSON) else process(value))
-        await connection.exec_driver_sql(sql, tuple(params))
+        for start in range(0, len(rows), _ROWS_PER_INSERT):  # so at most that many compiled forms per dialect
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql, processors = self._sql(connection.dialect, len(chunk))
+            params: list[Any] = []
+            for row in chunk:
+                for name, process in zip(self.names, processors, strict=True):
+                    value = row.get(name)
+                    skip = process is None or (value is None and name not in _JSON)
+                    params.append(value if skip else process(value))
+            await connection.exec_driver_sql(sql, tuple(params))
 
 
+_ROWS_PER_INSERT = 50
 _INSERT_EVENT = _Insert(Event.__table__)  # type: ignore[attr-defined]
 _INSERT_AMENDMENT = _Insert(Amendment.__table__)  # type: ignore[attr-defined]
 # JSON columns: None is processed too, stored as JSON null, as SQLAlchemy stores it for them
