@@ -139,9 +139,9 @@ async def test_write_and_event_commit_together(
     client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If the event cannot be written, the write it records is rolled back with it."""
-    real = resolvers.audit.unit.make_event
+    real = resolvers.audit.unit.event_values
 
-    def failing(ctx: Any, **kwargs: Any) -> Event:
+    def failing(ctx: Any, **kwargs: Any) -> dict[str, Any]:
         if kwargs.get("outcome", "success") == "success":
             raise RuntimeError("event table unavailable")
         return real(ctx, **kwargs)
@@ -149,7 +149,7 @@ async def test_write_and_event_commit_together(
     async with db.session() as session:
         before = int((await session.execute(select(func.count()).select_from(User))).scalar_one())
     await client.token("admin")  # logging in writes an event too
-    monkeypatch.setattr(resolvers.audit.unit, "make_event", failing)
+    monkeypatch.setattr(resolvers.audit.unit, "event_values", failing)
     result = await client.run(
         "mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }",
         {"input": {"username": "ghost", "displayName": "x", "password": STRONG}},

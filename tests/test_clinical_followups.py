@@ -7,10 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select, update
 
 from core.db import Database
 from models.clinical import FollowUp, FollowUpProtocol
+from models.integrity import Amendment
+from resolvers.audit.unit import WriteUnit
 from tests.conftest import GraphQLClient, error_codes
 from tests.test_clinical_visits import GI, count, events, fetch, gid, one, patient_pks, pk_of, record_visit, user_pk
 
@@ -330,3 +333,78 @@ async def test_racing_writes_on_one_follow_up(client: GraphQLClient, db: Databas
         else:
             assert (row.status, row.pain_score, row.cancel_reason) == ("cancelled", None, "患者失联")
         assert row.version == 2
+
+
+async def _stored(db: Database, follow_up_pk: int) -> tuple[Any, ...]:
+    """Every column of the follow-up, and its amendments' ids."""
+    async with db.session() as session:
+        row = (await session.execute(select(*FollowUp.__table__.columns).where(FollowUp.id == follow_up_pk))).one()
+        amendments = (
+            await session.execute(
+                select(Amendment.id).where(Amendment.entity_type == "FollowUp", Amendment.entity_id == follow_up_pk)
+            )
+        ).scalars()
+        return tuple(row), tuple(amendments.all())
+
+
+async def test_refused_outcomes_keep_nothing(
+    client: GraphQLClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of reach (NOT_FOUND), cancelled (CONFLICT) or changed since it was read (CONFLICT: the version guard of
+    the one UPDATE): the follow-up, its amendments and the success events stay as they were; the refusal is kept."""
+    pks = await patient_pks(db)
+    gi_follow_up = await one(db, select(FollowUp.id).where(FollowUp.patient_id == pks[5]).limit(1))
+    first, second, _ = await scheduled_follow_ups(client, db, pks[2])
+    await client.data(CANCEL, {"id": second, "r": "患者失联"}, as_="physician")
+    successes = len(await events(db, "recordFollowUpOutcome", "success"))
+
+    async def refused(follow_up: str, code: str) -> None:
+        pk = pk_of("FollowUp", follow_up)
+        before = await _stored(db, pk)
+        refusals = len(await events(db, "recordFollowUpOutcome", code.lower()))
+        result = await client.run(OUTCOME, {"id": follow_up, "input": {"painScore": 1}}, as_="physician")
+        assert error_codes(result) == [code]
+        assert await _stored(db, pk) == before
+        assert len(await events(db, "recordFollowUpOutcome", code.lower())) == refusals + 1
+
+    await refused(gid("FollowUp", gi_follow_up), "NOT_FOUND")
+    await refused(second, "CONFLICT")
+    # Another write came between the read and the UPDATE: the row read is one version behind the stored one.
+    real_row = WriteUnit.row
+
+    async def stale(self: WriteUnit, model: Any, row_id: int, **kwargs: Any) -> Any:
+        row = await real_row(self, model, row_id, **kwargs)
+        names = [column.name for column in model.__table__.columns]
+        return type(row)(
+            tuple(value - 1 if name == "version" else value for name, value in zip(names, row, strict=True))
+        )
+
+    monkeypatch.setattr(WriteUnit, "row", stale)
+    await refused(first, "CONFLICT")
+    monkeypatch.undo()
+    assert len(await events(db, "recordFollowUpOutcome", "success")) == successes
+
+    # Not refused: the answer is the row as stored, with one amendment of what changed.
+    answer = (await client.data(OUTCOME, {"id": first, "input": {"painScore": 1}}, as_="physician"))[
+        "recordFollowUpOutcome"
+    ]
+    async with db.session() as session:
+        row = (await session.execute(select(FollowUp).where(FollowUp.id == pk_of("FollowUp", first)))).scalar_one()
+        (amendment,) = (
+            await session.execute(
+                select(Amendment).where(
+                    Amendment.entity_id == row.id, Amendment.entity_type == "FollowUp", Amendment.kind == "update"
+                )
+            )
+        ).scalars()
+    recorded_at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+    assert datetime.fromisoformat(answer["recordedAt"]) == recorded_at
+    assert (answer["status"], answer["painScore"], row.status, row.pain_score, row.version) == (
+        "COMPLETED",
+        1,
+        "completed",
+        1,
+        2,
+    )
+    assert sorted(amendment.changes) == ["pain_score", "recorded_at", "recorded_by_id", "status"]
+    assert amendment.changes["status"] == {"before": "scheduled", "after": "completed"}

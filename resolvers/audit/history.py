@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import SQLModel
 
 from core.errors import bad_input
+from core.timeutil import utcnow
 from models.integrity import Amendment
 from resolvers.audit.unit import WriteUnit
 
@@ -22,11 +23,12 @@ SENSITIVE = {"id_number", "phone", "emergency_contact_phone"}
 NOT_TRACKED = {"updated_at", "version", "id_number_hash", "phone_hash"}
 
 
-def snapshot(row: SQLModel | None) -> dict[str, Any] | None:
+def snapshot(row: Any, model: Any = None) -> dict[str, Any] | None:
+    """The tracked fields of a record: an ORM object, or with `model` a row read like that model (a unit's `row`)."""
     if row is None:
         return None
     values: dict[str, Any] = {}
-    for name in type(row).model_fields:
+    for name in (model or type(row)).model_fields:
         if name in NOT_TRACKED:
             continue
         value = getattr(row, name)
@@ -75,17 +77,19 @@ def record_change(
     changes = diff(before, after)
     if not changes and kind == "update":
         return
-    unit.session.add(
-        Amendment(
-            entity_type=entity_type,
-            entity_id=entity_id,
-            patient_id=patient_id,
-            kind=kind,
-            changes=changes,
-            reason=reason,
-            actor_id=ctx.principal.user_id,
-            request_id=ctx.request_id,
-        )
+    # written by the unit before its event (resolvers/audit/unit.py), as one INSERT: no ORM object to flush
+    unit.amendments.append(
+        {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "patient_id": patient_id,
+            "kind": kind,
+            "changes": changes,
+            "reason": reason,
+            "actor_id": ctx.principal.user_id,
+            "request_id": ctx.request_id,
+            "at": utcnow(),
+        }
     )
 
 
@@ -125,7 +129,10 @@ def record_updated(
     entity_type: str,
     before: dict[str, Any] | None,
     reason: str | None = None,
+    *,
+    model: Any = None,
 ) -> None:
+    """`model`: the row's model when `row` is a row read like it (a unit's `row`/`change`), not an ORM object."""
     record_change(
         ctx,
         unit,
@@ -133,7 +140,7 @@ def record_updated(
         entity_id=int(getattr(row, "id", 0) or 0),
         patient_id=_patient_of(row, entity_type),
         before=before,
-        after=snapshot(row),
+        after=snapshot(row, model),
         kind="update",
         reason=reason,
     )

@@ -20,15 +20,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import lost_race, unreachable, violates_unique
-from core.errors import AppError, ErrorCode, not_found
+from core.errors import AppError, ErrorCode, conflict, not_found
 from core.timeutil import utcnow
 from models.audit import Event
-from models.integrity import AccessGrant, GrantKind
+from models.integrity import AccessGrant, Amendment, GrantKind
 from models.patient import Patient
 from policies.enforce import check, mark
 from policies.scope import cached_patient_scope
@@ -91,6 +91,16 @@ class WriteUnit:
     # run once the unit has committed (change notices to other instances): never for a refused write
     committed: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     accounts_changed: bool = False  # sessions, accounts or role assignments: cached principals are cleared
+    # amendment rows (resolvers/audit/history.py), inserted when the unit ends, before its event
+    amendments: list[dict[str, Any]] = field(default_factory=list)
+    _core: AsyncConnection | None = field(default=None, repr=False)
+
+    async def core(self) -> AsyncConnection:
+        """The unit's transaction as a Core connection: statements that load or write plain values skip the
+        session's ORM execution. Taken once per unit (the session keeps one connection until it ends)."""
+        if self._core is None:
+            self._core = await self.session.connection()
+        return self._core
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         if action not in self.committed:
@@ -107,6 +117,34 @@ class WriteUnit:
         if found is None:
             raise not_found(what or model.__name__)
         return found
+
+    async def row(self, model: Any, row_id: int, *, what: str | None = None, purpose: str = "write") -> Any:
+        """The row to change as plain values (every column, read like the model: no ORM object, identity map or
+        change tracking), within the caller's reach for writing; else NOT_FOUND. Change it with `change`."""
+        statement = await self._data().row_statement(model, purpose=purpose)
+        connection = await self.core()
+        found = (await connection.execute(_checked(statement), {"row_id": row_id})).first()
+        if found is None:
+            raise not_found(what or model.__name__)
+        return self._data().rows_as(model, None, [found])[0]
+
+    async def change(
+        self, model: Any, row: Any, values: dict[str, Any], *, purpose: str = "write", conflict_message: str
+    ) -> Any:
+        """Write `values` to a row read by `row` in one UPDATE, only while the row is still within the caller's
+        reach and at the version read (else CONFLICT with `conflict_message`: another write came between), its
+        version one up. Two writes racing on one row cannot both pass their checks. The row as written."""
+        columns = tuple(values)
+        statement = await self._data().guarded_update(model, columns, purpose=purpose)
+        params = {f"new_{name}": value for name, value in values.items()}
+        params.update(row_id=row.id, row_version=row.version)
+        connection = await self.core()
+        result: Any = await connection.execute(_checked(statement), params)
+        if int(result.rowcount or 0) != 1:
+            raise conflict(conflict_message)
+        written = dict(zip((column.name for column in model.__table__.columns), row, strict=True))  # as `row` read it
+        written.update(values, version=row.version + 1)
+        return self._data().rows_as(model, None, [tuple(written.values())])[0]
 
     async def find(self, model: Any, row_id: int | None, *, purpose: str = "read") -> Any:
         """The row within the caller's reach for `purpose`, or None (a reference to check, not to change)."""
@@ -221,7 +259,7 @@ def _principals_changed(ctx: Context) -> Callable[[], Awaitable[None]]:
     return notice
 
 
-def make_event(
+def event_values(
     ctx: Context,
     *,
     action: str,
@@ -231,26 +269,80 @@ def make_event(
     patient_id: int | None = None,
     outcome: str = "success",
     detail: dict[str, Any] | None = None,
-) -> Event:
+) -> dict[str, Any]:
+    """An event's columns (all but its id)."""
     # The mutation the event belongs to, for the operation log (its variables as the allow-list keeps them).
     call = current_call(ctx, operation)
     # Cut to the columns' lengths: recording must never fail on the size of what it records.
-    return Event(
-        is_mutation=call is not None,
-        user_agent=ctx.user_agent[:255],
-        duration_ms=call.elapsed_ms() if call is not None else None,
-        variables=kept_variables(call) if call is not None else None,
-        actor_id=ctx.principal.user_id,
-        action=action[:32],
-        operation=operation[:64],
-        entity_type=entity_type[:48],
-        entity_id=entity_id[:64],
-        patient_id=patient_id,
-        request_id=ctx.request_id[:64],
-        ip=ctx.ip[:64],
-        outcome=outcome[:32],
-        detail=detail or None,
-    )
+    return {
+        "occurred_at": utcnow(),
+        "is_mutation": call is not None,
+        "user_agent": ctx.user_agent[:255],
+        "duration_ms": call.elapsed_ms() if call is not None else None,
+        "variables": kept_variables(call) if call is not None else None,
+        "actor_id": ctx.principal.user_id,
+        "action": action[:32],
+        "operation": operation[:64],
+        "entity_type": entity_type[:48],
+        "entity_id": entity_id[:64],
+        "patient_id": patient_id,
+        "request_id": ctx.request_id[:64],
+        "ip": ctx.ip[:64],
+        "outcome": outcome[:32],
+        "detail": detail or None,
+    }
+
+
+def make_event(ctx: Context, **kwargs: Any) -> Event:
+    """The event as an ORM object (to add to a session); `event_values` says what it holds."""
+    return Event(**event_values(ctx, **kwargs))
+
+
+class _Insert:
+    """INSERTs of rows of one table (every column named but the id) for a write unit's amendments and event:
+    compiled once per dialect and number of rows, sent as the driver's own SQL with each value processed as
+    SQLAlchemy would process it for its column (no ORM object or flush, no compiled-cache look-up or parameter
+    set-up per statement). Several rows go in one INSERT with a VALUES list each (consecutive ids, never a
+    driver's bulk protocol: the audit chain watches gaps in event ids)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.names = tuple(column.name for column in table.columns if column.name != "id")
+        self._compiled: dict[tuple[str, str, int], tuple[str, list[Any]]] = {}
+
+    def _sql(self, dialect: Any, rows: int) -> tuple[str, list[Any]]:
+        key = (dialect.name, dialect.paramstyle, rows)
+        found = self._compiled.get(key)
+        if found is None:
+            columns = self.table.c
+            values = [
+                {name: bindparam(f"{name}_{i}", type_=columns[name].type) for name in self.names} for i in range(rows)
+            ]
+            compiled = self.table.insert().values(values).compile(dialect=dialect)
+            # positional, row by row, in `names` order: what `run` sends
+            assert list(compiled.positiontup or ()) == [f"{name}_{i}" for i in range(rows) for name in self.names]
+            processors = [columns[name].type._cached_bind_processor(dialect) for name in self.names]
+            found = self._compiled[key] = (compiled.string, processors)
+        return found
+
+    async def run(self, connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), _ROWS_PER_INSERT):  # so at most that many compiled forms per dialect
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            sql, processors = self._sql(connection.dialect, len(chunk))
+            params: list[Any] = []
+            for row in chunk:
+                for name, process in zip(self.names, processors, strict=True):
+                    value = row.get(name)
+                    skip = process is None or (value is None and name not in _JSON)
+                    params.append(value if skip else process(value))
+            await connection.exec_driver_sql(sql, tuple(params))
+
+
+_ROWS_PER_INSERT = 50
+_INSERT_EVENT = _Insert(Event.__table__)  # type: ignore[attr-defined]
+_INSERT_AMENDMENT = _Insert(Amendment.__table__)  # type: ignore[attr-defined]
+# JSON columns: None is processed too, stored as JSON null, as SQLAlchemy stores it for them
+_JSON = frozenset({"detail", "variables", "changes"})
 
 
 async def record_refusal(ctx: Context, *, operation: str, action: str, entity_type: str, code: str) -> None:
@@ -276,17 +368,17 @@ async def write_unit(
             if unit.accounts_changed or _changes_accounts(session):
                 unit.on_commit(_principals_changed(ctx))
             await session.flush()
-            session.add(
-                make_event(
-                    ctx,
-                    action=action,
-                    operation=operation,
-                    entity_type=unit.entity_type,
-                    entity_id=unit.entity_id,
-                    patient_id=unit.patient_id,
-                    detail=unit.detail,
-                )
+            await _INSERT_AMENDMENT.run(await unit.core(), unit.amendments)
+            values = event_values(
+                ctx,
+                action=action,
+                operation=operation,
+                entity_type=unit.entity_type,
+                entity_id=unit.entity_id,
+                patient_id=unit.patient_id,
+                detail=unit.detail,
             )
+            await _INSERT_EVENT.run(await unit.core(), [values])
             committing = True  # what fails from here on fails in the flush or the COMMIT itself
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from core.errors import bad_input, conflict, not_found
 from core.timeutil import utcnow
@@ -104,6 +105,9 @@ def check_measures(pain: int | None, wexner: int | None, satisfaction: int | Non
     score(satisfaction, "satisfaction", 1, 5)
 
 
+_CHANGED = "This follow-up was changed by someone else; reload and try again"
+
+
 async def _claim(ctx: Context, unit: WriteUnit, follow_up: FollowUp) -> None:
     """Take the follow-up for this write: bump its version only if it is still the one read, so two
     writes racing on one follow-up (an outcome and a cancellation) cannot both pass their checks."""
@@ -114,78 +118,80 @@ async def _claim(ctx: Context, unit: WriteUnit, follow_up: FollowUp) -> None:
         .execution_options(synchronize_session=False)
     )
     if changed != 1:
-        raise conflict("This follow-up was changed by someone else; reload and try again")
+        raise conflict(_CHANGED)
     follow_up.version += 1
 
 
-async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput, reason: str | None = None) -> FollowUp:
+async def record_outcome(ctx: Context, follow_up_id: int, data: OutcomeInput, reason: str | None = None) -> Any:
+    """The outcome, as one UPDATE guarded by the version read (two writes racing on one follow-up cannot both pass
+    their checks) and within the caller's reach, with its amendment and event. The follow-up as written."""
     check_measures(data.pain_score, data.wexner_score, data.satisfaction)
     async with ctx.data.write(operation="recordFollowUpOutcome", action="update", entity_type="FollowUp") as unit:
-        follow_up = await unit.get(FollowUp, follow_up_id, what="Follow-up")
+        follow_up = await unit.row(FollowUp, follow_up_id, what="Follow-up")
         if follow_up.status == FollowUpStatus.CANCELLED.value:
             raise conflict("This follow-up was cancelled")
-        before = history.snapshot(follow_up)
+        before = history.snapshot(follow_up, FollowUp)
         # Correcting an outcome already recorded is an amendment of a signed-off record.
         why = history.require_reason(reason, signed_off=follow_up.status != FollowUpStatus.SCHEDULED.value)
-        await _claim(ctx, unit, follow_up)
-        follow_up.status = (FollowUpStatus.MISSED if data.missed else FollowUpStatus.COMPLETED).value
-        follow_up.outcome_text = text(data.outcome_text, "outcomeText", limit=5000)
-        follow_up.pain_score = data.pain_score
-        follow_up.bleeding = data.bleeding
-        follow_up.wexner_score = data.wexner_score
-        follow_up.recurrence = data.recurrence
-        follow_up.satisfaction = data.satisfaction
-        follow_up.recorded_by_id = ctx.principal.user_id
-        follow_up.recorded_at = utcnow()
-        unit.add(follow_up)
-        history.record_updated(ctx, unit, follow_up, "FollowUp", before, why)
+        values = {
+            "status": (FollowUpStatus.MISSED if data.missed else FollowUpStatus.COMPLETED).value,
+            "outcome_text": text(data.outcome_text, "outcomeText", limit=5000),
+            "pain_score": data.pain_score,
+            "bleeding": data.bleeding,
+            "wexner_score": data.wexner_score,
+            "recurrence": data.recurrence,
+            "satisfaction": data.satisfaction,
+            "recorded_by_id": ctx.principal.user_id,
+            "recorded_at": utcnow(),
+        }
+        written = await unit.change(FollowUp, follow_up, values, conflict_message=_CHANGED)
+        history.record_updated(ctx, unit, written, "FollowUp", before, why, model=FollowUp)
         unit.entity_id = str(follow_up_id)
-        unit.patient_id = follow_up.patient_id
-        unit.detail = {"status": follow_up.status}
-    return follow_up
+        unit.patient_id = written.patient_id
+        unit.detail = {"status": written.status}
+    return written
 
 
-async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | None) -> FollowUp:
+async def confirm_response(ctx: Context, follow_up_id: int, recurrence: bool | None) -> Any:
     """The physician confirms what the patient answered from the phone: it becomes the outcome."""
     async with ctx.data.write(operation="confirmFollowUpResponse", action="update", entity_type="FollowUp") as unit:
-        follow_up = await unit.get(FollowUp, follow_up_id, what="Follow-up")
+        follow_up = await unit.row(FollowUp, follow_up_id, what="Follow-up")
         if follow_up.response_at is None:
             raise bad_input("The patient has not answered this follow-up", "followUpId")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("This follow-up is already closed")
-        before = history.snapshot(follow_up)
-        await _claim(ctx, unit, follow_up)
-        follow_up.status = FollowUpStatus.COMPLETED.value
-        follow_up.outcome_text = follow_up.response_text
-        follow_up.pain_score = follow_up.response_pain_score
-        follow_up.bleeding = follow_up.response_bleeding
-        follow_up.wexner_score = follow_up.response_wexner_score
-        follow_up.satisfaction = follow_up.response_satisfaction
-        follow_up.recurrence = recurrence
-        follow_up.recorded_by_id = ctx.principal.user_id
-        follow_up.recorded_at = utcnow()
-        unit.add(follow_up)
-        history.record_updated(ctx, unit, follow_up, "FollowUp", before)
+        before = history.snapshot(follow_up, FollowUp)
+        values = {
+            "status": FollowUpStatus.COMPLETED.value,
+            "outcome_text": follow_up.response_text,
+            "pain_score": follow_up.response_pain_score,
+            "bleeding": follow_up.response_bleeding,
+            "wexner_score": follow_up.response_wexner_score,
+            "satisfaction": follow_up.response_satisfaction,
+            "recurrence": recurrence,
+            "recorded_by_id": ctx.principal.user_id,
+            "recorded_at": utcnow(),
+        }
+        written = await unit.change(FollowUp, follow_up, values, conflict_message=_CHANGED)
+        history.record_updated(ctx, unit, written, "FollowUp", before, model=FollowUp)
         unit.entity_id = str(follow_up_id)
-        unit.patient_id = follow_up.patient_id
-    return follow_up
+        unit.patient_id = written.patient_id
+    return written
 
 
-async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> FollowUp:
+async def cancel_follow_up(ctx: Context, follow_up_id: int, reason: str) -> Any:
     reason_text = text(reason, "reason", limit=255, required=True)
     async with ctx.data.write(operation="cancelFollowUp", action="update", entity_type="FollowUp") as unit:
-        follow_up = await unit.get(FollowUp, follow_up_id, what="Follow-up")
+        follow_up = await unit.row(FollowUp, follow_up_id, what="Follow-up")
         if follow_up.status != FollowUpStatus.SCHEDULED.value:
             raise conflict("Only a scheduled follow-up can be cancelled")
-        before = history.snapshot(follow_up)
-        await _claim(ctx, unit, follow_up)
-        follow_up.status = FollowUpStatus.CANCELLED.value
-        follow_up.cancel_reason = reason_text
-        unit.add(follow_up)
-        history.record_updated(ctx, unit, follow_up, "FollowUp", before, reason_text)
+        before = history.snapshot(follow_up, FollowUp)
+        values = {"status": FollowUpStatus.CANCELLED.value, "cancel_reason": reason_text}
+        written = await unit.change(FollowUp, follow_up, values, conflict_message=_CHANGED)
+        history.record_updated(ctx, unit, written, "FollowUp", before, reason_text, model=FollowUp)
         unit.entity_id = str(follow_up_id)
-        unit.patient_id = follow_up.patient_id
-    return follow_up
+        unit.patient_id = written.patient_id
+    return written
 
 
 # ---- the patient's side ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Delete, Select, Update, delete, select, update
+from sqlalchemy import ColumnElement, Delete, Select, Update, bindparam, delete, select, update
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.errors import not_found
@@ -92,6 +92,35 @@ class Data:
     async def update(self, model: Any, *, purpose: str = "write") -> Update:
         """UPDATE of `model`'s rows within the caller's reach (run it in a write unit)."""
         return mark(update(model).where(await self.clause(model, purpose)), purpose)  # type: ignore[no-any-return]
+
+    async def row_statement(self, model: Any, *, purpose: str = "write") -> Select[Any]:
+        """SELECT every column of the row whose id is the bind parameter `row_id`, within the caller's reach for
+        `purpose`: built once per reach and kept (a write unit's `row`)."""
+        return await self.select(
+            model,
+            columns=True,
+            purpose=purpose,
+            key=("row",),
+            then=lambda s: s.where(model.__table__.c.id == bindparam("row_id")),
+        )
+
+    async def guarded_update(self, model: Any, columns: tuple[str, ...], *, purpose: str = "write") -> Update:
+        """UPDATE of the row whose id is `row_id`, within the caller's reach for `purpose` and only while its
+        version is still `row_version` (the optimistic guard): sets `columns` (bind parameters `new_<column>`)
+        and the version one up. Built once per reach and set of columns and kept (a write unit's `change`)."""
+        clause = await self.clause(model, purpose)
+        table = model.__table__
+
+        def build() -> Update:
+            statement = (
+                update(table)
+                .where(clause, table.c.id == bindparam("row_id"), table.c.version == bindparam("row_version"))
+                .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+                .values(version=table.c.version + 1)
+            )
+            return mark(statement, purpose)  # type: ignore[no-any-return]
+
+        return reused(("guarded", model, purpose, columns), build, keep=(clause,))  # type: ignore[no-any-return]
 
     def unscoped(self, why: str) -> Unscoped_:
         """For the platform's own work with no caller's reach to apply (logging in, looking up a session,
