@@ -91,6 +91,7 @@ async def test_a_growing_queue_is_overload_shed_with_503_and_readiness_says_satu
     learnt(admission, 1)
     # The queue's length is sampled on every arrival (a tick of 0 s); grown by 1 three samples in a row: overload.
     monkeypatch.setattr(admission_module, "OVERLOAD_TICK_SECONDS", 0.0)
+    monkeypatch.setattr(admission_module, "OVERLOAD_GAP_SECONDS", 60.0)  # a slow machine: the samples still count
     monkeypatch.setattr(admission_module, "OVERLOAD_GROWTH", 1)
     gate = Gate(client, monkeypatch)
     running = asyncio.create_task(client.post(NAMES, token=token))

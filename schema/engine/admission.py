@@ -58,6 +58,7 @@ INITIAL_CONCURRENCY = 64
 # at once) or a closed loop starting grows in one step, then drains or stays: a closed loop's requests in flight
 # cannot outnumber its clients, however the limit moves them between running and waiting.
 OVERLOAD_TICK_SECONDS = 0.01
+OVERLOAD_GAP_SECONDS = 0.05  # no request waited this long: the samples before do not count
 OVERLOAD_TICKS = 3
 OVERLOAD_SPAN = 10
 OVERLOAD_GROWTH = 2
@@ -186,8 +187,10 @@ class Admission:
         that is not new demand)."""
         if now - self._tick < OVERLOAD_TICK_SECONDS or now < self._overloaded_until:
             return
-        self._tick = now
         lengths = self._lengths
+        if now - self._tick > OVERLOAD_GAP_SECONDS:
+            lengths.clear()  # no request waited for a while: growth is counted over ticks that follow each other
+        self._tick = now
         lengths.append(self.in_flight)
         samples = len(lengths)
         if samples > OVERLOAD_TICKS and all(
