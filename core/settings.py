@@ -121,14 +121,16 @@ class Settings(BaseSettings):
     # GraphQL and FHIR requests one process works on at once; more are answered at once with 503 OVERLOADED and
     # Retry-After (and /readyz says `saturated`) instead of queueing until clients give up.
     max_requests_in_flight: int = Field(256, ge=1, le=10_000)  # running + waiting for a slot
-    # Of those, only as many run at once as their latency allows (schema/engine/limiter.py): the number falls while
-    # requests take more than CONCURRENCY_LATENCY_TOLERANCE times their unloaded time, never below CONCURRENCY_MIN.
+    # Of those, only as many run at once as their latency allows (schema/engine/limiter.py): the number falls to what
+    # ran while requests take more than CONCURRENCY_LATENCY_TOLERANCE times their unloaded time, never below
+    # CONCURRENCY_MIN.
     concurrency_adaptive: bool = True
     concurrency_min: int = Field(2, ge=1, le=10_000)
     concurrency_latency_tolerance: float = Field(2.0, ge=1.0, le=100.0)
-    # A request finding every slot taken waits for one at most this long (a burst drains) ...
+    # A request finding every slot taken waits for one at most this long, in order of arrival (a burst drains) ...
     admission_queue_seconds: float = Field(1.0, ge=0, le=60)
-    # ... or, once requests have been waiting without a break for ADMISSION_QUEUE_SECONDS (overload), this long.
+    # ... or, for ADMISSION_QUEUE_SECONDS after overload was seen (the requests in flight kept growing, a request waited
+    # ADMISSION_QUEUE_SECONDS, or one was shed at MAX_REQUESTS_IN_FLIGHT), this long, newest first.
     admission_queue_target_seconds: float = Field(0.005, ge=0, le=60)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).

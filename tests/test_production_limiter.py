@@ -100,16 +100,43 @@ def test_it_grows_by_its_square_root_when_fast_and_used_and_not_when_unused() ->
     assert limiter.allowed == 64  # back to the ceiling, never above it
 
 
-def test_slow_requests_far_below_the_limit_leave_it_alone() -> None:
-    """A burst of 30 under a limit of 64, or one slow report at a time: the limit did not make them slow."""
+def test_a_slow_request_alone_leaves_the_limit_alone() -> None:
+    """One slow report at a time (at most CONCURRENCY_MIN running): the limit did not make it slow."""
     limiter = limit()
     clock = Clock(limiter)
     clock.window(0.010, running=1)
-    clock.window(0.300, running=30)
     clock.window(0.500, running=1)
+    clock.window(0.500, running=2)
     assert limiter.limit == 64.0
-    clock.window(0.300, running=32)  # half of it in use: now the latency counts
-    assert limiter.allowed == 32
+
+
+def test_slow_requests_below_the_limit_teach_it_from_what_ran() -> None:
+    """8 clients at once under a limit of 64, each 4x slower than alone: no more than 8 x gradient may run, learnt
+    before any jump in load (before, the limit stayed at 64 until half of it ran: the onset of an overload ran 64)."""
+    limiter = limit()
+    clock = Clock(limiter)
+    clock.window(0.010, running=1)
+    clock.window(0.040, running=8)  # gradient 2 x 0.010 / 0.040 = 0.5 (the baseline drifted up 0.2 %)
+    assert math.isclose(limiter.limit, 8 * 2 * 0.010 * 1.002 / 0.040) and limiter.allowed == 4
+    clock.window(0.300, running=30)  # a burst of 30 that ran slow: the limit is at most what ran, shrunk
+    assert limiter.allowed == 2
+
+
+def test_a_moderate_load_then_a_jump_finds_the_limit_low() -> None:
+    """A process that overlaps about 2 requests (one event loop: n running take n x 5 ms each): 8 clients in a
+    closed loop, then an open loop at 4x. The limit is where it should be before the jump: the jump's requests do
+    not run 64 at once."""
+    limiter = limit(ceiling=256)
+    clock = Clock(limiter)
+    clock.window(0.005, running=1)  # unloaded: one at a time
+    for _ in range(10):  # 1 s of 8 clients: min(8, limit) run, each taking that many times 5 ms
+        running = min(8, limiter.allowed)
+        clock.window(0.005 * running, running=running)
+    assert limiter.allowed <= 3
+    for _ in range(10):  # the jump: as many as allowed run, at once
+        running = limiter.allowed
+        clock.window(0.005 * running, running=running)
+        assert running <= 3  # 15 ms at most (3x alone), near the tolerance: never 64 nor the ceiling
 
 
 def test_a_machine_that_became_slower_for_good_is_learnt_slowly() -> None:

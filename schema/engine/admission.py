@@ -7,13 +7,18 @@
   for them is lost too.
 - **Adaptive concurrency** (CONCURRENCY_ADAPTIVE): of those, only as many *run* at once as the latency of the last
   requests says the process can overlap (schema/engine/limiter.py: the limit falls when requests take more than
-  CONCURRENCY_LATENCY_TOLERANCE times their unloaded time). The others wait for a slot, newest first, at most
-  ADMISSION_QUEUE_SECONDS (a burst drains). Once requests have been waiting without a break for that long (a
-  standing queue), and for ADMISSION_QUEUE_SECONDS after any request was shed, the process is overloaded: a new
-  request waits at most ADMISSION_QUEUE_TARGET_SECONDS, and one that waited longer is shed when its turn comes
-  (CoDel's idea). One not given a slot is answered 503 OVERLOADED, nothing of it run. Newest first (adaptive
-  LIFO) keeps the accepted requests fast under overload: the ones shed are those that waited longest.
-- While the process is full, has a standing queue or has shed in the last second, /readyz answers 503
+  CONCURRENCY_LATENCY_TOLERANCE times their unloaded time). The others wait for a slot, in order of arrival, at
+  most ADMISSION_QUEUE_SECONDS: a burst drains, and so does the queue of a closed loop (50 clients that each send
+  again on their answer keep about 50 waiting, served as fast as the process can: shedding them would only cost
+  the CPU of their 503s and of their retries).
+- **Overload** is demand beyond what the process serves, which a queue that drains is not: the requests in flight
+  grew tick after tick (an open loop sending faster than requests leave), a request waited ADMISSION_QUEUE_SECONDS
+  for its slot, or one was shed at the ceiling. For ADMISSION_QUEUE_SECONDS after that,
+  waiting requests are served newest first and a request waits at most ADMISSION_QUEUE_TARGET_SECONDS: one that
+  waited longer is shed when its turn comes (CoDel's idea), so accepted requests do not carry a long wait (adaptive
+  LIFO: the ones shed are those that waited longest). One not given a slot is answered 503 OVERLOADED, nothing of it
+  run.
+- While the process is full, is overloaded or has shed in the last second, /readyz answers 503
   `saturated`, so a balancer that checks it steers new work elsewhere.
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
   TIMEOUT, unless one of its writes has begun to commit (core/deadline.py): that request runs on (for as long again
@@ -46,6 +51,17 @@ from schema.engine.limiter import GradientLimit
 # default); the limit grows towards MAX_REQUESTS_IN_FLIGHT only while latency allows, so an overload that begins from
 # quiet does not run the whole ceiling at once.
 INITIAL_CONCURRENCY = 64
+# The requests in flight (running + waiting: arrived and not answered) are counted at most once a tick, on arrivals
+# that wait. Overload is growth that goes on: by at least OVERLOAD_GROWTH in each of OVERLOAD_TICKS ticks in a row
+# (at 4x what the process serves, 500/s, 15 a tick: seen in 30 ms), or by at least OVERLOAD_GROWTH in each of the
+# last two spans of OVERLOAD_SPAN ticks (a milder overload, 1.2x: 10 a span, seen in 0.2 s). A burst (30 bookings
+# at once) or a closed loop starting grows in one step, then drains or stays: a closed loop's requests in flight
+# cannot outnumber its clients, however the limit moves them between running and waiting.
+OVERLOAD_TICK_SECONDS = 0.01
+OVERLOAD_GAP_SECONDS = 0.05  # no request waited this long: the samples before do not count
+OVERLOAD_TICKS = 3
+OVERLOAD_SPAN = 10
+OVERLOAD_GROWTH = 2
 
 log = logging.getLogger("followup.admission")
 
@@ -80,9 +96,10 @@ class Admission:
         self.draining = False  # /readyz fails (SIGTERM)
         self.refusing = False  # new requests are answered SHUTTING_DOWN
         self._last_shed = float("-inf")
-        self._shed_at = float("-inf")  # the same, on the clock of the queue's times (perf_counter)
+        self._overloaded_until = float("-inf")  # perf_counter: overload seen, served newest first until then
         self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()  # (since, waiter)
-        self._waiting_since = 0.0  # when the queue last went from empty to not empty
+        self._tick = float("-inf")  # when the requests in flight were last counted
+        self._lengths: deque[int] = deque(maxlen=2 * OVERLOAD_SPAN + 1)  # requests in flight then, oldest first
         self._sockets: set[WebSocket] = set()
         self._emptied: asyncio.Event | None = None
 
@@ -97,11 +114,16 @@ class Admission:
         return self.limit if self.limiter is None else self.limiter.allowed
 
     def overloaded(self, now: float) -> bool:
-        """Requests have been waiting, without a break, for ADMISSION_QUEUE_SECONDS (a standing queue), or one was
-        shed less than that ago: overload, not a burst."""
-        return now - self._shed_at < self.queue_seconds or (
-            bool(self._waiting) and now - self._waiting_since >= self.queue_seconds
-        )
+        """Overload (the requests in flight grew tick after tick, a request waited ADMISSION_QUEUE_SECONDS, or one
+        was shed at the ceiling) was seen less than ADMISSION_QUEUE_SECONDS ago: not a burst nor a closed loop, which
+        drain."""
+        return now < self._overloaded_until
+
+    def overload(self, now: float) -> None:
+        """Overload seen now: for ADMISSION_QUEUE_SECONDS waiting requests are served newest first, each waiting
+        ADMISSION_QUEUE_TARGET_SECONDS at most."""
+        self._overloaded_until = now + self.queue_seconds
+        self._lengths.clear()  # growth is looked for again once this overload has passed, from then on
 
     @property
     def saturated(self) -> bool:
@@ -158,18 +180,39 @@ class Admission:
     def note_shed(self) -> None:
         self.shed += 1
         self._last_shed = time.monotonic()
-        self._shed_at = time.perf_counter()
+
+    def _sample(self, now: float) -> None:
+        """The requests in flight once a tick, outside overload: growth that goes on is overload. Not under overload:
+        its sheds empty the queue, and a closed loop's clients, each sending again on its 503, fill it up again (growth
+        that is not new demand)."""
+        if now - self._tick < OVERLOAD_TICK_SECONDS or now < self._overloaded_until:
+            return
+        lengths = self._lengths
+        if now - self._tick > OVERLOAD_GAP_SECONDS:
+            lengths.clear()  # no request waited for a while: growth is counted over ticks that follow each other
+        self._tick = now
+        lengths.append(self.in_flight)
+        samples = len(lengths)
+        if samples > OVERLOAD_TICKS and all(
+            lengths[at] - lengths[at - 1] >= OVERLOAD_GROWTH for at in range(samples - OVERLOAD_TICKS, samples)
+        ):
+            self.overload(now)
+        elif samples > 2 * OVERLOAD_SPAN and (
+            lengths[-1] - lengths[-1 - OVERLOAD_SPAN] >= OVERLOAD_GROWTH
+            and lengths[-1 - OVERLOAD_SPAN] - lengths[-1 - 2 * OVERLOAD_SPAN] >= OVERLOAD_GROWTH
+        ):
+            self.overload(now)
 
     async def slot(self, now: float) -> bool:
         """Wait for a slot to run in (`running` counts this request once True); False: none came in time."""
-        if not self._waiting:
-            self._waiting_since = now
-        budget = self.queue_target if self.overloaded(now) else self.queue_seconds
+        self._sample(now)
+        overloaded = self.overloaded(now)
+        budget = self.queue_target if overloaded else self.queue_seconds
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         entry = (now, waiter)
         self._waiting.append(entry)
-        expiry = loop.call_later(budget, self._expire, entry)
+        expiry = loop.call_later(budget, self._expire, entry, not overloaded)
         try:
             return await waiter
         except BaseException:  # cancelled while waiting (or just after being given its slot)
@@ -181,19 +224,21 @@ class Admission:
         finally:
             expiry.cancel()
 
-    def _expire(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
+    def _expire(self, entry: tuple[float, asyncio.Future[bool]], waited_long: bool) -> None:
         if not entry[1].done():
             self._forget(entry)
             entry[1].set_result(False)
+            if waited_long:  # ADMISSION_QUEUE_SECONDS without a slot: the queue does not drain
+                self.overload(time.perf_counter())
 
     def _forget(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
         with contextlib.suppress(ValueError):
             self._waiting.remove(entry)
 
     def finished(self, now: float, started: float, *, sample: bool = True) -> None:
-        """A request that ran since `started` has answered: its slot goes to a waiting one, the newest. Under overload
-        one that has waited longer than ADMISSION_QUEUE_TARGET_SECONDS is shed instead (as CoDel drops what has
-        waited too long when it leaves the queue): accepted requests do not carry a long wait."""
+        """A request that ran since `started` has answered: its slot goes to a waiting one, the oldest; under overload
+        the newest, and one that has waited longer than ADMISSION_QUEUE_TARGET_SECONDS is shed instead (as CoDel
+        drops what has waited too long when it leaves the queue): accepted requests do not carry a long wait."""
         running = self.running
         self.running = running - 1
         limiter = self.limiter
@@ -204,7 +249,8 @@ class Admission:
             allowed = self.allowed
             overloaded = self.overloaded(now)
             while waiting and self.running < allowed:
-                enqueued, waiter = waiting.pop()  # newest first: under overload the oldest are the ones shed
+                # under overload newest first: the oldest are the ones shed
+                enqueued, waiter = waiting.pop() if overloaded else waiting.popleft()
                 if waiter.done():
                     continue
                 if overloaded and now - enqueued > self.queue_target:
@@ -232,6 +278,7 @@ class AdmissionMiddleware:
             return
         if admission.in_flight >= admission.limit:
             admission.note_shed()
+            admission.overload(time.perf_counter())
             await _overloaded(scope, send)
             return
         if admission.running < admission.allowed and not admission._waiting:

@@ -10,10 +10,12 @@ follows the latency of the requests that ran:
   **baseline**, the lowest window mean seen (what a request takes when little else runs; it may rise by `drift` a
   window, so a machine that became slower for good is learnt, slowly);
 - the gradient `tolerance x baseline / mean`, kept within [0.5, 1]: below 1, requests take more than `tolerance`
-  times their unloaded time, so the limit shrinks by that factor at once (at most halved: from 64 to 2 in five
-  windows); at 1 it grows by `smoothing` times its square root. Either only if the window used at least half of
-  the limit: a limit nobody reaches neither made those requests slow (a burst of 30 under a limit of 64, a slow
-  report running alone) nor was shown too low;
+  times their unloaded time with `peak` (the most that ran at once in the window) running, so the limit becomes
+  `min(limit, peak) x gradient` at once (at most halved: from 64 to 2 in five windows). What ran counts, not an
+  unused limit: a moderate load (8 at once under 64) that is already slow teaches the limit, so when the load then
+  jumps it finds a limit near what the process can overlap, not the ceiling. A window where at most `floor` ran
+  (a slow report alone) changes nothing. At 1 the limit grows by `smoothing` times its square root, only if the
+  window used at least half of it (a limit nobody reaches was not shown too low);
 - the limit stays within [floor, ceiling].
 
 Admission (schema/engine/admission.py) lets `allowed` requests run; the others wait for a slot, briefly, or are shed.
@@ -73,10 +75,14 @@ class GradientLimit:
         self.baseline = min(self.baseline * (1.0 + self.drift), mean)
         limit = self.limit
         gradient = max(0.5, min(1.0, self.tolerance * self.baseline / mean)) if mean > 0 else 1.0
-        if self._peak < limit / 2:
-            pass  # the limit was not reached: it neither slowed these requests nor was shown too low
-        elif gradient < 1.0:
-            limit *= gradient  # at once (at most halved): an overload that began with the limit open is met fast
+        peak = self._peak
+        if gradient < 1.0 and peak > self.floor:
+            # Too slow with `peak` running: no more than that may run at once, shrunk by the gradient at once (at most
+            # halved). Applied to what ran, not to an unused limit: 8 clients at once under a limit of 64 that take
+            # 4x their unloaded time teach a limit of 4, so a load that then jumps finds it there, not at 64.
+            limit = min(limit, peak) * gradient
+        elif gradient < 1.0 or peak < limit / 2:
+            pass  # slow alone (a report; at most `floor` ran), or fast but the limit was not used: not shown too low
         else:
             limit += self.smoothing * math.sqrt(limit)
         self.limit = max(float(self.floor), min(float(self.ceiling), limit))
