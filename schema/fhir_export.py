@@ -138,6 +138,6 @@ class FhirExportMutation:
         return FhirExportType(_row=await exports.kick_off(info.context, request))
 
     @strawberry.mutation(description="Cancel a running export of yours, or delete a finished one's files now.")
-    async def cancel_fhir_export(self, info: Info, id: strawberry.ID) -> bool:
-        await exports.cancel(info.context, str(id))
+    async def cancel_fhir_export(self, info: Info, export_id: str) -> bool:
+        await exports.cancel(info.context, export_id)
         return True

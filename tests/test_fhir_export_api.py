@@ -25,7 +25,7 @@ EXPORT_FIELDS = """id level status departmentId departmentName types since progr
 START = f"""mutation ($d: ID, $types: [String!], $since: DateTime) {{
   startFhirExport(departmentId: $d, types: $types, since: $since) {{ {EXPORT_FIELDS} }} }}"""
 MINE = f"{{ myFhirExports(first: 20) {{ totalCount edges {{ node {{ {EXPORT_FIELDS} }} }} }} }}"
-CANCEL = "mutation ($id: ID!) { cancelFhirExport(id: $id) }"
+CANCEL = "mutation ($id: String!) { cancelFhirExport(exportId: $id) }"
 
 
 @pytest.fixture

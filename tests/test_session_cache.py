@@ -12,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
-from tests.test_cluster import REDIS_URL, query_fields
+from tests.conftest import TEST_REDIS_URL, GraphQLClient, error_codes, flush_test_redis, make_settings, reset_database
+from tests.test_cluster import query_fields
 
 USERS = '{ users(filter: {search: "physician"}) { edges { node { id username } } } }'
 ASSIGN = "mutation ($id: ID!, $keys: [String!]!) { assignRoles(userId: $id, roleKeys: $keys) { id } }"
@@ -27,11 +27,11 @@ async def instances(database_url: str) -> AsyncIterator[tuple[GraphQLClient, Gra
     from server import create_app
 
     await reset_database(database_url)
-    await flush_test_redis(REDIS_URL)
+    await flush_test_redis(TEST_REDIS_URL)
     async with AsyncExitStack() as stack:
         clients = []
         for port in (50011, 50012):
-            app = create_app(make_settings(database_url, redis_url=REDIS_URL, session_cache_seconds=10))
+            app = create_app(make_settings(database_url, redis_url=TEST_REDIS_URL, session_cache_seconds=10))
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
             http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://testserver"))

@@ -17,6 +17,7 @@ OPERATIONS: dict[str, str] = {
     "FhirExport.expiresAt": "When its files are deleted (FHIR_EXPORT_KEEP_HOURS after it completed).",
     "FhirExport.statusUrl": "Its Bulk Data Access status URL, relative to the server (GET with your token).",
     "FhirExport.files": "Its files once completed, each downloaded with your token (Accept: application/fhir+ndjson).",
+    "Mutation.cancelFhirExport(exportId:)": "The export's id (FhirExport.id; the last part of its status URL).",
     "Mutation.startFhirExport(types:)": "Resource types to export (FHIR _type: Patient, Encounter...); none: all.",
     "Mutation.startFhirExport(since:)": "Only resources changed at or after this instant, with its zone (FHIR _since).",
     "FhirExportFile": "One NDJSON file of a completed export.",
