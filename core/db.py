@@ -439,7 +439,7 @@ class _NoContext:
         pass
 
 
-def _handled(sync: Any, error: BaseException, sql: str, args: Any, cursor: Any) -> None:
+def _handled(sync: Any, error: BaseException, sql: str, args: Any) -> None:
     """SQLAlchemy's handling of an error raised while a statement ran: the driver adapter's (an asyncmy
     AttributeError on a broken connection becomes an InternalError), then the Connection's (a DBAPIError,
     handle_error events, the connection invalidated on a disconnect or an exit exception such as a
@@ -449,7 +449,10 @@ def _handled(sync: Any, error: BaseException, sql: str, args: Any, cursor: Any) 
             sync.connection.dbapi_connection._handle_exception(error)
         except BaseException as translated:
             error = translated
-    sync._handle_dbapi_exception(error, sql, args, cursor, _NoContext())
+    try:
+        raise error
+    except BaseException as raised:  # (SQLAlchemy reads the exception being handled from sys.exc_info())
+        sync._handle_dbapi_exception(raised, sql, args, None, _NoContext())
 
 
 def _session_on(connection: AsyncConnection) -> AsyncSession:
@@ -527,10 +530,9 @@ class RequestConnection:
             sync = connection.sync_connection
             assert sync is not None
             adapted: Any = sync.connection.dbapi_connection
-            cursor = None
             try:
                 async with adapted._execute_mutex:
-                    cursor = adapted._connection.cursor()
+                    cursor = await adapted._connection.cursor().__aenter__()  # (aiomysql's cursor() is awaitable)
                     dispatch = sync.dispatch
                     if dispatch.before_cursor_execute:
                         for listener in dispatch.before_cursor_execute:
@@ -543,7 +545,9 @@ class RequestConnection:
                         for listener in dispatch.after_cursor_execute:
                             listener(sync, cursor, sql, args, None, False)
             except BaseException as error:
-                await greenlet_spawn(_handled, sync, error, sql, args, cursor)
+                # (the failed cursor is dropped, not closed: closing reads what is left of a result, which a lost
+                # or cancelled statement may never send)
+                await greenlet_spawn(_handled, sync, error, sql, args)
                 raise  # (not reached: _handled raises)
             return description, rows
 
