@@ -13,6 +13,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from core.deadline import committing
 
@@ -371,6 +372,7 @@ class Database:
         ping_idle_seconds: float = 10.0,
         statement_cache: int = 0,
         pool_timeout: float = 30.0,
+        direct: bool = True,
     ) -> None:
         self.url = url
         self.engine = make_engine(
@@ -393,6 +395,8 @@ class Database:
         )
         self.request_gate = FairGate.of(self.read_engine)
         self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine)
+        # a request's statements may run through the driver itself where it is a MySQL one (RequestConnection)
+        self.direct = direct and self.read_engine.dialect.name == "mysql"
 
     @property
     def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
@@ -424,6 +428,31 @@ class Database:
         await self.write_turns.finish()
         await self.engine.dispose()
         await self.read_engine.dispose()
+
+
+class _NoContext:
+    """What SQLAlchemy's error handling reads of an execution context, for a statement run without one."""
+
+    executemany = False
+
+    def handle_dbapi_exception(self, _error: BaseException) -> None:
+        pass
+
+
+def _handled(sync: Any, error: BaseException, sql: str, args: Any) -> None:
+    """SQLAlchemy's handling of an error raised while a statement ran: the driver adapter's (an asyncmy
+    AttributeError on a broken connection becomes an InternalError), then the Connection's (a DBAPIError,
+    handle_error events, the connection invalidated on a disconnect or an exit exception such as a
+    cancellation). Always raises."""
+    if isinstance(error, Exception):
+        try:
+            sync.connection.dbapi_connection._handle_exception(error)
+        except BaseException as translated:
+            error = translated
+    try:
+        raise error
+    except BaseException as raised:  # (SQLAlchemy reads the exception being handled from sys.exc_info())
+        sync._handle_dbapi_exception(raised, sql, args, None, _NoContext())
 
 
 def _session_on(connection: AsyncConnection) -> AsyncSession:
@@ -478,6 +507,49 @@ class RequestConnection:
                 yield self._connection or await self._open()
             finally:
                 self._holder = None
+
+    async def driver_execute(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
+        """Run `sql` (the driver's SQL, positional `args`) on the request's connection through the driver itself,
+        not through SQLAlchemy's execution path (a greenlet, an execution context, a cursor adapter and a result
+        object per statement). Returns the cursor's description and rows, or None where the driver is not a
+        MySQL one (the caller then runs the statement the usual way).
+
+        The same as SQLAlchemy's path where it matters: the request connection's lock and the driver
+        connection's, the engine's cursor events (statement counters, logging), and any error handed to
+        SQLAlchemy's own handling (wrapped as a DBAPIError; the connection invalidated on a disconnect or a
+        cancellation)."""
+        if not self._db.direct:
+            return None
+        task = asyncio.current_task()
+        if self._holder is not None and self._holder is task:
+            raise RuntimeError("nested RequestConnection.session() / connection() in one task")
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("the request is finished: its connection is closed")
+            connection = self._connection or await self._open()
+            sync = connection.sync_connection
+            assert sync is not None
+            adapted: Any = sync.connection.dbapi_connection
+            try:
+                async with adapted._execute_mutex:
+                    cursor = await adapted._connection.cursor().__aenter__()  # (aiomysql's cursor() is awaitable)
+                    dispatch = sync.dispatch
+                    if dispatch.before_cursor_execute:
+                        for listener in dispatch.before_cursor_execute:
+                            listener(sync, cursor, sql, args, None, False)
+                    await cursor.execute(sql, args)
+                    description = cursor.description
+                    rows = list(await cursor.fetchall()) if description else []
+                    await cursor.close()
+                    if dispatch.after_cursor_execute:
+                        for listener in dispatch.after_cursor_execute:
+                            listener(sync, cursor, sql, args, None, False)
+            except BaseException as error:
+                # (the failed cursor is dropped, not closed: closing reads what is left of a result, which a lost
+                # or cancelled statement may never send)
+                await greenlet_spawn(_handled, sync, error, sql, args)
+                raise  # (not reached: _handled raises)
+            return description, rows
 
     async def _open(self) -> AsyncConnection:
         gate = self._db.request_gate

@@ -262,3 +262,58 @@ async def test_a_failed_checkout_gives_its_place_back(db: Database, monkeypatch:
     async with after.connection() as conn:  # within the timeout: the place came back
         assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     await after.close()
+
+
+async def test_a_statement_run_through_the_driver_is_handled_as_sqlalchemy_would(db: Database) -> None:
+    # RequestConnection.driver_execute (a reused statement's read, the read events) skips SQLAlchemy's execution
+    # path on MySQL drivers: its errors must still come out as SQLAlchemy's, a lost connection must be invalidated
+    # (so the pool replaces it) and reported unreachable, and the engine's cursor events must still see it.
+    if db.dialect != "mysql":
+        assert await RequestConnection(db).driver_execute("SELECT 1", ()) is None  # SQLite: the usual path
+        return
+    from core.db import unreachable
+
+    seen: list[str] = []
+    listener = lambda *args: seen.append(str(args[2]))  # noqa: E731
+    event.listen(db.read_engine.sync_engine, "before_cursor_execute", listener)
+    connection = RequestConnection(db)
+    try:
+        ran = await connection.driver_execute("SELECT %s + 1, CONNECTION_ID()", (41,))
+        assert ran is not None
+        description, rows = ran
+        assert len(description) == 2
+        assert rows[0][0] == 42
+        own = int(rows[0][1])
+        assert seen == ["SELECT %s + 1, CONNECTION_ID()"]
+        with pytest.raises(exc.DBAPIError) as refused:
+            await connection.driver_execute("SELECT no_such_column FROM patient", ())
+        assert not refused.value.connection_invalidated and not unreachable(refused.value)
+        ran = await connection.driver_execute("SELECT 2", ())  # still usable after a statement error
+        assert ran is not None and ran[1][0][0] == 2
+
+        # The server drops the connection (a failover): a DBAPIError, invalidated, unreachable (503)
+        async with db.engine.connect() as other:
+            await other.execute(text(f"KILL {own}"))
+        with pytest.raises(exc.DBAPIError) as lost:
+            await connection.driver_execute("SELECT 3", ())
+        assert lost.value.connection_invalidated and unreachable(lost.value)
+    finally:
+        event.remove(db.read_engine.sync_engine, "before_cursor_execute", listener)
+        await connection.close()
+
+    # A statement cancelled mid-way (the request's deadline) leaves no half-read connection in the pool
+    connection = RequestConnection(db)
+    try:
+        task = asyncio.ensure_future(connection.driver_execute("SELECT SLEEP(5)", ()))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        await connection.close()
+    after = RequestConnection(db)
+    try:
+        ran = await after.driver_execute("SELECT 4", ())
+        assert ran is not None and ran[1][0][0] == 4
+    finally:
+        await after.close()

@@ -19,6 +19,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from core.db import Database, RequestConnection
 from core.settings import Settings
+from core.speedups import SPEEDUPS
 from core.timeutil import clinic_today
 from policies.access import ANONYMOUS_PRINCIPAL, Access, Principal
 from policies.store import PolicyStore
@@ -123,6 +124,18 @@ class Context:
         if self._connection is not None:
             return self._connection.connection()
         return self.services.db.connection()
+
+    @property
+    def direct(self) -> bool:
+        """Statements of this request may run through the driver itself (`driver_execute`)."""
+        return self._connection is not None and self.services.db.direct and SPEEDUPS.statement_reuse
+
+    async def driver_execute(self, sql: str, args: tuple[Any, ...]) -> tuple[Any, list[Any]] | None:
+        """The driver's SQL on the request's connection (core/db.py RequestConnection.driver_execute), or None
+        where that is not available (outside a request, not a MySQL driver)."""
+        if self._connection is None:
+            return None
+        return await self._connection.driver_execute(sql, args)
 
     @property
     def settings(self) -> Settings:

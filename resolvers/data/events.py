@@ -66,18 +66,23 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
         "outcome": "success",
     }
     # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection, committed (durable)
-    # before the request goes on. SQLite: one writer of this process at a time (core.db.WriteTurns).
-    async with ctx.connection() as connection, ctx.services.db.write_turns.turn():
-        for start in range(0, len(ids), _EVENTS_PER_INSERT):
-            chunk = ids[start : start + _EVENTS_PER_INSERT]
-            sql, processors = _events_insert(connection.dialect, len(chunk))
-            common = {name: _bound(processors, name, value) for name, value in shared.items()}  # once, not per row
-            params: list[Any] = []
-            for pid in chunk:
-                row = {
-                    **common,
-                    "entity_id": _bound(processors, "entity_id", str(pid)),
-                    "patient_id": _bound(processors, "patient_id", pid),
-                }
-                params.extend(row[name] for name in _EVENT_COLUMNS)
+    # before the request goes on; through the driver itself where it allows (core/db.py
+    # RequestConnection.driver_execute: MySQL drivers, whose writes take no turns). SQLite: one writer of this
+    # process at a time (core.db.WriteTurns).
+    dialect = ctx.services.db.read_engine.dialect
+    for start in range(0, len(ids), _EVENTS_PER_INSERT):
+        chunk = ids[start : start + _EVENTS_PER_INSERT]
+        sql, processors = _events_insert(dialect, len(chunk))
+        common = {name: _bound(processors, name, value) for name, value in shared.items()}  # once, not per row
+        params: list[Any] = []
+        for pid in chunk:
+            row = {
+                **common,
+                "entity_id": _bound(processors, "entity_id", str(pid)),
+                "patient_id": _bound(processors, "patient_id", pid),
+            }
+            params.extend(row[name] for name in _EVENT_COLUMNS)
+        if ctx.direct and await ctx.driver_execute(sql, tuple(params)) is not None:
+            continue
+        async with ctx.connection() as connection, ctx.services.db.write_turns.turn():
             await connection.exec_driver_sql(sql, tuple(params))

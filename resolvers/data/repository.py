@@ -24,6 +24,7 @@ from policies.access import Access
 from policies.enforce import check, mark
 from policies.tables import reach_clause
 from resolvers.audit.unit import write_unit
+from resolvers.data.direct import direct_for
 from resolvers.data.events import record_reads
 from resolvers.data.pagination import Page, paginate
 from resolvers.data.projection import Columns, as_rows, select_columns
@@ -131,7 +132,17 @@ class Data:
     # ---- running them --------------------------------------------------------------------------
 
     async def rows(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
-        """Result rows (Core, on the request's connection)."""
+        """Result rows (Core, on the request's connection); a kept statement's through the driver itself
+        (resolvers/data/direct.py) where the request's connection allows it."""
+        checked = _check(statement)
+        if self._ctx.direct:
+            form = direct_for(checked, self._ctx.services.db.read_engine.dialect)
+            args = form.args(parameters or {}) if form is not None else None
+            if args is not None:
+                assert form is not None
+                ran = await self._ctx.driver_execute(form.sql, args)
+                if ran is not None:
+                    return form.rows(self._ctx.services.db.read_engine.dialect, *ran)
         async with self._ctx.connection() as connection:
             return list((await connection.execute(_check(statement), parameters or {})).all())
 

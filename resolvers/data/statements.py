@@ -14,6 +14,7 @@ from typing import Any
 
 from core.lru import LRU
 from core.speedups import SPEEDUPS
+from resolvers.data.direct import register
 
 _STATEMENTS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = LRU(1024)
 
@@ -28,4 +29,5 @@ def reused(key: tuple[Any, ...], build: Callable[[], Any], *, keep: tuple[Any, .
         return entry[1]
     statement = build()
     _STATEMENTS.put(full_key, (keep, statement))
+    register(statement)
     return statement
