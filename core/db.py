@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
@@ -18,6 +19,7 @@ from sqlalchemy.util import greenlet_spawn
 from core.deadline import committing
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # MariaDB/MySQL errors that mean another writer won: a deadlock (a Galera certification failure is reported as
 # one, at COMMIT or at any statement of a transaction the cluster aborted) and a lock wait timeout.
@@ -175,6 +177,13 @@ def _sqlite_no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_no_busy_handler(dbapi_connection: Any, _record: Any) -> None:
+    """The write turns' connections: a write that finds the lock taken fails at once (WriteTurns waits itself)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.close()
+
+
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Check a pooled connection with a ping only when it has sat idle for `idle_seconds` or more.
 
@@ -216,6 +225,7 @@ def make_engine(
     ping_idle_seconds: float = 10.0,
     statement_cache: int = 0,
     pool_timeout: float = 30.0,
+    turns: bool = False,
 ) -> AsyncEngine:
     url, failover_hosts = split_failover(normalise_url(url))
     kwargs: dict[str, Any] = {"hide_parameters": True}  # driver messages never carry patient data
@@ -245,6 +255,8 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         if autocommit:  # the request pool, whose writes take turns (WriteTurns)
             event.listen(engine.sync_engine, "connect", _sqlite_no_autocheckpoint)
+        if turns:  # the write turns' own connections (WriteTurns)
+            event.listen(engine.sync_engine, "connect", _sqlite_no_busy_handler)
     else:
         _ping_when_idle(engine, ping_idle_seconds)
         if failover_hosts:
@@ -293,6 +305,14 @@ class FairGate:
 
 
 CHECKPOINT_EVERY_WRITES = 100  # SQLite: write turns between two background WAL checkpoints
+BUSY_POLL_SECONDS = 0.001  # SQLite: a write turn that found the lock taken by another process tries again after
+BUSY_WAIT_SECONDS = 10.0  # ... for as long as the busy handler waits elsewhere (_sqlite_pragmas)
+
+
+def _sqlite_busy(error: exc.OperationalError) -> bool:
+    """SQLITE_BUSY (or one of its extended codes): another connection holds the write lock."""
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 class WriteTurns:
@@ -304,8 +324,14 @@ class WriteTurns:
     between tries. Each request writes its read events (one INSERT, committed with the WAL's fsync: milliseconds
     under the lock), and at 5 concurrent requests about half of those INSERTs lost a try to another request's and
     slept, up to hundreds of milliseconds for one that lost several in a row (bench/seal_probe.py counts the busy
-    handler's calls). Here a writer is woken the moment the one before it is done; only a writer of another process
-    (the audit sealer's, another instance) can still make it sleep in SQLite.
+    handler's calls). Here a writer is woken the moment the one before it is done.
+
+    A writer of another process (the audit sealer's steps, another instance, a command) can still hold the lock when
+    a turn starts. So the turns write through connections of their own with no busy handler (`busy_timeout=0`): a
+    write that finds the lock taken fails at once, untouched (each statement is its own transaction), and the turn
+    tries it again every BUSY_POLL_SECONDS, for BUSY_WAIT_SECONDS as the busy handler would. It waits about as long
+    as the other writer holds the lock (a seal step's few milliseconds), not the busy handler's growing sleeps (up
+    to 78 ms measured behind the sealer's steps).
 
     The commit that takes the WAL past 1,000 pages ran the checkpoint (copying the WAL into the database file and
     its fsync, 1-100 ms) inside that request's INSERT, now inside its turn, with the others waiting behind it. So
@@ -314,14 +340,16 @@ class WriteTurns:
     time): it takes no write lock, so the next turns go on meanwhile; then it copies what they added in a turn of
     its own (short), so the WAL is wholly copied and the next write restarts it. That pool's own commits still
     checkpoint as SQLite does by default. One lock per event loop. Other databases lock rows: nothing to take
-    turns for."""
+    turns for, and a write runs on the request's own connection."""
 
-    def __init__(self, enabled: bool, checkpoint_engine: AsyncEngine) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool, checkpoint_engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
+        self.enabled = enabled and writer is not None
         self._checkpoint_engine = checkpoint_engine
+        self._writer = writer
         self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._writes = 0
         self._checkpoint: asyncio.Task[None] | None = None
+        self.busy_retries = 0  # writes that found another process's writer holding the lock (tests, benchmarks)
 
     def _lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
@@ -329,19 +357,38 @@ class WriteTurns:
             self._locks = (loop, asyncio.Lock())
         return self._locks[1]
 
-    @asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
+    async def write(
+        self,
+        connection_of: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
+        run: Callable[[AsyncConnection], Awaitable[T]],
+    ) -> T:
+        """`run` one single-statement write: in a turn, on SQLite, or on `connection_of()`'s connection elsewhere."""
         if not self.enabled:
-            yield
-            return
+            async with connection_of() as connection:
+                return await run(connection)
+        assert self._writer is not None
         async with self._lock():
-            yield
+            async with self._writer.connect() as connection:
+                result = await self._retrying(connection, run)
         self._writes += 1
         if self._writes >= CHECKPOINT_EVERY_WRITES and (self._checkpoint is None or self._checkpoint.done()):
             self._writes = 0
             self._checkpoint = asyncio.get_running_loop().create_task(
                 self._run_checkpoint(), name="sqlite-wal-checkpoint"
             )
+        return result
+
+    async def _retrying(self, connection: AsyncConnection, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_WAIT_SECONDS
+        while True:
+            try:
+                return await run(connection)
+            except exc.OperationalError as error:
+                if not _sqlite_busy(error) or loop.time() >= give_up:
+                    raise
+            self.busy_retries += 1
+            await asyncio.sleep(BUSY_POLL_SECONDS)
 
     async def _run_checkpoint(self) -> None:
         """The bulk of the copy beside the writes, then what they added meanwhile in a turn of its own: with the
@@ -394,13 +441,15 @@ class Database:
             pool_timeout=pool_timeout,
         )
         self.request_gate = FairGate.of(self.read_engine)
-        self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine)
+        # SQLite: the request pool's writes take turns, on connections of their own (WriteTurns)
+        self.turns_engine = make_engine(url, autocommit=True, turns=True) if self.dialect == "sqlite" else None
+        self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine, self.turns_engine)
         # a request's statements may run through the driver itself where it is a MySQL one (RequestConnection)
         self.direct = direct and self.read_engine.dialect.name == "mysql"
 
     @property
-    def engines(self) -> tuple[AsyncEngine, AsyncEngine]:
-        return (self.engine, self.read_engine)
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        return (self.engine, self.read_engine, *([self.turns_engine] if self.turns_engine is not None else []))
 
     @property
     def dialect(self) -> str:
@@ -426,8 +475,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.write_turns.finish()
-        await self.engine.dispose()
-        await self.read_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
 class _NoContext:

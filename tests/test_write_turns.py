@@ -5,10 +5,15 @@ enough writes a background checkpoint has copied the WAL back, so it restarts in
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import struct
+import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.db import CHECKPOINT_EVERY_WRITES, Database
 from models.audit import Event
@@ -23,12 +28,7 @@ async def test_concurrent_reads_keep_every_event_and_checkpoint_beside(client: G
     db = client.services.db
     token = await client.token("chief")
 
-    async def patients_events() -> int:
-        async with db.session() as session:
-            statement = select(func.count()).select_from(Event).where(Event.operation == "patients")
-            return int((await session.execute(statement)).scalar_one())
-
-    before = await patients_events()
+    before = await patients_events(db)
 
     async def reader() -> int:
         read = 0
@@ -40,12 +40,13 @@ async def test_concurrent_reads_keep_every_event_and_checkpoint_beside(client: G
     read = sum(await asyncio.gather(*(reader() for _ in range(CLIENTS))))
     assert read > 0
     # every answered request's events are in the database: one per patient read, none lost, none twice
-    assert await patients_events() - before == read
+    assert await patients_events(db) - before == read
     assert CLIENTS * REQUESTS == CHECKPOINT_EVERY_WRITES
     if db.dialect != "sqlite":
         assert not db.write_turns.enabled  # row locks: nothing to take turns for
         return
-    async with db.read_engine.connect() as connection:
+    assert db.turns_engine is not None
+    async with db.turns_engine.connect() as connection:  # the turns' connections, which write
         assert (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one() == 0
         assert (await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one() == 2  # FULL: durable at commit
     await db.write_turns.finish()  # the checkpoint the last write started
@@ -57,6 +58,12 @@ async def test_concurrent_reads_keep_every_event_and_checkpoint_beside(client: G
     assert 0 < after * 10 < frames, (after, frames)
 
 
+async def patients_events(db: Database) -> int:
+    async with db.session() as session:
+        statement = select(func.count()).select_from(Event).where(Event.operation == "patients")
+        return int((await session.execute(statement)).scalar_one())
+
+
 def wal_index(db: Database) -> tuple[int, int]:
     """(frames in the WAL, frames already copied into the database), read from the WAL index (the -shm file:
     mxFrame in its header, nBackfill after the header's two copies) without checkpointing anything."""
@@ -64,3 +71,60 @@ def wal_index(db: Database) -> tuple[int, int]:
     (frames,) = struct.unpack_from("=I", shm, 16)
     (copied,) = struct.unpack_from("=I", shm, 96)
     return frames, copied
+
+
+async def test_a_turn_waits_out_another_process_writer_without_the_busy_handler(client: GraphQLClient) -> None:
+    """The audit sealer (its own process) holds SQLite's write lock for a step: a request's read events wait for it
+    by trying again every millisecond, not in the busy handler's growing sleeps, and are all stored."""
+    db = client.services.db
+    token = await client.token("chief")
+    if db.dialect != "sqlite":
+        assert not db.write_turns.enabled and db.turns_engine is None
+        return
+    assert db.turns_engine is not None
+    async with db.turns_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == 0
+    async with db.read_engine.connect() as connection:  # the request pool's reads keep the busy handler
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() == 10000
+
+    other = sqlite3.connect(str(db.engine.url.database), isolation_level=None, check_same_thread=False)
+    held = asyncio.Event()
+    hold_seconds = 0.2
+
+    def hold_lock(loop: asyncio.AbstractEventLoop) -> None:
+        other.execute("BEGIN IMMEDIATE")  # the write lock, as a seal step takes it
+        loop.call_soon_threadsafe(held.set)
+        time.sleep(hold_seconds)
+        other.execute("COMMIT")
+
+    before = await patients_events(db)
+    retries = db.write_turns.busy_retries
+    holder = asyncio.get_running_loop().run_in_executor(None, hold_lock, asyncio.get_running_loop())
+    await held.wait()
+    started = time.monotonic()
+    result = await client.run(PATIENTS, token=token)
+    waited = time.monotonic() - started
+    await holder
+    other.close()
+    assert "errors" not in result, result
+    read = len(result["data"]["patients"]["edges"])
+    assert read > 0
+    # it found the lock taken and tried again until the other writer committed, then wrote its events
+    assert db.write_turns.busy_retries > retries
+    assert waited >= hold_seconds * 0.5
+    assert await patients_events(db) - before == read  # one per patient read, none lost, none twice
+
+
+async def test_a_turn_raises_what_is_not_a_busy_lock(client: GraphQLClient) -> None:
+    """Only SQLITE_BUSY is waited out: any other error of the write reaches the caller at once."""
+    db = client.services.db
+    if db.dialect != "sqlite":
+        return
+
+    async def broken(connection: AsyncConnection) -> None:
+        await connection.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+    retries = db.write_turns.busy_retries
+    with pytest.raises(OperationalError, match="no such table"):
+        await db.write_turns.write(db.connection, broken)
+    assert db.write_turns.busy_retries == retries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam
@@ -12,12 +13,18 @@ from models.audit import Event
 from resolvers.audit.chain import CONTENT_FIELDS
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
     from resolvers.data.context import Context
 
 # What a read event sets: every content field of an event but its id and the free-form detail.
 _EVENT_COLUMNS = tuple(name for name in CONTENT_FIELDS if name not in ("id", "detail"))
 _EVENTS_PER_INSERT = 100  # a page at most (resolvers/data/pagination.py)
 _EVENT_SQL: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+
+async def _execute(sql: str, params: tuple[Any, ...], connection: AsyncConnection) -> None:
+    await connection.exec_driver_sql(sql, params)
 
 
 def _events_insert(dialect: Any, rows: int) -> tuple[str, dict[str, Any]]:
@@ -68,7 +75,7 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
     # Each multi-row INSERT is atomic by itself: on the request's (autocommit) connection, committed (durable)
     # before the request goes on; through the driver itself where it allows (core/db.py
     # RequestConnection.driver_execute: MySQL drivers, whose writes take no turns). SQLite: one writer of this
-    # process at a time (core.db.WriteTurns).
+    # process at a time, on the turns' own connections (core.db.WriteTurns).
     dialect = ctx.services.db.read_engine.dialect
     for start in range(0, len(ids), _EVENTS_PER_INSERT):
         chunk = ids[start : start + _EVENTS_PER_INSERT]
@@ -84,5 +91,4 @@ async def record_reads(ctx: Context, patient_ids: Iterable[int], *, action: str,
             params.extend(row[name] for name in _EVENT_COLUMNS)
         if ctx.direct and await ctx.driver_execute(sql, tuple(params)) is not None:
             continue
-        async with ctx.connection() as connection, ctx.services.db.write_turns.turn():
-            await connection.exec_driver_sql(sql, tuple(params))
+        await ctx.services.db.write_turns.write(ctx.connection, partial(_execute, sql, tuple(params)))

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Delete, Select, Update, bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from core.errors import not_found
@@ -236,8 +237,11 @@ class Data:
             update(model).where(model.id == row_id, await self.clause(model, purpose)).values({column: counter + 1}),
             purpose,
         )
-        async with self._ctx.connection() as connection, self._ctx.services.db.write_turns.turn():
-            result: Any = await connection.execute(statement)
+
+        async def run(connection: AsyncConnection) -> Any:
+            return await connection.execute(statement)
+
+        result = await self._ctx.services.db.write_turns.write(self._ctx.connection, run)
         return int(result.rowcount or 0)
 
     async def record_reads(self, patient_ids: Iterable[int], *, action: str, operation: str) -> None:
