@@ -126,15 +126,16 @@ class FhirExportMutation:
         since: datetime | None = None,
     ) -> FhirExportType:
         department = decode_optional_id("Department", department_id)
+        type_list = ",".join(types) if types else None
+        since_text = since.isoformat() if since is not None else None
         request = exports.ExportRequest(
             level=ExportLevel.GROUP if department is not None else ExportLevel.PATIENT,
             department_id=department,
-            types=",".join(types) if types else None,
-            since=since.isoformat() if since is not None else None,
+            types=type_list,
+            since=since_text,
             output_format=None,
-            request_url="",
+            request_url=exports.kick_off_url(department, type_list, since_text),
         )
-        request = exports.ExportRequest(**{**request.__dict__, "request_url": exports.kick_off_url(request)})
         return FhirExportType(_row=await exports.kick_off(info.context, request))
 
     @strawberry.mutation(description="Cancel a running export of yours, or delete a finished one's files now.")

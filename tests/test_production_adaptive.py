@@ -59,19 +59,28 @@ def ok(response: Any) -> bool:
     return response.status_code == 200 and "errors" not in response.json()
 
 
-async def test_beyond_the_learnt_limit_requests_wait_and_are_served_in_order(
-    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def held(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch, *waiting: str
+) -> tuple[str, Admission, Gate, list[asyncio.Task[Any]]]:
+    """The set-up of most tests here: the limit learnt as 1, every request held at the gate, an admin's NAMES there
+    in the one slot, then each of `waiting` in turn waiting for it. The admin's token, and the requests' tasks, the
+    running one first."""
     token = await client.token("admin")
     admission = client.services.admission
     learnt(admission, 1)
     gate = Gate(client, monkeypatch)
-    running = asyncio.create_task(client.post(NAMES, token=token))
+    tasks = [asyncio.create_task(client.post(NAMES, token=token))]
     await gate.until(lambda: gate.reached == [NAMES])
-    older = asyncio.create_task(client.post(IDS, token=token))
-    await gate.until(lambda: admission.in_flight == 2)
-    newer = asyncio.create_task(client.post(BOTH, token=token))
-    await gate.until(lambda: admission.in_flight == 3)
+    for query in waiting:
+        tasks.append(asyncio.create_task(client.post(query, token=token)))
+        await gate.until(lambda: admission.in_flight == len(tasks))
+    return token, admission, gate, tasks
+
+
+async def test_beyond_the_learnt_limit_requests_wait_and_are_served_in_order(
+    client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, admission, gate, (running, older, newer) = await held(client, monkeypatch, IDS, BOTH)
     assert admission.running == 1 and gate.reached == [NAMES]  # the two wait for the slot, not at the gate
 
     gate.open.set()
@@ -86,20 +95,12 @@ async def test_beyond_the_learnt_limit_requests_wait_and_are_served_in_order(
 async def test_a_growing_queue_is_overload_shed_with_503_and_readiness_says_saturated(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = await client.token("admin")
-    admission = client.services.admission
-    learnt(admission, 1)
     # The queue's length is sampled on every arrival (a tick of 0 s); grown by 1 three samples in a row: overload.
     monkeypatch.setattr(admission_module, "OVERLOAD_TICK_SECONDS", 0.0)
     monkeypatch.setattr(admission_module, "OVERLOAD_GAP_SECONDS", 60.0)  # a slow machine: the samples still count
     monkeypatch.setattr(admission_module, "OVERLOAD_GROWTH", 1)
-    gate = Gate(client, monkeypatch)
-    running = asyncio.create_task(client.post(NAMES, token=token))
-    await gate.until(lambda: gate.reached == [NAMES])
-    waiting = []
-    for count in range(1, 4):  # samples 0, 1, 2: not yet three steps of growth
-        waiting.append(asyncio.create_task(client.post(IDS, token=token)))
-        await gate.until(lambda count=count: admission.in_flight == 1 + count)
+    # three waiting, each arrival a sample (0, 1, 2): not yet three steps of growth
+    token, admission, gate, (running, *waiting) = await held(client, monkeypatch, IDS, IDS, IDS)
     assert (await client.http.get("/readyz")).json()["requests"] == "ok"  # a queue may be a burst draining
 
     # The next arrival samples a queue grown three times in a row: overload. It waits ADMISSION_QUEUE_TARGET_SECONDS
@@ -128,17 +129,8 @@ async def test_a_growing_queue_is_overload_shed_with_503_and_readiness_says_satu
 async def test_under_overload_the_newest_waiting_request_runs_first(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = await client.token("admin")
-    admission = client.services.admission
-    learnt(admission, 1)
+    _, admission, gate, (running, older, newer) = await held(client, monkeypatch, IDS, BOTH)
     admission.queue_target = 30.0  # waiting within the target: served, newest first
-    gate = Gate(client, monkeypatch)
-    running = asyncio.create_task(client.post(NAMES, token=token))
-    await gate.until(lambda: gate.reached == [NAMES])
-    older = asyncio.create_task(client.post(IDS, token=token))
-    await gate.until(lambda: admission.in_flight == 2)
-    newer = asyncio.create_task(client.post(BOTH, token=token))
-    await gate.until(lambda: admission.in_flight == 3)
     admission.overload(time.perf_counter())  # as the growing queue above, or a shed at the ceiling, marks it
     gate.open.set()
     assert all(ok(response) for response in await asyncio.gather(running, older, newer))
@@ -186,18 +178,13 @@ async def test_a_closed_loop_keeps_a_queue_that_drains_and_nothing_is_shed(
 async def test_the_ceiling_still_sheds_at_once_and_adaptive_off_runs_up_to_it(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    token = await client.token("admin")
-    admission = client.services.admission
-    learnt(admission, 1)
     monkeypatch.setattr(admission_module, "OVERLOAD_TICK_SECONDS", 60.0)  # 7 arrivals on a slow machine: no growth
-    gate = Gate(client, monkeypatch)
-    held = [asyncio.create_task(client.post(NAMES, token=token)) for _ in range(8)]
-    await gate.until(lambda: admission.in_flight == 8)
-    assert admission.running == 1
+    token, admission, gate, requests = await held(client, monkeypatch, *[NAMES] * 7)
+    assert admission.running == 1 and admission.in_flight == 8
     shed = await client.post(NAMES, token=token)  # 1 running + 7 waiting: MAX_REQUESTS_IN_FLIGHT
     assert shed.status_code == 503 and error_codes(shed.json()) == ["OVERLOADED"]
     gate.open.set()
-    responses = await asyncio.gather(*held)
+    responses = await asyncio.gather(*requests)
     # Shedding means overload: the waiting requests, which waited longer than the target (0 here), are shed when
     # their turn comes instead of running late.
     assert sum(1 for response in responses if ok(response)) == 1
@@ -206,8 +193,8 @@ async def test_the_ceiling_still_sheds_at_once_and_adaptive_off_runs_up_to_it(
 
     admission.limiter = None  # CONCURRENCY_ADAPTIVE=false: every request up to the ceiling runs at once
     gate.open.clear()
-    held = [asyncio.create_task(client.post(NAMES, token=token)) for _ in range(8)]
+    requests = [asyncio.create_task(client.post(NAMES, token=token)) for _ in range(8)]
     await gate.until(lambda: admission.running == 8)
     gate.open.set()
-    assert all(ok(response) for response in await asyncio.gather(*held))
+    assert all(ok(response) for response in await asyncio.gather(*requests))
     assert admission.in_flight == 0 and admission.shed == 8

@@ -134,11 +134,11 @@ async def my_exports(ctx: Context, *, first: int | None, after: str | None) -> P
     )
 
 
-def kick_off_url(request: ExportRequest) -> str:
+def kick_off_url(department_id: int | None, types: str | None, since: str | None) -> str:
     """The kick-off URL an export asked for through the API (not over HTTP) stands for, relative to the server:
-    what its manifest's `request` names."""
-    path = "/fhir/Patient/$export" if request.department_id is None else f"/fhir/Group/{request.department_id}/$export"
-    query = urlencode({key: value for key, value in (("_type", request.types), ("_since", request.since)) if value})
+    what its manifest's `request` names. `types` and `since` as the kick-off's `_type` and `_since` would be sent."""
+    path = "/fhir/Patient/$export" if department_id is None else f"/fhir/Group/{department_id}/$export"
+    query = urlencode({key: value for key, value in (("_type", types), ("_since", since)) if value})
     return f"{path}?{query}" if query else path
 
 
