@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
@@ -315,6 +317,18 @@ def _sqlite_busy(error: exc.OperationalError) -> bool:
     return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
+@dataclass(eq=False)
+class _Write:
+    """A write waiting for its turn, and its outcome."""
+
+    run: Callable[[AsyncConnection], Awaitable[Any]]
+    done: asyncio.Future[Any]
+
+
+async def _begin_immediate(connection: AsyncConnection) -> None:
+    await connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class WriteTurns:
     """SQLite: the request pool's writes (read events, counters) take turns here, first come first served, so that
     they never meet inside SQLite, and its WAL checkpoints run beside them (issue 23).
@@ -346,37 +360,84 @@ class WriteTurns:
         self.enabled = enabled and writer is not None
         self._checkpoint_engine = checkpoint_engine
         self._writer = writer
-        self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._locks: tuple[asyncio.AbstractEventLoop, asyncio.Lock, list[_Write]] | None = None
         self._writes = 0
         self._checkpoint: asyncio.Task[None] | None = None
-        self.busy_retries = 0  # writes that found another process's writer holding the lock (tests, benchmarks)
+        self.busy_retries = 0  # tries that found another process's writer holding the lock (tests, benchmarks)
+        self.commits = 0  # transactions the turns committed: fewer than writes when turns were shared
 
-    def _lock(self) -> asyncio.Lock:
+    def _turn(self) -> tuple[asyncio.Lock, list[_Write]]:
         loop = asyncio.get_running_loop()
         if self._locks is None or self._locks[0] is not loop:
-            self._locks = (loop, asyncio.Lock())
-        return self._locks[1]
+            self._locks = (loop, asyncio.Lock(), [])
+        return self._locks[1], self._locks[2]
+
+    def _lock(self) -> asyncio.Lock:
+        return self._turn()[0]
 
     async def write(
         self,
         connection_of: Callable[[], AbstractAsyncContextManager[AsyncConnection]],
         run: Callable[[AsyncConnection], Awaitable[T]],
     ) -> T:
-        """`run` one single-statement write: in a turn, on SQLite, or on `connection_of()`'s connection elsewhere."""
+        """`run` one single-statement write: in a turn, on SQLite, or on `connection_of()`'s connection elsewhere.
+
+        SQLite: the writes that queued while a turn ran share the next one, as one transaction (group commit):
+        one fsync of the WAL for all of them, each committed before its request goes on. If one of them fails,
+        the transaction is rolled back and each runs again alone, so each gets its own outcome."""
         if not self.enabled:
             async with connection_of() as connection:
                 return await run(connection)
+        lock, queued = self._turn()
+        write = _Write(run, asyncio.get_running_loop().create_future())
+        queued.append(write)
+        async with lock:
+            if write in queued:  # not taken by the turn before (else done, or being written by it)
+                batch = list(queued)
+                queued.clear()
+                # shielded: a request cancelled meanwhile does not cut the others' writes short
+                await asyncio.shield(asyncio.get_running_loop().create_task(self._write_batch(batch)))
+        return cast("T", await write.done)
+
+    async def _write_batch(self, batch: list[_Write]) -> None:
         assert self._writer is not None
-        async with self._lock():
+        try:
             async with self._writer.connect() as connection:
-                result = await self._retrying(connection, run)
-        self._writes += 1
-        if self._writes >= CHECKPOINT_EVERY_WRITES and (self._checkpoint is None or self._checkpoint.done()):
-            self._writes = 0
-            self._checkpoint = asyncio.get_running_loop().create_task(
-                self._run_checkpoint(), name="sqlite-wal-checkpoint"
-            )
-        return result
+                if len(batch) > 1 and await self._together(connection, batch):
+                    return
+                for write in batch:  # alone, each its own transaction
+                    try:
+                        result = await self._retrying(connection, write.run)
+                    except Exception as error:
+                        write.done.set_exception(error)
+                    else:
+                        write.done.set_result(result)
+                        self.commits += 1
+        finally:
+            for write in batch:  # the connection failed: nothing was written for these
+                if not write.done.done():
+                    write.done.set_exception(exc.OperationalError("write turn", None, Exception("no connection")))
+            self._writes += len(batch)
+            if self._writes >= CHECKPOINT_EVERY_WRITES and (self._checkpoint is None or self._checkpoint.done()):
+                self._writes = 0
+                self._checkpoint = asyncio.get_running_loop().create_task(
+                    self._run_checkpoint(), name="sqlite-wal-checkpoint"
+                )
+
+    async def _together(self, connection: AsyncConnection, batch: list[_Write]) -> bool:
+        """The batch as one transaction; False (rolled back) if one of its writes failed."""
+        await self._retrying(connection, _begin_immediate)  # the write lock, waited for as a single write waits
+        try:
+            results = [await write.run(connection) for write in batch]
+            await connection.exec_driver_sql("COMMIT")
+        except Exception:
+            with contextlib.suppress(Exception):
+                await connection.exec_driver_sql("ROLLBACK")
+            return False
+        self.commits += 1
+        for write, result in zip(batch, results, strict=True):
+            write.done.set_result(result)
+        return True
 
     async def _retrying(self, connection: AsyncConnection, run: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         loop = asyncio.get_running_loop()

@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 import struct
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,43 @@ async def test_a_turn_raises_what_is_not_a_busy_lock(client: GraphQLClient) -> N
     with pytest.raises(OperationalError, match="no such table"):
         await db.write_turns.write(db.connection, broken)
     assert db.write_turns.busy_retries == retries
+
+
+async def test_queued_writes_share_a_turn_and_one_failing_write_fails_alone(client: GraphQLClient) -> None:
+    """Writes that queued behind a turn commit together (one transaction, one fsync); one that fails is rolled
+    back with them, and then each runs alone: the others are stored, the failing one gets its own error."""
+    db = client.services.db
+    if db.dialect != "sqlite":
+        return
+    async with db.turns_engine.connect() as connection:  # type: ignore[union-attr]
+        await connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS turn_probe (n INTEGER PRIMARY KEY)")
+
+    def insert(n: int) -> Any:
+        async def run(connection: AsyncConnection) -> int:
+            result = await connection.exec_driver_sql(f"INSERT INTO turn_probe (n) VALUES ({n})")  # noqa: S608
+            return int(result.rowcount)
+
+        return run
+
+    async def broken(connection: AsyncConnection) -> None:
+        await connection.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+    commits = db.write_turns.commits
+    outcomes = await asyncio.gather(
+        *(db.write_turns.write(db.connection, insert(n)) for n in range(1, 11)),
+        db.write_turns.write(db.connection, broken),
+        *(db.write_turns.write(db.connection, insert(n)) for n in range(11, 21)),
+        return_exceptions=True,
+    )
+    assert outcomes[:10] == [1] * 10 and outcomes[11:] == [1] * 10
+    assert isinstance(outcomes[10], OperationalError) and "no such table" in str(outcomes[10])
+    async with db.connection() as connection:
+        stored = (await connection.exec_driver_sql("SELECT n FROM turn_probe ORDER BY n")).scalars().all()
+    assert stored == list(range(1, 21))  # all but the failing one, each once
+    # the first ran alone; the 20 queued behind it shared a turn, rolled back for the failing write, then each ran
+    # alone: 1 + 19 commits
+    assert db.write_turns.commits - commits == 20
+
+    commits = db.write_turns.commits
+    await asyncio.gather(*(db.write_turns.write(db.connection, insert(n)) for n in range(21, 41)))
+    assert db.write_turns.commits - commits == 2  # the first alone, the 19 queued behind it in one transaction
