@@ -8,8 +8,8 @@ import asyncio
 import sqlite3
 import struct
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -142,7 +142,7 @@ async def test_queued_writes_share_a_turn_and_one_failing_write_fails_alone(clie
 
     def insert(n: int) -> Any:
         async def run(connection: AsyncConnection) -> int:
-            result = await connection.exec_driver_sql(f"INSERT INTO turn_probe (n) VALUES ({n})")  # noqa: S608
+            result = await connection.exec_driver_sql(f"INSERT INTO turn_probe (n) VALUES ({n})")
             return int(result.rowcount)
 
         return run

@@ -54,7 +54,7 @@ from resolvers.audit.records import (
 GAP_GRACE = timedelta(seconds=120)
 LOST_RACE_ATTEMPTS = 5
 STEP_EVENTS = 500  # events per locked step (MariaDB: a row lock nobody else waits for)
-SQLITE_STEP_EVENTS = 200  # SQLite: the database's write lock, which every request's read events wait for
+SQLITE_STEP_EVENTS = 100  # SQLite: the database's write lock, which every request's read events wait for
 STEP_PAUSE_RATIO = {"sqlite": 1.0}  # pause after a step / the time it held the lock; other databases: none
 
 
