@@ -20,6 +20,8 @@ import pytest
 
 from core.db import Database
 from resolvers.audit.chain import CONTENT_FIELDS, unsealed_count, verify_chain
+from resolvers.audit.seal import STEP_EVENTS
+from resolvers.audit.sealer import MAX_STEP_EVENTS, next_step
 from tests.conftest import GraphQLClient
 from tests.test_audit_chain import add_events
 
@@ -149,3 +151,18 @@ def test_the_bound_catches_sealing_on_the_loop(monkeypatch: pytest.MonkeyPatch) 
 
     asyncio.run(main())
     assert max(holds.sealer) >= SEALER_STEP_BOUND
+
+
+def test_a_sealer_falling_behind_takes_longer_steps_and_comes_back_to_short_ones() -> None:
+    """Short steps keep SQLite's write lock held briefly, but each step costs milliseconds whatever it seals: a pass
+    longer than the interval doubles the steps (up to MAX_STEP_EVENTS), one under half of it halves them back."""
+    interval, base = 2.0, 100
+    step = base
+    for expected in (200, 400, MAX_STEP_EVENTS, MAX_STEP_EVENTS):  # behind, pass after pass
+        step = next_step(step, base, 2.5, interval)
+        assert step == expected
+    assert next_step(step, base, 1.5, interval) == step  # keeping up, not idle: as it is
+    for expected in (250, 125, base, base):  # caught up
+        step = next_step(step, base, 0.3, interval)
+        assert step == expected
+    assert next_step(STEP_EVENTS, STEP_EVENTS, 9.0, interval) == STEP_EVENTS  # MariaDB's steps start at the most

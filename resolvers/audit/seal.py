@@ -76,6 +76,7 @@ class _Hold:
     seconds = 0.0
     released_at = 0.0
     free_until = 0.0
+    left: tuple[int, int] | None = None  # (scan position, last seq) the last step committed
 
 
 @asynccontextmanager
@@ -178,12 +179,20 @@ async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> d
     return hashes
 
 
-async def _hash_ahead(db: Database, *, batch_size: int, full: bool) -> tuple[dict[int, str], tuple[int, int] | None]:
+async def _hash_ahead(
+    db: Database, *, batch_size: int, full: bool, known: tuple[int, int] | None = None
+) -> tuple[dict[int, str], tuple[int, int] | None]:
     """The content hashes of the events the next step will link, computed before its lock is taken, and the
-    (scan position, last seq) of the state they were read after (None: no state row yet)."""
+    (scan position, last seq) of the state they were read after (None: no state row yet). `known`: the state the
+    pass's last step left, read again only for the first step (a state moved since by another sealer is seen
+    under the lock, where it is compared)."""
     async with db.session() as session:
-        state = (await session.execute(select(STATE.c.scan_from_id, STATE.c.last_seq).where(STATE.c.id == 1))).first()
-        seen = None if state is None else (int(state[0]), int(state[1]))
+        seen = known
+        if seen is None:
+            state = (
+                await session.execute(select(STATE.c.scan_from_id, STATE.c.last_seq).where(STATE.c.id == 1))
+            ).first()
+            seen = None if state is None else (int(state[0]), int(state[1]))
         low = 0 if full or seen is None else seen[0]
         return await _pending_hashes(session, low, batch_size), seen
 
@@ -210,7 +219,7 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
 
 
 async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
-    hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full)
+    hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full, known=hold.left)
     wait = hold.free_until - time.monotonic()
     if wait > 0:  # what is left of the free time the last step owes the others
         await _pause(wait)
@@ -274,7 +283,8 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) 
                 gap_seen_at=gap_seen_at,
             )
         )
-        return len(seals)
+    hold.left = (new_scan_from, seq)  # committed
+    return len(seals)
 
 
 async def _seal_step_retrying(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:

@@ -33,11 +33,26 @@ from sqlalchemy import event
 
 from core.background import stop_task
 from core.db import Database
-from resolvers.audit.seal import needs_sealing, seal_pending, step_events
+from resolvers.audit.seal import STEP_EVENTS, needs_sealing, seal_pending, step_events
 
 log = logging.getLogger(__name__)
 
 WRITE_PASS_GAP = 0.25  # seconds from the start of a pass to the start of the next one woken by a write
+MAX_STEP_EVENTS = STEP_EVENTS  # a sealer falling behind takes steps up to this long (SQLite's start at 100)
+
+
+def next_step(step: int, base: int, pass_seconds: float, interval: float) -> int:
+    """Events per locked step for the next pass. Each step costs milliseconds whatever it seals (two sessions, the
+    state row read and written), so short steps seal fewer events per second of CPU: a pass that lasted longer
+    than the interval is falling behind (reads write events faster than it seals), and the next pass takes steps
+    twice as long, up to MAX_STEP_EVENTS; one that lasted under half the interval goes back towards `base`, whose
+    short holds of SQLite's write lock are what requests wait for."""
+    if pass_seconds > interval:
+        return min(step * 2, max(base, MAX_STEP_EVENTS))
+    if pass_seconds < interval / 2:
+        return max(base, step // 2)
+    return step
+
 
 # ---- the child process ---------------------------------------------------------------------------
 
@@ -108,14 +123,15 @@ class SealerFigures:
     failures: int = 0
     longest_pass_seconds: float = 0.0
     recent: list[int] = field(default_factory=list)  # events sealed by the last few passes
+    step_events: int = 0  # events per locked step now (next_step)
 
 
 class Sealer:
     def __init__(self, db: Database, *, interval: float, batch_size: int | None = None) -> None:
         self.db = db
         self.interval = interval
-        self.batch_size = batch_size or step_events(db.dialect)  # events per locked step
-        self.figures = SealerFigures()
+        self.batch_size = batch_size or step_events(db.dialect)  # events per locked step, when keeping up
+        self.figures = SealerFigures(step_events=self.batch_size)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pool: ProcessPoolExecutor | None = None
@@ -141,7 +157,7 @@ class Sealer:
     async def seal(self, *, batch_size: int | None = None, max_batches: int | None = None, full: bool = False) -> int:
         """Seal what is pending: in the sealer's process (here, on this loop, when inline); how many were sealed.
         Raises what sealing raised (the `audit.seal_pending` job records it)."""
-        size = batch_size or self.batch_size
+        size = batch_size or self.figures.step_events
         if self.inline:
             return await _seal_if_needed(self.db, size, max_batches, full)
         loop = asyncio.get_running_loop()
@@ -184,6 +200,8 @@ class Sealer:
             self._wake.clear()
             started = loop.time()
             await self.seal_now()
+            figures = self.figures
+            figures.step_events = next_step(figures.step_events, self.batch_size, loop.time() - started, self.interval)
             # the writes that commit meanwhile set the wake again: their pass starts after the gap, together
             await asyncio.sleep(max(0.0, started + gap - loop.time()))
 
