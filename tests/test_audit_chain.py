@@ -482,3 +482,27 @@ async def test_the_background_sealer_links_reads_and_writes(client: GraphQLClien
     await all_sealed()
     result = await verify_chain(db)
     assert result.ok and result.unsealed == 0, result.report()
+
+
+async def test_a_pass_falling_behind_takes_longer_steps(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass still running after `grow_after` seconds doubles each next step (up to MAX_STEP_EVENTS): the chain is
+    the same as with short steps."""
+    await seal_pending(db)
+    sizes: list[int] = []
+    step = seal_module._seal_step_retrying
+
+    async def recording_step(db: Database, *, batch_size: int, full: bool, hold: Any) -> int:
+        sizes.append(batch_size)
+        return await step(db, batch_size=batch_size, full=full, hold=hold)
+
+    monkeypatch.setattr(seal_module, "_seal_step_retrying", recording_step)
+    await add_events(db, 75)
+    assert await seal_pending(db, batch_size=5, pause_ratio=0.0, grow_after=0.0) == 75
+    assert sizes == [5, 10, 20, 40, 80]  # 5 + 10 + 20 + 40 = 75, and a last step that finds none
+    sizes.clear()
+    await add_events(db, 30)
+    assert await seal_pending(db, batch_size=5, pause_ratio=0.0, grow_after=3600.0) == 30
+    assert sizes == [5] * 7  # not behind: short steps (the seventh finds none)
+    assert seal_module.MAX_STEP_EVENTS == seal_module.STEP_EVENTS
+    result = await verify_chain(db)
+    assert result.ok, result.report()

@@ -33,20 +33,20 @@ from sqlalchemy import event
 
 from core.background import stop_task
 from core.db import Database
-from resolvers.audit.seal import STEP_EVENTS, needs_sealing, seal_pending, step_events
+from resolvers.audit.seal import MAX_STEP_EVENTS, needs_sealing, seal_pending, step_events
 
 log = logging.getLogger(__name__)
 
 WRITE_PASS_GAP = 0.25  # seconds from the start of a pass to the start of the next one woken by a write
-MAX_STEP_EVENTS = STEP_EVENTS  # a sealer falling behind takes steps up to this long (SQLite's start at 100)
 
 
 def next_step(step: int, base: int, pass_seconds: float, interval: float) -> int:
     """Events per locked step for the next pass. Each step costs milliseconds whatever it seals (two sessions, the
     state row read and written), so short steps seal fewer events per second of CPU: a pass that lasted longer
-    than the interval is falling behind (reads write events faster than it seals), and the next pass takes steps
-    twice as long, up to MAX_STEP_EVENTS; one that lasted under half the interval goes back towards `base`, whose
-    short holds of SQLite's write lock are what requests wait for."""
+    than the interval is falling behind (reads write events faster than it seals; within it, seal_pending's
+    `grow_after` has made its steps longer already), and the next pass starts with steps twice as long, up to
+    MAX_STEP_EVENTS; one that lasted under half the interval goes back towards `base`, whose short holds of
+    SQLite's write lock are what requests wait for."""
     if pass_seconds > interval:
         return min(step * 2, max(base, MAX_STEP_EVENTS))
     if pass_seconds < interval / 2:
@@ -60,10 +60,12 @@ _child_loop: asyncio.AbstractEventLoop | None = None
 _child_dbs: dict[str, Database] = {}
 
 
-async def _seal_if_needed(db: Database, batch_size: int | None, max_batches: int | None, full: bool) -> int:
+async def _seal_if_needed(
+    db: Database, batch_size: int | None, max_batches: int | None, full: bool, grow_after: float | None = None
+) -> int:
     if not full and not await needs_sealing(db):
         return 0
-    return await seal_pending(db, batch_size=batch_size, max_batches=max_batches, full=full)
+    return await seal_pending(db, batch_size=batch_size, max_batches=max_batches, full=full, grow_after=grow_after)
 
 
 def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
@@ -76,11 +78,13 @@ def _commit_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def seal_in_child(url: str, batch_size: int | None, max_batches: int | None, full: bool) -> int:
+def seal_in_child(
+    url: str, batch_size: int | None, max_batches: int | None, full: bool, grow_after: float | None = None
+) -> int:
     """One sealing pass, run in the sealer's process (its own event loop and connections, kept between passes)."""
     warm_child(url)
     assert _child_loop is not None
-    return _child_loop.run_until_complete(_seal_if_needed(_child_dbs[url], batch_size, max_batches, full))
+    return _child_loop.run_until_complete(_seal_if_needed(_child_dbs[url], batch_size, max_batches, full, grow_after))
 
 
 def warm_child(url: str) -> None:
@@ -163,7 +167,9 @@ class Sealer:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            sealed = await loop.run_in_executor(self._executor(), seal_in_child, self.db.url, size, max_batches, full)
+            sealed = await loop.run_in_executor(
+                self._executor(), seal_in_child, self.db.url, size, max_batches, full, self.interval
+            )
         except BrokenProcessPool:
             self._pool = None  # the child died (killed, out of memory): the next pass starts another
             raise
