@@ -37,7 +37,8 @@ def database_url(kind: str) -> str:
         return f"sqlite+aiosqlite:///{WORK / 'seal.db'}"
     mysql = pymysql_kwargs(None)
     auth = f"{mysql['user']}:{mysql['password']}" if mysql["password"] else str(mysql["user"])
-    return f"mysql+aiomysql://{auth}@{mysql['host']}:{mysql['port']}/{MYSQL_DB}"
+    driver = os.environ.get("BENCH_DRIVER", "asyncmy")  # as bench/run.py: the driver the README recommends
+    return f"mysql+{driver}://{auth}@{mysql['host']}:{mysql['port']}/{MYSQL_DB}"
 
 
 def server_env(kind: str, **overrides: str) -> dict[str, str]:
