@@ -20,8 +20,8 @@ import pytest
 
 from core.db import Database
 from resolvers.audit.chain import CONTENT_FIELDS, unsealed_count, verify_chain
-from resolvers.audit.seal import STEP_EVENTS
-from resolvers.audit.sealer import MAX_STEP_EVENTS, next_step
+from resolvers.audit.seal import MAX_STEP_EVENTS, STEP_EVENTS
+from resolvers.audit.sealer import next_step
 from tests.conftest import GraphQLClient
 from tests.test_audit_chain import add_events
 

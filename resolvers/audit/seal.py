@@ -59,6 +59,11 @@ SQLITE_STEP_EVENTS = 100  # SQLite: the database's write lock, which every reque
 STEP_PAUSE_RATIO = {"sqlite": 1.0}  # pause after a step / the time it held the lock; other databases: none
 
 
+def longer_step(size: int) -> int:
+    """The step after `size` for a sealer falling behind: twice as long, up to MAX_STEP_EVENTS."""
+    return min(size * 2, max(size, MAX_STEP_EVENTS))
+
+
 def step_events(dialect: str) -> int:
     """Events per locked step when the caller does not say."""
     return SQLITE_STEP_EVENTS if dialect == "sqlite" else STEP_EVENTS
@@ -359,7 +364,7 @@ async def seal_pending(
     grow_at = None if grow_after is None else time.monotonic() + grow_after
     while max_batches is None or batches < max_batches:
         if grow_at is not None and batches and time.monotonic() >= grow_at:
-            size = min(size * 2, max(size, MAX_STEP_EVENTS))
+            size = longer_step(size)
         hold.free_until = hold.released_at + hold.seconds * ratio if batches else 0.0
         hold.seconds = 0.0
         sealed = await _seal_step_retrying(db, batch_size=size, full=full, hold=hold)

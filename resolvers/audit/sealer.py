@@ -33,7 +33,7 @@ from sqlalchemy import event
 
 from core.background import stop_task
 from core.db import Database
-from resolvers.audit.seal import MAX_STEP_EVENTS, needs_sealing, seal_pending, step_events
+from resolvers.audit.seal import longer_step, needs_sealing, seal_pending, step_events
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def next_step(step: int, base: int, pass_seconds: float, interval: float) -> int
     MAX_STEP_EVENTS; one that lasted under half the interval goes back towards `base`, whose short holds of
     SQLite's write lock are what requests wait for."""
     if pass_seconds > interval:
-        return min(step * 2, max(base, MAX_STEP_EVENTS))
+        return longer_step(step)
     if pass_seconds < interval / 2:
         return max(base, step // 2)
     return step
