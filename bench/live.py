@@ -86,12 +86,13 @@ def seal_all(kind: str) -> None:
 
 
 def backlog(kind: str) -> dict[str, int]:
-    """Unsealed events now (exact: every event at or below the scan position is sealed), the newest event id and
-    how many seals exist past the scan position; two short range scans on primary keys."""
+    """Unsealed events now: those above the highest sealed id and those that came late into a gap the sealer
+    watches (every other id up to the highest sealed one is sealed), and the newest event id; range scans on
+    primary keys, never over what was sealed."""
     sql = (
-        "SELECT s.scan_from_id, s.last_seq, (SELECT COUNT(*) FROM event WHERE id > s.scan_from_id), "
-        "(SELECT COUNT(*) FROM event_seal WHERE event_id > s.scan_from_id), (SELECT MAX(id) FROM event) "
-        "FROM audit_seal_state s WHERE s.id = 1"
+        "SELECT s.last_seq, (SELECT COUNT(*) FROM event WHERE id > s.max_sealed_event_id), "
+        "(SELECT COUNT(*) FROM audit_seal_gap g JOIN event e ON e.id BETWEEN g.first_id AND g.last_id), "
+        "(SELECT MAX(id) FROM event) FROM audit_seal_state s WHERE s.id = 1"
     )
     if kind == "sqlite":
         conn: Any = sqlite3.connect(WORK / "seal.db", timeout=30)
@@ -100,10 +101,10 @@ def backlog(kind: str) -> dict[str, int]:
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
-        _scan_from, last_seq, above, sealed_above, max_id = cursor.fetchone()
+        last_seq, above, late, max_id = cursor.fetchone()
     finally:
         conn.close()
-    return {"unsealed": int(above) - int(sealed_above), "last_seq": int(last_seq), "max_event_id": int(max_id or 0)}
+    return {"unsealed": int(above) + int(late), "last_seq": int(last_seq), "max_event_id": int(max_id or 0)}
 
 
 def process_cpu(pid: int) -> float:

@@ -69,9 +69,25 @@ class AuditSealState(SQLModel, table=True):
     last_seq: int = Field(default=0, sa_type=BigInteger)
     last_chain_hash: str = Field(default=GENESIS_HASH, max_length=64)
     max_sealed_event_id: int = Field(default=0, sa_type=BigInteger)
-    # every event id <= scan_from_id is sealed (or a gap older than the grace period: a rolled-back insert)
+    # every event id <= scan_from_id is sealed (or a gap no longer watched); above it, up to max_sealed_event_id,
+    # every id is sealed or in a watched gap (AuditSealGap): the first one's first id - 1, and when it was seen
     scan_from_id: int = Field(default=0, sa_type=BigInteger)
     gap_seen_at: datetime | None = instant_field()
     archived_seq: int = Field(default=0, sa_type=BigInteger)
     archived_chain_hash: str = Field(default=GENESIS_HASH, max_length=64)
     updated_at: datetime = created_at_field()
+
+
+class AuditSealGap(SQLModel, table=True):
+    """Event ids missing below sealed ones, first_id..last_id, watched by the sealer since `seen_at`: an insert still
+    in flight (MariaDB commits out of id order) or one rolled back; on Galera, the ids the other nodes' auto-increment
+    offsets skip. A late event found in one is sealed at the end of the chain and its id leaves the gap; a gap
+    watched longer than the sealer's grace period is dropped (the full sweep of verify-audit still seals a later
+    arrival). Only the sealer writes it, under its lock on the state row."""
+
+    __tablename__ = "audit_seal_gap"
+    __table_args__ = (MYSQL_TABLE_ARGS,)
+
+    first_id: int = Field(primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False})
+    last_id: int = Field(sa_type=BigInteger)
+    seen_at: datetime = created_at_field()

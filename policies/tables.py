@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlmodel import SQLModel
 
 from models.appointment import Appointment, AppointmentStatusChange, Schedule, ScheduleStatus
-from models.audit import AuditSealState, Event, EventSeal
+from models.audit import AuditSealGap, AuditSealState, Event, EventSeal
 from models.auth import AuthSession, LoginGate, LoginLog, RefreshToken
 from models.clinical import Diagnosis, ExamReport, FollowUp, FollowUpProtocol, TreatmentPlan, Visit
 from models.consultation import Conversation, Message
@@ -271,6 +271,7 @@ REACH: dict[type[SQLModel], TableReach] = {
     # ---- the platform's machinery: system code only
     EventSeal: TableReach(read=Nobody()),
     AuditSealState: TableReach(read=Nobody()),
+    AuditSealGap: TableReach(read=Nobody()),
     CasbinRule: TableReach(read=Nobody()),
     SeededPolicyLine: TableReach(read=Nobody()),
     SeededMenuEntry: TableReach(read=Nobody()),

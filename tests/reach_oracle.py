@@ -271,6 +271,7 @@ UNWATCHED = {
     "event",
     "event_seal",
     "audit_seal_state",
+    "audit_seal_gap",
     "auth_session",
     "refresh_token",
     "login_log",

@@ -33,7 +33,7 @@ CUT = datetime(2021, 1, 1, tzinfo=UTC)
 async def history(client: GraphQLClient, db: Database) -> tuple[list[int], list[int]]:
     """A chain that starts with 6 events of 2020, then today's: (old ids, recent ids)."""
     async with maintenance(db, reason="test: start from an empty audit trail") as session:
-        for table in ("event", "event_seal", "audit_seal_state"):
+        for table in ("event", "event_seal", "audit_seal_state", "audit_seal_gap"):
             await session.execute(text(f"DELETE FROM {table}"))
     old = await add_events(db, 6, when=OLD)
     await seal_pending(db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -50,3 +51,33 @@ def test_every_model_module_is_in_the_metadata() -> None:
                 assert table.name in SQLModel.metadata.tables
                 assert tables_by_module[table.name] == module.__name__
     assert "persisted_document" in SQLModel.metadata.tables
+
+
+def test_a_scan_position_waiting_at_gaps_becomes_watched_gap_rows(tmp_path: Path) -> None:
+    """Migration 0021: a database whose sealer was waiting at id gaps (found again from the seals by every step)
+    gets those gaps as rows, seen when the state says it first saw one."""
+    path = tmp_path / "upgrade.db"
+    config = _config(f"sqlite+aiosqlite:///{path}")
+    command.upgrade(config, "0020_department_sibling_key")
+    with sqlite3.connect(path) as connection:
+        for event_id in range(1, 10):
+            connection.execute(
+                "INSERT INTO event (id, occurred_at, action, operation, entity_type, entity_id, request_id, ip, "
+                "outcome) VALUES (?, '2026-12-01 08:00:00.000000', 'read', 'q', 'Patient', '1', 'r', '', 'success')",
+                (event_id,),
+            )
+        for seq, event_id in enumerate((1, 2, 5, 8, 9), start=1):  # 3-4 and 6-7 missing when 5 and 8 were sealed
+            connection.execute(
+                "INSERT INTO event_seal (event_id, seq, content_hash, prev_hash, chain_hash, sealed_at) "
+                "VALUES (?, ?, 'c', 'p', 'h', '2026-12-01 08:00:01.000000')",
+                (event_id, seq),
+            )
+        connection.execute(
+            "UPDATE audit_seal_state SET max_sealed_event_id = 9, scan_from_id = 2, "
+            "gap_seen_at = '2026-12-01 08:00:02.000000' WHERE id = 1"
+        )
+    command.upgrade(config, "head")
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT first_id, last_id, seen_at FROM audit_seal_gap ORDER BY first_id").fetchall()
+    assert [(first, last) for first, last, _ in rows] == [(3, 4), (6, 7)]
+    assert {seen[:19] for _, _, seen in rows} == {"2026-12-01 08:00:02"}

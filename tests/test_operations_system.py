@@ -219,7 +219,7 @@ async def test_old_audit_events_are_archived_when_switched_on(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # AUDIT_ARCHIVE_DIR is relative: the archive lands in tmp_path/ARCHIVE
     async with maintenance(db, reason="test: an audit trail that starts in 2020") as session:
-        for table in ("event", "event_seal", "audit_seal_state"):
+        for table in ("event", "event_seal", "audit_seal_state", "audit_seal_gap"):
             await session.execute(text(f"DELETE FROM {table}"))
     old = datetime(2020, 3, 1, 8, 0, tzinfo=UTC)
     async with db.transaction() as session:

@@ -18,11 +18,12 @@ from typing import Any
 import orjson
 
 from core.timeutil import as_utc
-from models.audit import AuditSealState, Event, EventSeal
+from models.audit import AuditSealGap, AuditSealState, Event, EventSeal
 
 EVENT = Event.__table__  # type: ignore[attr-defined]
 SEAL = EventSeal.__table__  # type: ignore[attr-defined]
 STATE = AuditSealState.__table__  # type: ignore[attr-defined]
+GAP = AuditSealGap.__table__  # type: ignore[attr-defined]
 
 CONTENT_FIELDS = (
     "id",

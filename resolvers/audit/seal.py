@@ -24,9 +24,11 @@ background sealer is off (tests), `verify-audit` / `archive-audit` (a full sweep
 from __future__ import annotations
 
 import asyncio
+import bisect
+import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +41,7 @@ from core.db import Database, lost_race
 from core.timeutil import as_utc, utcnow
 from resolvers.audit.records import (
     EVENT,
+    GAP,
     SEAL,
     STATE,
     AuditChainError,
@@ -51,12 +54,16 @@ from resolvers.audit.records import (
 # An id gap below sealed events is an insert still in flight (MariaDB commits out of id order) or a rolled-back
 # one. The sealer looks back over a gap this long before treating it as permanent; a late event after that is
 # still sealed by the full sweep of verify-audit / archive-audit.
+# The gaps are rows of their own (AuditSealGap), at most MAX_WATCHED_GAPS at once: past it the oldest are dropped.
 GAP_GRACE = timedelta(seconds=120)
+MAX_WATCHED_GAPS = 10_000
 LOST_RACE_ATTEMPTS = 5
 STEP_EVENTS = 500  # events per locked step (MariaDB: a row lock nobody else waits for)
 MAX_STEP_EVENTS = STEP_EVENTS  # the longest step of a pass falling behind (seal_pending's grow_after)
 SQLITE_STEP_EVENTS = 100  # SQLite: the database's write lock, which every request's read events wait for
 STEP_PAUSE_RATIO = {"sqlite": 1.0}  # pause after a step / the time it held the lock; other databases: none
+
+log = logging.getLogger(__name__)
 
 
 def longer_step(size: int) -> int:
@@ -82,7 +89,7 @@ class _Hold:
     seconds = 0.0
     released_at = 0.0
     free_until = 0.0
-    left: tuple[int, int] | None = None  # (scan position, last seq) the last step committed
+    left: tuple[int, int, int] | None = None  # the Position the last step committed
 
 
 @asynccontextmanager
@@ -118,37 +125,70 @@ async def _locked_state(db: Database, hold: _Hold) -> AsyncIterator[tuple[AsyncS
                 hold.seconds = hold.released_at - locked_at
 
 
-def _advance_scan(
-    scan_from: int, sealed_ids: Sequence[int], gap_seen_at: datetime | None, now: datetime
-) -> tuple[int, datetime | None]:
-    """Move the scan position over contiguously sealed ids; wait GAP_GRACE at a gap before stepping over it."""
-    expected = scan_from + 1
-    stopped = False
-    for event_id in sealed_ids:
-        if event_id < expected:
+Gap = tuple[int, int, datetime]  # first id, last id, when the sealer first saw it missing
+
+
+def _next_gaps(
+    gaps: Sequence[Gap], max_sealed: int, ids: Sequence[int], now: datetime, *, first_step: bool = False
+) -> list[Gap]:
+    """The gaps to watch after a step that sealed `ids` (in id order) when everything up to `max_sealed` was sealed
+    or in `gaps`: a sealed id at or below it came late and leaves its gap; an id skipped above it (missing when
+    the step read the ids after it) is a new gap; a gap watched GAP_GRACE is dropped (nothing will fill it); past
+    MAX_WATCHED_GAPS the oldest are dropped. Work in the step's ids and the watched gaps, never in what was sealed
+    before (issue 23: finding gaps again from the seals cost each step the whole lag behind a gap). The chain's
+    `first_step` watches no gap below its first event (ids need not start at 1: MariaDB keeps its counter)."""
+    late = [event_id for event_id in ids if event_id <= max_sealed]
+    kept: list[Gap] = []
+    for first, last, seen in gaps:
+        if now - as_utc(seen) >= GAP_GRACE:
             continue
-        if event_id == expected:
-            expected += 1
-            continue
-        if gap_seen_at is not None and now - as_utc(gap_seen_at) >= GAP_GRACE:
-            expected, gap_seen_at = event_id + 1, None  # a rolled-back insert: nothing will fill it
-            continue
-        stopped = True
-        break
-    position = expected - 1
-    if not stopped:
-        return position, None
-    if position == scan_from and gap_seen_at is not None:
-        return position, gap_seen_at
-    return position, now
+        start = first
+        for event_id in late[bisect.bisect_left(late, first) : bisect.bisect_right(late, last)]:
+            if event_id > start:
+                kept.append((start, event_id - 1, seen))
+            start = event_id + 1
+        if start <= last:
+            kept.append((start, last, seen))
+    expected = ids[0] if first_step and ids else max_sealed + 1
+    for event_id in ids:
+        if event_id > max_sealed:
+            if event_id > expected:
+                kept.append((expected, event_id - 1, now))
+            expected = event_id + 1
+    if len(kept) > MAX_WATCHED_GAPS:
+        kept = sorted(sorted(kept, key=lambda gap: (as_utc(gap[2]), gap[0]))[-MAX_WATCHED_GAPS:])
+        log.warning("audit sealer: more than %d id gaps; the oldest are no longer watched", MAX_WATCHED_GAPS)
+    return kept
 
 
 def _pending(columns: Sequence[Any], low: Any, batch_size: Any) -> Any:
-    """The first `batch_size` unsealed events above id `low`, in id order (numbers, or bind parameters)."""
+    """The first `batch_size` unsealed events above id `low`, in id order (numbers, or bind parameters): the full
+    sweep's anti-join, from id 0."""
     return (
         select(*columns)
         .select_from(EVENT.outerjoin(SEAL, SEAL.c.event_id == EVENT.c.id))
         .where(EVENT.c.id > low, SEAL.c.event_id.is_(None))
+        .order_by(EVENT.c.id)
+        .limit(batch_size)
+    )
+
+
+def _newer(columns: Sequence[Any], max_sealed: Any, batch_size: Any) -> Any:
+    """The first `batch_size` events above the highest sealed id, in id order: all unsealed (events are sealed in
+    id order), so an index range with no anti-join."""
+    return select(*columns).where(EVENT.c.id > max_sealed).order_by(EVENT.c.id).limit(batch_size)
+
+
+def _in_gaps(columns: Sequence[Any], batch_size: int) -> Any:
+    """Unsealed events whose ids are in a watched gap (inserts that committed late), in id order."""
+    return (
+        select(*columns)
+        .select_from(
+            GAP.join(EVENT, EVENT.c.id.between(GAP.c.first_id, GAP.c.last_id)).outerjoin(
+                SEAL, SEAL.c.event_id == EVENT.c.id
+            )
+        )
+        .where(SEAL.c.event_id.is_(None))
         .order_by(EVENT.c.id)
         .limit(batch_size)
     )
@@ -159,22 +199,25 @@ async def _content_hashes(session: AsyncSession, statement: Any) -> dict[int, st
     return {int(row["id"]): content_hash(event_record(row)) for row in rows}
 
 
-_PENDING_SQL: dict[str, tuple[str, tuple[str, ...], dict[str, Any], Callable[[Sequence[Any]], dict[str, Any]]]] = {}
+_PENDING_SQL: dict[
+    tuple[str, bool], tuple[str, tuple[str, ...], dict[str, Any], Callable[[Sequence[Any]], dict[str, Any]]]
+] = {}
 
 
-async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> dict[int, str]:
-    """_content_hashes of the pending events, read as the driver hands them over: most of the CPU of sealing was
-    SQLAlchemy's processing of each row (dates parsed to be formatted again, JSON). The record is the same
-    (driver_record_maker; a test compares them)."""
+async def _pending_hashes(session: AsyncSession, low: int, batch_size: int, *, full: bool) -> dict[int, str]:
+    """_content_hashes of the next events to seal (`_newer` than `low`, or the full sweep's `_pending` above it),
+    read as the driver hands them over: most of the CPU of sealing was SQLAlchemy's processing of each row (dates
+    parsed to be formatted again, JSON). The record is the same (driver_record_maker; a test compares them)."""
     connection = await session.connection()
     dialect = connection.dialect
-    cached = _PENDING_SQL.get(dialect.name)
+    cached = _PENDING_SQL.get((dialect.name, full))
     if cached is None:
-        compiled = _pending(list(EVENT.c), bindparam("low"), bindparam("size")).compile(dialect=dialect)
+        query = _pending if full else _newer
+        compiled = query(list(EVENT.c), bindparam("low"), bindparam("size")).compile(dialect=dialect)
         occurred_at = EVENT.c.occurred_at.type._cached_result_processor(dialect, None)
         order = tuple(compiled.positiontup or ())
         make = driver_record_maker(tuple(EVENT.c.keys()), occurred_at)
-        cached = _PENDING_SQL[dialect.name] = (compiled.string, order, dict(compiled.params), make)
+        cached = _PENDING_SQL[dialect.name, full] = (compiled.string, order, dict(compiled.params), make)
     sql, order, defaults, make = cached
     params = {**defaults, "low": low, "size": batch_size}
     result = await connection.exec_driver_sql(sql, tuple(params[name] for name in order))
@@ -185,22 +228,33 @@ async def _pending_hashes(session: AsyncSession, low: int, batch_size: int) -> d
     return hashes
 
 
+# What a step leaves and the next one starts from: (highest sealed id, last seq, scan position). The scan position
+# is below the highest sealed id exactly when gaps are watched.
+Position = tuple[int, int, int]
+
+
+def _position(state: Mapping[str, Any]) -> Position:
+    return int(state["max_sealed_event_id"]), int(state["last_seq"]), int(state["scan_from_id"])
+
+
 async def _hash_ahead(
-    db: Database, *, batch_size: int, full: bool, known: tuple[int, int] | None = None
-) -> tuple[dict[int, str], tuple[int, int] | None]:
+    db: Database, *, batch_size: int, full: bool, known: Position | None = None
+) -> tuple[dict[int, str], Position | None]:
     """The content hashes of the events the next step will link, computed before its lock is taken, and the
-    (scan position, last seq) of the state they were read after (None: no state row yet). `known`: the state the
-    pass's last step left, read again only for the first step (a state moved since by another sealer is seen
-    under the lock, where it is compared)."""
+    position of the state they were read after (None: no state row yet). `known`: the position the pass's last
+    step left, read again only for the first step (a state moved since by another sealer is seen under the lock,
+    where it is compared)."""
     async with db.session() as session:
         seen = known
         if seen is None:
-            state = (
-                await session.execute(select(STATE.c.scan_from_id, STATE.c.last_seq).where(STATE.c.id == 1))
-            ).first()
-            seen = None if state is None else (int(state[0]), int(state[1]))
-        low = 0 if full or seen is None else seen[0]
-        return await _pending_hashes(session, low, batch_size), seen
+            state = (await session.execute(select(STATE).where(STATE.c.id == 1))).mappings().first()
+            seen = None if state is None else _position(state)
+        if full or seen is None:
+            return await _pending_hashes(session, 0, batch_size, full=True), seen
+        max_sealed, _seq, scan_from = seen
+        hashes = await _content_hashes(session, _in_gaps(list(EVENT.c), batch_size)) if scan_from < max_sealed else {}
+        hashes.update(await _pending_hashes(session, max_sealed, batch_size, full=False))
+        return hashes, seen
 
 
 _SEAL_INSERTS: dict[str, tuple[str, tuple[str, ...], Any]] = {}
@@ -224,6 +278,38 @@ async def _insert_seals(session: AsyncSession, seals: list[dict[str, Any]]) -> N
     await connection.exec_driver_sql(sql, [tuple({**seal, **shared}[name] for name in order) for seal in seals])
 
 
+async def _ids_to_seal(session: AsyncSession, state: Mapping[str, Any], *, batch_size: int, full: bool) -> list[int]:
+    """Under the lock: the ids the step links, in id order (late events in watched gaps first: lower ids)."""
+    max_sealed, _seq, scan_from = _position(state)
+    if full:
+        statements = [_pending([EVENT.c.id], 0, batch_size)]
+    else:
+        statements = [_in_gaps([EVENT.c.id], batch_size)] if scan_from < max_sealed else []
+        statements.append(_newer([EVENT.c.id], max_sealed, batch_size))
+    ids: list[int] = []
+    for statement in statements:
+        ids.extend(int(i) for i in (await session.execute(statement)).scalars().all())
+    return ids
+
+
+async def _watch_gaps(session: AsyncSession, state: Mapping[str, Any], ids: Sequence[int], now: datetime) -> list[Gap]:
+    """Under the lock: the watched gaps brought up to date for a step that sealed `ids`, rows changed as needed."""
+    max_sealed, _seq, scan_from = _position(state)
+    watched: list[Gap] = []
+    if scan_from < max_sealed:
+        rows = await session.execute(select(GAP.c.first_id, GAP.c.last_id, GAP.c.seen_at).order_by(GAP.c.first_id))
+        watched = [(int(first), int(last), seen) for first, last, seen in rows.all()]
+    kept = _next_gaps(watched, max_sealed, ids, now, first_step=int(state["last_seq"]) == 0)
+    before, after = {gap[0]: gap for gap in watched}, {gap[0]: gap for gap in kept}
+    gone = [first for first, gap in before.items() if after.get(first) != gap]
+    for chunk in range(0, len(gone), 500):
+        await session.execute(GAP.delete().where(GAP.c.first_id.in_(gone[chunk : chunk + 500])))
+    added = [gap for first, gap in after.items() if before.get(first) != gap]
+    if added:
+        await session.execute(insert(GAP), [{"first_id": f, "last_id": last, "seen_at": t} for f, last, t in added])
+    return kept
+
+
 async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) -> int:
     hashed, seen = await _hash_ahead(db, batch_size=batch_size, full=full, known=hold.left)
     wait = hold.free_until - time.monotonic()
@@ -231,14 +317,13 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) 
         await _pause(wait)
     async with _locked_state(db, hold) as (session, state):
         now = utcnow()
-        low = 0 if full else int(state["scan_from_id"])
-        if db.dialect == "sqlite" and seen == (int(state["scan_from_id"]), int(state["last_seq"])):
+        if db.dialect == "sqlite" and not full and seen == _position(state):
             # SQLite has one writer at a time and gives ids in commit order: an event committed since the read
             # ahead has a higher id than those it read, and no sealer moved the chain meanwhile (the same state):
             # they are the first pending events. One statement less while every request's writes wait.
             ids = sorted(hashed)
         else:
-            ids = [int(i) for i in (await session.execute(_pending([EVENT.c.id], low, batch_size))).scalars().all()]
+            ids = await _ids_to_seal(session, state, batch_size=batch_size, full=full)
         late = [event_id for event_id in ids if event_id not in hashed]
         if late:  # committed (with a lower id, or past the read-ahead's end) after the read ahead
             hashed.update(await _content_hashes(session, select(*EVENT.c).where(EVENT.c.id.in_(late))))
@@ -261,23 +346,9 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) 
             prev = chain
         if seals:
             await _insert_seals(session, seals)
-        scan_from = int(state["scan_from_id"])
-        if scan_from == int(state["max_sealed_event_id"]) and ids == list(
-            range(scan_from + 1, scan_from + 1 + len(ids))
-        ):
-            sealed_ids: Sequence[int] = ids  # the usual case: no gap watched, the new ids follow on
-        else:
-            sealed_ids = (
-                (
-                    await session.execute(
-                        select(SEAL.c.event_id).where(SEAL.c.event_id > scan_from).order_by(SEAL.c.event_id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        new_scan_from, gap_seen_at = _advance_scan(scan_from, sealed_ids, state["gap_seen_at"], now)
+        gaps = await _watch_gaps(session, state, ids, now)
         max_sealed = max([int(state["max_sealed_event_id"]), *ids])
+        scan_from = gaps[0][0] - 1 if gaps else max_sealed
         await session.execute(
             update(STATE)
             .where(STATE.c.id == 1)
@@ -285,11 +356,11 @@ async def _seal_step(db: Database, *, batch_size: int, full: bool, hold: _Hold) 
                 last_seq=seq,
                 last_chain_hash=prev,
                 max_sealed_event_id=max_sealed,
-                scan_from_id=new_scan_from,
-                gap_seen_at=gap_seen_at,
+                scan_from_id=scan_from,
+                gap_seen_at=min(as_utc(gap[2]) for gap in gaps) if gaps else None,
             )
         )
-    hold.left = (new_scan_from, seq)  # committed
+    hold.left = (max_sealed, seq, scan_from)  # committed
     return len(seals)
 
 
