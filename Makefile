@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir bench-workloads bench-q5 bench-booking bench-subscriptions bench-audit browser console console-unit cluster cluster-test nginx
+.PHONY: run test test-slow lint typecheck pytest install install-dev migrate seed-demo documents clean bench bench-import bench-fhir bench-workloads bench-q5 bench-booking bench-subscriptions bench-audit browser console console-unit cluster cluster-test nginx screenshots
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,10 +78,15 @@ browser:
 # The console's browser test (tests/test_console_browser.py) serves its build: built first, unit-tested first.
 # CONSOLE_UNIT= skips the console's unit tests (CI runs them once, in the suite beside which the other runs).
 CONSOLE_UNIT ?= console-unit
+PYTEST_ARGS ?=
 pytest: install-dev browser console $(CONSOLE_UNIT)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The console's screenshots (console/screenshots/, shown in console/README.md), rendered again by its browser test.
+screenshots: install-dev browser console
+	CONSOLE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_console_browser.py
 
 # Tests that take minutes (a FHIR bulk export of a generated department of 10,000 patients): not in `make test`.
 test-slow: install-dev

@@ -208,6 +208,10 @@ async def _open_menu(page: Page, directory: str, key: str) -> None:
 
 
 async def _shot(page: Page, name: str) -> None:
+    """console/screenshots/<name>.png, with `make screenshots` (CONSOLE_SCREENSHOTS=1) only: other runs leave the
+    committed pictures as they are (each run renders them again with a few pixels of noise)."""
+    if os.environ.get("CONSOLE_SCREENSHOTS") != "1":
+        return
     SHOTS.mkdir(exist_ok=True)
     await page.wait_for_timeout(300)  # transitions settle
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
