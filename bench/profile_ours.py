@@ -29,6 +29,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--statements", action="store_true")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--pyinstrument", action="store_true", help="a sampling profile (needs pyinstrument)")
     parser.add_argument("--time", action="store_true", help="mean wall ms of --repeat sequential requests")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--callers", help="with --profile: also print who calls functions matching this regex")
@@ -78,6 +79,10 @@ async def main() -> None:
         variables: dict[str, Any] | None = None
         if args.query == "Q1":
             variables = {"id": encode_id("Patient", 5)}
+        elif args.query == "Q5":  # a follow-up in the chief's reach (scope_ids, as run.py picks them)
+            from run import scope_ids  # type: ignore[import-not-found]
+
+            variables = {"id": encode_id("FollowUp", scope_ids(args.patients)["scheduled"][0])}
         elif args.query in ("Q2", "Q3", "Q4"):
             variables = {"first": args.first or {"Q2": 50}.get(args.query, 20)}
         payload = body(args.query, variables)
@@ -101,6 +106,16 @@ async def main() -> None:
                 f"--- {args.query}: {1000 * elapsed / args.repeat:.2f} ms wall, {1000 * cpu / args.repeat:.2f} ms CPU"
                 " per request (in process, sequential; CPU includes the client's)"
             )
+        if args.pyinstrument:  # a sampling profile (pip install pyinstrument; not a dependency)
+            from pyinstrument import Profiler
+
+            sampler = Profiler(interval=0.0002, async_mode="disabled")
+            sampler.start()
+            for _ in range(args.repeat):
+                await client.post("/graphql", json=payload, headers=headers)
+            sampler.stop()
+            every_frame = bool(os.environ.get("PYI_ALL"))  # library frames too
+            print(sampler.output_text(unicode=False, color=False, show_all=every_frame, short_mode=False))
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
