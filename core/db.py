@@ -325,6 +325,11 @@ class _Write:
     done: asyncio.Future[Any]
 
 
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
 async def _begin_immediate(connection: AsyncConnection) -> None:
     await connection.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -390,6 +395,9 @@ class WriteTurns:
                 return await run(connection)
         lock, queued = self._turn()
         write = _Write(run, asyncio.get_running_loop().create_future())
+        # a writer cancelled while its write is queued (the next turn runs it) or running never reads the outcome:
+        # read here, so that a failure is not reported as "Future exception was never retrieved"
+        write.done.add_done_callback(_retrieved)
         queued.append(write)
         async with lock:
             if write in queued:  # not taken by the turn before (else done, or being written by it)

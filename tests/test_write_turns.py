@@ -5,6 +5,8 @@ enough writes a background checkpoint has copied the WAL back, so it restarts in
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import sqlite3
 import struct
 import time
@@ -169,3 +171,47 @@ async def test_queued_writes_share_a_turn_and_one_failing_write_fails_alone(clie
     commits = db.write_turns.commits
     await asyncio.gather(*(db.write_turns.write(db.connection, insert(n)) for n in range(21, 41)))
     assert db.write_turns.commits - commits == 2  # the first alone, the 19 queued behind it in one transaction
+
+
+async def test_a_writer_cancelled_while_queued_leaves_no_unread_failure(client: GraphQLClient) -> None:
+    """A request cancelled (its client gone) while its write waits for a turn leaves the write queued: the next
+    turn runs it, and its failure is read by the turns, not reported by asyncio as "Future exception was never
+    retrieved" when the future is collected."""
+    db = client.services.db
+    if db.dialect != "sqlite":
+        return
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    started = asyncio.Event()
+
+    async def slow(connection: AsyncConnection) -> None:
+        started.set()
+        await asyncio.sleep(0.05)  # holds the turn while the next writer queues and is cancelled
+
+    async def broken(connection: AsyncConnection) -> None:
+        await connection.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
+
+    async def ok(connection: AsyncConnection) -> int:
+        return int((await connection.exec_driver_sql("SELECT 1")).scalar_one())
+
+    async def cancelled_writer() -> bool:
+        first = asyncio.ensure_future(db.write_turns.write(db.connection, slow))
+        await started.wait()
+        queued = asyncio.ensure_future(db.write_turns.write(db.connection, broken))
+        await asyncio.sleep(0.01)
+        queued.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await queued
+        await first
+        return queued.cancelled()
+
+    try:
+        assert await cancelled_writer()
+        assert await db.write_turns.write(db.connection, ok) == 1  # its turn runs the cancelled one's write too
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(handler)
+    assert [context.get("message") for context in reported] == []
