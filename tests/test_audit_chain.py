@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -271,11 +272,18 @@ def test_gaps_are_watched_as_ranges_until_filled_or_given_up() -> None:
     assert _next_gaps([], 0, [5000, 5002], now, first_step=True) == [(5001, 5001, now)]
 
 
-def test_the_watched_gaps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_watched_gaps_are_bounded(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(seal_module, "MAX_WATCHED_GAPS", 3)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     old = [(2, 2, now - timedelta(seconds=9)), (4, 4, now - timedelta(seconds=8))]
-    assert _next_gaps(old, 5, [7, 9, 11], now) == [(6, 6, now), (8, 8, now), (10, 10, now)]  # the newest three
+    kept = _next_gaps(old, 5, [7, 9, 11], now)
+    assert kept == [(6, 6, now), (8, 8, now), (10, 10, now)]  # the newest three
+    later = now + timedelta(seconds=1)
+    assert _next_gaps(kept, 11, [13], later) == [(8, 8, now), (10, 10, now), (12, 12, later)]
+    # said once, when the bound is reached, not again at each step while it holds
+    assert [record.message for record in caplog.records if "id gaps" in record.message] == [
+        "audit sealer: more than 3 id gaps; the oldest are no longer watched"
+    ]
 
 
 async def gap_rows(db: Database) -> list[tuple[int, int]]:
@@ -316,8 +324,24 @@ async def test_a_late_event_below_sealed_ones_is_sealed_at_the_end_of_the_chain(
     assert (state.scan_from_id, state.max_sealed_event_id) == (ids[1] - 1, ids[2]) and state.gap_seen_at is not None
     assert await needs_sealing(db)  # the gap is watched
     # events sealed behind a watched gap: each step reads what it seals and the gap, never what was sealed since
+    # (no read of the seals but through a watched gap: before, a step read every seal above the gap, and found its
+    # pending events by an anti-join over every event above it)
     more = await add_events(db, 30)
-    assert await seal_pending(db, batch_size=7) == 30
+    read_seals: list[str] = []
+
+    def watch(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "event_seal" in statement and not statement.lstrip().upper().startswith("INSERT"):
+            read_seals.append(" ".join(statement.split()))
+
+    engines = [engine.sync_engine for engine in db.engines]
+    for engine in engines:
+        sa_event.listen(engine, "before_cursor_execute", watch)
+    try:
+        assert await seal_pending(db, batch_size=7) == 30
+    finally:
+        for engine in engines:
+            sa_event.remove(engine, "before_cursor_execute", watch)
+    assert read_seals and all("audit_seal_gap" in statement for statement in read_seals), read_seals
     assert await gap_rows(db) == [(ids[1], ids[1])]
     await insert_late(db, record)
     assert await seal_pending(db) == 1

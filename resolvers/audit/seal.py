@@ -157,7 +157,8 @@ def _next_gaps(
             expected = event_id + 1
     if len(kept) > MAX_WATCHED_GAPS:
         kept = sorted(sorted(kept, key=lambda gap: (as_utc(gap[2]), gap[0]))[-MAX_WATCHED_GAPS:])
-        log.warning("audit sealer: more than %d id gaps; the oldest are no longer watched", MAX_WATCHED_GAPS)
+        if len(gaps) < MAX_WATCHED_GAPS:  # once when the bound is reached, not at every step while it holds
+            log.warning("audit sealer: more than %d id gaps; the oldest are no longer watched", MAX_WATCHED_GAPS)
     return kept
 
 
