@@ -33,6 +33,7 @@ from tests.operations_helpers import (
     wait_for_run,
 )
 
+YEARLY = "0 4 1 1 *"  # never due while a test runs (short of New Year's night), so the test's own firings are all
 FAST = {**SCHEDULER_ON, "job_heartbeat_seconds": 0.2, "job_stale_seconds": 1.5}
 
 
@@ -65,13 +66,15 @@ async def test_a_firing_due_on_two_instances_runs_once(pair: tuple[GraphQLClient
     a, b = pair
     assert scheduler(a).instance != scheduler(b).instance
     with registered() as gate:
-        pk = await job_pk(a, name="every-minute", target="test.gate", cron="* * * * *")
+        # A schedule whose own firings never fall within the test (January 1st, 04:00): every firing below is set by
+        # the test. An every-minute job here also fired at the next minute when a run crossed one (12 runs, not 11).
+        pk = await job_pk(a, name="due-on-both", target="test.gate", cron=YEARLY)
         await scheduler(b).sync()  # the change notice's work (through Redis between hosts)
         # The clock itself, on both instances: APScheduler fires the same firing on each.
         due = utcnow().replace(microsecond=0) + timedelta(seconds=1)
         for client in (a, b):
             scheduler(client)._aps.modify_job(f"job-{pk}", next_run_time=due)  # type: ignore[union-attr]
-        await _until(lambda: _ended(db, "every-minute", 1))
+        await _until(lambda: _ended(db, "due-on-both", 1))
         # Ten more firings (recent, within the misfire grace), each fired by both instances at the same moment.
         base = utcnow() - timedelta(seconds=30)
         for minute in range(10):
@@ -80,7 +83,7 @@ async def test_a_firing_due_on_two_instances_runs_once(pair: tuple[GraphQLClient
                 scheduler(a).fire(pk, when, RunTrigger.SCHEDULE), scheduler(b).fire(pk, when, RunTrigger.SCHEDULE)
             )
             assert sum(result is not None for result in results) == 1, minute  # one claim won, one lost
-    runs = await stored_runs(db, "every-minute")
+    runs = await stored_runs(db, "due-on-both")
     assert len(runs) == 11 and len({run.scheduled_for for run in runs}) == 11
     assert runs[0].scheduled_for == due and runs[0].trigger == "schedule"
     assert {run.status for run in runs} == {"succeeded"} and len(gate.calls) == 11
@@ -119,8 +122,8 @@ async def test_late_and_overlapping_firings(pair: tuple[GraphQLClient, GraphQLCl
     a, _b = pair
     late = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
     with registered() as gate:
-        skipping = await job_pk(a, name="skips-late", target="test.gate", cron="* * * * *")
-        catching = await job_pk(a, name="runs-late", target="test.gate", cron="* * * * *", misfirePolicy="RUN_ONCE")
+        skipping = await job_pk(a, name="skips-late", target="test.gate", cron=YEARLY)
+        catching = await job_pk(a, name="runs-late", target="test.gate", cron=YEARLY, misfirePolicy="RUN_ONCE")
         await scheduler(a).fire(skipping, late, RunTrigger.SCHEDULE)
         await scheduler(a).fire(catching, late, RunTrigger.SCHEDULE)
         [skipped] = await stored_runs(db, "skips-late")
