@@ -16,14 +16,26 @@ LIST = "{ patients(first: 20) { edges { node { id name visits { visitDate diagno
 
 
 class Checkouts:
+    """Connections taken: checkouts of each pool, and the requests' takes from their shelf (core/db.py Shelf:
+    a request takes a connection from the shelf, which checks one out of the pool only when none waits)."""
+
     def __init__(self, client: GraphQLClient) -> None:
         db = client.services.db
+        self.shelf = db.shelf
         self.pools = {"transactions": db.engine.sync_engine.pool, "requests": db.read_engine.sync_engine.pool}
         self.counts = dict.fromkeys(self.pools, 0)
+        self.taken = 0
 
     def __enter__(self) -> Checkouts:
         for name, pool in self.pools.items():
             event.listen(pool, "checkout", self._hook(name))
+        take = self.shelf.take
+
+        async def counted() -> Any:
+            self.taken += 1
+            return await take()
+
+        self.shelf.take = counted  # type: ignore[method-assign]
         return self
 
     def _hook(self, name: str) -> Any:
@@ -36,6 +48,7 @@ class Checkouts:
     def __exit__(self, *_exc: Any) -> None:
         for pool, hook in self.__dict__.get("hooks", []):
             event.remove(pool, "checkout", hook)
+        del self.shelf.take  # the class's own again
 
 
 async def test_a_read_request_takes_one_connection(client: GraphQLClient) -> None:
@@ -43,8 +56,9 @@ async def test_a_read_request_takes_one_connection(client: GraphQLClient) -> Non
     with Checkouts(client) as checkouts:
         data = await client.data(LIST, token=token)
     assert data["patients"]["edges"]
-    # the session check, the scope, the page, the loaders and the read events: one checkout in all
-    assert checkouts.counts == {"transactions": 0, "requests": 1}
+    # the session check, the scope, the page, the loaders and the read events: one connection in all, the one
+    # the login's request gave back (no checkout of the pool)
+    assert checkouts.taken == 1 and checkouts.counts == {"transactions": 0, "requests": 0}
 
 
 async def test_a_read_request_ends_no_transaction_but_a_failed_write_still_rolls_back(
@@ -89,7 +103,7 @@ async def test_a_batch_takes_one_connection_per_operation(client: GraphQLClient)
             headers={"Authorization": f"Bearer {token}"},
         )
     assert response.status_code == 200 and all("errors" not in item for item in response.json())
-    assert checkouts.counts["requests"] == 3  # the request (session check), then one per operation
+    assert checkouts.taken == 3  # the request (session check), then one per operation
 
 
 async def test_writes_are_seen_by_the_reads_after_them(client: GraphQLClient, db: Database) -> None:
@@ -252,7 +266,7 @@ async def test_a_failed_checkout_gives_its_place_back(db: Database, monkeypatch:
             raise ConnectionRefusedError("database down")
 
     with monkeypatch.context() as patch:
-        patch.setattr(db, "read_engine", Down())
+        patch.setattr(db.shelf, "engine", Down())  # (the pool the shelf checks connections out of)
         broken = RequestConnection(db)
         with pytest.raises(ConnectionRefusedError):
             async with broken.connection():
@@ -317,3 +331,72 @@ async def test_a_statement_run_through_the_driver_is_handled_as_sqlalchemy_would
         assert ran is not None and ran[1][0][0] == 4
     finally:
         await after.close()
+
+
+async def _connection_id(db: Database) -> int:
+    request = RequestConnection(db)
+    try:
+        async with request.connection() as conn:
+            return int((await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one())
+    finally:
+        await request.close()
+
+
+async def test_a_shelved_connection_is_lent_again_and_pinged_only_when_idle(db: Database) -> None:
+    """The requests' connections stay checked out between requests (core/db.py Shelf): the next request gets the
+    same one without a ping; one the server dropped while it sat idle is pinged, found dead and replaced."""
+    if db.dialect != "mysql":
+        pytest.skip("MariaDB only (the MariaDB run of make test): SQLite has no server to lose and no pings")
+    database = Database(db.url, ping_idle_seconds=0.5)
+    pings: list[bool] = []
+    dialect = database.read_engine.sync_engine.dialect
+    original = dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        try:
+            alive = bool(original(dbapi_connection))
+        except Exception:
+            pings.append(False)
+            raise
+        pings.append(alive)
+        return alive
+
+    dialect.do_ping = counted  # type: ignore[method-assign]
+    try:
+        first = await _connection_id(database)
+        assert len(database.shelf) == 1
+        assert await _connection_id(database) == first and pings == []  # lent again at once, not pinged
+        await asyncio.sleep(0.6)
+        assert await _connection_id(database) == first and pings == [True]  # idle: pinged, alive, kept
+
+        async with database.engine.connect() as other:  # the server drops it while it waits on the shelf
+            await other.execute(text(f"KILL {first}"))
+        await asyncio.sleep(0.6)
+        replaced = await _connection_id(database)  # pinged, found dead, replaced: the read succeeds
+        assert pings == [True, False] and replaced != first
+        pool: Any = database.read_engine.sync_engine.pool
+        assert pool.checkedout() == len(database.shelf) == 1  # the dead one went back to the pool, not leaked
+    finally:
+        dialect.do_ping = original  # type: ignore[method-assign]
+        await database.dispose()
+
+
+async def test_a_broken_connection_is_not_shelved(db: Database) -> None:
+    """A connection invalidated during a request (a disconnect, a cancelled statement) goes back to the pool, which
+    replaces it; the next request gets a working one. After dispose nothing is shelved or checked out."""
+    database = Database(db.url)
+    try:
+        request = RequestConnection(database)
+        async with request.connection() as conn:
+            await conn.execute(text("SELECT 1"))
+            await conn.invalidate()
+        await request.close()
+        assert len(database.shelf) == 0
+        request = RequestConnection(database)
+        async with request.connection() as conn:
+            assert (await conn.execute(text("SELECT 2"))).scalar_one() == 2
+        await request.close()
+        assert len(database.shelf) == 1
+    finally:
+        await database.dispose()
+    assert len(database.shelf) == 0 and database.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]

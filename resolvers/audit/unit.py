@@ -77,12 +77,13 @@ async def retry_lost_races(ctx: Any, run: Callable[[], Awaitable[T]]) -> T:
 
 @dataclass
 class WriteUnit:
-    """One write: its transaction's session, the caller's context, and what its event will say.
+    """One write: its transaction, the caller's context, and what its event will say.
 
     Domain code loads and changes rows through the unit's scoped methods (`get`, `select`, `update`); the
-    session itself is the data layer's."""
+    session itself is the data layer's. The transaction is a Core connection; an ORM session joins it on first
+    use of `session`, so a unit that reads and writes plain values (`row`, `change`) never sets one up."""
 
-    session: AsyncSession
+    connection: AsyncConnection
     entity_type: str
     ctx: Context | None = None
     entity_id: str = ""
@@ -93,14 +94,22 @@ class WriteUnit:
     accounts_changed: bool = False  # sessions, accounts or role assignments: cached principals are cleared
     # amendment rows (resolvers/audit/history.py), inserted when the unit ends, before its event
     amendments: list[dict[str, Any]] = field(default_factory=list)
-    _core: AsyncConnection | None = field(default=None, repr=False)
+    _session: AsyncSession | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> AsyncSession:
+        """An ORM session in the unit's transaction, opened on first use. It never commits or closes the
+        transaction itself (the unit does); a failed flush rolls it back, and the unit fails with it."""
+        if self._session is None:
+            self._session = AsyncSession(
+                bind=self.connection, join_transaction_mode="rollback_only", expire_on_commit=False, autoflush=False
+            )
+        return self._session
 
     async def core(self) -> AsyncConnection:
         """The unit's transaction as a Core connection: statements that load or write plain values skip the
-        session's ORM execution. Taken once per unit (the session keeps one connection until it ends)."""
-        if self._core is None:
-            self._core = await self.session.connection()
-        return self._core
+        session's ORM execution (the session, where one is open, runs on the same connection)."""
+        return self.connection
 
     def on_commit(self, action: Callable[[], Awaitable[None]]) -> None:
         if action not in self.committed:
@@ -362,13 +371,19 @@ async def write_unit(
     """A transaction that ends with the operation's event; duplicate keys become CONFLICT."""
     committing = False
     try:
-        async with ctx.db.transaction() as session:
-            unit = WriteUnit(session=session, entity_type=entity_type, ctx=ctx)
-            yield unit
-            if unit.accounts_changed or _changes_accounts(session):
-                unit.on_commit(_principals_changed(ctx))
-            await session.flush()
-            await _INSERT_AMENDMENT.run(await unit.core(), unit.amendments)
+        async with ctx.db.core_transaction() as connection:
+            unit = WriteUnit(connection=connection, entity_type=entity_type, ctx=ctx)
+            try:
+                yield unit
+                session = unit._session
+                if unit.accounts_changed or (session is not None and _changes_accounts(session)):
+                    unit.on_commit(_principals_changed(ctx))
+                if session is not None:
+                    await session.flush()
+            finally:
+                if unit._session is not None:
+                    await unit._session.close()  # its objects stay loaded (detached); the transaction goes on
+            await _INSERT_AMENDMENT.run(connection, unit.amendments)
             values = event_values(
                 ctx,
                 action=action,
@@ -378,7 +393,7 @@ async def write_unit(
                 patient_id=unit.patient_id,
                 detail=unit.detail,
             )
-            await _INSERT_EVENT.run(await unit.core(), [values])
+            await _INSERT_EVENT.run(connection, [values])
             committing = True  # what fails from here on fails in the flush or the COMMIT itself
     except AppError as error:
         await record_refusal(ctx, operation=operation, action=action, entity_type=entity_type, code=error.code)

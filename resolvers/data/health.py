@@ -39,11 +39,17 @@ def _waiting(pool: Any, gate: Any = None) -> int:
 
 def pool_figures(db: Database) -> list[PoolFigures]:
     figures = []
-    for name, engine, gate in (("requests", db.read_engine, db.request_gate), ("transactions", db.engine, None)):
+    pools = (
+        ("requests", db.read_engine, db.request_gate, db.shelf),
+        ("transactions", db.engine, None, db.transaction_shelf),
+    )
+    for name, engine, gate, shelf in pools:
         pool: Any = engine.sync_engine.pool
         try:
             size = pool.size() + max(pool._max_overflow, 0)
             in_use, idle = pool.checkedout(), pool.checkedin()
+            shelved = len(shelf)  # out of the pool but idle, waiting for their next use (core/db.py Shelf)
+            in_use, idle = in_use - shelved, idle + shelved
         except AttributeError:  # a pool without a queue (none configured here today)
             size, in_use, idle = 0, 0, 0
         figures.append(PoolFigures(name=name, in_use=in_use, size=size, idle=idle, waiting=_waiting(pool, gate)))
