@@ -30,6 +30,7 @@ from policies.decision import FieldDecision, FieldMode
 from policies.store import PolicyStore
 from schema.engine.completion import Compiler, CompilingExecutor
 from schema.engine.descriptions import describe
+from schema.engine.inputs import compile_inputs
 from schema.engine.limits import check_cost, introspection_rules
 from schema.engine.persisted import PreparedDocuments
 from schema.engine.ratelimit import check_login_rate
@@ -101,6 +102,8 @@ class RoleSchema(strawberry.Schema):
             execution_context_class=CompilingExecutor if compiled else None,
         )
         describe(self._schema)  # every type, field, argument and value described (schema/engine/descriptions.py)
+        if compiled:
+            compile_inputs(self)  # input objects built by converters compiled once (schema/engine/inputs.py)
 
     # ---- visibility ---------------------------------------------------------------------------
 

@@ -22,12 +22,16 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
+    ListValueNode,
+    ObjectValueNode,
     Undefined,
+    ValueNode,
     VariableNode,
 )
 from graphql.utilities import value_from_ast
 from strawberry.extensions import FieldExtension
 
+from core.lru import LRU
 from resolvers.audit.oplog import MutationCall
 from resolvers.audit.unit import retry_lost_races
 
@@ -57,6 +61,34 @@ def _typed_safe(arguments: dict[str, GraphQLArgument]) -> frozenset[str]:
     return frozenset(paths)
 
 
+# Literal arguments (no variable in them) of the documents in use, as values: the parsed documents are cached, so a
+# literal is the same node from one request to the next and its value is read once. Keyed by the node's id, the
+# node kept beside its value (an id is only reused once its node is gone, and then the node differs). Read only.
+_LITERALS: LRU[int, tuple[ValueNode, Any]] = LRU(2048)
+
+
+def _has_variable(node: Any) -> bool:
+    if isinstance(node, VariableNode):
+        return True
+    if isinstance(node, ObjectValueNode):
+        return any(_has_variable(field.value) for field in node.fields)
+    if isinstance(node, ListValueNode):
+        return any(_has_variable(item) for item in node.values)
+    return False
+
+
+def _value(value_node: ValueNode, definition: GraphQLArgument, variables: dict[str, Any]) -> Any:
+    if isinstance(value_node, VariableNode):
+        return value_from_ast(value_node, definition.type, variables)
+    found = _LITERALS.get(id(value_node))
+    if found is not None and found[0] is value_node:
+        return found[1]
+    value = value_from_ast(value_node, definition.type, variables)
+    if not _has_variable(value_node):
+        _LITERALS.put(id(value_node), (value_node, value))
+    return value
+
+
 def _arguments(field: GraphQLField, node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
     """The field's arguments as the resolver gets them (variables applied, defaults filled), GraphQL names kept."""
     given = {argument.name.value: argument.value for argument in node.arguments or ()}
@@ -67,7 +99,7 @@ def _arguments(field: GraphQLField, node: FieldNode, variables: dict[str, Any]) 
             if definition.default_value is not Undefined:
                 values[name] = definition.default_value
             continue
-        value = value_from_ast(value_node, definition.type, variables)
+        value = _value(value_node, definition, variables)
         if value is not Undefined:
             values[name] = value
     return values
