@@ -108,6 +108,27 @@ class Access:
         return scope.rank <= self.principal.data_scope.rank
 
 
+# The departments a scope reaches from a department, per department tree: the tree (`parents`) is replaced, never
+# changed in place, when a department moves, so an entry holds while its tree is the one given (an identity check).
+_IN_SCOPE: dict[tuple[DataScope, int | None], tuple[Mapping[int, int | None], frozenset[int] | None]] = {}
+_IN_SCOPE_ENTRIES = 4096
+
+
+def _departments(
+    scope: DataScope, department_id: int | None, parents: Mapping[int, int | None]
+) -> frozenset[int] | None:
+    key = (scope, department_id)
+    found = _IN_SCOPE.get(key)
+    if found is not None and found[0] is parents:
+        return found[1]
+    allowed = department_ids_in_scope(scope, department_id, parents)
+    departments = None if allowed is None else frozenset(allowed)
+    if len(_IN_SCOPE) >= _IN_SCOPE_ENTRIES:
+        _IN_SCOPE.clear()
+    _IN_SCOPE[key] = (parents, departments)
+    return departments
+
+
 def build_access(
     principal: Principal,
     *,
@@ -115,10 +136,9 @@ def build_access(
     capabilities: frozenset[Capability],
     decision: FieldDecision,
 ) -> Access:
-    allowed = department_ids_in_scope(principal.data_scope, principal.department_id, parents)
     return Access(
         principal=principal,
-        departments=None if allowed is None else frozenset(allowed),
+        departments=_departments(principal.data_scope, principal.department_id, parents),
         capabilities=capabilities,
         decision=decision,
     )
