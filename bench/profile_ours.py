@@ -32,6 +32,7 @@ async def main() -> None:
     parser.add_argument("--pyinstrument", action="store_true", help="a sampling profile (needs pyinstrument)")
     parser.add_argument("--time", action="store_true", help="mean wall ms of --repeat sequential requests")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--pick", type=int, default=0, help="Q5: which in-scope follow-up (runs side by side differ)")
     parser.add_argument("--callers", help="with --profile: also print who calls functions matching this regex")
     args = parser.parse_args()
     os.environ.update(
@@ -82,7 +83,7 @@ async def main() -> None:
         elif args.query == "Q5":  # a follow-up in the chief's reach (scope_ids, as run.py picks them)
             from run import scope_ids  # type: ignore[import-not-found]
 
-            variables = {"id": encode_id("FollowUp", scope_ids(args.patients)["scheduled"][0])}
+            variables = {"id": encode_id("FollowUp", scope_ids(args.patients)["scheduled"][args.pick])}
         elif args.query in ("Q2", "Q3", "Q4"):
             variables = {"first": args.first or {"Q2": 50}.get(args.query, 20)}
         payload = body(args.query, variables)
