@@ -319,7 +319,8 @@ class Shelf:
     pinged (as `_ping_when_idle` does) and replaced if it does not answer; an invalidated one (a disconnect or a
     cancelled statement), one older than the pool's recycle time, or one opened before the pool was last
     invalidated (a disconnect seen on another connection) goes back to the pool instead, which replaces it. At
-    most `places` are kept (the request gate's places, so the shelf never holds more than requests could use).
+    most `places` are kept, as many as the pool keeps: one given back to a full shelf is closed, as the pool closes
+    its overflow.
     One shelf per event loop, like the gate.
 
     The requests' pool is autocommit: its connections are shelved with SQLAlchemy's (bookkeeping) transaction
@@ -364,10 +365,14 @@ class Shelf:
     async def give_back(self, connection: AsyncConnection) -> None:
         shelf = self._shelf()
         as_taken = connection.in_transaction() == self.autocommit
-        if not self._closed and len(shelf) < self.places and as_taken and self._usable(connection):
-            shelf.append((connection, time.monotonic()))
-        else:
-            await connection.close()
+        if not self._closed and as_taken and self._usable(connection):
+            if len(shelf) < self.places:
+                shelf.append((connection, time.monotonic()))
+                return
+            # More than the pool keeps: closed, as the pool closes its overflow (given back as it is, it would
+            # wait in the pool's queue while the shelf holds as many again).
+            await connection.invalidate()
+        await connection.close()
 
     async def close(self) -> None:
         """Give every shelved connection back to the pool (before the engine is disposed); later ones too."""
@@ -403,6 +408,12 @@ class Shelf:
             return True
         await connection.invalidate()
         return False
+
+
+def _kept(engine: AsyncEngine, pool_size: int) -> int:
+    """How many connections a shelf keeps: as many as the pool itself keeps (its overflow is closed on return)."""
+    pool = engine.sync_engine.pool
+    return pool.size() if isinstance(pool, QueuePool) else pool_size
 
 
 async def _close_quietly(connection: AsyncConnection) -> None:
@@ -617,10 +628,8 @@ class Database:
         )
         self.request_gate = FairGate.of(self.read_engine)
         # the requests' and the write units' connections stay checked out between uses (Shelf)
-        self.shelf = Shelf(
-            self.read_engine, self.request_gate.places if self.request_gate else pool_size, ping_idle_seconds
-        )
-        self.transaction_shelf = Shelf(self.engine, pool_size, ping_idle_seconds, autocommit=False)
+        self.shelf = Shelf(self.read_engine, _kept(self.read_engine, pool_size), ping_idle_seconds)
+        self.transaction_shelf = Shelf(self.engine, _kept(self.engine, pool_size), ping_idle_seconds, autocommit=False)
         # SQLite: the request pool's writes take turns, on connections of their own (WriteTurns)
         self.turns_engine = make_engine(url, autocommit=True, turns=True) if self.dialect == "sqlite" else None
         self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine, self.turns_engine)
@@ -699,6 +708,42 @@ def _handled(sync: Any, error: BaseException, sql: str, args: Any) -> None:
         sync._handle_dbapi_exception(raised, sql, args, None, _NoContext())
 
 
+async def driver_run(connection: AsyncConnection, sql: str, args: tuple[Any, ...]) -> tuple[Any, list[Any], int]:
+    """Run `sql` (the driver's SQL, positional `args`) on a MySQL driver's connection through the driver itself,
+    not through SQLAlchemy's execution path (a greenlet, an execution context, a cursor adapter and a result
+    object per statement), in whatever transaction the connection is in. Returns the cursor's description, its
+    rows and its row count (rows matched, for an UPDATE: SQLAlchemy's MySQL dialects connect with FOUND_ROWS).
+
+    The same as SQLAlchemy's path where it matters: the driver connection's lock, the engine's cursor events
+    (statement counters, logging), and any error handed to SQLAlchemy's own handling (wrapped as a DBAPIError,
+    an IntegrityError or a deadlock included; the connection invalidated on a disconnect or a cancellation).
+    The caller orders its own users of the connection (RequestConnection's lock; a write unit's one task)."""
+    sync = connection.sync_connection
+    assert sync is not None
+    adapted: Any = sync.connection.dbapi_connection
+    try:
+        async with adapted._execute_mutex:
+            cursor = await adapted._connection.cursor().__aenter__()  # (aiomysql's cursor() is awaitable)
+            dispatch = sync.dispatch
+            if dispatch.before_cursor_execute:
+                for listener in dispatch.before_cursor_execute:
+                    listener(sync, cursor, sql, args, None, False)
+            await cursor.execute(sql, args)
+            description = cursor.description
+            rows = list(await cursor.fetchall()) if description else []
+            count = int(cursor.rowcount or 0)
+            await cursor.close()
+            if dispatch.after_cursor_execute:
+                for listener in dispatch.after_cursor_execute:
+                    listener(sync, cursor, sql, args, None, False)
+    except BaseException as error:
+        # (the failed cursor is dropped, not closed: closing reads what is left of a result, which a lost
+        # or cancelled statement may never send)
+        await greenlet_spawn(_handled, sync, error, sql, args)
+        raise  # (not reached: _handled raises)
+    return description, rows, count
+
+
 def _session_on(connection: AsyncConnection) -> AsyncSession:
     # Joins the connection's (autocommit) transaction and leaves it open on close: no ROLLBACK per use.
     return AsyncSession(bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False, autoflush=False)
@@ -771,28 +816,7 @@ class RequestConnection:
             if self._closed:
                 raise RuntimeError("the request is finished: its connection is closed")
             connection = self._connection or await self._open()
-            sync = connection.sync_connection
-            assert sync is not None
-            adapted: Any = sync.connection.dbapi_connection
-            try:
-                async with adapted._execute_mutex:
-                    cursor = await adapted._connection.cursor().__aenter__()  # (aiomysql's cursor() is awaitable)
-                    dispatch = sync.dispatch
-                    if dispatch.before_cursor_execute:
-                        for listener in dispatch.before_cursor_execute:
-                            listener(sync, cursor, sql, args, None, False)
-                    await cursor.execute(sql, args)
-                    description = cursor.description
-                    rows = list(await cursor.fetchall()) if description else []
-                    await cursor.close()
-                    if dispatch.after_cursor_execute:
-                        for listener in dispatch.after_cursor_execute:
-                            listener(sync, cursor, sql, args, None, False)
-            except BaseException as error:
-                # (the failed cursor is dropped, not closed: closing reads what is left of a result, which a lost
-                # or cancelled statement may never send)
-                await greenlet_spawn(_handled, sync, error, sql, args)
-                raise  # (not reached: _handled raises)
+            description, rows, _count = await driver_run(connection, sql, args)
             return description, rows
 
     async def _open(self) -> AsyncConnection:

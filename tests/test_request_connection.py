@@ -400,3 +400,23 @@ async def test_a_broken_connection_is_not_shelved(db: Database) -> None:
     finally:
         await database.dispose()
     assert len(database.shelf) == 0 and database.read_engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_the_shelf_keeps_as_many_connections_as_the_pool_keeps(db: Database) -> None:
+    """A burst of requests opens more connections than the pool keeps; once it is over, the shelf keeps the pool's
+    size and the others are closed (as the pool closes its overflow), none left open in the pool's queue."""
+    database = Database(db.url, pool_size=2)
+    try:
+        pool: Any = database.read_engine.sync_engine.pool
+        kept = pool.size()
+        requests = [RequestConnection(database) for _ in range(kept + 2)]
+        for request in requests:  # all at once: the pool's own and two of its overflow
+            async with request.connection() as conn:
+                await conn.execute(text("SELECT 1"))
+        for request in requests:
+            await request.close()
+        assert len(database.shelf) == kept and pool.checkedout() == kept
+        waiting = list(pool._pool._queue._queue)  # (the async adaptation of the pool's queue)
+        assert all(record.dbapi_connection is None for record in waiting)  # the two others: closed
+    finally:
+        await database.dispose()

@@ -24,8 +24,9 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from core.db import lost_race, unreachable, violates_unique
+from core.db import driver_run, lost_race, unreachable, violates_unique
 from core.errors import AppError, ErrorCode, conflict, not_found
+from core.speedups import SPEEDUPS
 from core.timeutil import utcnow
 from models.audit import Event
 from models.integrity import AccessGrant, Amendment, GrantKind
@@ -34,6 +35,7 @@ from policies.enforce import check, mark
 from policies.scope import cached_patient_scope
 from resolvers.audit.chain import Sealer
 from resolvers.audit.oplog import current_call, kept_variables
+from resolvers.data.direct import direct_for
 
 if TYPE_CHECKING:
     from resolvers.data.context import Context
@@ -127,12 +129,28 @@ class WriteUnit:
             raise not_found(what or model.__name__)
         return found
 
+    async def _direct(self, statement: Any, parameters: dict[str, Any]) -> tuple[Any, list[Any], int] | None:
+        """A kept statement run through the driver itself on the unit's connection (resolvers/data/direct.py):
+        its description, rows and row count; None where it must run the usual way (not a MySQL driver, the
+        statement not kept, the speed-up off)."""
+        if not (self.ctx is not None and self.ctx.services.db.direct and SPEEDUPS.statement_reuse):
+            return None
+        form = direct_for(statement, self.connection.dialect)
+        args = form.args(parameters) if form is not None else None
+        if form is None or args is None:
+            return None
+        description, raw, count = await driver_run(self.connection, form.sql, args)
+        return description, form.rows(self.connection.dialect, description, raw) if description else [], count
+
     async def row(self, model: Any, row_id: int, *, what: str | None = None, purpose: str = "write") -> Any:
         """The row to change as plain values (every column, read like the model: no ORM object, identity map or
         change tracking), within the caller's reach for writing; else NOT_FOUND. Change it with `change`."""
-        statement = await self._data().row_statement(model, purpose=purpose)
-        connection = await self.core()
-        found = (await connection.execute(_checked(statement), {"row_id": row_id})).first()
+        statement = _checked(await self._data().row_statement(model, purpose=purpose))
+        ran = await self._direct(statement, {"row_id": row_id})
+        if ran is not None:
+            found = ran[1][0] if ran[1] else None
+        else:
+            found = (await self.connection.execute(statement, {"row_id": row_id})).first()
         if found is None:
             raise not_found(what or model.__name__)
         return self._data().rows_as(model, None, [found])[0]
@@ -144,12 +162,16 @@ class WriteUnit:
         reach and at the version read (else CONFLICT with `conflict_message`: another write came between), its
         version one up. Two writes racing on one row cannot both pass their checks. The row as written."""
         columns = tuple(values)
-        statement = await self._data().guarded_update(model, columns, purpose=purpose)
+        statement = _checked(await self._data().guarded_update(model, columns, purpose=purpose))
         params = {f"new_{name}": value for name, value in values.items()}
         params.update(row_id=row.id, row_version=row.version)
-        connection = await self.core()
-        result: Any = await connection.execute(_checked(statement), params)
-        if int(result.rowcount or 0) != 1:
+        ran = await self._direct(statement, params)
+        if ran is not None:
+            changed = ran[2]
+        else:
+            result: Any = await self.connection.execute(statement, params)
+            changed = int(result.rowcount or 0)
+        if changed != 1:
             raise conflict(conflict_message)
         written = dict(zip((column.name for column in model.__table__.columns), row, strict=True))  # as `row` read it
         written.update(values, version=row.version + 1)
@@ -245,6 +267,13 @@ class WriteUnit:
 
 
 _checked = check
+
+
+def _runs_direct(connection: AsyncConnection) -> bool:
+    """The amendment and event INSERTs, already the driver's SQL, go to the driver itself on a MySQL driver."""
+    return connection.dialect.name == "mysql" and SPEEDUPS.statement_reuse
+
+
 # A write unit changed sessions, accounts, roles or role assignments: every instance clears the principals it
 # trusts without the database (resolvers/data/sessioncache.py).
 PRINCIPALS_CHANNEL = "principals"
@@ -344,7 +373,10 @@ class _Insert:
                     value = row.get(name)
                     skip = process is None or (value is None and name not in _JSON)
                     params.append(value if skip else process(value))
-            await connection.exec_driver_sql(sql, tuple(params))
+            if _runs_direct(connection):
+                await driver_run(connection, sql, tuple(params))
+            else:
+                await connection.exec_driver_sql(sql, tuple(params))
 
 
 _ROWS_PER_INSERT = 50

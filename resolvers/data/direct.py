@@ -8,7 +8,10 @@ parameters, its fixed values (the caller's reach) and its columns' processors ca
 dialect; each execution then binds the request's values and runs the SQL on the request's connection through
 `RequestConnection.driver_execute` (core/db.py: the same locks, cursor events and error handling).
 
-Only what can be worked out once qualifies: a SELECT whose expanding parameters (IN lists) are fixed in the
+A write unit's kept statements (the row it reads, its guarded UPDATE) run the same way on its transaction's
+connection (resolvers/audit/unit.py, `core.db.driver_run`).
+
+Only what can be worked out once qualifies: a SELECT (or UPDATE) whose expanding parameters (IN lists) are fixed in the
 statement and whose bound values are plain (no callables). Anything else, and every statement outside an HTTP
 request or on SQLite, runs the usual way. `STATEMENT_REUSE=false` switches this off with the reuse itself.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Select, Update
 
 from core.lru import LRU
 
@@ -30,7 +33,7 @@ class Direct:
 
     __slots__ = ("fixed", "keys", "readers", "result", "row_type", "runtime", "slots", "sql", "varying")
 
-    def __init__(self, statement: Select[Any], dialect: Any) -> None:
+    def __init__(self, statement: Select[Any] | Update, dialect: Any) -> None:
         compiled = statement.compile(dialect=dialect)
         runtime = {name for name, bind in compiled.binds.items() if bind.required and bind.key == name}
         # values computed when the statement runs (`bindparam(callable_=...)`: the reach's "now")
@@ -123,8 +126,8 @@ def _row_type(keys: tuple[str, ...]) -> type[DirectRow]:
 
 
 def register(statement: Any) -> None:
-    """A statement kept for reuse: it may run directly."""
-    if isinstance(statement, Select):
+    """A statement kept for reuse: it may run directly (a SELECT, or a write unit's guarded UPDATE)."""
+    if isinstance(statement, (Select, Update)):
         _ENTRIES.put(id(statement), [statement, {}])
 
 
