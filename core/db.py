@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -410,6 +411,9 @@ class Shelf:
         return False
 
 
+_UNIT_PLACE: ContextVar[bool] = ContextVar("unit_place", default=False)  # this task holds a write unit's place
+
+
 def _kept(engine: AsyncEngine, pool_size: int) -> int:
     """How many connections a shelf keeps: as many as the pool itself keeps (its overflow is closed on return)."""
     pool = engine.sync_engine.pool
@@ -630,6 +634,7 @@ class Database:
         # the requests' and the write units' connections stay checked out between uses (Shelf)
         self.shelf = Shelf(self.read_engine, _kept(self.read_engine, pool_size), ping_idle_seconds)
         self.transaction_shelf = Shelf(self.engine, _kept(self.engine, pool_size), ping_idle_seconds, autocommit=False)
+        self.transaction_gate = FairGate(self.transaction_shelf.places, pool_timeout)
         # SQLite: the request pool's writes take turns, on connections of their own (WriteTurns)
         self.turns_engine = make_engine(url, autocommit=True, turns=True) if self.dialect == "sqlite" else None
         self.write_turns = WriteTurns(self.dialect == "sqlite", self.engine, self.turns_engine)
@@ -667,13 +672,25 @@ class Database:
         """`transaction()` as a Core connection, for work that may need no ORM session at all (a write unit opens
         one on this connection only when its work loads or adds ORM objects): commit on success, roll back on
         any error."""
-        connection = await self.transaction_shelf.take()
+        # A place at the units' gate first (first come, first served; a unit opened inside another one of the same
+        # task uses its place): at most as many units as the pool keeps hold connections, so a unit never waits in
+        # the pool's own (unfair) queue, and the pool's overflow stays free for the ORM transactions beside them.
+        gate = None if _UNIT_PLACE.get() else self.transaction_gate
+        place = await gate.enter() if gate is not None else None
+        token = _UNIT_PLACE.set(True) if place is not None else None
         try:
-            async with connection.begin():
-                yield connection
-                committing()
+            connection = await self.transaction_shelf.take()
+            try:
+                async with connection.begin():
+                    yield connection
+                    committing()
+            finally:
+                await self.transaction_shelf.give_back(connection)
         finally:
-            await self.transaction_shelf.give_back(connection)
+            if token is not None:
+                _UNIT_PLACE.reset(token)
+            if place is not None:
+                place.release()
 
     async def dispose(self) -> None:
         await self.shelf.close()

@@ -420,3 +420,39 @@ async def test_the_shelf_keeps_as_many_connections_as_the_pool_keeps(db: Databas
         assert all(record.dbapi_connection is None for record in waiting)  # the two others: closed
     finally:
         await database.dispose()
+
+
+async def test_write_units_take_turns_and_leave_the_pools_overflow_to_others(db: Database) -> None:
+    """Write units hold at most as many connections as the pool keeps (core/db.py `core_transaction`): one more
+    waits its turn at the units' gate, not in the pool's queue, while an ORM transaction still gets a connection
+    from the pool's overflow; a unit opened inside another of the same task uses the outer one's place."""
+    database = Database(db.url, pool_size=2)
+    try:
+        places = database.transaction_gate.places
+        release, all_in = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def unit() -> None:
+            nonlocal holding
+            async with database.core_transaction() as conn:
+                await conn.execute(text("SELECT 1"))
+                holding += 1
+                if holding == places:
+                    all_in.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(unit()) for _ in range(places)]
+        await asyncio.wait_for(all_in.wait(), 10)
+        late = asyncio.create_task(unit())
+        await asyncio.sleep(0.1)
+        assert not late.done() and holding == places  # waiting at the gate
+        async with database.transaction() as session:  # the pool's overflow is free for others
+            assert (await session.execute(text("SELECT 2"))).scalar_one() == 2
+        release.set()
+        await asyncio.gather(*holders, late)
+        assert holding == places + 1
+
+        async with database.core_transaction(), database.core_transaction() as inner:  # nested: no second place
+            assert (await inner.execute(text("SELECT 3"))).scalar_one() == 3
+    finally:
+        await database.dispose()

@@ -26,22 +26,23 @@ class PoolFigures:
 
 
 def _waiting(pool: Any, gate: Any = None) -> int:
-    """Callers queued for a connection: at the request gate (first come, first served), else in the pool."""
+    """Callers queued for a connection: at the pool's gate (first come, first served), and in the pool itself."""
+    waiting = 0
     try:
-        if gate is not None:
-            semaphore = gate._gates[1] if gate._gates is not None else None
-            return len(semaphore._waiters or ()) if semaphore is not None else 0
+        if gate is not None and gate._gates is not None:
+            waiting += len(gate._gates[1]._waiters or ())
         queue = getattr(pool._pool, "_queue", None)  # the async adaptation of the pool's queue
-        return len(getattr(queue, "_getters", ()) or ())
+        waiting += len(getattr(queue, "_getters", ()) or ())
     except AttributeError:
-        return 0
+        pass
+    return waiting
 
 
 def pool_figures(db: Database) -> list[PoolFigures]:
     figures = []
     pools = (
         ("requests", db.read_engine, db.request_gate, db.shelf),
-        ("transactions", db.engine, None, db.transaction_shelf),
+        ("transactions", db.engine, db.transaction_gate, db.transaction_shelf),
     )
     for name, engine, gate, shelf in pools:
         pool: Any = engine.sync_engine.pool
