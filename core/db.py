@@ -311,11 +311,13 @@ class FairGate:
 
 
 class Shelf:
-    """The request pool's connections kept checked out between requests, each lent to one request at a time.
+    """A pool's connections kept checked out between uses, each lent to one user at a time: the requests' (each
+    request's `RequestConnection`) and the write units' (`Database.core_transaction`).
 
     Taking a connection from SQLAlchemy's pool and giving it back (a Connection object, the pool's checkout and
-    checkin with their events, a root transaction's bookkeeping, a greenlet switch each way) was about a tenth
-    of the CPU of a one-patient read. A request now takes the connection the last request gave back, as it is.
+    checkin with their events, a root transaction's bookkeeping, a greenlet switch each way; for transactions, the
+    pool's reset sending a ROLLBACK after the COMMIT) was about a tenth of the CPU of a one-patient read. A request
+    now takes the connection the last request gave back, as it is.
     What the pool's checkout would have checked is checked here: a connection idle `idle_seconds` or more is
     pinged (as `_ping_when_idle` does) and replaced if it does not answer; an invalidated one (a disconnect or a
     cancelled statement), one older than the pool's recycle time, or one opened before the pool was last

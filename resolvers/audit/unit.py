@@ -25,6 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.db import driver_run, lost_race, unreachable, violates_unique
+from core.direct import direct_for
 from core.errors import AppError, ErrorCode, conflict, not_found
 from core.speedups import SPEEDUPS
 from core.timeutil import utcnow
@@ -35,7 +36,6 @@ from policies.enforce import check, mark
 from policies.scope import cached_patient_scope
 from resolvers.audit.chain import Sealer
 from resolvers.audit.oplog import current_call, kept_variables
-from resolvers.data.direct import direct_for
 
 if TYPE_CHECKING:
     from resolvers.data.context import Context
@@ -130,7 +130,7 @@ class WriteUnit:
         return found
 
     async def _direct(self, statement: Any, parameters: dict[str, Any]) -> tuple[Any, list[Any], int] | None:
-        """A kept statement run through the driver itself on the unit's connection (resolvers/data/direct.py):
+        """A kept statement run through the driver itself on the unit's connection (core/direct.py):
         its description, rows and row count; None where it must run the usual way (not a MySQL driver, the
         statement not kept, the speed-up off)."""
         if not (self.ctx is not None and self.ctx.services.db.direct and SPEEDUPS.statement_reuse):

@@ -19,13 +19,13 @@ from sqlalchemy import ColumnElement, Delete, Select, Update, bindparam, delete,
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
+from core.direct import direct_for
 from core.errors import not_found
 from core.lru import LRU
 from policies.access import Access
 from policies.enforce import check, mark
 from policies.tables import reach_clause
 from resolvers.audit.unit import write_unit
-from resolvers.data.direct import direct_for
 from resolvers.data.events import record_reads
 from resolvers.data.pagination import Page, paginate
 from resolvers.data.projection import Columns, as_rows, select_columns
@@ -134,7 +134,7 @@ class Data:
 
     async def rows(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
         """Result rows (Core, on the request's connection); a kept statement's through the driver itself
-        (resolvers/data/direct.py) where the request's connection allows it."""
+        (core/direct.py) where the request's connection allows it."""
         checked = _check(statement)
         if self._ctx.direct:
             form = direct_for(checked, self._ctx.services.db.read_engine.dialect)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.direct import register
 from core.lru import LRU
 from core.speedups import SPEEDUPS
-from resolvers.data.direct import register
 
 _STATEMENTS: LRU[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = LRU(1024)
 
