@@ -21,7 +21,6 @@ from strawberry.types.arguments import convert_argument
 from strawberry.types.base import StrawberryObjectDefinition
 
 from core.db import Database
-from core.settings import get_settings
 from models.clinical import FollowUp
 from tests.conftest import GraphQLClient
 from tests.test_clinical_followups import scheduled_follow_ups
@@ -67,7 +66,7 @@ def _inputs(client: GraphQLClient) -> list[tuple[type, StrawberryObjectDefinitio
 
 
 async def test_every_input_type_builds_the_same_object_compiled_as_generic(client: GraphQLClient) -> None:
-    if not get_settings().compiled_completion:
+    if not client.services.settings.compiled_completion:
         pytest.skip("the speed-ups are off (TEST_SPEEDUPS=off): strawberry's own path is the only one, tested by all")
     schema = client.services.registry.for_roles(ADMIN)
     converter = schema.schema_converter

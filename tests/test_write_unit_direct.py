@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from core.db import Database
-from core.settings import get_settings
 from models.clinical import FollowUp
 from tests.conftest import GraphQLClient
 from tests.test_clinical_followups import scheduled_follow_ups
@@ -21,7 +20,7 @@ async def test_a_write_units_statements_run_through_the_driver_on_mariadb(client
     """On a MySQL driver a write unit's kept statements (the row it reads, its guarded UPDATE) and its amendment and
     event INSERTs run through the driver itself (core/db.py driver_run: the engine's cursor events fire without an
     execution context); a correction (an amendment) and a stale write (CONFLICT, nothing kept) behave as before."""
-    if db.dialect != "mysql" or not get_settings().statement_reuse:
+    if db.dialect != "mysql" or not client.services.settings.statement_reuse:
         pytest.skip(
             "SQLite, or the speed-ups off (TEST_SPEEDUPS=off): SQLAlchemy's execution path, tested by every write"
         )
