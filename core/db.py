@@ -205,15 +205,18 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
         since = record.info.get("idle_since")
         if since is None or time.monotonic() - since < idle_seconds:
             return
-        try:
-            alive = dialect.do_ping(dbapi_connection)
-        except Exception:
-            alive = False
-        if not alive:
+        if not _answers_ping(dialect, dbapi_connection):
             raise exc.DisconnectionError("connection lost while idle")
 
     event.listen(pool, "checkin", checkin)
     event.listen(pool, "checkout", checkout)
+
+
+def _answers_ping(dialect: Any, dbapi_connection: Any) -> bool:
+    try:
+        return bool(dialect.do_ping(dbapi_connection))
+    except Exception:
+        return False
 
 
 def _no_transaction(_dbapi_connection: Any) -> None:
@@ -401,13 +404,7 @@ class Shelf:
             return True
         dialect = self.engine.sync_engine.dialect
 
-        def ping(sync: Any) -> bool:
-            try:
-                return bool(dialect.do_ping(sync.connection.dbapi_connection))
-            except Exception:
-                return False
-
-        if await connection.run_sync(ping):
+        if await connection.run_sync(lambda sync: _answers_ping(dialect, sync.connection.dbapi_connection)):
             return True
         await connection.invalidate()
         return False

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -49,6 +51,28 @@ class Checkouts:
         for pool, hook in self.__dict__.get("hooks", []):
             event.remove(pool, "checkout", hook)
         del self.shelf.take  # the class's own again
+
+
+@contextmanager
+def counted_pings(database: Database, pings: list[bool]) -> Iterator[None]:
+    """Every ping of the requests' pool appended to `pings` (True: it answered; False: it failed)."""
+    dialect = database.read_engine.sync_engine.dialect
+    original = dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        try:
+            alive = bool(original(dbapi_connection))
+        except Exception:
+            pings.append(False)
+            raise
+        pings.append(alive)
+        return alive
+
+    dialect.do_ping = counted  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        dialect.do_ping = original  # type: ignore[method-assign]
 
 
 async def test_a_read_request_takes_one_connection(client: GraphQLClient) -> None:
@@ -180,35 +204,22 @@ async def test_only_an_idle_pooled_connection_is_pinged_and_a_dead_one_replaced(
         pytest.skip("MariaDB only (the MariaDB run of make test): SQLite has no server to lose and no pings")
     database = Database(db.url, ping_idle_seconds=0.5)
     pings: list[bool] = []
-    dialect = database.read_engine.sync_engine.dialect
-    original = dialect.do_ping
-
-    def counted(dbapi_connection: Any) -> bool:
-        try:
-            alive = bool(original(dbapi_connection))
-        except Exception:
-            pings.append(False)
-            raise
-        pings.append(alive)
-        return alive
-
-    dialect.do_ping = counted  # type: ignore[method-assign]
     try:
-        async with database.read_engine.connect() as conn:
-            first = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-        async with database.read_engine.connect() as conn:  # back in the pool moments ago: no ping
-            assert (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one() == first
-        assert pings == []
+        with counted_pings(database, pings):
+            async with database.read_engine.connect() as conn:
+                first = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+            async with database.read_engine.connect() as conn:  # back in the pool moments ago: no ping
+                assert (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one() == first
+            assert pings == []
 
-        # The server drops the connection while it sits idle in the pool (a timeout, a failover).
-        async with database.engine.connect() as other:
-            await other.execute(text(f"KILL {int(first)}"))
-        await asyncio.sleep(0.6)
-        async with database.read_engine.connect() as conn:  # pinged, found dead, replaced: the read succeeds
-            replaced = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
-        assert pings == [False] and replaced != first
+            # The server drops the connection while it sits idle in the pool (a timeout, a failover).
+            async with database.engine.connect() as other:
+                await other.execute(text(f"KILL {int(first)}"))
+            await asyncio.sleep(0.6)
+            async with database.read_engine.connect() as conn:  # pinged, found dead, replaced: the read succeeds
+                replaced = (await conn.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+            assert pings == [False] and replaced != first
     finally:
-        dialect.do_ping = original  # type: ignore[method-assign]
         await database.dispose()
 
 
@@ -349,35 +360,22 @@ async def test_a_shelved_connection_is_lent_again_and_pinged_only_when_idle(db: 
         pytest.skip("MariaDB only (the MariaDB run of make test): SQLite has no server to lose and no pings")
     database = Database(db.url, ping_idle_seconds=0.5)
     pings: list[bool] = []
-    dialect = database.read_engine.sync_engine.dialect
-    original = dialect.do_ping
-
-    def counted(dbapi_connection: Any) -> bool:
-        try:
-            alive = bool(original(dbapi_connection))
-        except Exception:
-            pings.append(False)
-            raise
-        pings.append(alive)
-        return alive
-
-    dialect.do_ping = counted  # type: ignore[method-assign]
     try:
-        first = await _connection_id(database)
-        assert len(database.shelf) == 1
-        assert await _connection_id(database) == first and pings == []  # lent again at once, not pinged
-        await asyncio.sleep(0.6)
-        assert await _connection_id(database) == first and pings == [True]  # idle: pinged, alive, kept
+        with counted_pings(database, pings):
+            first = await _connection_id(database)
+            assert len(database.shelf) == 1
+            assert await _connection_id(database) == first and pings == []  # lent again at once, not pinged
+            await asyncio.sleep(0.6)
+            assert await _connection_id(database) == first and pings == [True]  # idle: pinged, alive, kept
 
-        async with database.engine.connect() as other:  # the server drops it while it waits on the shelf
-            await other.execute(text(f"KILL {first}"))
-        await asyncio.sleep(0.6)
-        replaced = await _connection_id(database)  # pinged, found dead, replaced: the read succeeds
-        assert pings == [True, False] and replaced != first
-        pool: Any = database.read_engine.sync_engine.pool
-        assert pool.checkedout() == len(database.shelf) == 1  # the dead one went back to the pool, not leaked
+            async with database.engine.connect() as other:  # the server drops it while it waits on the shelf
+                await other.execute(text(f"KILL {first}"))
+            await asyncio.sleep(0.6)
+            replaced = await _connection_id(database)  # pinged, found dead, replaced: the read succeeds
+            assert pings == [True, False] and replaced != first
+            pool: Any = database.read_engine.sync_engine.pool
+            assert pool.checkedout() == len(database.shelf) == 1  # the dead one went back to the pool, not leaked
     finally:
-        dialect.do_ping = original  # type: ignore[method-assign]
         await database.dispose()
 
 
