@@ -2,20 +2,24 @@
 
     python bench/overload.py                     # SQLite demo data, production defaults (adaptive concurrency on)
     python bench/overload.py --fixed --in-flight 8   # the fixed limit alone (CONCURRENCY_ADAPTIVE=false)
-    python bench/overload.py --seconds 10 --label short   # results/.work/overload-short.*
+    python bench/overload.py --rounds 1 --label short   # results/.work/overload-short.*
+    python bench/overload.py --env CONCURRENCY_OVERLOAD_TOLERANCE=2.0   # a setting of the server changed
 
 `server.py serve` (one worker, production defaults but for what a one-account load test needs: bench/live.py) with
-the chief listing 20 patients (20 read events per request). Three phases, one run:
+the chief listing 20 patients (20 read events per request). Rounds (--rounds, default 3) of three phases:
 1. unloaded: one request at a time for --seconds: the unloaded p50/p99;
 2. sustainable: closed loop, --clients clients (default 8), for --seconds: the rate it sustains (requests answered
    ok per second; with adaptive concurrency some of the 8 wait or are shed: the rate counts the answered ones);
 3. overload: open loop at 4x that rate for --seconds (each request sent on its schedule, whatever the answers):
    the accepted requests' p50/p99 and how many were shed (503 OVERLOADED) or failed otherwise.
-The ratio is p99 accepted under overload / p99 unloaded (target: within 2x); it is also given for the requests sent
-after the first --settle seconds of the overload (default 2: the limit adapting). The client runs on the same
-machine: a lean asyncio HTTP/1.1 client on keep-alive connections (an httpx open loop at a few hundred requests a
-second took more CPU than the server it loaded); its own scheduling adds to every latency alike. Results:
-bench/results/overload.json and .md (--label: results/.work/), with the machine's load average before and after.
+The ratio is p99 accepted under overload / p99 unloaded of the same round (target: within 2x); the figure is the
+median of the rounds (the machine's speed drifts over minutes: a round compares phases seconds apart), also given
+for the requests sent after the first --settle seconds of each overload (default 2: the limit adapting) and with
+the rounds pooled. The client runs on the same machine: a lean asyncio HTTP/1.1 client on uvloop and keep-alive
+connections (an httpx open loop at a few hundred requests a second took more CPU than the server it loaded); the
+CPU each phase took (server, client, machine) is reported beside it. --pin puts the server on CPU 0 and the client
+on CPU 1 (as a client on another machine would not take the server's CPU). Results: bench/results/overload.json
+and .md (--label: results/.work/), with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -23,12 +27,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+import uvloop
 from common import RESULTS, free_ports  # type: ignore[import-not-found]
 from live import PATIENTS_QUERY, Ours, log, prepare  # type: ignore[import-not-found]
+
+
+class CpuMeter:
+    """CPU seconds used by the server process, by this client and by the whole machine (all cores) since the last
+    reading, with the wall time: where the time of a phase went."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.last = self._read()
+
+    def _read(self) -> tuple[float, float, float, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        with open(f"/proc/{self.server_pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+        server = (int(fields[11]) + int(fields[12])) / tick
+        with open("/proc/stat") as handle:
+            cpu = [int(value) for value in handle.readline().split()[1:]]
+        machine = (sum(cpu[:8]) - cpu[3] - cpu[4]) / tick  # all but idle and iowait
+        return server, time.process_time(), machine, time.perf_counter()
+
+    def phase(self) -> dict[str, float]:
+        now = self._read()
+        server, client, machine, wall = (after - before for after, before in zip(now, self.last, strict=True))
+        self.last = now
+        return {
+            "server_cpu_share": round(server / wall, 2),
+            "client_cpu_share": round(client / wall, 2),
+            "machine_cpu_share": round(machine / wall, 2),
+        }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,10 +84,76 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
+Done = Callable[[str, float], None]  # (outcome, latency in seconds)
+
+
+def outcome(status: int, body: bytes) -> str:
+    if status == 200 and b'"errors"' not in body:
+        return "ok"
+    try:
+        code = orjson.loads(body)["errors"][0]["extensions"]["code"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        code = "no code"
+    return f"{status} {code}"
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request at a time. The answer's time is taken in `data_received`,
+    when the loop reads the socket, not when a task waiting for it next runs: the client's own scheduling, busy at a
+    thousand requests a second, stays out of the latency."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.sent = 0.0
+        self.done: Done | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes, started: float, done: Done) -> None:
+        assert self.transport is not None
+        self.sent, self.done = started, done
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.perf_counter()
+        buffer = self.buffer
+        buffer += data
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(buffer[: end + 4]).lower()
+        at = head.index(b"content-length:") + 15
+        length = int(head[at : head.index(b"\r\n", at)])
+        if len(buffer) < end + 4 + length:
+            return
+        body = bytes(buffer[end + 4 : end + 4 + length])
+        del buffer[: end + 4 + length]
+        done, self.done = self.done, None
+        if b"connection: close" in head:
+            self.closed = True
+            assert self.transport is not None
+            self.transport.close()
+        else:
+            self.client.idle.append(self)
+        if done is not None:
+            done(outcome(int(head[9:12]), body), arrived - self.sent)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        done, self.done = self.done, None
+        if done is not None:
+            done("ConnectionLost", time.perf_counter() - self.sent)
+
+
 class Client:
-    """A lean HTTP/1.1 client (asyncio streams, keep-alive connections, one request per connection at a time, the
-    request's bytes built once): an open loop from httpx costs the machine more CPU than the server it loads.
-    A request finding no idle connection opens one (its time counts in its latency, as for a real client)."""
+    """A lean HTTP/1.1 client (asyncio protocols on uvloop, keep-alive connections, one request per connection at a
+    time, the request's bytes built once, no task per request): an open loop from httpx costs the machine more CPU
+    than the server it loads. A request finding no idle connection opens one (its time counts in its latency, as for
+    a real client)."""
 
     def __init__(self, url: str, token: str) -> None:
         address = url.removeprefix("http://")
@@ -62,48 +164,42 @@ class Client:
             f"POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         ).encode() + body
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []  # (..., idle since)
+        self.idle: list[Connection] = []
         self.opened = 0
+        self._opening: set[asyncio.Task[None]] = set()
+
+    def send(self, done: Done) -> None:
+        """Send the request now, on an idle connection or a new one; `done` is called with its outcome."""
+        started = time.perf_counter()
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed:
+                connection.send(self.request, started, done)
+                return
+        task = asyncio.ensure_future(self._open(started, done))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
+
+    async def _open(self, started: float, done: Done) -> None:
+        try:
+            _, connection = await asyncio.get_running_loop().create_connection(
+                lambda: Connection(self), self.host, self.port
+            )
+        except OSError as error:
+            done(type(error).__name__, time.perf_counter() - started)
+            return
+        self.opened += 1
+        connection.send(self.request, started, done)
 
     async def one(self) -> tuple[str, float]:
-        started = time.perf_counter()
-        try:
-            reader, writer = await self._connection(started)
-            writer.write(self.request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            lower = head.lower()
-            at = lower.index(b"content-length:") + 15
-            body = await reader.readexactly(int(lower[at : lower.index(b"\r\n", at)]))
-        except (OSError, ValueError, asyncio.IncompleteReadError) as error:
-            return type(error).__name__, time.perf_counter() - started
-        took = time.perf_counter() - started
-        if b"connection: close" in lower:
-            writer.close()
-        else:
-            self.idle.append((reader, writer, time.perf_counter()))
-        if status == 200 and b'"errors"' not in body:
-            return "ok", took
-        try:
-            code = orjson.loads(body)["errors"][0]["extensions"]["code"]
-        except (ValueError, KeyError, IndexError):
-            code = "no code"
-        return f"{status} {code}", took
-
-    async def _connection(self, now: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """An idle connection used within the last 4 s (the server closes them after 5 s idle: a request sent on
-        one it is closing would fail), else a new one."""
-        while self.idle:
-            reader, writer, since = self.idle.pop()
-            if now - since < 4.0:
-                return reader, writer
-            writer.close()
-        self.opened += 1
-        return await asyncio.open_connection(self.host, self.port)
+        answered: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
+        self.send(lambda outcome, took: answered.set_result((outcome, took)))
+        return await answered
 
     def close(self) -> None:
-        for _, writer, _ in self.idle:
-            writer.close()
+        for connection in self.idle:
+            if connection.transport is not None:
+                connection.transport.close()
         self.idle.clear()
 
 
@@ -126,65 +222,114 @@ async def closed_loop(client: Client, clients: int, seconds: float) -> tuple[lis
 async def open_loop(
     client: Client, rate: float, seconds: float
 ) -> tuple[list[tuple[float, float]], dict[str, int], float]:
-    """Requests sent at `rate` per second on schedule; the accepted ones' (sent at, latency), outcomes, the send
-    lag's p99."""
+    """Requests sent at `rate` per second on schedule (each one due is sent when the client wakes, every
+    millisecond at most); the accepted ones' (due at, latency), outcomes, the send lag's p99."""
     latencies: list[tuple[float, float]] = []
     outcomes: dict[str, int] = {}
     lags: list[float] = []
-    tasks = []
     start = time.perf_counter()
     total = int(rate * seconds)
+    pending = total
+    finished = asyncio.get_running_loop().create_future()
 
-    async def fire(sent: float) -> None:
-        outcome, took = await client.one()
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if outcome == "ok":
-            latencies.append((sent, took))
+    def recorder(due: float) -> Done:
+        def record(outcome: str, took: float) -> None:
+            nonlocal pending
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if outcome == "ok":
+                latencies.append((due, took))
+            pending -= 1
+            if pending == 0:
+                finished.set_result(None)
 
-    for number in range(total):
-        due = start + number / rate
-        wait = due - time.perf_counter()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        lags.append(max(0.0, time.perf_counter() - due))
-        tasks.append(asyncio.create_task(fire(due - start)))
-    await asyncio.gather(*tasks)
+        return record
+
+    number = 0
+    while number < total:
+        now = time.perf_counter()
+        while number < total and start + number / rate <= now:
+            due = start + number / rate
+            lags.append(now - due)
+            client.send(recorder(due - start))
+            number += 1
+        if number < total:
+            await asyncio.sleep(max(0.0, min(0.001, start + number / rate - time.perf_counter())))
+    await finished
     return latencies, outcomes, percentile(lags, 0.99)
 
 
-async def measure(url: str, token: str, clients: int, seconds: float, settle: float) -> dict[str, Any]:
-    client = Client(url, token)
-    await closed_loop(client, clients, 3)  # warm-up: caches, the chief's schema, the sealer's first pass
-    client.close()  # each phase opens its connections: the server closes those idle for 5 s (keep-alive)
+async def one_round(client: Client, clients: int, seconds: float, settle: float, meter: CpuMeter) -> dict[str, Any]:
+    """Unloaded, sustainable, then 4x: one round of the three phases."""
+    client.close()  # each phase opens its connections: the server closes those idle for HTTP_KEEP_ALIVE_SECONDS
+    meter.phase()
     unloaded, unloaded_outcomes = await closed_loop(client, 1, seconds)
-    log(f"unloaded: {summary(unloaded)} {unloaded_outcomes}")
+    unloaded_cpu = meter.phase()
+    log(f"unloaded: {summary(unloaded)} {unloaded_outcomes} {unloaded_cpu}")
     started = time.perf_counter()
     client.close()
     sustained, sustained_outcomes = await closed_loop(client, clients, seconds)
     rate = len(sustained) / (time.perf_counter() - started)
-    log(f"sustainable: {rate:.1f} requests/s {summary(sustained)} {sustained_outcomes}")
+    sustained_cpu = meter.phase()
+    log(f"sustainable: {rate:.1f} requests/s {summary(sustained)} {sustained_outcomes} {sustained_cpu}")
     client.close()
+    meter.phase()
+    opened = client.opened
     accepted, loaded_outcomes, lag = await open_loop(client, 4 * rate, seconds)
-    client.close()
+    loaded_cpu = meter.phase()
     loaded = [took for _, took in accepted]
     settled = [took for sent, took in accepted if sent >= settle]
-    log(f"4x ({4 * rate:.1f}/s): accepted {summary(loaded)} {loaded_outcomes}; send lag p99 {lag * 1000:.1f} ms")
-    log(f"4x, sent after the first {settle:g} s: accepted {summary(settled)}")
+    log(
+        f"4x ({4 * rate:.1f}/s): accepted {summary(loaded)} {loaded_outcomes} {loaded_cpu}; "
+        f"send lag p99 {lag * 1000:.1f} ms"
+    )
     unloaded_p99 = percentile(unloaded, 0.99)
     return {
-        "unloaded": {**summary(unloaded), "outcomes": unloaded_outcomes},
-        "sustainable": {"rate_per_s": round(rate, 1), **summary(sustained), "outcomes": sustained_outcomes},
+        "unloaded": {**summary(unloaded), "outcomes": unloaded_outcomes, **unloaded_cpu},
+        "sustainable": {
+            "rate_per_s": round(rate, 1),
+            **summary(sustained),
+            "outcomes": sustained_outcomes,
+            **sustained_cpu,
+        },
         "overload": {
             "rate_per_s": round(4 * rate, 1),
+            "accepted_per_s": round(len(loaded) / seconds, 1),
             **summary(loaded),
             "outcomes": loaded_outcomes,
+            **loaded_cpu,
             "accepted_share": round(len(loaded) / max(1, sum(loaded_outcomes.values())), 3),
             "send_lag_p99_ms": round(lag * 1000, 2),
-            "connections_opened": client.opened,
+            "connections_opened": client.opened - opened,
         },
         "settled": {"after_s": settle, **summary(settled)},
         "p99_ratio": round(percentile(loaded, 0.99) / unloaded_p99, 2) if loaded else None,
         "p99_ratio_settled": round(percentile(settled, 0.99) / unloaded_p99, 2) if settled else None,
+        "_unloaded": unloaded,
+        "_loaded": loaded,
+    }
+
+
+async def measure(
+    url: str, token: str, clients: int, seconds: float, settle: float, meter: CpuMeter, rounds: int
+) -> dict[str, Any]:
+    """Rounds of the three phases, one after the other: the machine's speed drifts over minutes (other work shares
+    it), so each round's ratio compares phases a few seconds apart, and the median of the rounds is the figure."""
+    client = Client(url, token)
+    await closed_loop(client, clients, 3)  # warm-up: caches, the chief's schema, the sealer's first pass
+    results = []
+    for number in range(rounds):
+        log(f"round {number + 1} of {rounds}")
+        results.append(await one_round(client, clients, seconds, settle, meter))
+    client.close()
+    unloaded = [took for result in results for took in result.pop("_unloaded")]
+    loaded = [took for result in results for took in result.pop("_loaded")]
+    ratios = [result["p99_ratio"] for result in results if result["p99_ratio"] is not None]
+    settled = [result["p99_ratio_settled"] for result in results if result["p99_ratio_settled"] is not None]
+    return {
+        "rounds": results,
+        "p99_ratio": round(statistics.median(ratios), 2) if ratios else None,
+        "p99_ratio_settled": round(statistics.median(settled), 2) if settled else None,
+        "p99_ratio_pooled": round(percentile(loaded, 0.99) / percentile(unloaded, 0.99), 2) if loaded else None,
     }
 
 
@@ -192,37 +337,51 @@ def write(result: dict[str, Any], label: str | None) -> str:
     folder, name = (RESULTS, "overload") if label is None else (RESULTS / ".work", f"overload-{label}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    unloaded, sustainable, overload = result["unloaded"], result["sustainable"], result["overload"]
-    settled = result["settled"]
+    settle = result["rounds"][0]["settled"]["after_s"]
     lines = [
         "# Overload: accepted requests' latency at 4x the sustainable rate (bench/overload.py)",
         "",
         f"{result['date']}, {result['database']}, `server.py serve` one worker, {result['admission']}, "
-        f"{result['seconds']:g} s per phase, {result['clients']} clients in the closed loop; the chief lists 20 "
-        "patients (20 read events).",
+        f"{len(result['rounds'])} rounds of three phases, {result['seconds']:g} s each, {result['clients']} clients "
+        "in the closed loop; the chief lists 20 patients (20 read events).",
         f"Machine: {result['cpus']} CPUs, load average {result['load_before']} before and {result['load_after']} "
-        "after (other work on the machine shares it); the client (lean asyncio HTTP/1.1) runs on the same machine.",
+        f"after (other work on the machine shares it); the client (lean asyncio HTTP/1.1 on uvloop) runs on the "
+        f"same machine{', pinned to CPU 1 and the server to CPU 0' if result.get('pinned') else ''}. CPU: the "
+        "share of one CPU used by the server process (all its threads), by the client, and by the whole machine.",
         "",
-        "| phase | rate (req/s) | answered ok | p50 ms | p90 ms | p99 ms | max ms | other outcomes |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| round | phase | rate (req/s) | answered ok | p50 ms | p90 ms | p99 ms | max ms | CPU server / client / "
+        "machine | other outcomes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for phase, row, rate in (
-        ("unloaded (one at a time)", unloaded, "-"),
-        ("sustainable (closed loop)", sustainable, sustainable["rate_per_s"]),
-        ("4x sustainable (open loop)", overload, overload["rate_per_s"]),
-        (f"4x, sent after the first {settled['after_s']:g} s", {**settled, "outcomes": {}}, overload["rate_per_s"]),
-    ):
-        others = ", ".join(f"{key}: {value}" for key, value in row["outcomes"].items() if key != "ok") or "none"
-        lines.append(
-            f"| {phase} | {rate} | {row['count']} | {row['p50_ms']} | {row['p90_ms']} | {row['p99_ms']} | "
-            f"{row['max_ms']} | {others} |"
-        )
+    for number, one in enumerate(result["rounds"], 1):
+        unloaded, sustainable, overload, settled = one["unloaded"], one["sustainable"], one["overload"], one["settled"]
+        for phase, row, rate in (
+            ("unloaded (one at a time)", unloaded, "-"),
+            ("sustainable (closed loop)", sustainable, sustainable["rate_per_s"]),
+            ("4x sustainable (open loop)", overload, overload["rate_per_s"]),
+            (f"4x, sent after its first {settle:g} s", {**settled, "outcomes": {}}, overload["rate_per_s"]),
+        ):
+            others = ", ".join(f"{key}: {value}" for key, value in row["outcomes"].items() if key != "ok") or "none"
+            cpu = (
+                f"{row['server_cpu_share']} / {row['client_cpu_share']} / {row['machine_cpu_share']}"
+                if "server_cpu_share" in row
+                else ""
+            )
+            lines.append(
+                f"| {number} | {phase} | {rate} | {row['count']} | {row['p50_ms']} | {row['p90_ms']} | "
+                f"{row['p99_ms']} | {row['max_ms']} | {cpu} | {others} |"
+            )
+    per_round = ", ".join(
+        f"{one['p99_ratio']}x ({one['p99_ratio_settled']}x after {settle:g} s; "
+        f"{one['overload']['accepted_share'] * 100:.0f}% accepted, {one['overload']['accepted_per_s']}/s)"
+        for one in result["rounds"]
+    )
     lines += [
         "",
-        f"**p99 of accepted requests at 4x / unloaded p99: {result['p99_ratio']}x** (target: within 2x); "
-        f"{result['p99_ratio_settled']}x for those sent after the first {settled['after_s']:g} s. "
-        f"{overload['accepted_share'] * 100:.0f}% of the requests sent at 4x were accepted; the rest were answered "
-        f"at once with 503 OVERLOADED. The client's own send lag (p99): {overload['send_lag_p99_ms']} ms.",
+        f"**p99 of accepted requests at 4x / unloaded p99, median of the rounds: {result['p99_ratio']}x** (target: "
+        f"within 2x); {result['p99_ratio_settled']}x for those sent after the first {settle:g} s of each 4x phase; "
+        f"{result['p99_ratio_pooled']}x with every round's requests pooled. Per round: {per_round}. The requests not "
+        "accepted were answered at once with 503 OVERLOADED.",
         "",
     ]
     path = folder / f"{name}.md"
@@ -236,20 +395,34 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, help="MAX_REQUESTS_IN_FLIGHT (default: the server's, 256)")
     parser.add_argument("--fixed", action="store_true", help="CONCURRENCY_ADAPTIVE=false: the fixed limit alone")
     parser.add_argument("--clients", type=int, default=8, help="clients of the closed loop (default 8)")
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per phase (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three phases (default 3)")
     parser.add_argument("--settle", type=float, default=2.0, help="the p99 is also given without these first seconds")
     parser.add_argument("--port", type=int, help="the server's port (default: a free one, or BENCH_PORTS=ours=N)")
     parser.add_argument("--label", help="write results/.work/overload-LABEL.* instead of results/overload.*")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE: a setting of the server")
+    parser.add_argument("--pin", action="store_true", help="the server on CPU 0, this client on CPU 1")
     args = parser.parse_args()
     prepare(args.db)
     load_before = [round(value, 2) for value in os.getloadavg()]
     overrides = {"CONCURRENCY_ADAPTIVE": "false" if args.fixed else "true"}
     if args.in_flight is not None:
         overrides["MAX_REQUESTS_IN_FLIGHT"] = str(args.in_flight)
+    for item in args.env:
+        key, _, value = item.partition("=")
+        overrides[key] = value
     admission = ", ".join(f"{key}={value}" for key, value in overrides.items())
+    if args.pin:
+        os.sched_setaffinity(0, {0})  # the server started below inherits it
     with Ours(args.db, args.port or free_ports(["ours"])["ours"], **overrides) as server:
+        if args.pin:
+            os.sched_setaffinity(0, {1})
         token = server.token()
-        result = asyncio.run(measure(server.url, token, args.clients, args.seconds, args.settle))
+        assert server.process is not None
+        meter = CpuMeter(server.process.pid)
+        # uvloop (as the server's): the client's own CPU, on the same machine, takes less from the server
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            result = runner.run(measure(server.url, token, args.clients, args.seconds, args.settle, meter, args.rounds))
     result.update(
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         database={"sqlite": "SQLite", "mysql": "MariaDB"}[args.db],
@@ -259,9 +432,13 @@ def main() -> int:
         cpus=os.cpu_count(),
         load_before=load_before,
         load_after=[round(value, 2) for value in os.getloadavg()],
+        pinned=args.pin,
     )
     path = write(result, args.label)
-    log(f"p99 ratio {result['p99_ratio']}x ({result['p99_ratio_settled']}x after {args.settle:g} s); {path}")
+    log(
+        f"p99 ratio {result['p99_ratio']}x ({result['p99_ratio_settled']}x after {args.settle:g} s, "
+        f"{result['p99_ratio_pooled']}x pooled); {path}"
+    )
     return 0
 
 

@@ -127,11 +127,14 @@ class Settings(BaseSettings):
     concurrency_adaptive: bool = True
     concurrency_min: int = Field(2, ge=1, le=10_000)
     concurrency_latency_tolerance: float = Field(2.0, ge=1.0, le=100.0)
+    # Under overload (demand beyond what the process serves: requests in flight keep growing) the requests accepted keep
+    # their latency instead: at most this times their unloaded time, down to one request at a time.
+    concurrency_overload_tolerance: float = Field(1.5, ge=1.0, le=100.0)
     # A request finding every slot taken waits for one at most this long, in order of arrival (a burst drains) ...
     admission_queue_seconds: float = Field(1.0, ge=0, le=60)
     # ... or, for ADMISSION_QUEUE_SECONDS after overload was seen (the requests in flight kept growing, a request waited
     # ADMISSION_QUEUE_SECONDS, or one was shed at MAX_REQUESTS_IN_FLIGHT), this long, newest first.
-    admission_queue_target_seconds: float = Field(0.005, ge=0, le=60)
+    admission_queue_target_seconds: float = Field(0.002, ge=0, le=60)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)

@@ -20,11 +20,11 @@ class Clock:
         self.limiter = limiter
         self.now = 0.0
 
-    def window(self, latency: float, running: int, samples: int = 10) -> None:
+    def window(self, latency: float, running: int, samples: int = 10, *, overloaded: bool = False) -> None:
         start = self.now
         for number in range(1, samples + 1):
             self.now = start + 0.1 * number / samples + (1e-9 if number == samples else 0.0)
-            self.limiter.observe(self.now, latency, running)
+            self.limiter.observe(self.now, latency, running, overloaded=overloaded)
 
 
 def test_it_starts_at_the_ceiling_or_where_told() -> None:
@@ -162,3 +162,47 @@ def test_a_ceiling_below_the_floor_wins() -> None:
     clock.window(0.010, running=1)
     clock.window(1.0, running=2)
     assert limiter.allowed == 2
+
+
+def test_under_overload_the_stricter_tolerance_holds_and_the_limit_may_fall_to_one() -> None:
+    """Two at once, each 1.8x slower than alone (one interpreter: they share the CPU): within CONCURRENCY_LATENCY_
+    TOLERANCE (2.0), so a closed loop keeps them (throughput); under overload the accepted requests' latency counts,
+    judged by CONCURRENCY_OVERLOAD_TOLERANCE (1.5): one at a time, below CONCURRENCY_MIN."""
+    limiter = limit(overload_tolerance=1.5)
+    clock = Clock(limiter)
+    clock.window(0.005, running=1)
+    for _ in range(10):
+        clock.window(0.009, running=min(2, limiter.allowed))
+    assert limiter.limit == 64.0  # no more than 2 ran: the limit was not shown too low, nor too high
+    limiter.limit, limiter.allowed = 2.0, 2  # as a closed loop of 2 would leave it
+    clock.window(0.009, running=2, overloaded=True)  # 1.5 x 5 / 9 = 0.83: 2 x 0.83 = 1.67
+    assert limiter.allowed == 1
+    for _ in range(20):  # one at a time is still 1.6x slower than alone (the sheds share the loop): 1 is the floor
+        clock.window(0.008, running=1, overloaded=True)
+    assert limiter.allowed == 1
+    assert 1.6 < limiter.limit < 1.75  # 2 x 1.5 x 5 / 9 (the baseline drifted a little): slow alone changed nothing
+    clock.window(0.007, running=1, overloaded=True)  # within 1.5x with the one slot used: it grows (half its root)
+    assert limiter.allowed == 2
+    clock.window(0.012, running=2, overloaded=True)  # two at once: 2.4x, cut back
+    assert limiter.allowed == 1
+    clock.window(0.008, running=1)  # the overload has passed: CONCURRENCY_MIN again
+    assert limiter.allowed == 2
+
+
+def test_the_overload_tolerance_is_never_looser_than_the_tolerance() -> None:
+    assert limit(tolerance=1.5, overload_tolerance=3.0).overload_tolerance == 1.5
+    assert limit(tolerance=2.0).overload_tolerance == 2.0  # not given: the same rule
+
+
+def test_when_overload_begins_the_window_so_far_is_judged_at_once() -> None:
+    limiter = limit(overload_tolerance=1.5)
+    clock = Clock(limiter)
+    clock.window(0.005, running=1)
+    for number in range(5):  # half a window: 16 at once, each 4x slower than alone
+        limiter.observe(clock.now + 0.01 * number, 0.020, 16)
+    assert limiter.allowed == 64  # the window has not closed
+    limiter.overload_began(clock.now + 0.05)
+    assert limiter.allowed == 8  # min(64, 16) x the gradient, at most halved, at once
+    assert limiter.baseline < 0.0051
+    limiter.overload_began(clock.now + 0.06)  # nothing seen since: nothing judged
+    assert limiter.allowed == 8

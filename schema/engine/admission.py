@@ -13,11 +13,13 @@
   the CPU of their 503s and of their retries).
 - **Overload** is demand beyond what the process serves, which a queue that drains is not: the requests in flight
   grew tick after tick (an open loop sending faster than requests leave), a request waited ADMISSION_QUEUE_SECONDS
-  for its slot, or one was shed at the ceiling. For ADMISSION_QUEUE_SECONDS after that,
+  for its slot, or one was shed at the ceiling. For ADMISSION_QUEUE_SECONDS after that (renewed each time a
+  request is shed for its wait: an overload that goes on does not lapse),
   waiting requests are served newest first and a request waits at most ADMISSION_QUEUE_TARGET_SECONDS: one that
   waited longer is shed when its turn comes (CoDel's idea), so accepted requests do not carry a long wait (adaptive
   LIFO: the ones shed are those that waited longest). One not given a slot is answered 503 OVERLOADED, nothing of it
-  run.
+  run. Meanwhile the limit serves the accepted requests' latency rather than the throughput:
+  CONCURRENCY_OVERLOAD_TOLERANCE, down to one request at a time (limiter.py).
 - While the process is full, is overloaded or has shed in the last second, /readyz answers 503
   `saturated`, so a balancer that checks it steers new work elsewhere.
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
@@ -84,6 +86,7 @@ class Admission:
                 ceiling=self.limit,
                 floor=settings.concurrency_min,
                 tolerance=settings.concurrency_latency_tolerance,
+                overload_tolerance=settings.concurrency_overload_tolerance,
                 now=time.perf_counter(),
                 initial=INITIAL_CONCURRENCY,
             )
@@ -121,7 +124,11 @@ class Admission:
 
     def overload(self, now: float) -> None:
         """Overload seen now: for ADMISSION_QUEUE_SECONDS waiting requests are served newest first, each waiting
-        ADMISSION_QUEUE_TARGET_SECONDS at most."""
+        ADMISSION_QUEUE_TARGET_SECONDS at most, and the limit serves their latency (limiter.py). Seen again while it
+        lasts (a request shed for its wait), it is renewed: an overload that goes on never lapses to waiting in
+        order of arrival, which would give the requests arriving then a long wait."""
+        if now >= self._overloaded_until and self.limiter is not None:
+            self.limiter.overload_began(now)
         self._overloaded_until = now + self.queue_seconds
         self._lengths.clear()  # growth is looked for again once this overload has passed, from then on
 
@@ -212,7 +219,7 @@ class Admission:
         waiter: asyncio.Future[bool] = loop.create_future()
         entry = (now, waiter)
         self._waiting.append(entry)
-        expiry = loop.call_later(budget, self._expire, entry, not overloaded)
+        expiry = loop.call_later(budget, self._expire, entry)
         try:
             return await waiter
         except BaseException:  # cancelled while waiting (or just after being given its slot)
@@ -224,12 +231,13 @@ class Admission:
         finally:
             expiry.cancel()
 
-    def _expire(self, entry: tuple[float, asyncio.Future[bool]], waited_long: bool) -> None:
+    def _expire(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
         if not entry[1].done():
             self._forget(entry)
             entry[1].set_result(False)
-            if waited_long:  # ADMISSION_QUEUE_SECONDS without a slot: the queue does not drain
-                self.overload(time.perf_counter())
+            # ADMISSION_QUEUE_SECONDS without a slot (the queue does not drain), or, under overload, its target without
+            # one (the overload goes on: it is renewed, so no request that arrives in it waits in order of arrival)
+            self.overload(time.perf_counter())
 
     def _forget(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
         with contextlib.suppress(ValueError):
@@ -243,7 +251,7 @@ class Admission:
         self.running = running - 1
         limiter = self.limiter
         if limiter is not None and sample:
-            limiter.observe(now, now - started, running)
+            limiter.observe(now, now - started, running, overloaded=now < self._overloaded_until)
         waiting = self._waiting
         if waiting:
             allowed = self.allowed
@@ -255,6 +263,7 @@ class Admission:
                     continue
                 if overloaded and now - enqueued > self.queue_target:
                     waiter.set_result(False)  # its request is counted as shed by the middleware
+                    self.overload(now)  # the overload goes on
                     continue
                 self.running += 1
                 waiter.set_result(True)

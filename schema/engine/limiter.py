@@ -18,6 +18,13 @@ follows the latency of the requests that ran:
   window used at least half of it (a limit nobody reaches was not shown too low);
 - the limit stays within [floor, ceiling].
 
+**Under overload** (demand beyond what the process serves, seen by admission: an open loop sending faster than
+requests leave) the limit serves the latency of the requests it accepts, not the throughput: a window with a request
+that ran under overload is judged with `overload_tolerance` (stricter) and the limit may fall to 1. Outside overload
+(a closed loop, a burst) throughput wins: `tolerance` and `floor`. On SQLite (one process, one lock on the
+interpreter) two requests at once each take about twice as long; on MariaDB part of each request waits for the
+database and overlaps: the strict tolerance keeps the overlap that costs little latency.
+
 Admission (schema/engine/admission.py) lets `allowed` requests run; the others wait for a slot, briefly, or are shed.
 """
 
@@ -34,6 +41,7 @@ class GradientLimit:
         floor: int,
         tolerance: float,
         now: float,
+        overload_tolerance: float | None = None,
         window: float = 0.1,
         min_samples: int = 10,
         smoothing: float = 0.5,
@@ -43,6 +51,7 @@ class GradientLimit:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
         self.tolerance = tolerance
+        self.overload_tolerance = tolerance if overload_tolerance is None else min(tolerance, overload_tolerance)
         self.window = window
         self.min_samples = min_samples
         self.smoothing = smoothing
@@ -59,9 +68,13 @@ class GradientLimit:
         self._sum = 0.0
         self._count = 0
         self._peak = 0
+        self._overloaded = False  # a request of this window ran under overload
 
-    def observe(self, now: float, latency: float, running: int) -> None:
-        """A request ran `latency` seconds; `running` ran at once when it ended (itself included)."""
+    def observe(self, now: float, latency: float, running: int, *, overloaded: bool = False) -> None:
+        """A request ran `latency` seconds; `running` ran at once when it ended (itself included); `overloaded`: it
+        ran under overload (the window is judged by `overload_tolerance`, with 1 as the floor)."""
+        if overloaded:
+            self._overloaded = True
         self._sum += latency
         self._count += 1
         if running > self._peak:
@@ -69,14 +82,23 @@ class GradientLimit:
         if self._count >= self.min_samples and now - self._started >= self.window:
             self._update(now)
 
+    def overload_began(self, now: float) -> None:
+        """Overload has just been seen: the window so far is judged at once, by `overload_tolerance` (its first cut
+        does not wait for the window to close: requests arriving at 4x pile up meanwhile)."""
+        self._overloaded = True
+        if self._count >= 3:
+            self._update(now)
+
     def _update(self, now: float) -> None:
         mean = self._sum / self._count
         self.last_mean = mean
         self.baseline = min(self.baseline * (1.0 + self.drift), mean)
         limit = self.limit
-        gradient = max(0.5, min(1.0, self.tolerance * self.baseline / mean)) if mean > 0 else 1.0
+        overloaded = self._overloaded
+        tolerance, floor = (self.overload_tolerance, 1) if overloaded else (self.tolerance, self.floor)
+        gradient = max(0.5, min(1.0, tolerance * self.baseline / mean)) if mean > 0 else 1.0
         peak = self._peak
-        if gradient < 1.0 and peak > self.floor:
+        if gradient < 1.0 and peak > floor:
             # Too slow with `peak` running: no more than that may run at once, shrunk by the gradient at once (at most
             # halved). Applied to what ran, not to an unused limit: 8 clients at once under a limit of 64 that take
             # 4x their unloaded time teach a limit of 4, so a load that then jumps finds it there, not at 64.
@@ -85,9 +107,10 @@ class GradientLimit:
             pass  # slow alone (a report; at most `floor` ran), or fast but the limit was not used: not shown too low
         else:
             limit += self.smoothing * math.sqrt(limit)
-        self.limit = max(float(self.floor), min(float(self.ceiling), limit))
+        self.limit = max(float(floor), min(float(self.ceiling), limit))
         self.allowed = int(self.limit)
         self._started = now
         self._sum = 0.0
         self._count = 0
         self._peak = 0
+        self._overloaded = False
