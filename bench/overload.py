@@ -84,6 +84,7 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
+PREPARED_CONNECTIONS = 64  # open before the 4x phase; more are opened (and counted) if it needs them
 Done = Callable[[str, float], None]  # (outcome, latency in seconds)
 
 
@@ -191,6 +192,15 @@ class Client:
         self.opened += 1
         connection.send(self.request, started, done)
 
+    async def prepare(self, count: int) -> None:
+        """Open `count` connections before a phase (as wrk does): the phase measures requests, not the set-up of
+        the connections a steady client already holds."""
+        loop = asyncio.get_running_loop()
+        opened = await asyncio.gather(
+            *(loop.create_connection(lambda: Connection(self), self.host, self.port) for _ in range(count))
+        )
+        self.idle.extend(connection for _, connection in opened)
+
     async def one(self) -> tuple[str, float]:
         answered: asyncio.Future[tuple[str, float]] = asyncio.get_running_loop().create_future()
         self.send(lambda outcome, took: answered.set_result((outcome, took)))
@@ -272,6 +282,7 @@ async def one_round(client: Client, clients: int, seconds: float, settle: float,
     sustained_cpu = meter.phase()
     log(f"sustainable: {rate:.1f} requests/s {summary(sustained)} {sustained_outcomes} {sustained_cpu}")
     client.close()
+    await client.prepare(PREPARED_CONNECTIONS)
     meter.phase()
     opened = client.opened
     accepted, loaded_outcomes, lag = await open_loop(client, 4 * rate, seconds)

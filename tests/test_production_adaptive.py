@@ -164,6 +164,26 @@ async def test_an_overload_that_goes_on_is_renewed_by_its_sheds(
     assert dropped.status_code == 503 and admission.shed == 7 and admission.in_flight == 0
 
 
+async def test_a_renewed_overload_lapses_once_after_the_retest_time(client: GraphQLClient) -> None:
+    """Renewed by its sheds for OVERLOAD_RETEST_SECONDS from when it began, then it lapses once: clients that send
+    again at once on each 503 (a closed loop) renew it with their own retries, not with new demand. Growth seen again
+    (an open loop's) begins a new one. On the admission's own clock, made-up times."""
+    admission = client.services.admission
+    admission.queue_seconds = 1.0
+    base = time.perf_counter()
+    admission.overload(base)
+    for at in (0.5, 1.2, 2.0, 2.9, 3.8, 4.7, 5.6, 6.5, 7.4, 8.3, 9.2, 9.9):  # within 10 s of its beginning: renewed
+        admission.renew(base + at)
+        assert admission.overloaded(base + at + 0.99)
+    admission.renew(base + 10.2)  # not renewed: it ends 1 s after the last renewal
+    assert admission.overloaded(base + 10.5) and not admission.overloaded(base + 10.95)
+    admission.renew(base + 11.5)  # lapsed: a shed cannot renew what has ended
+    assert not admission.overloaded(base + 11.5)
+    admission.overload(base + 12.0)  # seen again (the requests in flight grew): a new overload, renewed anew
+    admission.renew(base + 12.5)
+    assert admission.overloaded(base + 13.4)
+
+
 async def test_a_closed_loop_keeps_a_queue_that_drains_and_nothing_is_shed(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
