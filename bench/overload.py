@@ -18,8 +18,8 @@ for the requests sent after the first --settle seconds of each overload (default
 the rounds pooled. The client runs on the same machine: a lean asyncio HTTP/1.1 client on uvloop and keep-alive
 connections (an httpx open loop at a few hundred requests a second took more CPU than the server it loaded); the
 CPU each phase took (server, client, machine) is reported beside it. --pin puts the server on CPU 0 and the client
-on CPU 1 (as a client on another machine would not take the server's CPU). Results: bench/results/overload.json
-and .md (--label: results/.work/), with the machine's load average before and after.
+on CPU 1 (as a client on another machine would not take the server's CPU). Results: bench/results/overload-sqlite
+and overload-mariadb .json and .md (--label: results/.work/), with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -345,7 +345,8 @@ async def measure(
 
 
 def write(result: dict[str, Any], label: str | None) -> str:
-    folder, name = (RESULTS, "overload") if label is None else (RESULTS / ".work", f"overload-{label}")
+    database = {"SQLite": "sqlite", "MariaDB": "mariadb"}[result["database"]]
+    folder, name = (RESULTS, f"overload-{database}") if label is None else (RESULTS / ".work", f"overload-{label}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     settle = result["rounds"][0]["settled"]["after_s"]
@@ -410,7 +411,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three phases (default 3)")
     parser.add_argument("--settle", type=float, default=2.0, help="the p99 is also given without these first seconds")
     parser.add_argument("--port", type=int, help="the server's port (default: a free one, or BENCH_PORTS=ours=N)")
-    parser.add_argument("--label", help="write results/.work/overload-LABEL.* instead of results/overload.*")
+    parser.add_argument("--label", help="write results/.work/overload-LABEL.* instead of results/overload-DB.*")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE: a setting of the server")
     parser.add_argument("--pin", action="store_true", help="the server on CPU 0, this client on CPU 1")
     args = parser.parse_args()

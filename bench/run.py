@@ -504,7 +504,7 @@ def main() -> None:
             " fixed ceiling MAX_REQUESTS_IN_FLIGHT stays). wrk's closed loop sends a shed request again at once,"
             " without its Retry-After, so with the default on a c=50 cell measures shedding, not the query; c=1 and"
             " c=10 shed nothing either way. The default's figures at c=5/10/50 are in bench/results/adaptive.md,"
-            " its overload behaviour in bench/results/overload.md.",
+            " its overload behaviour in bench/results/overload-sqlite.md and overload-mariadb.md.",
             f"Ours connects through {ours_driver()} (README: DATABASE_URL), the floor through raw aiomysql and the"
             " peers through aiomysql; bench/results/extra.md has ours on both drivers.",
             "Per request, ours, the floor and both Python peers verify the token, look the session, user and roles up"
