@@ -406,6 +406,9 @@ async def _pick(page: Page, select: str, label: str, *, exact: bool = True) -> N
     await page.click(select)
     text = re.compile(f"^\\s*{re.escape(label)}\\s*$") if exact else label
     await page.locator(".el-select-dropdown__item:visible").filter(has_text=text).first.click()
+    # The dropdown closes with a transition: on a slow machine its options still lie over the next field, and a click
+    # on the next select lands on them (CI, 2026-12-02: the plan's status select, under the type's open options).
+    await expect(page.locator(".el-select-dropdown__item:visible")).to_have_count(0)
 
 
 @needs_menus
