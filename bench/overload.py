@@ -35,33 +35,31 @@ from typing import Any
 import orjson
 import uvloop
 from common import RESULTS, free_ports  # type: ignore[import-not-found]
-from live import PATIENTS_QUERY, Ours, log, prepare  # type: ignore[import-not-found]
+from live import CLK_TCK, PATIENTS_QUERY, Ours, log, prepare  # type: ignore[import-not-found]
 
 
 class CpuMeter:
-    """CPU seconds used by the server process, by this client and by the whole machine (all cores) since the last
-    reading, with the wall time: where the time of a phase went."""
+    """CPU seconds used by the server process, by its audit sealer (its one child process), by this client and by the
+    whole machine (all cores) since the last reading, with the wall time: where the time of a phase went."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, server: Ours) -> None:
+        self.server = server
         self.last = self._read()
 
-    def _read(self) -> tuple[float, float, float, float]:
-        tick = os.sysconf("SC_CLK_TCK")
-        with open(f"/proc/{self.server_pid}/stat") as handle:
-            fields = handle.read().rpartition(")")[2].split()
-        server = (int(fields[11]) + int(fields[12])) / tick
+    def _read(self) -> tuple[float, float, float, float, float]:
+        used = self.server.cpu()  # bench/live.py: /proc/<pid>/stat of the server and of its sealer
         with open("/proc/stat") as handle:
             cpu = [int(value) for value in handle.readline().split()[1:]]
-        machine = (sum(cpu[:8]) - cpu[3] - cpu[4]) / tick  # all but idle and iowait
-        return server, time.process_time(), machine, time.perf_counter()
+        machine = (sum(cpu[:8]) - cpu[3] - cpu[4]) / CLK_TCK  # all but idle and iowait
+        return used["server"], used["sealer"], time.process_time(), machine, time.perf_counter()
 
     def phase(self) -> dict[str, float]:
         now = self._read()
-        server, client, machine, wall = (after - before for after, before in zip(now, self.last, strict=True))
+        server, sealer, client, machine, wall = (after - before for after, before in zip(now, self.last, strict=True))
         self.last = now
         return {
             "server_cpu_share": round(server / wall, 2),
+            "sealer_cpu_share": round(sealer / wall, 2),
             "client_cpu_share": round(client / wall, 2),
             "machine_cpu_share": round(machine / wall, 2),
         }
@@ -359,10 +357,11 @@ def write(result: dict[str, Any], label: str | None) -> str:
         f"Machine: {result['cpus']} CPUs, load average {result['load_before']} before and {result['load_after']} "
         f"after (other work on the machine shares it); the client (lean asyncio HTTP/1.1 on uvloop) runs on the "
         f"same machine{', pinned to CPU 1 and the server to CPU 0' if result.get('pinned') else ''}. CPU: the "
-        "share of one CPU used by the server process (all its threads), by the client, and by the whole machine.",
+        "share of one CPU used by the server process (all its threads), by its audit sealer's process, by the "
+        "client, and by the whole machine.",
         "",
-        "| round | phase | rate (req/s) | answered ok | p50 ms | p90 ms | p99 ms | max ms | CPU server / client / "
-        "machine | other outcomes |",
+        "| round | phase | rate (req/s) | answered ok | p50 ms | p90 ms | p99 ms | max ms | CPU server / sealer / "
+        "client / machine | other outcomes |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for number, one in enumerate(result["rounds"], 1):
@@ -375,7 +374,8 @@ def write(result: dict[str, Any], label: str | None) -> str:
         ):
             others = ", ".join(f"{key}: {value}" for key, value in row["outcomes"].items() if key != "ok") or "none"
             cpu = (
-                f"{row['server_cpu_share']} / {row['client_cpu_share']} / {row['machine_cpu_share']}"
+                f"{row['server_cpu_share']} / {row['sealer_cpu_share']} / {row['client_cpu_share']} / "
+                f"{row['machine_cpu_share']}"
                 if "server_cpu_share" in row
                 else ""
             )
@@ -430,8 +430,7 @@ def main() -> int:
         if args.pin:
             os.sched_setaffinity(0, {1})
         token = server.token()
-        assert server.process is not None
-        meter = CpuMeter(server.process.pid)
+        meter = CpuMeter(server)
         # uvloop (as the server's): the client's own CPU, on the same machine, takes less from the server
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             result = runner.run(measure(server.url, token, args.clients, args.seconds, args.settle, meter, args.rounds))

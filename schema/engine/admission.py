@@ -267,7 +267,7 @@ class Admission:
         self.running = running - 1
         limiter = self.limiter
         if limiter is not None and sample:
-            limiter.observe(now, now - started, running, overloaded=now < self._overloaded_until)
+            limiter.observe(now, now - started, running, overloaded=self.overloaded(now))
         waiting = self._waiting
         if waiting:
             allowed = self.allowed
