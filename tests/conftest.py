@@ -9,11 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401
 from cli import run_migrations
+from core import security
 from core.db import Database
 from core.settings import Settings
 from policies.bootstrap import ensure_builtin
@@ -31,6 +33,11 @@ SPEEDUPS_OFF: dict[str, Any] = (
     if os.environ.get("TEST_SPEEDUPS") == "off"
     else {}
 )
+# Passwords are hashed at test strength. argon2's production parameters (64 MiB, 3 passes, 4 lanes; ~0.2 s of CPU a
+# login here) would spend minutes of every run on the suite's logins. An argon2 hash carries its own parameters, so
+# hashing, verifying and rehashing run the same code; tests/test_auth_login.py checks the production parameters.
+security._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+security._DUMMY_HASH = security._hasher.hash("not-a-real-password")
 # A small demo population (the full demo has 300): patients 5 and 11 are in Gastroenterology with
 # physician2, 4 and 9 attended by chief, the rest by physician; patient 0 is bound to the `patient` user.
 DEMO_PATIENTS = 12

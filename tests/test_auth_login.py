@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from core.db import Database
 from core.ids import decode_id
+from core.security import verify_password
 from models.auth import AuthSession, LoginLog
+from models.user import User
 from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes
 
 AGENT = "pytest-console/1.0"
@@ -230,3 +235,24 @@ async def test_parallel_wrong_passwords_are_counted_before_any_is_checked(
     # and the right password is refused now too, without being checked
     assert error_codes(await attempt(client, "chief", DEMO_PASSWORD)) == ["RATE_LIMITED"]
     assert len(checked) == 5
+
+
+def test_the_server_hashes_passwords_with_argon2id_at_production_strength() -> None:
+    """The suite hashes at test strength (tests/conftest.py); the server, in a process of its own, never does."""
+    code = "from core.security import hash_password, verify_password as v; h = hash_password('Pw#2026-x'); "
+    code += "print(h if v(h, 'Pw#2026-x') and not v(h, 'other') else 'unverified')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), out  # RFC 9106's second recommended option
+
+
+async def test_a_hash_with_other_parameters_is_rehashed_at_login(client: GraphQLClient, db: Database) -> None:
+    older = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1).hash(DEMO_PASSWORD)
+    async with db.transaction() as session:
+        user = (await session.execute(select(User).where(User.username == "physician"))).scalar_one()
+        user.password_hash = older
+        session.add(user)
+    assert (await client.login("physician"))["accessToken"]
+    async with db.session() as session:
+        stored = (await session.execute(select(User).where(User.username == "physician"))).scalar_one()
+    assert stored.password_hash != older and "$m=2048," not in stored.password_hash
+    assert verify_password(stored.password_hash, DEMO_PASSWORD)
