@@ -18,6 +18,7 @@ from core.security import verify_password
 from models.auth import AuthSession, LoginLog
 from models.user import User
 from tests.conftest import DEMO_PASSWORD, LOGIN, GraphQLClient, error_codes
+from tests.test_auth_profile import stored_user
 
 AGENT = "pytest-console/1.0"
 
@@ -252,7 +253,6 @@ async def test_a_hash_with_other_parameters_is_rehashed_at_login(client: GraphQL
         user.password_hash = older
         session.add(user)
     assert (await client.login("physician"))["accessToken"]
-    async with db.session() as session:
-        stored = (await session.execute(select(User).where(User.username == "physician"))).scalar_one()
+    stored = await stored_user(db, "physician")
     assert stored.password_hash != older and "$m=2048," not in stored.password_hash
     assert verify_password(stored.password_hash, DEMO_PASSWORD)

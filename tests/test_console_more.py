@@ -7,6 +7,7 @@ its URL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -414,11 +415,9 @@ async def _pick(page: Page, select: str, label: str, *, exact: bool = True) -> N
     await page.click(select)
     for _ in range(3):
         await options.filter(has_text=text).first.click()
-        try:
+        with contextlib.suppress(AssertionError):
             await expect(options).to_have_count(0, timeout=3000)
             break
-        except AssertionError:
-            continue
     await expect(options).to_have_count(0)
     await expect(page.locator(select)).to_contain_text(label)
 
