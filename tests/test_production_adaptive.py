@@ -138,6 +138,30 @@ async def test_under_overload_the_newest_waiting_request_runs_first(
     assert admission.shed == 0
 
 
+async def test_a_closed_loop_filling_up_again_is_not_growth(client: GraphQLClient) -> None:
+    """The requests in flight sampled once a tick (made-up times): a closed loop of 8 dips (answers on their way
+    back) and fills up to 8 again, never above: not overload, however the dips fall. An open loop goes on to a new
+    high: overload."""
+    admission = client.services.admission
+    base = time.perf_counter()
+    tick = 0
+
+    def sample(*counts: int) -> None:
+        nonlocal tick
+        for count in counts:
+            admission.running = count  # in flight: running + waiting (none waits here)
+            tick += 1
+            admission._sample(base + 0.011 * tick)
+
+    sample(*[8] * 30)
+    sample(2, 4, 6, 8)  # three ticks of growth by 2, back to the level held
+    sample(*[4] * 10, *[6] * 10, 8)  # two spans of growth by 2 (the mild rule), back to it
+    assert not admission.overloaded(base + 0.011 * tick)
+    sample(*[8] * 5, 4, 6, 8, 10)  # beyond it, three ticks in a row: overload
+    assert admission.overloaded(base + 0.011 * tick)
+    admission.running = 0
+
+
 async def test_an_overload_that_goes_on_is_renewed_by_its_sheds(
     client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
