@@ -4,14 +4,17 @@
     python bench/overload.py --fixed --in-flight 8   # the fixed limit alone (CONCURRENCY_ADAPTIVE=false)
     python bench/overload.py --rounds 1 --label short   # results/.work/overload-short.*
     python bench/overload.py --env CONCURRENCY_OVERLOAD_TOLERANCE=2.0   # a setting of the server changed
+    python bench/overload.py --db mysql --factor 1.5   # a milder overload: results/overload-mariadb-1.5x.*
 
 `server.py serve` (one worker, production defaults but for what a one-account load test needs: bench/live.py) with
 the chief listing 20 patients (20 read events per request). Rounds (--rounds, default 3) of three phases:
 1. unloaded: one request at a time for --seconds: the unloaded p50/p99;
 2. sustainable: closed loop, --clients clients (default 8), for --seconds: the rate it sustains (requests answered
    ok per second; with adaptive concurrency some of the 8 wait or are shed: the rate counts the answered ones);
-3. overload: open loop at 4x that rate for --seconds (each request sent on its schedule, whatever the answers):
-   the accepted requests' p50/p99 and how many were shed (503 OVERLOADED) or failed otherwise.
+3. overload: open loop at 4x that rate (--factor) for --seconds (each request sent on its schedule, whatever the
+   answers): the accepted requests' p50/p99, how many were shed (503 OVERLOADED) or failed otherwise, and the
+   accepted rate against the sustainable one (what shedding costs in throughput; at a mild overload, --factor 1.5,
+   it matters most).
 The ratio is p99 accepted under overload / p99 unloaded of the same round (target: within 2x); the figure is the
 median of the rounds (the machine's speed drifts over minutes: a round compares phases seconds apart), also given
 for the requests sent after the first --settle seconds of each overload (default 2: the limit adapting) and with
@@ -266,8 +269,10 @@ async def open_loop(
     return latencies, outcomes, percentile(lags, 0.99)
 
 
-async def one_round(client: Client, clients: int, seconds: float, settle: float, meter: CpuMeter) -> dict[str, Any]:
-    """Unloaded, sustainable, then 4x: one round of the three phases."""
+async def one_round(
+    client: Client, clients: int, seconds: float, settle: float, meter: CpuMeter, factor: float
+) -> dict[str, Any]:
+    """Unloaded, sustainable, then `factor` (4) times that rate: one round of the three phases."""
     client.close()  # each phase opens its connections: the server closes those idle for HTTP_KEEP_ALIVE_SECONDS
     meter.phase()
     unloaded, unloaded_outcomes = await closed_loop(client, 1, seconds)
@@ -283,12 +288,12 @@ async def one_round(client: Client, clients: int, seconds: float, settle: float,
     await client.prepare(PREPARED_CONNECTIONS)
     meter.phase()
     opened = client.opened
-    accepted, loaded_outcomes, lag = await open_loop(client, 4 * rate, seconds)
+    accepted, loaded_outcomes, lag = await open_loop(client, factor * rate, seconds)
     loaded_cpu = meter.phase()
     loaded = [took for _, took in accepted]
     settled = [took for sent, took in accepted if sent >= settle]
     log(
-        f"4x ({4 * rate:.1f}/s): accepted {summary(loaded)} {loaded_outcomes} {loaded_cpu}; "
+        f"{factor:g}x ({factor * rate:.1f}/s): accepted {summary(loaded)} {loaded_outcomes} {loaded_cpu}; "
         f"send lag p99 {lag * 1000:.1f} ms"
     )
     unloaded_p99 = percentile(unloaded, 0.99)
@@ -301,8 +306,10 @@ async def one_round(client: Client, clients: int, seconds: float, settle: float,
             **sustained_cpu,
         },
         "overload": {
-            "rate_per_s": round(4 * rate, 1),
+            "rate_per_s": round(factor * rate, 1),
             "accepted_per_s": round(len(loaded) / seconds, 1),
+            # what the overloaded process still served, against what it sustained in the closed loop just before
+            "accepted_of_sustainable": round(len(loaded) / seconds / rate, 2) if rate else None,
             **summary(loaded),
             "outcomes": loaded_outcomes,
             **loaded_cpu,
@@ -319,7 +326,7 @@ async def one_round(client: Client, clients: int, seconds: float, settle: float,
 
 
 async def measure(
-    url: str, token: str, clients: int, seconds: float, settle: float, meter: CpuMeter, rounds: int
+    url: str, token: str, clients: int, seconds: float, settle: float, meter: CpuMeter, rounds: int, factor: float
 ) -> dict[str, Any]:
     """Rounds of the three phases, one after the other: the machine's speed drifts over minutes (other work shares
     it), so each round's ratio compares phases a few seconds apart, and the median of the rounds is the figure."""
@@ -328,7 +335,7 @@ async def measure(
     results = []
     for number in range(rounds):
         log(f"round {number + 1} of {rounds}")
-        results.append(await one_round(client, clients, seconds, settle, meter))
+        results.append(await one_round(client, clients, seconds, settle, meter, factor))
     client.close()
     unloaded = [took for result in results for took in result.pop("_unloaded")]
     loaded = [took for result in results for took in result.pop("_loaded")]
@@ -344,12 +351,16 @@ async def measure(
 
 def write(result: dict[str, Any], label: str | None) -> str:
     database = {"SQLite": "sqlite", "MariaDB": "mariadb"}[result["database"]]
-    folder, name = (RESULTS, f"overload-{database}") if label is None else (RESULTS / ".work", f"overload-{label}")
+    factor = "" if result["factor"] == 4 else f"-{result['factor']:g}x"  # overload-mariadb-1.5x: --factor 1.5
+    folder, name = (RESULTS, f"overload-{database}{factor}")
+    if label is not None:
+        folder, name = RESULTS / ".work", f"overload-{label}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     settle = result["rounds"][0]["settled"]["after_s"]
+    times = f"{result['factor']:g}x"
     lines = [
-        "# Overload: accepted requests' latency at 4x the sustainable rate (bench/overload.py)",
+        f"# Overload: accepted requests' latency at {times} the sustainable rate (bench/overload.py)",
         "",
         f"{result['date']}, {result['database']}, `server.py serve` one worker, {result['admission']}, "
         f"{len(result['rounds'])} rounds of three phases, {result['seconds']:g} s each, {result['clients']} clients "
@@ -369,8 +380,8 @@ def write(result: dict[str, Any], label: str | None) -> str:
         for phase, row, rate in (
             ("unloaded (one at a time)", unloaded, "-"),
             ("sustainable (closed loop)", sustainable, sustainable["rate_per_s"]),
-            ("4x sustainable (open loop)", overload, overload["rate_per_s"]),
-            (f"4x, sent after its first {settle:g} s", {**settled, "outcomes": {}}, overload["rate_per_s"]),
+            (f"{times} sustainable (open loop)", overload, overload["rate_per_s"]),
+            (f"{times}, sent after its first {settle:g} s", {**settled, "outcomes": {}}, overload["rate_per_s"]),
         ):
             others = ", ".join(f"{key}: {value}" for key, value in row["outcomes"].items() if key != "ok") or "none"
             cpu = (
@@ -385,13 +396,15 @@ def write(result: dict[str, Any], label: str | None) -> str:
             )
     per_round = ", ".join(
         f"{one['p99_ratio']}x ({one['p99_ratio_settled']}x after {settle:g} s; "
-        f"{one['overload']['accepted_share'] * 100:.0f}% accepted, {one['overload']['accepted_per_s']}/s)"
+        f"{one['overload']['accepted_share'] * 100:.0f}% accepted, {one['overload']['accepted_per_s']}/s: "
+        f"{one['overload']['accepted_of_sustainable']} of the sustainable rate)"
         for one in result["rounds"]
     )
     lines += [
         "",
-        f"**p99 of accepted requests at 4x / unloaded p99, median of the rounds: {result['p99_ratio']}x** (target: "
-        f"within 2x); {result['p99_ratio_settled']}x for those sent after the first {settle:g} s of each 4x phase; "
+        f"**p99 of accepted requests at {times} / unloaded p99, median of the rounds: {result['p99_ratio']}x** "
+        f"(target: within 2x); {result['p99_ratio_settled']}x for those sent after the first {settle:g} s of each "
+        f"{times} phase; "
         f"{result['p99_ratio_pooled']}x with every round's requests pooled. Per round: {per_round}. The requests not "
         "accepted were answered at once with 503 OVERLOADED.",
         "",
@@ -414,6 +427,7 @@ def main() -> int:
     parser.add_argument("--label", help="write results/.work/overload-LABEL.* instead of results/overload-DB.*")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE: a setting of the server")
     parser.add_argument("--pin", action="store_true", help="the server on CPU 0, this client on CPU 1")
+    parser.add_argument("--factor", type=float, default=4.0, help="the open loop at this times the sustainable rate")
     args = parser.parse_args()
     prepare(args.db)
     load_before = [round(value, 2) for value in os.getloadavg()]
@@ -433,7 +447,10 @@ def main() -> int:
         meter = CpuMeter(server)
         # uvloop (as the server's): the client's own CPU, on the same machine, takes less from the server
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            result = runner.run(measure(server.url, token, args.clients, args.seconds, args.settle, meter, args.rounds))
+            measured = measure(
+                server.url, token, args.clients, args.seconds, args.settle, meter, args.rounds, args.factor
+            )
+            result = runner.run(measured)
     result.update(
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         database={"sqlite": "SQLite", "mysql": "MariaDB"}[args.db],
@@ -444,6 +461,7 @@ def main() -> int:
         load_before=load_before,
         load_after=[round(value, 2) for value in os.getloadavg()],
         pinned=args.pin,
+        factor=args.factor,
     )
     path = write(result, args.label)
     log(
