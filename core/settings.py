@@ -128,8 +128,9 @@ class Settings(BaseSettings):
     concurrency_min: int = Field(2, ge=1, le=10_000)
     concurrency_latency_tolerance: float = Field(2.0, ge=1.0, le=100.0)
     # Under overload (demand beyond what the process serves: requests in flight keep growing) the requests accepted keep
-    # their latency instead: at most this times their unloaded time, down to one request at a time.
-    concurrency_overload_tolerance: float = Field(1.5, ge=1.0, le=100.0)
+    # their latency instead: at most this times their unloaded time, down to one request at a time (1.0: more than one
+    # runs at once only while that costs them nothing).
+    concurrency_overload_tolerance: float = Field(1.0, ge=1.0, le=100.0)
     # A request finding every slot taken waits for one at most this long, in order of arrival (a burst drains) ...
     admission_queue_seconds: float = Field(1.0, ge=0, le=60)
     # ... or, for ADMISSION_QUEUE_SECONDS after overload was seen (the requests in flight kept growing, a request waited

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from core.settings import Settings
 from schema.engine.limiter import GradientLimit
 
 
@@ -167,7 +168,8 @@ def test_a_ceiling_below_the_floor_wins() -> None:
 def test_under_overload_the_stricter_tolerance_holds_and_the_limit_may_fall_to_one() -> None:
     """Two at once, each 1.8x slower than alone (one interpreter: they share the CPU): within CONCURRENCY_LATENCY_
     TOLERANCE (2.0), so a closed loop keeps them (throughput); under overload the accepted requests' latency counts,
-    judged by CONCURRENCY_OVERLOAD_TOLERANCE (1.5): one at a time, below CONCURRENCY_MIN."""
+    judged by CONCURRENCY_OVERLOAD_TOLERANCE (1.5 here, the old default; 1.0 now, below): one at a time, below
+    CONCURRENCY_MIN."""
     limiter = limit(overload_tolerance=1.5)
     clock = Clock(limiter)
     clock.window(0.005, running=1)
@@ -187,6 +189,35 @@ def test_under_overload_the_stricter_tolerance_holds_and_the_limit_may_fall_to_o
     assert limiter.allowed == 1
     clock.window(0.008, running=1)  # the overload has passed: CONCURRENCY_MIN again
     assert limiter.allowed == 2
+
+
+def test_under_overload_by_default_one_runs_at_a_time_unless_a_second_costs_nothing() -> None:
+    """The default CONCURRENCY_OVERLOAD_TOLERANCE (1.0): under overload a second request at once is kept only while
+    it costs the accepted ones no latency. On MariaDB two at once each took 1.3-1.8x their time alone (they share
+    the event loop's CPU; only the database's part overlaps): one at a time. It stays there while one alone runs
+    a little above its best (noise), instead of growing back to two every other window as 1.5 did; a window as fast
+    as the best seen lets a second one try again."""
+    default = Settings.model_fields["concurrency_overload_tolerance"].default
+    assert default == 1.0
+    limiter = limit(overload_tolerance=default)
+    clock = Clock(limiter)
+    clock.window(0.005, running=1)  # the baseline: one alone
+    limiter.limit, limiter.allowed = 2.0, 2  # as a closed loop of 2 would leave it
+    clock.window(0.0065, running=2, overloaded=True)  # two at once, 1.3x: cut at once
+    assert limiter.allowed == 1
+    for latency in (0.0052, 0.0054, 0.0056, 0.0053, 0.0055):  # one alone, 4-12 % above its best
+        clock.window(latency, running=1, overloaded=True)
+        assert limiter.allowed == 1
+    clock.window(0.0050, running=1, overloaded=True)  # as fast as the best seen: a second may try
+    assert limiter.allowed == 2
+    clock.window(0.0060, running=2, overloaded=True)  # it cost 1.2x: back to one
+    assert limiter.allowed == 1
+    same = limit(overload_tolerance=1.5)  # the old default, for contrast: 1.2x was within it, two kept running
+    same_clock = Clock(same)
+    same_clock.window(0.005, running=1)
+    same.limit, same.allowed = 2.0, 2
+    same_clock.window(0.0060, running=2, overloaded=True)
+    assert same.allowed == 2
 
 
 def test_the_overload_tolerance_is_never_looser_than_the_tolerance() -> None:
