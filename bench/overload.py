@@ -292,6 +292,10 @@ async def one_round(
     log(f"sustainable: {rate:.1f} requests/s {summary(sustained)} {sustained_outcomes} {sustained_cpu}")
     client.close()
     await client.prepare(PREPARED_CONNECTIONS)
+    # The kernel completes a connect before the server's loop takes it: the server sets up the 256 connections after
+    # prepare() returns, and the phase's first requests waited behind that (p50 8-15 ms in its first 0.25 s; 5-10 ms
+    # with this wait). A steady client's connections are open already: their set-up is not the phase's.
+    await asyncio.sleep(0.5)
     meter.phase()
     opened = client.opened
     accepted, loaded_outcomes, lag = await open_loop(client, factor * rate, seconds)
