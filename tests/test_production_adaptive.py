@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from schema.engine import admission as admission_module
-from schema.engine.admission import Admission
+from schema.engine.admission import DEMAND_WINDOW_SECONDS, Admission
 from tests.conftest import GraphQLClient, error_codes
 
 NAMES, IDS, BOTH = "{ positions { name } }", "{ positions { id } }", "{ positions { id name } }"
@@ -206,6 +206,38 @@ async def test_a_renewed_overload_lapses_once_after_the_retest_time(client: Grap
     admission.overload(base + 12.0)  # seen again (the requests in flight grew): a new overload, renewed anew
     admission.renew(base + 12.5)
     assert admission.overloaded(base + 13.4)
+
+
+async def test_sheds_renew_an_overload_only_while_demand_is_beyond_the_slots(client: GraphQLClient) -> None:
+    """A shed renews the overload only while the arrivals of the last 0.1 s need more slots than are allowed, at
+    their unloaded time. Under a limit of one, a few clients' requests that meet in the slot are shed for their wait
+    once a burst has ended; their sheds renewed the overload until its 10 s re-test (make cluster-test: 5.8 s of 503s
+    to a steady load of 4 clients after a pool exhaustion ended). On the admission's own clock, made-up times."""
+    admission = client.services.admission
+    limiter = admission.limiter
+    assert limiter is not None
+    limiter.baseline, limiter.limit, limiter.allowed = 0.005, 1.0, 1  # one at a time, 5 ms each when alone
+    admission.queue_seconds = 1.0
+    base = time.perf_counter()
+    admission.overload(base)
+    admission.renew(base + 0.05)  # nothing measured yet in this overload: renewed
+    assert admission.overloaded(base + 1.04)
+    for step in range(1, 6):  # an open loop at 1,000/s: 100 a window x 5 ms = 5 slots' worth, beyond 1
+        admission.arrivals += 100
+        admission.renew(base + 0.05 + 0.1 * step)
+        assert admission.overloaded(base + 0.05 + 0.1 * step + 0.99)
+    ended = base + 0.55  # the burst ends; 4 clients go on, 60 a second: 6 a window x 5 ms, 0.03 of a slot
+    for step in range(1, 15):
+        admission.arrivals += 6
+        admission.renew(ended + 0.1 * step)  # their sheds do not renew it, once a window has measured them
+    # the window that closes at the burst's end still counts it: the overload ends within a window of a second after
+    assert admission.overloaded(ended + 0.99) and not admission.overloaded(ended + 1.0 + 2 * DEMAND_WINDOW_SECONDS)
+    admission.overload(ended + 2.0)  # growth seen again: a new overload, measured anew
+    admission.renew(ended + 2.05)
+    assert admission.overloaded(ended + 3.04)
+    limiter.baseline = float("inf")  # nothing learnt (or adaptive concurrency off): every shed renews, as before
+    admission.renew(ended + 2.5)
+    assert admission.overloaded(ended + 3.49)
 
 
 async def test_a_closed_loop_keeps_a_queue_that_drains_and_nothing_is_shed(

@@ -14,7 +14,8 @@
 - **Overload** is demand beyond what the process serves, which a queue that drains is not: the requests in flight
   grew tick after tick (an open loop sending faster than requests leave), a request waited ADMISSION_QUEUE_SECONDS
   for its slot, or one was shed at the ceiling. For ADMISSION_QUEUE_SECONDS after that (renewed each time a
-  request is shed for its wait: an overload that goes on does not lapse),
+  request is shed for its wait while the arrivals still need more slots than are allowed: an overload that goes on
+  does not lapse, one whose demand has passed does),
   waiting requests are served newest first and a request waits at most ADMISSION_QUEUE_TARGET_SECONDS: one that
   waited longer is shed when its turn comes (CoDel's idea), so accepted requests do not carry a long wait (adaptive
   LIFO: the ones shed are those that waited longest). One not given a slot is answered 503 OVERLOADED, nothing of it
@@ -73,6 +74,12 @@ OVERLOAD_HISTORY = 100
 # An overload renewed by its own sheds lapses this long after it began, once, and is seen again by growth: each lapse
 # gives the requests served in the ~30 ms until then a wait in order of arrival (0.3 % of them at 4x: beyond the p99).
 OVERLOAD_RETEST_SECONDS = 10.0
+# A shed renews the overload only while demand is beyond what the process serves: the requests that arrived over the
+# last DEMAND_WINDOW_SECONDS (at least) need more slots than are allowed, at their unloaded time (the limit's
+# baseline). Under a limit of one, a few clients' requests that meet in the slot are shed for their 2 ms wait; their
+# sheds renewed the overload, once the burst that began it had ended, until OVERLOAD_RETEST_SECONDS (make
+# cluster-test: 5.8 s of 503s to a steady load of 4 clients after a pool exhaustion ended).
+DEMAND_WINDOW_SECONDS = 0.1
 
 log = logging.getLogger("followup.admission")
 
@@ -113,6 +120,10 @@ class Admission:
         self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()  # (since, waiter)
         self._tick = float("-inf")  # when the requests in flight were last counted
         self._lengths: deque[int] = deque(maxlen=OVERLOAD_HISTORY + 2 * OVERLOAD_SPAN + 1)  # in flight, oldest first
+        self.arrivals = 0  # guarded requests that came in, counted by the middleware
+        self._demand = float("inf")  # arrivals a second over the last window (inf: not measured in this overload)
+        self._demand_at = float("-inf")  # perf_counter of the last window's end
+        self._demand_count = 0  # `arrivals` then
         self._sockets: set[WebSocket] = set()
         self._emptied: asyncio.Event | None = None
 
@@ -139,6 +150,7 @@ class Admission:
         order of arrival, which gives the requests arriving then a long wait."""
         if now >= self._overloaded_until:
             self._overload_began = now
+            self._demand, self._demand_at, self._demand_count = float("inf"), now, self.arrivals  # measured anew
             if self.limiter is not None:
                 self.limiter.overload_began(now)
         self._overloaded_until = now + self.queue_seconds
@@ -250,8 +262,21 @@ class Admission:
         from when it began at most. Then it lapses once, and is seen again only if the requests in flight grow again
         (an open loop's do within 30 ms): clients that each send again at once on their 503 (a closed loop ignoring
         Retry-After) would otherwise renew it for ever, shed when their queue would have drained."""
-        if self.overloaded(now) and now - self._overload_began < OVERLOAD_RETEST_SECONDS:
+        if self.overloaded(now) and now - self._overload_began < OVERLOAD_RETEST_SECONDS and self._beyond(now):
             self.overload(now)
+
+    def _beyond(self, now: float) -> bool:
+        """Demand is beyond what the allowed slots serve: arrivals a second (over the last DEMAND_WINDOW_SECONDS
+        at least) x a request's unloaded time > the slots allowed. True while either is unknown (no window measured
+        yet, adaptive concurrency off)."""
+        elapsed = now - self._demand_at
+        if elapsed >= DEMAND_WINDOW_SECONDS:
+            self._demand = (self.arrivals - self._demand_count) / elapsed
+            self._demand_at, self._demand_count = now, self.arrivals
+        limiter = self.limiter
+        if limiter is None or limiter.baseline == float("inf"):
+            return True
+        return self._demand * limiter.baseline > self.allowed
 
     def _expire(self, entry: tuple[float, asyncio.Future[bool]]) -> None:
         if not entry[1].done():
@@ -310,6 +335,7 @@ class AdmissionMiddleware:
             await _refuse(scope, send, 503, ErrorCode.SHUTTING_DOWN, message, headers)
             return
         now = time.perf_counter()
+        admission.arrivals += 1
         if admission.in_flight >= admission.limit:
             admission.note_shed()
             admission.overload(now)
