@@ -55,6 +55,7 @@ class Process:
     name: str
     log: Path
     popen: subprocess.Popen[bytes] | None = None
+    session: int | None = None  # the session id of the process last killed
 
     def spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         with self.log.open("ab") as out:
@@ -79,8 +80,24 @@ class Process:
         self.popen = None
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would end it (only this process: its pid, which we started)."""
+        """SIGKILL, as a crash would end it (only this process: its pid, which we started; what it started is left
+        to notice on its own, as after a real crash: `survivors` tells)."""
         if self.popen is not None and self.popen.poll() is None:
+            self.session = self.popen.pid  # started in a session of its own: its children share the id
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait()
         self.popen = None
+
+    def survivors(self) -> list[int]:
+        """Processes still running in the session of the one last killed (its children: an audit sealer)."""
+        if self.session is None:
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if fields[0] not in ("Z", "X") and int(fields[3]) == self.session:  # state, ..., session id
+                found.append(int(stat.parent.name))
+        return found

@@ -23,7 +23,10 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -99,11 +102,25 @@ def warm_child(url: str) -> None:
                 event.listen(engine.sync_engine, "connect", _commit_without_fsync)
 
 
-def _ignore_stop_signals() -> None:
+def _child_started() -> None:
     """The child stops when its server tells it (`Sealer.stop`, which seals what is left first), not when a SIGTERM
-    or Ctrl-C reaches the whole process group (systemd, a container runtime, a terminal)."""
+    or Ctrl-C reaches the whole process group (systemd, a container runtime, a terminal); and it ends when its server
+    dies without telling it (SIGKILL, the kernel's out-of-memory killer): the pool's pipes, both of whose ends the
+    child holds, never report that, and an orphaned child kept its database connections open (make cluster-test
+    left one after each instance it killed)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="sealer-parent-watch", daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    """Wait for the server's process to end, then end this one at once: a step in progress is rolled back by the
+    database when the connection drops, and the next sealer (a new instance's) seals those events again."""
+    multiprocessing.connection.wait([sentinel])
+    log.warning("the server process ended without stopping its audit sealer; the sealer exits")
+    os._exit(1)
 
 
 def close_child() -> None:
@@ -193,7 +210,7 @@ class Sealer:
         if self._pool is None:
             # spawn, not fork: the server has threads (aiosqlite, the driver's) that a fork would copy half-way
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_stop_signals
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_started
             )
         return self._pool
 

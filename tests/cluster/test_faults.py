@@ -149,6 +149,13 @@ async def test_faults_under_a_steady_mix(cluster: Cluster) -> None:
             return None
 
         await faults.phase("app instance A killed (SIGKILL)", load, kill_app, nothing)
+        # what the instance started (its audit sealer's process, holding database connections) ends with it
+        for _ in range(100):
+            if not app_a.survivors():
+                break
+            await asyncio.sleep(0.1)
+        assert not app_a.survivors(), f"instance A's children outlived it: {app_a.survivors()}"
+        print("[faults] instance A killed: none of its processes outlived it")
         await _in_thread(app_a.start)  # back for what follows
         print("[faults] instance A restarted")
 
