@@ -325,6 +325,7 @@ def cmd_export_fhir(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from schema.engine.door import AdmissionProtocol
     from schema.engine.shutdown import uvicorn_wait
 
     if workers > 1 and not settings.redis_url:
@@ -342,6 +343,7 @@ def cmd_serve(settings: Settings, host: str, port: int, workers: int) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=uvicorn_wait(settings),  # SIGTERM: schema/engine/shutdown.py
         timeout_keep_alive=settings.http_keep_alive_seconds,
+        http=AdmissionProtocol,  # httptools, refusing under overload before a request goes in: schema/engine/door.py
     )
 
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False
     services.admission = admission = Admission(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         try:
             await policy.load()
             await check_startup(services, registry.coordinates)
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None, *, handle_sigterm: bool = False
             graceful.install()
         try:
             with gctune.tuned(freeze=settings.gc_freeze, threshold0=settings.gc_threshold0):
-                yield
+                yield {"admission": admission}  # lifespan state: the HTTP protocol reads it (engine/door.py)
         finally:
             graceful.uninstall()
             await scheduler.stop()

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     # ... or, for ADMISSION_QUEUE_SECONDS after overload was seen (the requests in flight kept growing, a request waited
     # ADMISSION_QUEUE_SECONDS, or one was shed at MAX_REQUESTS_IN_FLIGHT), this long, newest first.
     admission_queue_target_seconds: float = Field(0.002, ge=0, le=60)
+    # Under overload, requests go into the app at most this many times the rate it answers them (a token bucket); the
+    # others are answered 503 OVERLOADED by the HTTP protocol itself, before uvicorn sets them up for the app
+    # (schema/engine/door.py: a third of the CPU of a refusal by the app, on the core the accepted requests need).
+    # 0: every request goes in, and those beyond the slots are shed after their wait.
+    admission_door_pace: float = Field(2.0, ge=0, le=100)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it
     # has begun to commit (then it runs to its answer: no client hears an error for a write that was kept).
     request_timeout_seconds: float = Field(30.0, gt=0, le=3600)

@@ -266,7 +266,8 @@ def settings_overrides() -> dict[str, Any]:
 async def app(database_url: str, settings_overrides: dict[str, Any]) -> AsyncIterator[Any]:
     await reset_database(database_url)
     application = create_app(make_settings(database_url, **settings_overrides))
-    async with application.router.lifespan_context(application):
+    async with application.router.lifespan_context(application) as state:
+        application.state.lifespan = state  # what uvicorn would keep (tests/test_production_door.py)
         yield application
 
 

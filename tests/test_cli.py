@@ -268,3 +268,17 @@ def test_serve_keeps_idle_connections_longer_than_a_balancer_does(monkeypatch: p
     assert seen["timeout_keep_alive"] == 75 > 60
     cli.cmd_serve(make_settings("sqlite+aiosqlite:///unused.db", http_keep_alive_seconds=120), "127.0.0.1", 0, 1)
     assert seen["timeout_keep_alive"] == 120
+
+
+def test_serve_uses_the_protocol_that_refuses_at_the_door(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under overload most requests are refused by the HTTP protocol itself (schema/engine/door.py)."""
+    import uvicorn
+
+    import cli
+    from schema.engine.door import AdmissionProtocol
+    from tests.conftest import make_settings
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    cli.cmd_serve(make_settings("sqlite+aiosqlite:///unused.db"), "127.0.0.1", 0, 1)
+    assert seen["http"] is AdmissionProtocol and seen["factory"] is True

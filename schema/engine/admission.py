@@ -21,6 +21,11 @@
   LIFO: the ones shed are those that waited longest). One not given a slot is answered 503 OVERLOADED, nothing of it
   run. Meanwhile the limit serves the accepted requests' latency rather than the throughput:
   CONCURRENCY_OVERLOAD_TOLERANCE, down to one request at a time (limiter.py).
+- **The door** (schema/engine/door.py): under overload, requests go in at the pace of a token bucket,
+  ADMISSION_DOOR_PACE times the rate requests are answered; the others, and those beyond MAX_REQUESTS_IN_FLIGHT, are
+  answered 503 OVERLOADED by uvicorn's protocol as soon as their head is read (`door`), before a request's task and
+  scope are set up: a third of the CPU of a refusal in the middleware, on the core the accepted requests need. The
+  newest of those let in runs when a slot frees; the others are shed after their wait, as before.
 - While the process is full, is overloaded or has shed in the last second, /readyz answers 503
   `saturated`, so a balancer that checks it steers new work elsewhere.
 - **Deadline**: a GraphQL request still running after REQUEST_TIMEOUT_SECONDS is cancelled and answered 504 with
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -80,6 +86,10 @@ OVERLOAD_RETEST_SECONDS = 10.0
 # sheds renewed the overload, once the burst that began it had ended, until OVERLOAD_RETEST_SECONDS (make
 # cluster-test: 5.8 s of 503s to a steady load of 4 clients after a pool exhaustion ended).
 DEMAND_WINDOW_SECONDS = 0.1
+# Under overload requests go in at the pace of a token bucket (ADMISSION_DOOR_PACE times the rate answered over the
+# last DEMAND_WINDOW_SECONDS) holding this many at most: the newest of those that went in runs when a slot frees, and
+# the others are answered at the door (schema/engine/door.py) instead of after their wait.
+DOOR_BURST = 2.0
 
 log = logging.getLogger("followup.admission")
 
@@ -95,6 +105,7 @@ class Admission:
     def __init__(self, settings: Settings) -> None:
         self.limit = settings.max_requests_in_flight  # the ceiling: running + waiting
         self.timeout = settings.request_timeout_seconds
+        self.door_pace = settings.admission_door_pace
         self.queue_seconds = settings.admission_queue_seconds
         self.queue_target = settings.admission_queue_target_seconds
         self.limiter: GradientLimit | None = (
@@ -120,10 +131,16 @@ class Admission:
         self._waiting: deque[tuple[float, asyncio.Future[bool]]] = deque()  # (since, waiter)
         self._tick = float("-inf")  # when the requests in flight were last counted
         self._lengths: deque[int] = deque(maxlen=OVERLOAD_HISTORY + 2 * OVERLOAD_SPAN + 1)  # in flight, oldest first
-        self.arrivals = 0  # guarded requests that came in, counted by the middleware
+        self.arrivals = 0  # guarded requests that came in (counted by the middleware, or by the door that refused them)
+        self.answered = 0  # requests that ran and answered
+        self.refused_at_door = 0  # of those shed, the ones the door answered (schema/engine/door.py)
         self._demand = float("inf")  # arrivals a second over the last window (inf: not measured in this overload)
+        self._pace = 0.0  # requests let in a second under overload (0: not measured yet in this overload)
         self._demand_at = float("-inf")  # perf_counter of the last window's end
         self._demand_count = 0  # `arrivals` then
+        self._answered_count = 0  # `answered` then
+        self._tokens = DOOR_BURST  # the door's token bucket, under overload
+        self._tokens_at = float("-inf")
         self._sockets: set[WebSocket] = set()
         self._emptied: asyncio.Event | None = None
 
@@ -151,6 +168,8 @@ class Admission:
         if now >= self._overloaded_until:
             self._overload_began = now
             self._demand, self._demand_at, self._demand_count = float("inf"), now, self.arrivals  # measured anew
+            self._pace, self._answered_count = 0.0, self.answered
+            self._tokens, self._tokens_at = DOOR_BURST, now
             if self.limiter is not None:
                 self.limiter.overload_began(now)
         self._overloaded_until = now + self.queue_seconds
@@ -265,14 +284,48 @@ class Admission:
         if self.overloaded(now) and now - self._overload_began < OVERLOAD_RETEST_SECONDS and self._beyond(now):
             self.overload(now)
 
+    def _measure(self, now: float) -> None:
+        """Under overload, once a DEMAND_WINDOW_SECONDS at least: the arrivals a second over the last window, and the
+        pace the door lets requests in at (ADMISSION_DOOR_PACE x those answered a second)."""
+        elapsed = now - self._demand_at
+        if elapsed >= DEMAND_WINDOW_SECONDS:
+            self._demand = (self.arrivals - self._demand_count) / elapsed
+            self._pace = self.door_pace * (self.answered - self._answered_count) / elapsed
+            self._demand_at, self._demand_count, self._answered_count = now, self.arrivals, self.answered
+
+    def door(self, now: float) -> bool:
+        """Whether to answer this request 503 OVERLOADED before it goes in (schema/engine/door.py writes the answer,
+        the request counted here as come in and shed): at MAX_REQUESTS_IN_FLIGHT, or under overload beyond the pace
+        of a token bucket (ADMISSION_DOOR_PACE x the rate answered). Those let in wait for a slot, newest first, and
+        the ones not given one are shed after their wait by the middleware, at three times the CPU of a refusal here
+        (uvicorn's setting up of a request and its task), on the core the accepted requests need too."""
+        if self.in_flight >= self.limit:
+            refused = True
+            self.overload(now)
+        elif self.door_pace <= 0.0 or not self.overloaded(now):
+            return False
+        else:
+            self._measure(now)
+            pace = self._pace
+            if pace <= 0.0:  # nothing answered yet in this overload: all go in (the queue sheds)
+                return False
+            tokens = min(DOOR_BURST, self._tokens + (now - self._tokens_at) * pace)
+            self._tokens_at = now
+            refused = tokens < 1.0
+            self._tokens = tokens if refused else tokens - 1.0
+            if refused:
+                self.renew(now)
+        if refused:
+            self.arrivals += 1
+            self.refused_at_door += 1
+            self.note_shed()
+        return refused
+
     def _beyond(self, now: float) -> bool:
         """Demand is beyond what the allowed slots serve: arrivals a second (over the last DEMAND_WINDOW_SECONDS
         at least) x a request's unloaded time > the slots allowed. True while either is unknown (no window measured
         yet, adaptive concurrency off)."""
-        elapsed = now - self._demand_at
-        if elapsed >= DEMAND_WINDOW_SECONDS:
-            self._demand = (self.arrivals - self._demand_count) / elapsed
-            self._demand_at, self._demand_count = now, self.arrivals
+        self._measure(now)
         limiter = self.limiter
         if limiter is None or limiter.baseline == float("inf"):
             return True
@@ -298,6 +351,7 @@ class Admission:
         drops what has waited too long when it leaves the queue): accepted requests do not carry a long wait."""
         running = self.running
         self.running = running - 1
+        self.answered += sample
         limiter = self.limiter
         if limiter is not None and sample:
             limiter.observe(now, now - started, running, overloaded=self.overloaded(now))
@@ -413,19 +467,20 @@ def _new_high(lengths: deque[int], window: int) -> bool:
     return before <= 0 or lengths[-1] > max(itertools.islice(lengths, 0, before))
 
 
-async def _overloaded(scope: Scope, send: Send) -> None:
-    message = "The server is busy; nothing was done: try again in a second"
-    await _refuse(scope, send, 503, ErrorCode.OVERLOADED, message, {"retry-after": "1"}, retryAfter=1)
+OVERLOADED_MESSAGE = "The server is busy; nothing was done: try again in a second"
+Headers = list[tuple[bytes, bytes]]
 
 
-async def _refuse(
-    scope: Scope, send: Send, status: int, code: ErrorCode, message: str, headers: dict[str, str], **extensions: Any
-) -> None:
-    """An answer of our own, in GraphQL-over-HTTP form (the media type the client accepts)."""
-    accept = b""
-    for name, value in scope.get("headers", []):
-        if name == b"accept":
-            accept = value
+@functools.lru_cache(maxsize=64)  # the few Accept headers clients send: each 503 of an overload is the same bytes
+def overloaded_answer(accept: bytes) -> tuple[Headers, bytes]:
+    """The 503 OVERLOADED answer's headers and body, for a client that sent this Accept header (not to be changed)."""
+    return answer(accept, ErrorCode.OVERLOADED, OVERLOADED_MESSAGE, {"retry-after": "1"}, retryAfter=1)
+
+
+def answer(
+    accept: bytes, code: ErrorCode, message: str, headers: dict[str, str], **extensions: Any
+) -> tuple[Headers, bytes]:
+    """An answer of our own, in GraphQL-over-HTTP form (the media type the client accepts): headers and body."""
     media = GRAPHQL_RESPONSE if GRAPHQL_RESPONSE.encode() in accept else "application/json"
     body = orjson.dumps(request_error(code, message, **extensions))
     raw = [
@@ -434,5 +489,26 @@ async def _refuse(
         (b"cache-control", b"no-store"),
         *((key.encode(), value.encode()) for key, value in headers.items()),
     ]
+    return raw, body
+
+
+def accepted(headers: Any) -> bytes:
+    """The request's Accept header (b"" when absent)."""
+    for name, value in headers:
+        if name == b"accept":
+            return bytes(value)
+    return b""
+
+
+async def _overloaded(scope: Scope, send: Send) -> None:
+    raw, body = overloaded_answer(accepted(scope.get("headers", [])))
+    await send({"type": "http.response.start", "status": 503, "headers": list(raw)})  # a copy: CORS appends to it
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse(
+    scope: Scope, send: Send, status: int, code: ErrorCode, message: str, headers: dict[str, str], **extensions: Any
+) -> None:
+    raw, body = answer(accepted(scope.get("headers", [])), code, message, headers, **extensions)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

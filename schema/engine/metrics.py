@@ -139,15 +139,20 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, record)
         finally:
-            code = status["code"]
-            children = _CHILDREN.get((route, code))
-            if children is None:  # each label set's children, looked up once (prometheus_client's labels() is not free)
-                children = _CHILDREN[(route, code)] = (
-                    REQUESTS.labels(route=route, status=str(code)),
-                    LATENCY.labels(route=route),
-                )
-            children[0].inc()
-            children[1].observe(time.perf_counter() - started)
+            observe_request(route, status["code"], time.perf_counter() - started)
+
+
+def observe_request(route: str, code: int, seconds: float) -> None:
+    """One HTTP request answered: counted by route and status, timed by route (also for those the door refused,
+    schema/engine/door.py, which never reach this middleware)."""
+    children = _CHILDREN.get((route, code))
+    if children is None:  # each label set's children, looked up once (prometheus_client's labels() is not free)
+        children = _CHILDREN[(route, code)] = (
+            REQUESTS.labels(route=route, status=str(code)),
+            LATENCY.labels(route=route),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 _CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}  # (route, status) -> (request counter, latency histogram)
