@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
 import uvloop
 from common import RESULTS, free_ports  # type: ignore[import-not-found]
@@ -66,6 +67,17 @@ class CpuMeter:
             "client_cpu_share": round(client / wall, 2),
             "machine_cpu_share": round(machine / wall, 2),
         }
+
+
+def shed_at(url: str) -> dict[str, int]:
+    """The server's sheds so far by where (followup_requests_shed in /metrics, read from loopback)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("followup_requests_shed_total{"):
+            labels, _, value = line.partition("} ")
+            found[labels.split('"')[1]] = int(float(value))
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -292,6 +304,7 @@ async def one_round(
     log(f"sustainable: {rate:.1f} requests/s {summary(sustained)} {sustained_outcomes} {sustained_cpu}")
     client.close()
     await client.prepare(PREPARED_CONNECTIONS)
+    shed_before = shed_at(meter.server.url)
     # The kernel completes a connect before the server's loop takes it: the server sets up the 256 connections after
     # prepare() returns, and the phase's first requests waited behind that (p50 8-15 ms in its first 0.25 s; 5-10 ms
     # with this wait). A steady client's connections are open already: their set-up is not the phase's.
@@ -300,11 +313,12 @@ async def one_round(
     opened = client.opened
     accepted, loaded_outcomes, lag = await open_loop(client, factor * rate, seconds)
     loaded_cpu = meter.phase()
+    shed = {at: count - shed_before.get(at, 0) for at, count in shed_at(meter.server.url).items()}
     loaded = [took for _, took in accepted]
     settled = [took for sent, took in accepted if sent >= settle]
     log(
         f"{factor:g}x ({factor * rate:.1f}/s): accepted {summary(loaded)} {loaded_outcomes} {loaded_cpu}; "
-        f"send lag p99 {lag * 1000:.1f} ms"
+        f"send lag p99 {lag * 1000:.1f} ms; shed {shed}"
     )
     unloaded_p99 = percentile(unloaded, 0.99)
     return {
@@ -326,6 +340,7 @@ async def one_round(
             "accepted_share": round(len(loaded) / max(1, sum(loaded_outcomes.values())), 3),
             "send_lag_p99_ms": round(lag * 1000, 2),
             "connections_opened": client.opened - opened,
+            "shed_at": shed,  # the server's own count (/metrics): by the HTTP protocol (door) or by the app
         },
         "settled": {"after_s": settle, **summary(settled)},
         "p99_ratio": round(percentile(loaded, 0.99) / unloaded_p99, 2) if loaded else None,
@@ -394,6 +409,9 @@ def write(result: dict[str, Any], label: str | None) -> str:
             (f"{times}, sent after its first {settle:g} s", {**settled, "outcomes": {}}, overload["rate_per_s"]),
         ):
             others = ", ".join(f"{key}: {value}" for key, value in row["outcomes"].items() if key != "ok") or "none"
+            if row.get("shed_at"):  # the server's count of where it shed them
+                where = ", ".join(f"at the {at}: {count}" for at, count in sorted(row["shed_at"].items()))
+                others += f" ({where})"
             cpu = (
                 f"{row['server_cpu_share']} / {row['sealer_cpu_share']} / {row['client_cpu_share']} / "
                 f"{row['machine_cpu_share']}"
@@ -450,7 +468,9 @@ def main() -> int:
     admission = ", ".join(f"{key}={value}" for key, value in overrides.items())
     if args.pin:
         os.sched_setaffinity(0, {0})  # the server started below inherits it
-    with Ours(args.db, args.port or free_ports(["ours"])["ours"], **overrides) as server:
+    # /metrics from loopback (where it shed: read between phases); an access rule, nothing the requests pay for
+    server_overrides = {**overrides, "METRICS_NETWORKS": "127.0.0.1/32"}
+    with Ours(args.db, args.port or free_ports(["ours"])["ours"], **server_overrides) as server:
         if args.pin:
             os.sched_setaffinity(0, {1})
         token = server.token()

@@ -29,7 +29,7 @@ CONSOLE = "http://console.example"
 
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
-    return {"admission_queue_seconds": 30.0, "cors_origins": [CONSOLE]}
+    return {"admission_queue_seconds": 30.0, "cors_origins": [CONSOLE], "metrics_networks": ["127.0.0.1/32"]}
 
 
 @pytest.fixture
@@ -113,6 +113,8 @@ async def test_beyond_the_pace_the_door_answers_503_nothing_runs_and_the_connect
     assert admission.answered == before[2]  # neither ran
     assert sample("503") == before[3] + 2  # counted in /metrics as the app's 503s are
     assert (await client.http.get("/readyz")).json()["requests"] == "saturated"
+    metrics = (await client.http.get("/metrics")).text  # where it shed, for the operator
+    assert f'followup_requests_shed_total{{at="door"}} {float(admission.refused_at_door)}' in metrics
 
     admission._overloaded_until = float("-inf")  # the overload over: the same connection is served again
     writer.write(request({"query": CREATE, "variables": {"n": "过后"}}, token))

@@ -75,6 +75,21 @@ class OperationsCollector:
                 pools.add_metric([pool.name, state], getattr(pool, state))
         families.append(pools)
         families += await _job_families(services)
+        admission = services.admission
+        if admission is not None:
+            shed = CounterMetricFamily(
+                "followup_requests_shed",
+                "Requests answered 503 OVERLOADED, nothing of them run: by the HTTP protocol before they went in "
+                "(door), or by the app after their wait or at the ceiling (app)",
+                labels=["at"],
+            )
+            shed.add_metric(["door"], admission.refused_at_door)
+            shed.add_metric(["app"], admission.shed - admission.refused_at_door)
+            timed_out = CounterMetricFamily(
+                "followup_requests_timed_out", "Requests stopped at REQUEST_TIMEOUT_SECONDS (504 TIMEOUT)"
+            )
+            timed_out.add_metric([], admission.timed_out)
+            families += [shed, timed_out]
         if services.caches is not None:
             entries = GaugeMetricFamily("followup_cache_entries", "Entries per cache namespace", labels=["namespace"])
             size = GaugeMetricFamily(
