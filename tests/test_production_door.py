@@ -49,12 +49,21 @@ async def port(app: Any) -> AsyncIterator[int]:
     await task
 
 
-def overloaded(admission: Admission, *, tokens: float, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Overload seen now, with the door's pace measured as (almost) nothing and `tokens` left in its bucket; the pace is
-    not measured again during the test."""
+def overloaded(admission: Admission, *, tokens: float, monkeypatch: pytest.MonkeyPatch, full: bool = True) -> None:
+    """Overload seen now, with the door's pace measured as (almost) nothing and `tokens` left in its bucket (the pace is
+    not measured again during the test); `full`: every slot taken, as by requests running (a request finding a slot
+    free goes in whatever the bucket holds)."""
     monkeypatch.setattr(admission_module, "DEMAND_WINDOW_SECONDS", 3600.0)
     admission.overload(time.perf_counter())
     admission._pace, admission._tokens = 1e-9, tokens
+    if full:
+        admission.running += admission.allowed
+
+
+def passed(admission: Admission) -> None:
+    """The overload over and the slots taken by `overloaded` given back."""
+    admission._overloaded_until = float("-inf")
+    admission.running -= admission.allowed
 
 
 def request(
@@ -116,7 +125,7 @@ async def test_beyond_the_pace_the_door_answers_503_nothing_runs_and_the_connect
     metrics = (await client.http.get("/metrics")).text  # where it shed, for the operator
     assert f'followup_requests_shed_total{{at="door"}} {float(admission.refused_at_door)}' in metrics
 
-    admission._overloaded_until = float("-inf")  # the overload over: the same connection is served again
+    passed(admission)  # the same connection is served again
     writer.write(request({"query": CREATE, "variables": {"n": "过后"}}, token))
     status, _, body = await response(reader)
     assert status == 200 and body["data"]["createPosition"]["name"] == "过后"
@@ -124,28 +133,32 @@ async def test_beyond_the_pace_the_door_answers_503_nothing_runs_and_the_connect
     assert await names(client) >= {"过后"} and "门口拒绝" not in await names(client)  # the refused write never ran
 
 
-async def test_pipelined_requests_are_answered_in_order_one_let_in_one_refused(
+async def test_pipelined_requests_are_answered_in_order_by_the_app_and_by_the_door(
     port: int, client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two requests in one write: the first takes the bucket's last token and runs; the second, decided when the
-    first has answered, is refused; their answers come back in order on the one connection."""
+    """Two requests in one write, every slot taken: the first (a browser's) goes into the app and is shed there after
+    its wait; the second, decided at the door only when the first has answered, is refused there. Their answers come
+    back in order on the one connection; after the overload two pipelined writes run, in order."""
     admission = client.services.admission
     token = await client.token("admin")
-    overloaded(admission, tokens=1.0, monkeypatch=monkeypatch)
+    overloaded(admission, tokens=0.0, monkeypatch=monkeypatch)
+    shed, at_door = admission.shed, admission.refused_at_door
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    first = request({"query": CREATE, "variables": {"n": "先到"}}, token)
-    writer.write(first + request({"query": CREATE, "variables": {"n": "后到"}}, token))
-    status, _, body = await response(reader)
-    assert status == 200 and body["data"]["createPosition"]["name"] == "先到"
-    status, _, body = await response(reader)
-    assert status == 503 and body["errors"][0]["extensions"]["code"] == "OVERLOADED"
-    admission._overloaded_until = float("-inf")
-    writer.write(request(None, token, target="/graphql?query=%7B__typename%7D"))  # a GET after them: served
-    status, _, body = await response(reader)
-    assert status == 200 and body["data"] == {"__typename": "Query"}
+    browser = request({"query": CREATE, "variables": {"n": "浏览器"}}, token, extra=f"Origin: {CONSOLE}\r\n")
+    writer.write(browser + request({"query": CREATE, "variables": {"n": "后到"}}, token))
+    first = await response(reader)
+    second = await response(reader)
+    assert first[0] == second[0] == 503
+    assert first[1]["access-control-allow-origin"] == CONSOLE and "access-control-allow-origin" not in second[1]
+    assert first[2]["errors"][0]["extensions"]["code"] == second[2]["errors"][0]["extensions"]["code"] == "OVERLOADED"
+    assert admission.shed == shed + 2 and admission.refused_at_door == at_door + 1
+    passed(admission)
+    one, two = (request({"query": CREATE, "variables": {"n": name}}, token) for name in ("先到", "再到"))
+    writer.write(one + two)
+    assert [(await response(reader))[2]["data"]["createPosition"]["name"] for _ in range(2)] == ["先到", "再到"]
     writer.close()
     found = await names(client)
-    assert "先到" in found and "后到" not in found
+    assert {"先到", "再到"} <= found and not {"浏览器", "后到"} & found
 
 
 async def test_http_1_0_is_refused_with_connection_close(
@@ -161,16 +174,17 @@ async def test_http_1_0_is_refused_with_connection_close(
     writer.close()
 
 
-@pytest.mark.parametrize("case", ["browser", "no pace"])
-async def test_under_overload_the_app_decides_for_a_browser_and_when_the_door_has_no_pace(
+@pytest.mark.parametrize("case", ["browser", "no pace", "free slot"])
+async def test_under_overload_the_app_decides_for_a_browser_without_a_pace_and_with_a_slot_free(
     case: str, port: int, client: GraphQLClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The door does not answer a request with an Origin (its 503 would lack CORS headers, hiding it from the
-    console), nor any with ADMISSION_DOOR_PACE=0: the app's admission decides, here with a slot free (and for the
-    browser, CORS adds its header)."""
+    console), nor any with ADMISSION_DOOR_PACE=0, nor one that finds a slot free (after a flood, the pace measured
+    before its end would refuse a lone client): the app's admission decides. Every slot taken, it sheds them after
+    their wait (and CORS adds its header to the browser's 503); with a slot free, the request runs."""
     admission = client.services.admission
     token = await client.token("admin")
-    overloaded(admission, tokens=0.0, monkeypatch=monkeypatch)
+    overloaded(admission, tokens=0.0, monkeypatch=monkeypatch, full=case != "free slot")
     if case == "no pace":
         monkeypatch.setattr(admission, "door_pace", 0.0)
     refused = admission.refused_at_door
@@ -178,10 +192,15 @@ async def test_under_overload_the_app_decides_for_a_browser_and_when_the_door_ha
     origin = f"Origin: {CONSOLE}\r\n" if case == "browser" else ""
     writer.write(request({"query": POSITIONS}, token, extra=origin))
     status, headers, body = await response(reader)
-    assert status == 200 and "positions" in body["data"]
+    if case == "free slot":
+        assert status == 200 and "positions" in body["data"]
+    else:
+        assert status == 503 and body["errors"][0]["extensions"]["code"] == "OVERLOADED"
     assert headers.get("access-control-allow-origin") == (CONSOLE if case == "browser" else None)
     assert admission.refused_at_door == refused
     writer.close()
+    if case != "free slot":
+        passed(admission)
 
 
 async def test_at_the_ceiling_the_door_refuses_graphql_and_passes_other_paths(

@@ -295,14 +295,16 @@ class Admission:
 
     def door(self, now: float) -> bool:
         """Whether to answer this request 503 OVERLOADED before it goes in (schema/engine/door.py writes the answer,
-        the request counted here as come in and shed): at MAX_REQUESTS_IN_FLIGHT, or under overload beyond the pace
-        of a token bucket (ADMISSION_DOOR_PACE x the rate answered). Those let in wait for a slot, newest first, and
-        the ones not given one are shed after their wait by the middleware, at three times the CPU of a refusal here
-        (uvicorn's setting up of a request and its task), on the core the accepted requests need too."""
+        the request counted here as come in and shed): at MAX_REQUESTS_IN_FLIGHT, or under overload while no slot is
+        free, beyond the pace of a token bucket (ADMISSION_DOOR_PACE x the rate answered). Those let in wait for a
+        slot, newest first, and the ones not given one are shed after their wait by the middleware, at about twice
+        the CPU of a refusal here (uvicorn's setting up of a request and its task). A request finding a slot free
+        always goes in: once a flood has passed, a pace measured over a window before its end would otherwise refuse
+        a lone client that resends at once for as long as the pace takes to rise (seen: 1,770 refusals)."""
         if self.in_flight >= self.limit:
             refused = True
             self.overload(now)
-        elif self.door_pace <= 0.0 or not self.overloaded(now):
+        elif self.door_pace <= 0.0 or not self.overloaded(now) or (self.running < self.allowed and not self._waiting):
             return False
         else:
             self._measure(now)
