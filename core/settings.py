@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     admission_queue_target_seconds: float = Field(0.002, ge=0, le=60)
     # Under overload, requests go into the app at most this many times the rate it answers them (a token bucket); the
     # others are answered 503 OVERLOADED by the HTTP protocol itself, before uvicorn sets them up for the app
-    # (schema/engine/door.py: a third of the CPU of a refusal by the app, on the core the accepted requests need).
+    # (schema/engine/door.py: about half the CPU of a refusal by the app, on the core the accepted requests need).
     # 0: every request goes in, and those beyond the slots are shed after their wait.
     admission_door_pace: float = Field(2.0, ge=0, le=100)
     # A GraphQL request still running after this long is cancelled and answered 504 TIMEOUT, unless a write of it

@@ -24,7 +24,7 @@
 - **The door** (schema/engine/door.py): under overload, requests go in at the pace of a token bucket,
   ADMISSION_DOOR_PACE times the rate requests are answered; the others, and those beyond MAX_REQUESTS_IN_FLIGHT, are
   answered 503 OVERLOADED by uvicorn's protocol as soon as their head is read (`door`), before a request's task and
-  scope are set up: a third of the CPU of a refusal in the middleware, on the core the accepted requests need. The
+  scope are set up: about half the CPU of a refusal in the middleware, on the core the accepted requests need. The
   newest of those let in runs when a slot frees; the others are shed after their wait, as before.
 - While the process is full, is overloaded or has shed in the last second, /readyz answers 503
   `saturated`, so a balancer that checks it steers new work elsewhere.
@@ -94,6 +94,13 @@ DOOR_BURST = 2.0
 log = logging.getLogger("followup.admission")
 
 GUARDED = ("/graphql", "/fhir/")  # the paths whose requests are counted, shed and (GraphQL) timed
+
+
+def guarded(path: str) -> bool:
+    """A GraphQL or FHIR request: counted, shed (by the middleware or at the door) and, GraphQL, timed."""
+    return path == GUARDED[0] or path.startswith(GUARDED[1])
+
+
 SATURATED_AFTER_SHED_SECONDS = 1.0  # /readyz says `saturated` this long after the last request shed
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 CANCEL_WAIT_SECONDS = 5.0  # a cancelled request's clean-up (its rollback) is awaited this long, then left
@@ -293,6 +300,14 @@ class Admission:
             self._pace = self.door_pace * (self.answered - self._answered_count) / elapsed
             self._demand_at, self._demand_count, self._answered_count = now, self.arrivals, self.answered
 
+    def at_ceiling(self, now: float) -> bool:
+        """MAX_REQUESTS_IN_FLIGHT reached: this request is shed (counted so) and overload is seen."""
+        if self.in_flight < self.limit:
+            return False
+        self.note_shed()
+        self.overload(now)
+        return True
+
     def door(self, now: float) -> bool:
         """Whether to answer this request 503 OVERLOADED before it goes in (schema/engine/door.py writes the answer,
         the request counted here as come in and shed): at MAX_REQUESTS_IN_FLIGHT, or under overload while no slot is
@@ -301,9 +316,8 @@ class Admission:
         the CPU of a refusal here (uvicorn's setting up of a request and its task). A request finding a slot free
         always goes in: once a flood has passed, a pace measured over a window before its end would otherwise refuse
         a lone client that resends at once for as long as the pace takes to rise (seen: 1,770 refusals)."""
-        if self.in_flight >= self.limit:
+        if self.at_ceiling(now):
             refused = True
-            self.overload(now)
         elif self.door_pace <= 0.0 or not self.overloaded(now) or (self.running < self.allowed and not self._waiting):
             return False
         else:
@@ -317,10 +331,10 @@ class Admission:
             self._tokens = tokens if refused else tokens - 1.0
             if refused:
                 self.renew(now)
+                self.note_shed()
         if refused:
             self.arrivals += 1
             self.refused_at_door += 1
-            self.note_shed()
         return refused
 
     def _beyond(self, now: float) -> bool:
@@ -381,7 +395,7 @@ class AdmissionMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not (path == GUARDED[0] or path.startswith(GUARDED[1])):
+        if scope["type"] != "http" or not guarded(path):
             await self.app(scope, receive, send)
             return
         admission = self.admission
@@ -392,9 +406,7 @@ class AdmissionMiddleware:
             return
         now = time.perf_counter()
         admission.arrivals += 1
-        if admission.in_flight >= admission.limit:
-            admission.note_shed()
-            admission.overload(now)
+        if admission.at_ceiling(now):
             await _overloaded(scope, send)
             return
         if admission.running < admission.allowed and not admission._waiting:

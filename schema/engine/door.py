@@ -24,8 +24,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from schema.engine.admission import GUARDED, Admission, accepted, overloaded_answer
-from schema.engine.metrics import observe_request
+from schema.engine.admission import Admission, accepted, guarded, overloaded_answer
+from schema.engine.metrics import observe_request, route_of
 
 STATUS_LINE = b"HTTP/1.1 503 Service Unavailable\r\n"
 METHODS = ("GET", "POST")
@@ -52,10 +52,9 @@ class AdmissionProtocol(HttpToolsProtocol):
             return
         admission = self.admission or self.app_state.get("admission")
         scope = cycle.scope
-        path = scope["path"]
         if (
             admission is not None
-            and (path == GUARDED[0] or path.startswith(GUARDED[1]))
+            and guarded(scope["path"])
             and scope["method"] in METHODS
             and not _has_origin(scope["headers"])
             and admission.door(time.perf_counter())
@@ -80,8 +79,7 @@ class AdmissionProtocol(HttpToolsProtocol):
         cycle.message_event.set()
         if not cycle.keep_alive:
             self.transport.close()
-        route = "/graphql" if cycle.scope["path"] == GUARDED[0] else "other"  # as schema/engine/metrics.py names it
-        observe_request(route, 503, time.perf_counter() - started)
+        observe_request(route_of(cycle.scope["path"]), 503, time.perf_counter() - started)
         self.on_response_complete()
 
 

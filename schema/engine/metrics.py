@@ -129,10 +129,11 @@ OPERATIONS = OperationsCollector()
 REGISTRY.register(OPERATIONS)  # type: ignore[arg-type]
 
 
+ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")  # labelled by their own path
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by route (the path of a known route, else 'other')."""
-
-    ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -141,8 +142,7 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
-        route = path if path in self.ROUTES else ("/static" if path.startswith("/static/") else "other")
+        route = route_of(scope.get("path", ""))
         status = {"code": 500}
         started = time.perf_counter()
 
@@ -155,6 +155,11 @@ class MetricsMiddleware:
             await self.app(scope, receive, record)
         finally:
             observe_request(route, status["code"], time.perf_counter() - started)
+
+
+def route_of(path: str) -> str:
+    """The route label of a request: the path of a known route, else '/static' or 'other'."""
+    return path if path in ROUTES else ("/static" if path.startswith("/static/") else "other")
 
 
 def observe_request(route: str, code: int, seconds: float) -> None:
