@@ -21,51 +21,68 @@ for the requests sent after the first --settle seconds of each overload (default
 the rounds pooled. The client runs on the same machine: a lean asyncio HTTP/1.1 client on uvloop and keep-alive
 connections (an httpx open loop at a few hundred requests a second took more CPU than the server it loaded); the
 CPU each phase took (server, client, machine) is reported beside it. --pin puts the server on CPU 0 and the client
-on CPU 1 (as a client on another machine would not take the server's CPU). Results: bench/results/overload-sqlite
-and overload-mariadb .json and .md (--label: results/.work/), with the machine's load average before and after.
+on CPU 1 (as a client on another machine would not take the server's CPU); --isolate leaves CPU 0 to the server's
+process alone and puts its audit sealer, the client and (--db mysql) a mariadbd of the bench's own on CPU 1 (results
+named overload-*-isolated). Each phase also gives the hypervisor's steal (these machines are shared guests).
+Results: bench/results/overload-sqlite and overload-mariadb .json and .md (--label: results/.work/), with the
+machine's load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import common  # type: ignore[import-not-found]
 import httpx
 import orjson
 import uvloop
 from common import RESULTS, free_ports  # type: ignore[import-not-found]
-from live import CLK_TCK, PATIENTS_QUERY, Ours, log, prepare  # type: ignore[import-not-found]
+from live import CLK_TCK, PATIENTS_QUERY, Ours, children, log, prepare  # type: ignore[import-not-found]
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/ (own_database), as tests import it
+from deploy.cluster import MariaNode  # type: ignore[import-not-found]
+from deploy.processes import wait_until  # type: ignore[import-not-found]
 
 
 class CpuMeter:
     """CPU seconds used by the server process, by its audit sealer (its one child process), by this client and by the
-    whole machine (all cores) since the last reading, with the wall time: where the time of a phase went."""
+    whole machine (all cores) since the last reading, with the wall time: where the time of a phase went; and the
+    time the hypervisor ran another guest while this machine had work (steal, all cores): a shared host's share."""
 
     def __init__(self, server: Ours) -> None:
         self.server = server
         self.last = self._read()
 
-    def _read(self) -> tuple[float, float, float, float, float]:
+    def _read(self) -> tuple[float, float, float, float, float, float]:
         used = self.server.cpu()  # bench/live.py: /proc/<pid>/stat of the server and of its sealer
         with open("/proc/stat") as handle:
             cpu = [int(value) for value in handle.readline().split()[1:]]
         machine = (sum(cpu[:8]) - cpu[3] - cpu[4]) / CLK_TCK  # all but idle and iowait
-        return used["server"], used["sealer"], time.process_time(), machine, time.perf_counter()
+        steal = cpu[7] / CLK_TCK
+        return used["server"], used["sealer"], time.process_time(), machine, steal, time.perf_counter()
 
     def phase(self) -> dict[str, float]:
         now = self._read()
-        server, sealer, client, machine, wall = (after - before for after, before in zip(now, self.last, strict=True))
+        used = (after - before for after, before in zip(now, self.last, strict=True))
+        server, sealer, client, machine, steal, wall = used
         self.last = now
         return {
             "server_cpu_share": round(server / wall, 2),
             "sealer_cpu_share": round(sealer / wall, 2),
             "client_cpu_share": round(client / wall, 2),
             "machine_cpu_share": round(machine / wall, 2),
+            "steal_share": round(steal / wall, 3),
         }
 
 
@@ -374,10 +391,18 @@ async def measure(
     }
 
 
+def placement(result: dict[str, Any]) -> str:
+    if result.get("isolated"):
+        database = ", with a mariadbd of the bench's own" if result["database"] == "MariaDB" else ""
+        return f", on CPU 1 with the audit sealer{database}; the server's process alone on CPU 0 (--isolate)"
+    return ", pinned to CPU 1 and the server to CPU 0" if result.get("pinned") else ""
+
+
 def write(result: dict[str, Any], label: str | None) -> str:
     database = {"SQLite": "sqlite", "MariaDB": "mariadb"}[result["database"]]
     factor = "" if result["factor"] == 4 else f"-{result['factor']:g}x"  # overload-mariadb-1.5x: --factor 1.5
-    folder, name = (RESULTS, f"overload-{database}{factor}")
+    isolated = "-isolated" if result.get("isolated") else ""
+    folder, name = (RESULTS, f"overload-{database}{factor}{isolated}")
     if label is not None:
         folder, name = RESULTS / ".work", f"overload-{label}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -392,13 +417,14 @@ def write(result: dict[str, Any], label: str | None) -> str:
         "in the closed loop; the chief lists 20 patients (20 read events).",
         f"Machine: {result['cpus']} CPUs, load average {result['load_before']} before and {result['load_after']} "
         f"after (other work on the machine shares it); the client (lean asyncio HTTP/1.1 on uvloop) runs on the "
-        f"same machine{', pinned to CPU 1 and the server to CPU 0' if result.get('pinned') else ''}. CPU: the "
+        f"same machine{placement(result)}. CPU: the "
         "share of one CPU used by the server process (all its threads), by its audit sealer's process, by the "
-        "client, and by the whole machine.",
+        "client, and by the whole machine; steal: the share of one CPU the hypervisor gave another guest while this "
+        "machine had work.",
         "",
         "| round | phase | rate (req/s) | answered ok | p50 ms | p90 ms | p99 ms | max ms | CPU server / sealer / "
-        "client / machine | other outcomes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "client / machine | steal | other outcomes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for number, one in enumerate(result["rounds"], 1):
         unloaded, sustainable, overload, settled = one["unloaded"], one["sustainable"], one["overload"], one["settled"]
@@ -420,7 +446,7 @@ def write(result: dict[str, Any], label: str | None) -> str:
             )
             lines.append(
                 f"| {number} | {phase} | {rate} | {row['count']} | {row['p50_ms']} | {row['p90_ms']} | "
-                f"{row['p99_ms']} | {row['max_ms']} | {cpu} | {others} |"
+                f"{row['p99_ms']} | {row['max_ms']} | {cpu} | {row.get('steal_share', '')} | {others} |"
             )
     per_round = ", ".join(
         f"{one['p99_ratio']}x ({one['p99_ratio_settled']}x after {settle:g} s; "
@@ -456,7 +482,47 @@ def main() -> int:
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE: a setting of the server")
     parser.add_argument("--pin", action="store_true", help="the server on CPU 0, this client on CPU 1")
     parser.add_argument("--factor", type=float, default=4.0, help="the open loop at this times the sustainable rate")
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="the server's process alone on CPU 0; its audit sealer, this client and (--db mysql) a mariadbd of "
+        "the bench's own on CPU 1: as near as two cores come to a client and a database on other machines",
+    )
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.isolate:
+            args.pin = True
+            if args.db == "mysql":
+                stack.enter_context(own_database())
+        return run(args)
+
+
+@contextlib.contextmanager
+def own_database() -> Iterator[None]:
+    """A mariadbd of the bench's own on CPU 1 (deploy/cluster.py's single server, durable as the machine's: every
+    commit flushed), reached as root over loopback; the bench's MariaDB settings point at it meanwhile."""
+    state = Path(tempfile.mkdtemp(prefix="overload-db-"))
+    state.chmod(0o755)
+    node = MariaNode("overload-db", state / "mariadbd.log", datadir=state / "data")
+    node.initialise()
+    argv = [
+        "--innodb-flush-log-at-trx-commit=1" if item.startswith("--innodb-flush-log-at-trx-commit") else item
+        for item in node.argv(bootstrap=False)
+    ]
+    node.spawn(["taskset", "-c", "1", *argv])
+    try:
+        wait_until(node.ready, "the bench's mariadbd", 120)
+        node.sql("CREATE USER 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
+        common.MYSQL_PORT = node.port  # read at each call by common.mysql_kwargs (bench/live.py's database_url)
+        common.MYSQL_ROOT_PASSWORD = ""
+        log(f"own mariadbd on port {node.port}, CPU 1 ({state})")
+        yield
+    finally:
+        node.stop(timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> int:
     prepare(args.db)
     load_before = [round(value, 2) for value in os.getloadavg()]
     overrides = {"CONCURRENCY_ADAPTIVE": "false" if args.fixed else "true"}
@@ -474,6 +540,11 @@ def main() -> int:
         if args.pin:
             os.sched_setaffinity(0, {1})
         token = server.token()
+        if args.isolate:  # the sealer, started with the server, runs where the client and the database do
+            sealers = children(server.pid)
+            for pid in sealers:
+                os.sched_setaffinity(pid, {1})
+            log(f"server {server.pid} alone on CPU 0; sealer {sealers} on CPU 1")
         meter = CpuMeter(server)
         # uvloop (as the server's): the client's own CPU, on the same machine, takes less from the server
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -491,6 +562,7 @@ def main() -> int:
         load_before=load_before,
         load_after=[round(value, 2) for value in os.getloadavg()],
         pinned=args.pin,
+        isolated=args.isolate,
         factor=args.factor,
     )
     path = write(result, args.label)
