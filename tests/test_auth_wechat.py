@@ -46,7 +46,9 @@ def fake() -> Iterator[FakeWeChat]:
 @pytest.fixture
 def settings_overrides(fake: FakeWeChat) -> dict[str, Any]:
     fake.requests.clear()
-    return {"wechat_api_base": fake.base_url, "wechat_timeout_seconds": 0.3}
+    # 1 s: the fake answers `slow` after 2 s, and the others in time on a loaded machine (0.3 s timed out an ordinary
+    # login once in CI, with both lanes running on 2 CPUs)
+    return {"wechat_api_base": fake.base_url, "wechat_timeout_seconds": 1.0}
 
 
 @pytest.fixture(autouse=True)
