@@ -49,10 +49,10 @@ import orjson
 import uvloop
 from common import RESULTS, free_ports  # type: ignore[import-not-found]
 from live import CLK_TCK, PATIENTS_QUERY, Ours, children, log, prepare  # type: ignore[import-not-found]
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # deploy/ (own_database), as tests import it
 from deploy.cluster import MariaNode  # type: ignore[import-not-found]
-from deploy.processes import wait_until  # type: ignore[import-not-found]
 
 
 class CpuMeter:
@@ -88,13 +88,9 @@ class CpuMeter:
 
 def shed_at(url: str) -> dict[str, int]:
     """The server's sheds so far by where (followup_requests_shed in /metrics, read from loopback)."""
-    text = httpx.get(url + "/metrics", timeout=10).text
-    found = {}
-    for line in text.splitlines():
-        if line.startswith("followup_requests_shed_total{"):
-            labels, _, value = line.partition("} ")
-            found[labels.split('"')[1]] = int(float(value))
-    return found
+    families = text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text)
+    shed = next(family for family in families if family.name == "followup_requests_shed")
+    return {sample.labels["at"]: int(sample.value) for sample in shed.samples if sample.name.endswith("_total")}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -503,15 +499,10 @@ def own_database() -> Iterator[None]:
     commit flushed), reached as root over loopback; the bench's MariaDB settings point at it meanwhile."""
     state = Path(tempfile.mkdtemp(prefix="overload-db-"))
     state.chmod(0o755)
-    node = MariaNode("overload-db", state / "mariadbd.log", datadir=state / "data")
+    node = MariaNode("overload-db", state / "mariadbd.log", datadir=state / "data", flush_at_commit=1, cpus="1")
     node.initialise()
-    argv = [
-        "--innodb-flush-log-at-trx-commit=1" if item.startswith("--innodb-flush-log-at-trx-commit") else item
-        for item in node.argv(bootstrap=False)
-    ]
-    node.spawn(["taskset", "-c", "1", *argv])
     try:
-        wait_until(node.ready, "the bench's mariadbd", 120)
+        node.start()
         node.sql("CREATE USER 'root'@'127.0.0.1'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION")
         common.MYSQL_PORT = node.port  # read at each call by common.mysql_kwargs (bench/live.py's database_url)
         common.MYSQL_ROOT_PASSWORD = ""

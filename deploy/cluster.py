@@ -49,6 +49,10 @@ class MariaNode(Process):
     ist_port: int = field(default_factory=free_port)
     sst_port: int = field(default_factory=free_port)
     peers: list[MariaNode] | None = None
+    # 2: the log written at each commit, flushed once a second (the loopback cluster's tests: a crash of the machine
+    # may lose the last second); 1: flushed at each commit, as a production server and the machine's own are
+    flush_at_commit: int = 2
+    cpus: str | None = None  # taskset's list: the CPUs it may run on (bench/overload.py --isolate); None: any
 
     @property
     def socket_path(self) -> Path:
@@ -82,7 +86,7 @@ class MariaNode(Process):
             "--collation-server=utf8mb4_unicode_ci",
             "--innodb-buffer-pool-size=64M",
             "--innodb-log-file-size=32M",
-            "--innodb-flush-log-at-trx-commit=2",
+            f"--innodb-flush-log-at-trx-commit={self.flush_at_commit}",
             "--performance-schema=OFF",
             "--max-connections=300",
         ]
@@ -121,7 +125,8 @@ class MariaNode(Process):
 
     def start(self, *, bootstrap: bool = False, timeout: float = 120.0) -> None:
         own(self.datadir)
-        self.spawn(self.argv(bootstrap=bootstrap))
+        pinned = ["taskset", "-c", self.cpus] if self.cpus is not None else []
+        self.spawn([*pinned, *self.argv(bootstrap=bootstrap)])
         wait_until(self.ready, f"{self.name} (port {self.port})", timeout)
 
     def sql(self, statement: str) -> str:

@@ -124,6 +124,8 @@ async def test_beyond_the_pace_the_door_answers_503_nothing_runs_and_the_connect
     assert (await client.http.get("/readyz")).json()["requests"] == "saturated"
     metrics = (await client.http.get("/metrics")).text  # where it shed, for the operator
     assert f'followup_requests_shed_total{{at="door"}} {float(admission.refused_at_door)}' in metrics
+    assert admission.refused_at_door > admission.shed - admission.refused_at_door  # so the labels tell them apart
+    assert f'followup_requests_shed_total{{at="app"}} {float(admission.shed - admission.refused_at_door)}' in metrics
 
     passed(admission)  # the same connection is served again
     writer.write(request({"query": CREATE, "variables": {"n": "过后"}}, token))
@@ -152,6 +154,12 @@ async def test_pipelined_requests_are_answered_in_order_by_the_app_and_by_the_do
     assert first[1]["access-control-allow-origin"] == CONSOLE and "access-control-allow-origin" not in second[1]
     assert first[2]["errors"][0]["extensions"]["code"] == second[2]["errors"][0]["extensions"]["code"] == "OVERLOADED"
     assert admission.shed == shed + 2 and admission.refused_at_door == at_door + 1
+    metrics = (
+        await client.http.get("/metrics")
+    ).text  # the browser's shed counted as the app's, the other's at the door
+    app_shed, door_shed = admission.shed - admission.refused_at_door, admission.refused_at_door
+    assert f'followup_requests_shed_total{{at="app"}} {float(app_shed)}' in metrics
+    assert f'followup_requests_shed_total{{at="door"}} {float(door_shed)}' in metrics
     passed(admission)
     one, two = (request({"query": CREATE, "variables": {"n": name}}, token) for name in ("先到", "再到"))
     writer.write(one + two)

@@ -94,16 +94,14 @@ DOOR_BURST = 2.0
 log = logging.getLogger("followup.admission")
 
 GUARDED = ("/graphql", "/fhir/")  # the paths whose requests are counted, shed and (GraphQL) timed
+SATURATED_AFTER_SHED_SECONDS = 1.0  # /readyz says `saturated` this long after the last request shed
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+CANCEL_WAIT_SECONDS = 5.0  # a cancelled request's clean-up (its rollback) is awaited this long, then left
 
 
 def guarded(path: str) -> bool:
     """A GraphQL or FHIR request: counted, shed (by the middleware or at the door) and, GraphQL, timed."""
     return path == GUARDED[0] or path.startswith(GUARDED[1])
-
-
-SATURATED_AFTER_SHED_SECONDS = 1.0  # /readyz says `saturated` this long after the last request shed
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-CANCEL_WAIT_SECONDS = 5.0  # a cancelled request's clean-up (its rollback) is awaited this long, then left
 
 
 class Admission:
@@ -160,6 +158,11 @@ class Admission:
     def allowed(self) -> int:
         """How many may run at once now."""
         return self.limit if self.limiter is None else self.limiter.allowed
+
+    @property
+    def slot_free(self) -> bool:
+        """A request arriving now may run at once: fewer run than are allowed, and none waits before it."""
+        return self.running < self.allowed and not self._waiting
 
     def overloaded(self, now: float) -> bool:
         """Overload (the requests in flight grew tick after tick, a request waited ADMISSION_QUEUE_SECONDS, or one
@@ -318,7 +321,7 @@ class Admission:
         a lone client that resends at once for as long as the pace takes to rise (seen: 1,770 refusals)."""
         if self.at_ceiling(now):
             refused = True
-        elif self.door_pace <= 0.0 or not self.overloaded(now) or (self.running < self.allowed and not self._waiting):
+        elif self.door_pace <= 0.0 or not self.overloaded(now) or self.slot_free:
             return False
         else:
             self._measure(now)
@@ -409,7 +412,7 @@ class AdmissionMiddleware:
         if admission.at_ceiling(now):
             await _overloaded(scope, send)
             return
-        if admission.running < admission.allowed and not admission._waiting:
+        if admission.slot_free:
             admission.running += 1
         elif not await admission.slot(now):
             admission.note_shed()
